@@ -1,0 +1,127 @@
+//! A JSON body extractor whose every rejection is a problem+json naming the field.
+//!
+//! axum's own `Json` rejects with plain text and without the field's path; partners fixing
+//! their integration need `region.code`, not "line 1 column 87".
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Request};
+use axum::http::header;
+use serde::de::DeserializeOwned;
+
+use super::problem::ApiError;
+
+/// A request body parsed as `T`.
+#[derive(Debug)]
+pub struct JsonBody<T>(pub T);
+
+impl<S, T> FromRequest<S> for JsonBody<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let json = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .map(|v| {
+                let v = v.trim();
+                v.eq_ignore_ascii_case("application/json") || v.ends_with("+json")
+            })
+            .unwrap_or(false);
+        if !json {
+            return Err(ApiError::UnsupportedMediaType);
+        }
+        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
+            if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::TooLarge(format!("the body exceeds the limit: {rejection}"))
+            } else {
+                ApiError::Malformed {
+                    detail: rejection.body_text(),
+                    field: None,
+                }
+            }
+        })?;
+        parse(&bytes).map(JsonBody)
+    }
+}
+
+/// Parses JSON, reporting the path of the field that failed.
+pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let de = &mut serde_json::Deserializer::from_slice(bytes);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let inner = e.inner().to_string();
+        let path = e.path().to_string();
+        let field = field_of(&path, &inner);
+        // serde_json appends " at line L column C"; the field path says more to a partner.
+        let detail = inner
+            .rsplit_once(" at line ")
+            .map(|(head, _)| head.to_string())
+            .unwrap_or(inner);
+        ApiError::Malformed { detail, field }
+    })
+}
+
+/// The field a serde error is about: the path, plus the field named in "missing field `x`".
+fn field_of(path: &str, message: &str) -> Option<String> {
+    let named = message
+        .strip_prefix("missing field `")
+        .and_then(|rest| rest.split('`').next());
+    let base = if path == "." { "" } else { path };
+    match (named, base) {
+        (Some(name), "") => Some(name.to_string()),
+        (Some(name), base) => Some(format!("{base}.{name}")),
+        (None, "") => None,
+        (None, base) => Some(base.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde::Deserialize;
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Inner {
+        code: String,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Outer {
+        region: Inner,
+        n: Option<u32>,
+    }
+
+    fn field(body: &str) -> Option<String> {
+        match parse::<Outer>(body.as_bytes()) {
+            Err(ApiError::Malformed { field, .. }) => field,
+            other => panic!("expected malformed, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn errors_name_the_field_by_its_path() {
+        assert_eq!(
+            field(r#"{"region":{"code":5}}"#).as_deref(),
+            Some("region.code")
+        );
+        assert_eq!(field(r#"{"region":{}}"#).as_deref(), Some("region.code"));
+        assert_eq!(field(r#"{"n":1}"#).as_deref(), Some("region"));
+        assert_eq!(
+            field(r#"{"region":{"code":"1"},"n":-1}"#).as_deref(),
+            Some("n")
+        );
+        assert_eq!(
+            field(r#"{"region":{"code":"1"},"extra":1}"#).as_deref(),
+            Some("extra")
+        );
+        assert_eq!(field("{not json").as_deref(), None);
+    }
+}

@@ -1,0 +1,117 @@
+//! Operational endpoints: queue state, health, readiness, metrics and the OpenAPI document.
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use utoipa::{OpenApi, ToSchema};
+
+use super::problem::ApiError;
+use super::{ApiDoc, AppState, Authenticated};
+use crate::auth::Role;
+use crate::queues::QueueStats;
+
+/// `GET /v1/queues` answer.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct QueuesResponse {
+    /// Every queue the caller's regions cover, by name.
+    pub queues: Vec<QueueStats>,
+}
+
+/// Depth, depth by warning level and oldest wait of every queue, read from Redis.
+#[utoipa::path(
+    get, path = "/v1/queues", tag = "queues",
+    responses(
+        (status = 200, description = "Queue state", body = QueuesResponse),
+        (status = 401, description = "No or unknown token", body = super::problem::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Role may not read queues", body = super::problem::Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Redis unreachable", body = super::problem::Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn queues(
+    State(state): State<Arc<AppState>>,
+    Authenticated(principal): Authenticated,
+) -> Result<axum::Json<QueuesResponse>, ApiError> {
+    principal.require(&[Role::Operator, Role::Supervisor, Role::Admin, Role::Agent])?;
+    let all = state
+        .store
+        .queue_stats(&state.settings.classify.warning_levels)
+        .await
+        .map_err(|e| state.store_error(e))?;
+    let queues = all
+        .into_iter()
+        .filter(|q| principal.covers(&q.county))
+        .collect();
+    Ok(axum::Json(QueuesResponse { queues }))
+}
+
+/// Health answer.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Health {
+    /// `ok`, or `unavailable` with the reason in `detail`.
+    pub status: &'static str,
+    /// Why not ready.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+/// Liveness: the process answers. Does not touch Redis, so a Redis outage does not get the
+/// gateway restarted in a loop.
+#[utoipa::path(get, path = "/healthz", tag = "ops",
+    responses((status = 200, description = "Alive", body = Health)))]
+pub async fn healthz() -> axum::Json<Health> {
+    axum::Json(Health {
+        status: "ok",
+        detail: None,
+    })
+}
+
+/// Readiness: Redis answers and the scripts are loaded.
+#[utoipa::path(get, path = "/readyz", tag = "ops",
+    responses(
+        (status = 200, description = "Ready", body = Health),
+        (status = 503, description = "Not ready", body = super::problem::Problem, content_type = "application/problem+json")))]
+pub async fn readyz(State(state): State<Arc<AppState>>) -> Result<axum::Json<Health>, ApiError> {
+    state
+        .store
+        .ready()
+        .await
+        .map_err(|e| state.store_error(e))?;
+    Ok(axum::Json(Health {
+        status: "ok",
+        detail: None,
+    }))
+}
+
+/// Prometheus text. Queue gauges are read from Redis now, so every gateway reports the same.
+#[utoipa::path(get, path = "/metrics", tag = "ops",
+    responses((status = 200, description = "Prometheus text format", body = String, content_type = "text/plain; version=0.0.4")))]
+pub async fn metrics(State(state): State<Arc<AppState>>) -> Response {
+    match state
+        .store
+        .queue_stats(&state.settings.classify.warning_levels)
+        .await
+    {
+        Ok(stats) => crate::metrics::queues(&stats),
+        Err(e) => {
+            tracing::warn!(error = %e, "queue gauges not refreshed");
+            crate::metrics::redis_down();
+        }
+    }
+    let mut response = state.metrics.render().into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+    );
+    response
+}
+
+/// The OpenAPI 3.1 document of this API.
+#[utoipa::path(get, path = "/openapi.json", tag = "ops",
+    responses((status = 200, description = "OpenAPI document", body = Object)))]
+pub async fn openapi() -> axum::Json<utoipa::openapi::OpenApi> {
+    axum::Json(ApiDoc::openapi())
+}

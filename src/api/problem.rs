@@ -1,0 +1,265 @@
+//! The one place errors become HTTP: every failure is an RFC 9457 `application/problem+json`
+//! body with `type`, `title`, `status`, `detail` and, for validation, `errors: [{field, message}]`.
+//! Internal error text is logged here and never returned.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::auth::AuthError;
+use crate::queues::StoreError;
+
+/// One invalid field.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct FieldError {
+    /// Path of the field, e.g. `region.code` or `tickets[3].text`.
+    pub field: String,
+    /// What is wrong and what would be accepted.
+    pub message: String,
+}
+
+impl FieldError {
+    /// Shorthand used by validation.
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> FieldError {
+        FieldError {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// The problem+json body.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Problem {
+    /// A URI naming the kind of problem (relative, documented in the README).
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Short summary of the kind.
+    pub title: String,
+    /// The HTTP status, repeated for clients that lose headers.
+    pub status: u16,
+    /// What happened this time.
+    pub detail: String,
+    /// The fields at fault, for validation problems.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<FieldError>,
+    /// The id of the existing ticket, for conflicts.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ticket_id: Option<String>,
+}
+
+/// Every way a request can fail; each variant documents its status.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// 400: the body is not JSON, or a field has the wrong JSON type.
+    #[error("malformed request: {detail}")]
+    Malformed {
+        /// What the parser said.
+        detail: String,
+        /// The field, when the parser knew it.
+        field: Option<String>,
+    },
+    /// 422: well-formed JSON whose values are not acceptable.
+    #[error("invalid request")]
+    Invalid(Vec<FieldError>),
+    /// 413: larger than `http.body_limit_bytes` (or `intake.batch_max` items).
+    #[error("request body too large")]
+    TooLarge(String),
+    /// 415: not `application/json`.
+    #[error("unsupported media type")]
+    UnsupportedMediaType,
+    /// 401: no token or an unknown one.
+    #[error("unauthenticated: {0}")]
+    Unauthenticated(AuthError),
+    /// 403: known caller, wrong role or region.
+    #[error("forbidden: {0}")]
+    Forbidden(String),
+    /// 404: no such resource.
+    #[error("not found: {0}")]
+    NotFound(String),
+    /// 405: the path exists with other methods.
+    #[error("method not allowed")]
+    MethodNotAllowed,
+    /// 409: same (source, external_id) with different content.
+    #[error("conflict with ticket {id}")]
+    Conflict {
+        /// The ticket registered first.
+        id: String,
+    },
+    /// 503 with `Retry-After`: Redis cannot be reached; nothing was written.
+    #[error("storage unavailable: {source}")]
+    Unavailable {
+        /// The underlying failure (logged, not returned).
+        source: StoreError,
+        /// Seconds for `Retry-After`.
+        retry_after: u64,
+    },
+    /// 500: a bug or an unexpected Redis reply (logged, not returned).
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl From<AuthError> for ApiError {
+    fn from(e: AuthError) -> Self {
+        match e {
+            AuthError::Forbidden(why) => ApiError::Forbidden(why),
+            other => ApiError::Unauthenticated(other),
+        }
+    }
+}
+
+impl ApiError {
+    /// Maps a store failure; `retry_after` comes from `redis.retry_after_seconds`.
+    pub fn from_store(e: StoreError, retry_after: u64) -> ApiError {
+        match e {
+            StoreError::Unavailable(_) => ApiError::Unavailable {
+                source: e,
+                retry_after,
+            },
+            other => ApiError::Internal(other.to_string()),
+        }
+    }
+
+    /// The status this error is answered with.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ApiError::Malformed { .. } => StatusCode::BAD_REQUEST,
+            ApiError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::Conflict { .. } => StatusCode::CONFLICT,
+            ApiError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The problem body; also used for per-item results of a batch.
+    pub fn problem(&self) -> Problem {
+        let (kind, title, detail, errors, ticket_id) = match self {
+            ApiError::Malformed { detail, field } => (
+                "malformed-request",
+                "Malformed request",
+                detail.clone(),
+                field
+                    .iter()
+                    .map(|f| FieldError::new(f.clone(), detail.clone()))
+                    .collect(),
+                None,
+            ),
+            ApiError::Invalid(errors) => (
+                "validation-error",
+                "Invalid request",
+                format!(
+                    "{} field(s) are invalid: {}",
+                    errors.len(),
+                    errors
+                        .iter()
+                        .map(|e| e.field.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+                errors.clone(),
+                None,
+            ),
+            ApiError::TooLarge(detail) => (
+                "payload-too-large",
+                "Request too large",
+                detail.clone(),
+                vec![],
+                None,
+            ),
+            ApiError::UnsupportedMediaType => (
+                "unsupported-media-type",
+                "Unsupported media type",
+                "send `Content-Type: application/json`".to_string(),
+                vec![],
+                None,
+            ),
+            ApiError::Unauthenticated(e) => (
+                "unauthenticated",
+                "Authentication required",
+                format!("{e}: send `Authorization: Bearer <token>`"),
+                vec![],
+                None,
+            ),
+            ApiError::Forbidden(why) => ("forbidden", "Forbidden", why.clone(), vec![], None),
+            ApiError::NotFound(what) => ("not-found", "Not found", what.clone(), vec![], None),
+            ApiError::MethodNotAllowed => (
+                "method-not-allowed",
+                "Method not allowed",
+                "this path does not accept that method".to_string(),
+                vec![],
+                None,
+            ),
+            ApiError::Conflict { id } => (
+                "idempotency-conflict",
+                "Conflicting retry",
+                format!(
+                    "(source, external_id) was already used for ticket {id} with different content"
+                ),
+                vec![],
+                Some(id.clone()),
+            ),
+            ApiError::Unavailable { retry_after, .. } => (
+                "storage-unavailable",
+                "Service unavailable",
+                format!(
+                    "the queue store cannot be reached; nothing was written; retry in {retry_after} s"
+                ),
+                vec![],
+                None,
+            ),
+            ApiError::Internal(_) => (
+                "internal-error",
+                "Internal error",
+                "an unexpected error occurred; it has been logged".to_string(),
+                vec![],
+                None,
+            ),
+        };
+        Problem {
+            kind: format!("/problems/{kind}"),
+            title: title.to_string(),
+            status: self.status().as_u16(),
+            detail,
+            errors,
+            ticket_id,
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        match &self {
+            ApiError::Internal(_) => tracing::error!(error = %self, "request failed"),
+            ApiError::Unavailable { .. } => tracing::warn!(error = %self, "request refused"),
+            _ => tracing::debug!(error = %self, "request rejected"),
+        }
+        let status = self.status();
+        let body = serde_json::to_vec(&self.problem()).unwrap_or_default();
+        let mut response = (status, body).into_response();
+        let headers = response.headers_mut();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        );
+        match &self {
+            ApiError::Unavailable { retry_after, .. } => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from(*retry_after));
+            }
+            ApiError::Unauthenticated(_) => {
+                headers.insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Bearer realm=\"hotline-gateway\""),
+                );
+            }
+            _ => {}
+        }
+        response
+    }
+}

@@ -1,0 +1,515 @@
+//! Settings, layered the way operators expect: `config/default.toml` (shipped, every key
+//! commented), then the file given with `--config`, then `HOTLINE__SECTION__KEY` environment
+//! variables. Everything is validated once at start-up, and every error names its key, so a
+//! typo stops the gateway with a message instead of misrouting tickets for a week.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::auth::Role;
+use crate::classify::Service;
+use crate::ticket::{Region, Source};
+
+/// A setting that cannot be used, named by its dotted key.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The files or environment could not be read or parsed.
+    #[error("configuration could not be loaded: {0}")]
+    Load(#[from] config::ConfigError),
+    /// A value was read but is not acceptable.
+    #[error("configuration key `{key}`: {message}")]
+    Invalid {
+        /// Dotted path of the offending key, e.g. `auth.tokens[1].sha256`.
+        key: String,
+        /// What is wrong with it and what would be accepted.
+        message: String,
+    },
+}
+
+fn invalid(key: impl Into<String>, message: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        key: key.into(),
+        message: message.into(),
+    }
+}
+
+/// All settings of one gateway process.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    /// HTTP listener and limits.
+    pub http: HttpSettings,
+    /// Where Redis is, or how to start one.
+    pub redis: RedisSettings,
+    /// Limits on what partners and consoles may send.
+    pub intake: IntakeSettings,
+    /// The taxonomy, warning scale and lexicon.
+    pub classify: ClassifySettings,
+    /// Which queue each decision lands in.
+    pub routing: RoutingSettings,
+    /// Wall-clock targets stamped on each ticket.
+    pub sla: SlaSettings,
+    /// Bearer tokens.
+    pub auth: AuthSettings,
+    /// Log format and level.
+    pub log: LogSettings,
+}
+
+/// `[http]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpSettings {
+    /// Address to listen on; port 0 picks a free one (tests).
+    pub listen: String,
+    /// Largest request body accepted, in bytes; larger gets 413.
+    pub body_limit_bytes: usize,
+    /// How long in-flight requests may take to finish after SIGTERM.
+    pub shutdown_grace_seconds: u64,
+}
+
+/// `[redis]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RedisSettings {
+    /// `redis://` URL of the server to use; unset or empty starts a local child.
+    #[serde(default)]
+    pub url: Option<String>,
+    /// How long to wait for a connection before answering 503.
+    pub connect_timeout_ms: u64,
+    /// How long to wait for a reply before answering 503.
+    pub response_timeout_ms: u64,
+    /// `Retry-After` sent with 503 when Redis cannot be reached.
+    pub retry_after_seconds: u64,
+    /// Approximate length the event stream of a county is trimmed to.
+    pub stream_maxlen: u64,
+    /// The child `redis-server` started when `url` is unset.
+    pub local: LocalRedisSettings,
+}
+
+/// `[redis.local]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LocalRedisSettings {
+    /// The `redis-server` executable.
+    pub binary: String,
+    /// Loopback port of the child.
+    pub port: u16,
+    /// Data directory (AOF and RDB), relative to the working directory.
+    pub dir: PathBuf,
+    /// AOF fsync policy: `always` or `everysec`.
+    pub appendfsync: String,
+}
+
+/// `[intake]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IntakeSettings {
+    /// Longest `text` accepted, in characters.
+    pub text_max_chars: usize,
+    /// Longest `title` accepted, in characters.
+    pub title_max_chars: usize,
+    /// Longest `external_id`, in bytes.
+    pub external_id_max_len: usize,
+    /// Most `tags` on one ticket.
+    pub tags_max: usize,
+    /// Most tickets in one batch request.
+    pub batch_max: usize,
+    /// How long a (source, external_id) is remembered for idempotency, in days.
+    pub idempotency_ttl_days: u64,
+}
+
+/// `[classify]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClassifySettings {
+    /// The lexicon file domain staff edit (relative to the working directory).
+    pub lexicon: PathBuf,
+    /// The dispute taxonomy; the last one is the catch-all.
+    pub categories: Vec<String>,
+    /// The warning scale, highest first; the last one means "no warning".
+    pub warning_levels: Vec<String>,
+    /// Decisions less confident than this go to the triage queue.
+    pub triage_below: f64,
+}
+
+/// `[routing]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RoutingSettings {
+    /// Queue for each service when no rule matches; `{county}` is replaced by the region code.
+    pub default_queues: DefaultQueues,
+    /// Ordered rules; the first that matches names the queue.
+    #[serde(default)]
+    pub rules: Vec<RuleSettings>,
+}
+
+/// `[routing.default_queues]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DefaultQueues {
+    /// Lawyers' queue.
+    pub legal_consultation: String,
+    /// Mediators' queue.
+    pub mediation: String,
+    /// Humans decide: low confidence and anything unmatched.
+    pub triage: String,
+}
+
+/// One `[[routing.rules]]` entry. Empty lists match anything.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuleSettings {
+    /// A name for logs and the routing reason.
+    pub name: String,
+    /// Services the rule applies to.
+    #[serde(default)]
+    pub services: Vec<String>,
+    /// Categories the rule applies to.
+    #[serde(default)]
+    pub categories: Vec<String>,
+    /// Region code prefixes (`32`, `3208`, `320831`).
+    #[serde(default)]
+    pub region_prefixes: Vec<String>,
+    /// Warning levels the rule applies to.
+    #[serde(default)]
+    pub warning_levels: Vec<String>,
+    /// Sources the rule applies to.
+    #[serde(default)]
+    pub sources: Vec<String>,
+    /// Target queue template, with `{county}`.
+    pub queue: String,
+}
+
+/// `[sla]`: wall-clock targets stamped on a ticket at intake.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SlaSettings {
+    /// Minutes to accept, per warning level.
+    pub accept_minutes: BTreeMap<String, u64>,
+    /// Hours to resolve, per service (triage included).
+    pub resolve_hours: BTreeMap<String, u64>,
+}
+
+/// `[auth]`
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct AuthSettings {
+    /// Bearer tokens, stored as SHA-256 digests.
+    #[serde(default)]
+    pub tokens: Vec<TokenSettings>,
+}
+
+/// One `[[auth.tokens]]` entry.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenSettings {
+    /// Who holds it; appears in logs and the ticket's history.
+    pub name: String,
+    /// What it may do.
+    pub role: Role,
+    /// Hex SHA-256 of the token; the token itself is never stored.
+    pub sha256: String,
+    /// Region code prefixes it is limited to; empty means everywhere.
+    #[serde(default)]
+    pub regions: Vec<String>,
+}
+
+/// `[log]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogSettings {
+    /// `json` for production, `pretty` for a terminal.
+    pub format: String,
+    /// A `tracing` filter such as `info` or `hotline_gateway=debug,info`.
+    pub level: String,
+}
+
+/// The shipped defaults, compiled in so the binary runs from any directory.
+pub const DEFAULT_TOML: &str = include_str!("../config/default.toml");
+
+impl Settings {
+    /// Loads defaults, then `file` if given, then `HOTLINE__*` variables, and validates.
+    pub fn load(file: Option<&Path>) -> Result<Settings, ConfigError> {
+        Self::load_with_overrides(file, &[])
+    }
+
+    /// As [`Settings::load`], with extra `(key, value)` overrides applied last (tests, demo).
+    pub fn load_with_overrides(
+        file: Option<&Path>,
+        overrides: &[(&str, &str)],
+    ) -> Result<Settings, ConfigError> {
+        let mut builder = config::Config::builder().add_source(config::File::from_str(
+            DEFAULT_TOML,
+            config::FileFormat::Toml,
+        ));
+        if let Some(path) = file {
+            builder = builder.add_source(config::File::from(path.to_path_buf()).required(true));
+        }
+        builder = builder.add_source(
+            config::Environment::with_prefix("HOTLINE")
+                .prefix_separator("__")
+                .separator("__")
+                .try_parsing(true),
+        );
+        for (k, v) in overrides {
+            builder = builder.set_override(*k, *v)?;
+        }
+        let settings: Settings = builder.build()?.try_deserialize()?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    /// Checks every value whose type alone does not make it valid.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        self.http
+            .listen
+            .parse::<SocketAddr>()
+            .map_err(|e| invalid("http.listen", format!("not a socket address: {e}")))?;
+        if self.http.body_limit_bytes < 1024 {
+            return Err(invalid("http.body_limit_bytes", "must be at least 1024"));
+        }
+        if let Some(url) = self.redis.url.as_deref().filter(|u| !u.is_empty()) {
+            redis::Client::open(url)
+                .map_err(|e| invalid("redis.url", format!("not a Redis URL: {e}")))?;
+        }
+        if !["always", "everysec"].contains(&self.redis.local.appendfsync.as_str()) {
+            return Err(invalid(
+                "redis.local.appendfsync",
+                "must be `always` or `everysec`",
+            ));
+        }
+        for (key, v) in [
+            ("intake.text_max_chars", self.intake.text_max_chars),
+            ("intake.title_max_chars", self.intake.title_max_chars),
+            (
+                "intake.external_id_max_len",
+                self.intake.external_id_max_len,
+            ),
+            ("intake.batch_max", self.intake.batch_max),
+        ] {
+            if v == 0 {
+                return Err(invalid(key, "must be greater than 0"));
+            }
+        }
+        self.validate_classify()?;
+        self.validate_routing()?;
+        self.validate_sla()?;
+        self.validate_auth()?;
+        if !["json", "pretty"].contains(&self.log.format.as_str()) {
+            return Err(invalid("log.format", "must be `json` or `pretty`"));
+        }
+        Ok(())
+    }
+
+    fn validate_classify(&self) -> Result<(), ConfigError> {
+        let c = &self.classify;
+        if c.categories.is_empty() {
+            return Err(invalid("classify.categories", "must name at least one"));
+        }
+        if c.warning_levels.len() < 2 {
+            return Err(invalid(
+                "classify.warning_levels",
+                "needs at least two levels, highest first, the last meaning no warning",
+            ));
+        }
+        for (key, list) in [
+            ("classify.categories", &c.categories),
+            ("classify.warning_levels", &c.warning_levels),
+        ] {
+            let mut seen = std::collections::HashSet::new();
+            for (i, name) in list.iter().enumerate() {
+                if !is_label(name) {
+                    return Err(invalid(
+                        format!("{key}[{i}]"),
+                        "must be lower-case ASCII letters, digits or `_`",
+                    ));
+                }
+                if !seen.insert(name) {
+                    return Err(invalid(format!("{key}[{i}]"), "appears twice"));
+                }
+            }
+        }
+        if !(0.0..=1.0).contains(&c.triage_below) {
+            return Err(invalid("classify.triage_below", "must be between 0 and 1"));
+        }
+        Ok(())
+    }
+
+    fn validate_routing(&self) -> Result<(), ConfigError> {
+        let d = &self.routing.default_queues;
+        for (key, q) in [
+            (
+                "routing.default_queues.legal_consultation",
+                &d.legal_consultation,
+            ),
+            ("routing.default_queues.mediation", &d.mediation),
+            ("routing.default_queues.triage", &d.triage),
+        ] {
+            check_queue_template(key, q)?;
+        }
+        for (i, r) in self.routing.rules.iter().enumerate() {
+            let at = |field: &str| format!("routing.rules[{i}].{field}");
+            check_queue_template(&at("queue"), &r.queue)?;
+            for (j, s) in r.services.iter().enumerate() {
+                if Service::parse(s).is_none() {
+                    return Err(invalid(
+                        format!("{}[{j}]", at("services")),
+                        format!("unknown service `{s}`"),
+                    ));
+                }
+            }
+            for (j, s) in r.categories.iter().enumerate() {
+                if !self.classify.categories.contains(s) {
+                    return Err(invalid(
+                        format!("{}[{j}]", at("categories")),
+                        format!("`{s}` is not in classify.categories"),
+                    ));
+                }
+            }
+            for (j, s) in r.warning_levels.iter().enumerate() {
+                if !self.classify.warning_levels.contains(s) {
+                    return Err(invalid(
+                        format!("{}[{j}]", at("warning_levels")),
+                        format!("`{s}` is not in classify.warning_levels"),
+                    ));
+                }
+            }
+            for (j, s) in r.sources.iter().enumerate() {
+                if Source::parse(s).is_none() {
+                    return Err(invalid(
+                        format!("{}[{j}]", at("sources")),
+                        format!("unknown source `{s}` (12345, 110 or 12348)"),
+                    ));
+                }
+            }
+            for (j, p) in r.region_prefixes.iter().enumerate() {
+                check_region_prefix(&format!("{}[{j}]", at("region_prefixes")), p)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn validate_sla(&self) -> Result<(), ConfigError> {
+        for level in &self.classify.warning_levels {
+            if !self.sla.accept_minutes.contains_key(level) {
+                return Err(invalid(
+                    format!("sla.accept_minutes.{level}"),
+                    "missing: every warning level needs an accept target",
+                ));
+            }
+        }
+        for service in ["legal_consultation", "mediation", "triage"] {
+            if !self.sla.resolve_hours.contains_key(service) {
+                return Err(invalid(
+                    format!("sla.resolve_hours.{service}"),
+                    "missing: every queued service needs a resolve target",
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn validate_auth(&self) -> Result<(), ConfigError> {
+        for (i, t) in self.auth.tokens.iter().enumerate() {
+            if t.name.trim().is_empty() {
+                return Err(invalid(
+                    format!("auth.tokens[{i}].name"),
+                    "must not be empty",
+                ));
+            }
+            if t.sha256.len() != 64 || hex::decode(&t.sha256).is_err() {
+                return Err(invalid(
+                    format!("auth.tokens[{i}].sha256"),
+                    "must be 64 hex digits: the SHA-256 of the token (`printf %s TOKEN | sha256sum`)",
+                ));
+            }
+            for (j, p) in t.regions.iter().enumerate() {
+                check_region_prefix(&format!("auth.tokens[{i}].regions[{j}]"), p)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// True when Redis must be started by the gateway itself.
+    pub fn wants_local_redis(&self) -> bool {
+        self.redis.url.as_deref().is_none_or(str::is_empty)
+    }
+}
+
+fn is_label(s: &str) -> bool {
+    !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+}
+
+fn check_region_prefix(key: &str, p: &str) -> Result<(), ConfigError> {
+    if p.is_empty() || p.len() > 6 || !p.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(invalid(key, "must be 1 to 6 digits of a region code"));
+    }
+    Ok(())
+}
+
+fn check_queue_template(key: &str, q: &str) -> Result<(), ConfigError> {
+    if !q.contains("{county}") {
+        return Err(invalid(
+            key,
+            "must contain `{county}`: a queue belongs to one county (its Redis hash tag)",
+        ));
+    }
+    let probe = q.replace("{county}", "000000");
+    if !probe
+        .bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'_')
+    {
+        return Err(invalid(
+            key,
+            "may hold only lower-case letters, digits, `.`, `_` and `{county}`",
+        ));
+    }
+    debug_assert!(Region::is_valid_code("000000"));
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shipped_defaults_are_valid() {
+        let s = Settings::load(None).expect("defaults load");
+        assert_eq!(s.http.listen, "127.0.0.1:8080");
+        assert!(s.wants_local_redis());
+    }
+
+    #[test]
+    fn a_bad_value_is_reported_by_its_key() {
+        let err = Settings::load_with_overrides(None, &[("http.listen", "nowhere")])
+            .expect_err("must fail");
+        assert!(err.to_string().contains("http.listen"), "{err}");
+        let err = Settings::load_with_overrides(None, &[("classify.triage_below", "1.5")])
+            .expect_err("must fail");
+        assert!(err.to_string().contains("classify.triage_below"), "{err}");
+    }
+
+    #[test]
+    fn a_queue_template_without_county_is_refused() {
+        let err = Settings::load_with_overrides(
+            None,
+            &[("routing.default_queues.mediation", "mediation.all")],
+        )
+        .expect_err("must fail");
+        assert!(
+            err.to_string().contains("routing.default_queues.mediation"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn an_unknown_key_is_refused_with_its_name() {
+        let err = Settings::load_with_overrides(None, &[("http.lisen", "x")]).expect_err("fails");
+        assert!(err.to_string().contains("lisen"), "{err}");
+    }
+}

@@ -1,0 +1,324 @@
+//! Intake: the handlers that receive tickets from partner systems and operators' consoles.
+//!
+//! One ticket goes validate → classify → route → store, and is acknowledged only after the
+//! store's atomic script has run, so a `201` means the ticket is in Redis with its queue entry
+//! and its event. A retry of the same (source, external_id) gets `200` and the same ticket.
+
+pub mod wire;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use chrono::{DateTime, Utc};
+use sha2::{Digest, Sha256};
+use tracing::Instrument;
+
+use crate::api::json::JsonBody;
+use crate::api::problem::{ApiError, FieldError};
+use crate::api::{AppState, Authenticated};
+use crate::auth::{Principal, Role};
+use crate::metrics;
+use crate::queues::{IngestOutcome, NewTicket, StoreError, StoredTicket};
+use crate::ticket::Ticket;
+
+use wire::{
+    BatchItem, BatchRequest, BatchResponse, SlaDeadlines, TicketReceipt, TicketRequest, TicketView,
+};
+
+/// Roles that may hand tickets over.
+const SENDERS: &[Role] = &[Role::Partner, Role::Operator, Role::Admin];
+
+/// Receive one ticket.
+#[utoipa::path(
+    post, path = "/v1/tickets", tag = "intake",
+    request_body = TicketRequest,
+    responses(
+        (status = 201, description = "New ticket registered", body = TicketReceipt),
+        (status = 200, description = "Same (source, external_id) and content again: the same ticket", body = TicketReceipt),
+        (status = 400, description = "Malformed JSON or a field of the wrong type", body = crate::api::problem::Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No or unknown token", body = crate::api::problem::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Wrong role or region", body = crate::api::problem::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Same (source, external_id), different content", body = crate::api::problem::Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body over the limit", body = crate::api::problem::Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not JSON", body = crate::api::problem::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid values; every field named", body = crate::api::problem::Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Redis unreachable; nothing written; see Retry-After", body = crate::api::problem::Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn create_ticket(
+    State(state): State<Arc<AppState>>,
+    Authenticated(principal): Authenticated,
+    JsonBody(request): JsonBody<TicketRequest>,
+) -> Result<impl IntoResponse, ApiError> {
+    principal.require(SENDERS)?;
+    let (status, receipt) = receive(&state, &principal, &request).await?;
+    Ok((status, axum::Json(receipt)))
+}
+
+/// Receive many tickets; each succeeds or fails alone, results in request order.
+#[utoipa::path(
+    post, path = "/v1/tickets:batch", tag = "intake",
+    request_body = BatchRequest,
+    responses(
+        (status = 200, description = "Per-item results, in order", body = BatchResponse),
+        (status = 400, description = "Malformed JSON", body = crate::api::problem::Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No or unknown token", body = crate::api::problem::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Wrong role", body = crate::api::problem::Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Too large or too many items", body = crate::api::problem::Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn create_batch(
+    State(state): State<Arc<AppState>>,
+    Authenticated(principal): Authenticated,
+    JsonBody(batch): JsonBody<BatchRequest>,
+) -> Result<axum::Json<BatchResponse>, ApiError> {
+    principal.require(SENDERS)?;
+    let max = state.settings.intake.batch_max;
+    if batch.tickets.len() > max {
+        return Err(ApiError::TooLarge(format!(
+            "{} tickets in one batch; at most {max}",
+            batch.tickets.len()
+        )));
+    }
+    if batch.tickets.is_empty() {
+        return Err(ApiError::Invalid(vec![FieldError::new(
+            "tickets",
+            "must hold at least one ticket",
+        )]));
+    }
+    // Items run concurrently over the multiplexed connection: Redis sees them pipelined.
+    let handles: Vec<_> = batch
+        .tickets
+        .into_iter()
+        .enumerate()
+        .map(|(index, value)| {
+            let state = Arc::clone(&state);
+            let principal = principal.clone();
+            let span = tracing::info_span!("batch_item", index, ticket_id = tracing::field::Empty);
+            tokio::spawn(
+                async move {
+                    let result = match serde_json::from_value::<TicketRequest>(value) {
+                        Ok(request) => receive(&state, &principal, &request).await,
+                        Err(e) => {
+                            metrics::ticket_rejected("malformed");
+                            Err(ApiError::Malformed {
+                                detail: e.to_string(),
+                                field: None,
+                            })
+                        }
+                    };
+                    item(index, result)
+                }
+                .instrument(span),
+            )
+        })
+        .collect();
+    let mut results = Vec::with_capacity(handles.len());
+    for (index, handle) in handles.into_iter().enumerate() {
+        results.push(match handle.await {
+            Ok(done) => done,
+            // A panicking item is a bug; it fails alone, as a 500 for that item.
+            Err(e) => item(
+                index,
+                Err(ApiError::Internal(format!("batch item failed: {e}"))),
+            ),
+        });
+    }
+    Ok(axum::Json(BatchResponse { results }))
+}
+
+fn item(index: usize, result: Result<(StatusCode, TicketReceipt), ApiError>) -> BatchItem {
+    match result {
+        Ok((status, receipt)) => BatchItem {
+            index,
+            status: status.as_u16(),
+            ticket: Some(receipt),
+            problem: None,
+        },
+        Err(err) => {
+            let mut problem = err.problem();
+            for e in &mut problem.errors {
+                e.field = format!("tickets[{index}].{}", e.field);
+            }
+            BatchItem {
+                index,
+                status: err.status().as_u16(),
+                ticket: None,
+                problem: Some(problem),
+            }
+        }
+    }
+}
+
+/// Read one ticket with its classification, queue, deadlines and event history.
+#[utoipa::path(
+    get, path = "/v1/tickets/{id}", tag = "intake",
+    params(("id" = String, Path, description = "Ticket id, `<county>-<seq>`")),
+    responses(
+        (status = 200, description = "The ticket", body = TicketView),
+        (status = 401, description = "No or unknown token", body = crate::api::problem::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Outside the caller's regions", body = crate::api::problem::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such ticket", body = crate::api::problem::Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Redis unreachable", body = crate::api::problem::Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn get_ticket(
+    State(state): State<Arc<AppState>>,
+    Authenticated(principal): Authenticated,
+    Path(id): Path<String>,
+) -> Result<axum::Json<TicketView>, ApiError> {
+    tracing::Span::current().record("ticket_id", id.as_str());
+    let not_found = || ApiError::NotFound(format!("no ticket `{id}`"));
+    let county = crate::queues::county_of(&id).ok_or_else(not_found)?;
+    if !principal.covers(county) {
+        return Err(ApiError::Forbidden(format!(
+            "ticket `{id}` is outside the regions of `{}`",
+            principal.name
+        )));
+    }
+    let record = state
+        .store
+        .ticket(&id)
+        .await
+        .map_err(|e| state.store_error(e))?
+        .ok_or_else(not_found)?;
+    let parse = |s: &str| serde_json::from_str(s).unwrap_or(serde_json::Value::Null);
+    Ok(axum::Json(TicketView {
+        receipt: receipt(&record.stored),
+        ticket: parse(&record.ticket_json),
+        history: record.history.iter().map(|h| parse(h)).collect(),
+    }))
+}
+
+/// The whole intake of one ticket, shared by the single and batch handlers.
+async fn receive(
+    state: &AppState,
+    principal: &Principal,
+    request: &TicketRequest,
+) -> Result<(StatusCode, TicketReceipt), ApiError> {
+    let ticket = request
+        .validate(&state.settings.intake, principal.role, Utc::now())
+        .map_err(|errors| {
+            metrics::ticket_rejected("invalid");
+            ApiError::Invalid(errors)
+        })?;
+    if !principal.covers(&ticket.region.code) {
+        metrics::ticket_rejected("forbidden_region");
+        return Err(ApiError::Forbidden(format!(
+            "region.code {} is outside the regions of `{}`",
+            ticket.region.code, principal.name
+        )));
+    }
+
+    let decision = state.classifier.classify(&ticket.text_view());
+    let route = state.router.route(&decision, ticket.source, &ticket.region);
+    let classification_json =
+        serde_json::to_string(&decision).map_err(|e| ApiError::Internal(e.to_string()))?;
+    let content_hash = content_hash(&ticket)?;
+    let sla = &state.settings.sla;
+    let accept_secs = sla
+        .accept_minutes
+        .get(&decision.warning_level)
+        .copied()
+        .unwrap_or(0)
+        * 60;
+    let resolve_secs = sla
+        .resolve_hours
+        .get(decision.service.as_str())
+        .copied()
+        .unwrap_or(0)
+        * 3600;
+    let new = NewTicket {
+        ticket: &ticket,
+        content_hash: &content_hash,
+        classification_json: &classification_json,
+        service: decision.service.as_str(),
+        level: &decision.warning_level,
+        category: &decision.category,
+        queue: route.queue.as_deref(),
+        rule: &route.rule,
+        band: route.band,
+        accept_secs,
+        resolve_secs,
+        actor: &principal.name,
+    };
+
+    let outcome = match state.store.ingest(&new).await {
+        // One immediate retry: the first command after Redis came back often fails on the old
+        // connection. The script is idempotent, so a write that did land is simply found.
+        Err(StoreError::Unavailable(_)) => {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            state.store.ingest(&new).await
+        }
+        other => other,
+    }
+    .map_err(|e| {
+        metrics::ticket_received(ticket.source, "unavailable");
+        state.store_error(e)
+    })?;
+
+    match outcome {
+        IngestOutcome::Created(stored) => {
+            tracing::Span::current().record("ticket_id", stored.id.as_str());
+            metrics::ticket_received(ticket.source, "created");
+            metrics::classified(&decision, route.queue.is_some());
+            tracing::info!(
+                source = %ticket.source,
+                transfer = ?ticket.transfer,
+                queue = route.queue.as_deref().unwrap_or("-"),
+                rule = %route.rule,
+                service = decision.service.as_str(),
+                category = %decision.category,
+                level = %decision.warning_level,
+                confidence = decision.confidence,
+                caller = ?ticket.caller,
+                "ticket registered"
+            );
+            Ok((StatusCode::CREATED, receipt(&stored)))
+        }
+        IngestOutcome::Existing(stored) => {
+            tracing::Span::current().record("ticket_id", stored.id.as_str());
+            metrics::ticket_received(ticket.source, "duplicate");
+            tracing::info!(source = %ticket.source, "retry of a registered ticket");
+            Ok((StatusCode::OK, receipt(&stored)))
+        }
+        IngestOutcome::Conflict { id } => {
+            tracing::Span::current().record("ticket_id", id.as_str());
+            metrics::ticket_received(ticket.source, "conflict");
+            Err(ApiError::Conflict { id })
+        }
+    }
+}
+
+/// SHA-256 of the canonical ticket: equal content, equal hash, whatever the JSON formatting or
+/// the time zone `received_at` was written in.
+fn content_hash(ticket: &Ticket) -> Result<String, ApiError> {
+    let canonical = serde_json::to_vec(ticket).map_err(|e| ApiError::Internal(e.to_string()))?;
+    Ok(hex::encode(Sha256::digest(&canonical)))
+}
+
+fn ms_to_time(ms: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp_millis(ms).unwrap_or_default()
+}
+
+fn receipt(stored: &StoredTicket) -> TicketReceipt {
+    TicketReceipt {
+        id: stored.id.clone(),
+        status: stored.status.clone(),
+        classification: serde_json::from_str(&stored.classification_json)
+            .unwrap_or(serde_json::Value::Null),
+        queue: stored.queue.clone(),
+        // A ticket sent back has no clock running here.
+        sla: stored.queue.as_ref().map(|_| SlaDeadlines {
+            accept_by: ms_to_time(stored.accept_by_ms),
+            resolve_by: ms_to_time(stored.resolve_by_ms),
+        }),
+        created_at: ms_to_time(stored.created_ms),
+    }
+}

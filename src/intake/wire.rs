@@ -1,0 +1,493 @@
+//! The ticket as partners and consoles send it, and its validation into [`Ticket`].
+//!
+//! Enumerations arrive as strings and are checked here rather than by serde, so one request
+//! reports every bad field at once (422 with a list) instead of the first one only.
+
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::api::problem::FieldError;
+use crate::auth::Role;
+use crate::classify::Decision;
+use crate::config::IntakeSettings;
+use crate::ticket::{Caller, Channel, Region, Source, Ticket, Transfer};
+
+/// `POST /v1/tickets` body.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TicketRequest {
+    /// `12345`, `110` or `12348`. Required.
+    #[schema(value_type = Source)]
+    pub source: Option<String>,
+    /// The sender's own ticket id; with `source` it makes retries idempotent. Required.
+    pub external_id: Option<String>,
+    /// When the hotline took the call, RFC 3339. Required.
+    #[schema(value_type = String, format = DateTime, example = "2026-11-24T09:30:00+08:00")]
+    pub received_at: Option<String>,
+    /// `phone` (default), `web`, `wechat`, `app` or `walk_in`.
+    #[schema(value_type = Option<Channel>)]
+    pub channel: Option<String>,
+    /// `manual`, `one_click` or `automatic`; defaults to `manual` for operators, else `automatic`.
+    #[schema(value_type = Option<Transfer>)]
+    pub transfer: Option<String>,
+    /// The caller; personal data, never logged.
+    pub caller: Option<CallerRequest>,
+    /// Where the matter is. Required, with a 6-digit `code`.
+    pub region: Option<RegionRequest>,
+    /// The operator's one-line summary.
+    pub title: Option<String>,
+    /// The caller's problem in free text. Required, non-empty.
+    pub text: Option<String>,
+    /// How many people are involved.
+    pub people_involved: Option<u32>,
+    /// Free tags.
+    pub tags: Option<Vec<String>>,
+}
+
+/// The caller part of a request.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CallerRequest {
+    /// Name as given.
+    pub name: Option<String>,
+    /// Phone number: digits with optional `+`, `-`, spaces and parentheses.
+    pub phone: Option<String>,
+}
+
+/// The region part of a request.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RegionRequest {
+    /// 6-digit county-level administrative code. Required.
+    pub code: Option<String>,
+    /// Town or street.
+    pub town: Option<String>,
+    /// Village or community.
+    pub village: Option<String>,
+    /// Grid.
+    pub grid: Option<String>,
+}
+
+/// `POST /v1/tickets:batch` body. Items are parsed one by one, so one bad item fails alone.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BatchRequest {
+    /// The tickets, each shaped like a `POST /v1/tickets` body.
+    #[schema(value_type = Vec<TicketRequest>)]
+    pub tickets: Vec<serde_json::Value>,
+}
+
+/// The answer to an accepted ticket (new or a faithful retry).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct TicketReceipt {
+    /// The gateway's ticket id, `<county>-<seq>`.
+    pub id: String,
+    /// `queued`, or `returned` when it goes back to the sender.
+    pub status: String,
+    /// The classifier's decision.
+    #[schema(value_type = Decision)]
+    pub classification: serde_json::Value,
+    /// The queue it waits in; absent when returned.
+    pub queue: Option<String>,
+    /// Deadlines; absent when the ticket went back to the sender.
+    pub sla: Option<SlaDeadlines>,
+    /// When the gateway registered it (Redis clock).
+    pub created_at: DateTime<Utc>,
+}
+
+/// Wall-clock deadlines stamped at intake.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct SlaDeadlines {
+    /// Must be accepted by then.
+    pub accept_by: DateTime<Utc>,
+    /// Must be resolved by then.
+    pub resolve_by: DateTime<Utc>,
+}
+
+/// `GET /v1/tickets/{id}`.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct TicketView {
+    /// Id, status, classification, queue and deadlines, as in the receipt.
+    #[serde(flatten)]
+    pub receipt: TicketReceipt,
+    /// The ticket as received.
+    #[schema(value_type = TicketRequest)]
+    pub ticket: serde_json::Value,
+    /// Every event of the ticket, oldest first.
+    #[schema(value_type = Vec<Object>)]
+    pub history: Vec<serde_json::Value>,
+}
+
+/// One item of a batch answer.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct BatchItem {
+    /// Position in the request.
+    pub index: usize,
+    /// The status this item would have had alone (201, 200, 409, 422, …).
+    pub status: u16,
+    /// The receipt, when accepted.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ticket: Option<TicketReceipt>,
+    /// The problem, when not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub problem: Option<crate::api::problem::Problem>,
+}
+
+/// `POST /v1/tickets:batch` answer, in request order.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct BatchResponse {
+    /// One result per ticket.
+    pub results: Vec<BatchItem>,
+}
+
+fn parse_enum<T: serde::de::DeserializeOwned>(
+    errors: &mut Vec<FieldError>,
+    field: &str,
+    value: &str,
+    allowed: &str,
+) -> Option<T> {
+    match serde_json::from_value(serde_json::Value::String(value.to_string())) {
+        Ok(v) => Some(v),
+        Err(_) => {
+            errors.push(FieldError::new(
+                field,
+                format!("`{value}` is not one of {allowed}"),
+            ));
+            None
+        }
+    }
+}
+
+fn optional_text(
+    errors: &mut Vec<FieldError>,
+    field: &str,
+    value: Option<&String>,
+    max_chars: usize,
+) -> Option<String> {
+    let v = value?.trim();
+    if v.is_empty() {
+        return None;
+    }
+    if v.chars().count() > max_chars {
+        errors.push(FieldError::new(
+            field,
+            format!("longer than {max_chars} characters"),
+        ));
+    }
+    Some(v.to_string())
+}
+
+fn required<'a, T>(errors: &mut Vec<FieldError>, field: &str, v: Option<&'a T>) -> Option<&'a T> {
+    if v.is_none() {
+        errors.push(FieldError::new(field, "is required"));
+    }
+    v
+}
+
+impl TicketRequest {
+    /// Validates into a [`Ticket`], or lists every field at fault, each named by its path.
+    pub fn validate(
+        &self,
+        limits: &IntakeSettings,
+        role: Role,
+        now: DateTime<Utc>,
+    ) -> Result<Ticket, Vec<FieldError>> {
+        let mut e = Vec::new();
+        let source = required(&mut e, "source", self.source.as_ref())
+            .and_then(|s| parse_enum::<Source>(&mut e, "source", s, "12345, 110, 12348"));
+
+        let external_id =
+            required(&mut e, "external_id", self.external_id.as_ref()).and_then(|x| {
+                if x.is_empty() || x.len() > limits.external_id_max_len {
+                    e.push(FieldError::new(
+                        "external_id",
+                        format!("must be 1 to {} bytes", limits.external_id_max_len),
+                    ));
+                    None
+                } else if !x.bytes().all(|b| b.is_ascii_graphic()) {
+                    e.push(FieldError::new(
+                        "external_id",
+                        "may hold only visible ASCII characters, without spaces",
+                    ));
+                    None
+                } else {
+                    Some(x.clone())
+                }
+            });
+
+        let received_at = required(&mut e, "received_at", self.received_at.as_ref()).and_then(
+            |s| match DateTime::parse_from_rfc3339(s) {
+                Ok(t) => {
+                    let t = t.with_timezone(&Utc);
+                    if t > now + Duration::minutes(10) {
+                        e.push(FieldError::new(
+                            "received_at",
+                            "is more than 10 minutes in the future",
+                        ));
+                        None
+                    } else {
+                        Some(t)
+                    }
+                }
+                Err(err) => {
+                    e.push(FieldError::new(
+                        "received_at",
+                        format!(
+                            "not an RFC 3339 timestamp such as 2026-11-24T09:30:00+08:00 ({err})"
+                        ),
+                    ));
+                    None
+                }
+            },
+        );
+
+        let channel = match &self.channel {
+            Some(c) => {
+                parse_enum::<Channel>(&mut e, "channel", c, "phone, web, wechat, app, walk_in")
+            }
+            None => Some(Channel::Phone),
+        };
+        let transfer = match &self.transfer {
+            Some(t) => {
+                parse_enum::<Transfer>(&mut e, "transfer", t, "manual, one_click, automatic")
+            }
+            None if role == Role::Operator => Some(Transfer::Manual),
+            None => Some(Transfer::Automatic),
+        };
+
+        let caller = self.caller.as_ref().map(|c| {
+            let name =
+                optional_text(&mut e, "caller.name", c.name.as_ref(), 50).unwrap_or_default();
+            let phone = c
+                .phone
+                .as_deref()
+                .map(str::trim)
+                .unwrap_or_default()
+                .to_string();
+            if !phone.is_empty() {
+                let digits = phone.bytes().filter(u8::is_ascii_digit).count();
+                let shape_ok = phone
+                    .bytes()
+                    .all(|b| b.is_ascii_digit() || b" +-()".contains(&b));
+                if !shape_ok || !(3..=20).contains(&digits) {
+                    e.push(FieldError::new(
+                        "caller.phone",
+                        "must be 3 to 20 digits, optionally with +, -, spaces and parentheses",
+                    ));
+                }
+            }
+            Caller { name, phone }
+        });
+
+        let region = required(&mut e, "region", self.region.as_ref()).and_then(|r| {
+            let code = required(&mut e, "region.code", r.code.as_ref()).and_then(|c| {
+                if Region::is_valid_code(c) {
+                    Some(c.clone())
+                } else {
+                    e.push(FieldError::new(
+                        "region.code",
+                        "must be a 6-digit administrative code such as 320831",
+                    ));
+                    None
+                }
+            });
+            let town = optional_text(&mut e, "region.town", r.town.as_ref(), 64);
+            let village = optional_text(&mut e, "region.village", r.village.as_ref(), 64);
+            let grid = optional_text(&mut e, "region.grid", r.grid.as_ref(), 64);
+            code.map(|code| Region {
+                code,
+                town,
+                village,
+                grid,
+            })
+        });
+
+        let title = optional_text(&mut e, "title", self.title.as_ref(), limits.title_max_chars)
+            .unwrap_or_default();
+        let text = required(&mut e, "text", self.text.as_ref()).and_then(|t| {
+            let t = t.trim();
+            if t.is_empty() {
+                e.push(FieldError::new("text", "must not be empty"));
+                None
+            } else if t.chars().count() > limits.text_max_chars {
+                e.push(FieldError::new(
+                    "text",
+                    format!("longer than {} characters", limits.text_max_chars),
+                ));
+                None
+            } else {
+                Some(t.to_string())
+            }
+        });
+
+        if let Some(n) = self.people_involved
+            && n > 1_000_000
+        {
+            e.push(FieldError::new(
+                "people_involved",
+                "must be at most 1000000",
+            ));
+        }
+        let tags = self.tags.clone().unwrap_or_default();
+        if tags.len() > limits.tags_max {
+            e.push(FieldError::new(
+                "tags",
+                format!("at most {} tags", limits.tags_max),
+            ));
+        }
+        for (i, tag) in tags.iter().enumerate() {
+            let n = tag.trim().chars().count();
+            if n == 0 || n > 32 {
+                e.push(FieldError::new(
+                    format!("tags[{i}]"),
+                    "must be 1 to 32 characters",
+                ));
+            }
+        }
+
+        match (
+            source,
+            external_id,
+            received_at,
+            channel,
+            transfer,
+            region,
+            text,
+        ) {
+            (
+                Some(source),
+                Some(external_id),
+                Some(received_at),
+                Some(channel),
+                Some(transfer),
+                Some(region),
+                Some(text),
+            ) if e.is_empty() => Ok(Ticket {
+                source,
+                external_id,
+                received_at,
+                channel,
+                transfer,
+                caller: caller.unwrap_or_default(),
+                region,
+                title,
+                text,
+                people_involved: self.people_involved,
+                tags: tags.into_iter().map(|t| t.trim().to_string()).collect(),
+            }),
+            _ => Err(e),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn limits() -> IntakeSettings {
+        IntakeSettings {
+            text_max_chars: 100,
+            title_max_chars: 20,
+            external_id_max_len: 16,
+            tags_max: 2,
+            batch_max: 10,
+            idempotency_ttl_days: 1,
+        }
+    }
+
+    fn good() -> TicketRequest {
+        TicketRequest {
+            source: Some("12345".into()),
+            external_id: Some("A-1".into()),
+            received_at: Some("2026-11-24T09:30:00+08:00".into()),
+            region: Some(RegionRequest {
+                code: Some("320831".into()),
+                ..Default::default()
+            }),
+            text: Some("老板拖欠工资三个月".into()),
+            ..Default::default()
+        }
+    }
+
+    fn fields(r: Result<Ticket, Vec<FieldError>>) -> Vec<String> {
+        r.expect_err("invalid")
+            .into_iter()
+            .map(|f| f.field)
+            .collect()
+    }
+
+    #[test]
+    fn a_minimal_ticket_is_accepted_with_defaults() {
+        let t = good()
+            .validate(&limits(), Role::Operator, Utc::now())
+            .expect("valid");
+        assert_eq!(t.channel, Channel::Phone);
+        assert_eq!(t.transfer, Transfer::Manual);
+        assert_eq!(t.received_at.to_rfc3339(), "2026-11-24T01:30:00+00:00");
+        let t = good()
+            .validate(&limits(), Role::Partner, Utc::now())
+            .expect("valid");
+        assert_eq!(t.transfer, Transfer::Automatic);
+    }
+
+    #[test]
+    fn every_bad_field_is_reported_at_once() {
+        let mut r = good();
+        r.source = Some("119".into());
+        r.region = Some(RegionRequest {
+            code: Some("3208".into()),
+            ..Default::default()
+        });
+        r.received_at = Some("yesterday".into());
+        r.text = Some("   ".into());
+        r.channel = Some("fax".into());
+        r.tags = Some(vec!["a".into(), "".into(), "c".into()]);
+        r.caller = Some(CallerRequest {
+            name: None,
+            phone: Some("call me".into()),
+        });
+        let f = fields(r.validate(&limits(), Role::Partner, Utc::now()));
+        for want in [
+            "source",
+            "region.code",
+            "received_at",
+            "text",
+            "channel",
+            "tags",
+            "tags[1]",
+            "caller.phone",
+        ] {
+            assert!(f.contains(&want.to_string()), "{want} missing from {f:?}");
+        }
+    }
+
+    #[test]
+    fn missing_required_fields_are_named() {
+        let f = fields(TicketRequest::default().validate(&limits(), Role::Partner, Utc::now()));
+        assert_eq!(
+            f,
+            ["source", "external_id", "received_at", "region", "text"]
+        );
+    }
+
+    #[test]
+    fn oversized_fields_are_refused() {
+        let mut r = good();
+        r.text = Some("字".repeat(101));
+        r.title = Some("标".repeat(21));
+        r.external_id = Some("x".repeat(17));
+        let f = fields(r.validate(&limits(), Role::Partner, Utc::now()));
+        assert_eq!(f, ["external_id", "title", "text"]);
+    }
+
+    #[test]
+    fn a_receipt_time_far_in_the_future_is_refused() {
+        let mut r = good();
+        r.received_at = Some("2099-01-01T00:00:00Z".into());
+        assert_eq!(
+            fields(r.validate(&limits(), Role::Partner, Utc::now())),
+            ["received_at"]
+        );
+    }
+}

@@ -1,0 +1,29 @@
+//! hotline-gateway receives tickets from the 12345, 110 and 12348 hotlines, classifies them,
+//! and queues them in Redis for lawyers and mediators, exactly once and durably.
+//!
+//! # Layout
+//! - [`intake`]: HTTP handlers that receive tickets; validation and idempotency.
+//! - [`classify`]: text in, decision with reasons out (pure).
+//! - [`routing`]: decision and region in, queue out (pure).
+//! - [`queues`]: the Redis store; the only module that knows key names and Lua.
+//! - [`api`]: router, problem+json errors, auth extractor, ops endpoints.
+//! - [`auth`]: bearer tokens as SHA-256 digests, roles and regions.
+//! - [`config`]: layered, validated settings.
+//! - [`ticket`]: the domain types, with personal data masked in `Debug`.
+//! - [`metrics`], [`telemetry`]: Prometheus names, logging set-up.
+//! - [`startup`], [`local_redis`]: building the app, starting Redis when none is configured.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod api;
+pub mod auth;
+pub mod classify;
+pub mod config;
+pub mod intake;
+pub mod local_redis;
+pub mod metrics;
+pub mod queues;
+pub mod routing;
+pub mod startup;
+pub mod telemetry;
+pub mod ticket;

@@ -1,0 +1,140 @@
+//! Every metric the gateway exports, named in one place so the README table and the code
+//! cannot disagree. Labels come only from closed sets (source, outcome, service, category,
+//! level, queue, route), never from ticket ids or phone numbers.
+//!
+//! Queue gauges are not kept in this process: they are read from Redis at each scrape
+//! (see `api::ops`), so several gateways report the same numbers.
+
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+
+use crate::classify::Decision;
+use crate::queues::QueueStats;
+use crate::ticket::Source;
+
+/// Tickets received, by `source` and `outcome` (created, duplicate, conflict, unavailable).
+pub const TICKETS_RECEIVED: &str = "hotline_tickets_received_total";
+/// Tickets refused before classification, by `reason` (invalid, malformed, forbidden_region).
+pub const TICKETS_REJECTED: &str = "hotline_tickets_rejected_total";
+/// Classifier decisions, by `service`, `category` and `warning_level`.
+pub const CLASSIFICATIONS: &str = "hotline_classifications_total";
+/// Confidence of classifier decisions (histogram), by `service`.
+pub const CLASSIFICATION_CONFIDENCE: &str = "hotline_classification_confidence";
+/// HTTP request latency in seconds (histogram), by `route`, `method` and `status`.
+pub const HTTP_DURATION: &str = "hotline_http_request_duration_seconds";
+/// Tickets waiting, by `queue` and `level`.
+pub const QUEUE_DEPTH: &str = "hotline_queue_depth";
+/// Age of the oldest waiting ticket in seconds, by `queue`.
+pub const QUEUE_OLDEST_AGE: &str = "hotline_queue_oldest_age_seconds";
+/// 1 when the last read of Redis at scrape time succeeded, else 0.
+pub const REDIS_UP: &str = "hotline_redis_up";
+
+static HANDLE: OnceLock<Result<PrometheusHandle, String>> = OnceLock::new();
+
+/// Installs the process-wide recorder once and returns its handle (several test apps in one
+/// process share it).
+pub fn install() -> Result<PrometheusHandle, String> {
+    HANDLE
+        .get_or_init(|| {
+            let recorder = PrometheusBuilder::new()
+                .set_buckets_for_metric(
+                    Matcher::Full(HTTP_DURATION.to_string()),
+                    &[
+                        0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+                        5.0,
+                    ],
+                )
+                .and_then(|b| {
+                    b.set_buckets_for_metric(
+                        Matcher::Full(CLASSIFICATION_CONFIDENCE.to_string()),
+                        &[0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0],
+                    )
+                })
+                .map_err(|e| e.to_string())?
+                .build_recorder();
+            let handle = recorder.handle();
+            metrics::set_global_recorder(recorder).map_err(|e| e.to_string())?;
+            describe();
+            Ok(handle)
+        })
+        .clone()
+}
+
+fn describe() {
+    metrics::describe_counter!(TICKETS_RECEIVED, "Tickets received, by source and outcome");
+    metrics::describe_counter!(TICKETS_REJECTED, "Tickets refused at validation, by reason");
+    metrics::describe_counter!(
+        CLASSIFICATIONS,
+        "Classifier decisions by service, category and warning level"
+    );
+    metrics::describe_histogram!(
+        CLASSIFICATION_CONFIDENCE,
+        "Confidence of classifier decisions"
+    );
+    metrics::describe_histogram!(
+        HTTP_DURATION,
+        metrics::Unit::Seconds,
+        "HTTP request latency by route, method and status"
+    );
+    metrics::describe_gauge!(QUEUE_DEPTH, "Tickets waiting, by queue and warning level");
+    metrics::describe_gauge!(
+        QUEUE_OLDEST_AGE,
+        metrics::Unit::Seconds,
+        "Age of the oldest waiting ticket, by queue"
+    );
+    metrics::describe_gauge!(REDIS_UP, "1 when Redis answered at the last scrape");
+}
+
+/// Counts a received ticket.
+pub fn ticket_received(source: Source, outcome: &'static str) {
+    metrics::counter!(TICKETS_RECEIVED, "source" => source.as_str(), "outcome" => outcome)
+        .increment(1);
+}
+
+/// Counts a ticket refused before it reached the store.
+pub fn ticket_rejected(reason: &'static str) {
+    metrics::counter!(TICKETS_REJECTED, "reason" => reason).increment(1);
+}
+
+/// Counts a decision of a newly registered ticket.
+pub fn classified(d: &Decision, _queued: bool) {
+    metrics::counter!(
+        CLASSIFICATIONS,
+        "service" => d.service.as_str(),
+        "category" => d.category.clone(),
+        "warning_level" => d.warning_level.clone()
+    )
+    .increment(1);
+    metrics::histogram!(CLASSIFICATION_CONFIDENCE, "service" => d.service.as_str())
+        .record(d.confidence);
+}
+
+/// Records one HTTP request; `route` is the matched route template, never the raw path.
+pub fn http_request(route: String, method: String, status: u16, elapsed: Duration) {
+    metrics::histogram!(
+        HTTP_DURATION,
+        "route" => route,
+        "method" => method,
+        "status" => status.to_string()
+    )
+    .record(elapsed.as_secs_f64());
+}
+
+/// Publishes queue gauges read from Redis.
+pub fn queues(stats: &[QueueStats]) {
+    metrics::gauge!(REDIS_UP).set(1.0);
+    for q in stats {
+        for level in &q.depth_by_level {
+            metrics::gauge!(QUEUE_DEPTH, "queue" => q.name.clone(), "level" => level.level.clone())
+                .set(level.depth as f64);
+        }
+        metrics::gauge!(QUEUE_OLDEST_AGE, "queue" => q.name.clone()).set(q.oldest_age_seconds);
+    }
+}
+
+/// Marks Redis as unreachable for the scrape.
+pub fn redis_down() {
+    metrics::gauge!(REDIS_UP).set(0.0);
+}

@@ -1,0 +1,82 @@
+-- ingest.lua: register one ticket atomically and exactly once.
+--
+-- Everything a new ticket writes happens here, in one script, so a crash or a lost connection
+-- leaves either the whole ticket or nothing. A retry of the same (source, external_id) finds the
+-- idempotency key and gets the same ticket back; different content under that key is a conflict.
+--
+-- KEYS[1]  idempotency key      hl:{county}:idem:<source>:<external_id>
+-- KEYS[2]  county sequence      hl:{county}:seq
+-- KEYS[3]  county queue set     hl:{county}:queues
+-- KEYS[4]  county event stream  hl:{county}:events
+-- ARGV[1]  content hash (hex SHA-256 of the canonical ticket)
+-- ARGV[2]  key prefix of the county, "hl:{county}:"
+-- ARGV[3]  county code
+-- ARGV[4]  queue name, or "" when the ticket goes back to the sender
+-- ARGV[5]  priority band (0 = most urgent)
+-- ARGV[6]  status: "queued" or "returned"
+-- ARGV[7]  ticket JSON
+-- ARGV[8]  classification JSON
+-- ARGV[9]  service        ARGV[10] warning level     ARGV[11] category   ARGV[12] source
+-- ARGV[13] seconds to accept    ARGV[14] seconds to resolve
+-- ARGV[15] idempotency TTL in seconds (0 = keep forever)
+-- ARGV[16] approximate MAXLEN of the event stream
+-- ARGV[17] actor (token name)   ARGV[18] routing rule that chose the queue
+-- Returns  { outcome, id, status, queue, classification JSON, created_ms, accept_by_ms, resolve_by_ms }
+--          outcome is "created", "existing" or "conflict" (conflict carries only the id).
+
+local FIELDS = {'status', 'queue', 'classification', 'created_ms', 'accept_by_ms', 'resolve_by_ms'}
+
+local function stored(outcome, id, prefix)
+  local v = redis.call('HMGET', prefix .. 't:' .. id, unpack(FIELDS))
+  return {outcome, id, v[1] or '', v[2] or '', v[3] or '{}', v[4] or '0', v[5] or '0', v[6] or '0'}
+end
+
+local prefix = ARGV[2]
+local seen = redis.call('GET', KEYS[1])
+if seen then
+  local sep = string.find(seen, '|', 1, true)
+  local id = string.sub(seen, 1, sep - 1)
+  if string.sub(seen, sep + 1) ~= ARGV[1] then
+    return {'conflict', id}
+  end
+  return stored('existing', id, prefix)
+end
+
+local t = redis.call('TIME')
+local now_ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local seq = redis.call('INCR', KEYS[2])
+local id = ARGV[3] .. '-' .. string.format('%08d', seq)
+local queue = ARGV[4]
+local accept_by = now_ms + tonumber(ARGV[13]) * 1000
+local resolve_by = now_ms + tonumber(ARGV[14]) * 1000
+
+local ttl = tonumber(ARGV[15])
+if ttl > 0 then
+  redis.call('SET', KEYS[1], id .. '|' .. ARGV[1], 'EX', ttl)
+else
+  redis.call('SET', KEYS[1], id .. '|' .. ARGV[1])
+end
+
+redis.call('HSET', prefix .. 't:' .. id,
+  'id', id, 'ticket', ARGV[7], 'classification', ARGV[8], 'hash', ARGV[1],
+  'status', ARGV[6], 'queue', queue, 'band', ARGV[5], 'seq', seq,
+  'service', ARGV[9], 'level', ARGV[10], 'category', ARGV[11], 'source', ARGV[12],
+  'created_ms', now_ms, 'accept_by_ms', accept_by, 'resolve_by_ms', resolve_by)
+
+if queue ~= '' then
+  -- Most urgent band first, then arrival order: band * 2^32 + seq.
+  redis.call('ZADD', prefix .. 'q:' .. queue, tonumber(ARGV[5]) * 4294967296 + seq, id)
+  redis.call('ZADD', prefix .. 'qt:' .. queue, now_ms, id)
+  redis.call('SADD', KEYS[3], queue)
+end
+
+local event = cjson.encode({
+  type = 'ticket.created', at_ms = now_ms, actor = ARGV[17], status = ARGV[6],
+  queue = queue, rule = ARGV[18], service = ARGV[9], level = ARGV[10], category = ARGV[11]})
+redis.call('RPUSH', prefix .. 'h:' .. id, event)
+redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[16], '*',
+  'type', 'ticket.created', 'id', id, 'status', ARGV[6], 'queue', queue,
+  'service', ARGV[9], 'level', ARGV[10], 'category', ARGV[11], 'source', ARGV[12],
+  'at_ms', now_ms)
+
+return {'created', id, ARGV[6], queue, ARGV[8], tostring(now_ms), tostring(accept_by), tostring(resolve_by)}

@@ -1,0 +1,527 @@
+//! The Redis store: the only module that knows key names and Lua.
+//!
+//! # Layout
+//! All keys of one county share the hash tag `{<county code>}`, so every script touches one slot
+//! and Redis Cluster works without CROSSSLOT errors:
+//! - `hl:{c}:t:<id>`: ticket hash (JSON of the ticket and its classification, status, queue, times)
+//! - `hl:{c}:h:<id>`: the ticket's event history (a list of JSON events; never trimmed)
+//! - `hl:{c}:q:<queue>`: ready queue, a ZSET scored `band * 2^32 + seq` (urgent band first, then
+//!   arrival order)
+//! - `hl:{c}:qt:<queue>`: the same members scored by enqueue time, for the oldest wait
+//! - `hl:{c}:queues`: names of the county's queues
+//! - `hl:{c}:idem:<source>:<external_id>`: `<id>|<content hash>`, the idempotency key
+//! - `hl:{c}:seq`: the county's ticket sequence; ids are `<county>-<seq:08>`
+//! - `hl:{c}:events`: the county's event stream (`XADD MAXLEN ~`), for dashboards and partners
+//! - `hl:counties`: the counties that have tickets (written before the script, idempotently)
+//!
+//! Scripts take the time from Redis `TIME`, so gateways with skewed clocks agree.
+
+use std::time::Duration;
+
+use redis::aio::ConnectionManager;
+use redis::{AsyncCommands, Script};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::ticket::Ticket;
+
+const COUNTIES: &str = "hl:counties";
+
+/// Why the store could not do what was asked.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// Redis cannot be reached or is not accepting writes right now; the caller should retry.
+    #[error("Redis is unavailable: {0}")]
+    Unavailable(redis::RedisError),
+    /// Redis answered with an error that retrying will not fix (a bug, a script error).
+    #[error("Redis failed: {0}")]
+    Redis(redis::RedisError),
+    /// Redis answered with something the scripts never return.
+    #[error("unexpected reply from Redis: {0}")]
+    Reply(String),
+}
+
+impl From<redis::RedisError> for StoreError {
+    fn from(e: redis::RedisError) -> Self {
+        use redis::{ErrorKind, ServerErrorKind};
+        let transient = e.is_io_error()
+            || e.is_timeout()
+            || e.is_connection_refusal()
+            || e.is_connection_dropped()
+            || matches!(
+                e.kind(),
+                ErrorKind::Server(
+                    ServerErrorKind::BusyLoading
+                        | ServerErrorKind::TryAgain
+                        | ServerErrorKind::MasterDown
+                        | ServerErrorKind::ReadOnly
+                        | ServerErrorKind::ClusterDown
+                )
+            )
+            || matches!(e.code(), Some("OOM" | "MISCONF" | "BUSY"));
+        if transient {
+            StoreError::Unavailable(e)
+        } else {
+            StoreError::Redis(e)
+        }
+    }
+}
+
+/// What the gateway asks the store to register for one ticket.
+#[derive(Debug)]
+pub struct NewTicket<'a> {
+    /// The validated ticket.
+    pub ticket: &'a Ticket,
+    /// Hex SHA-256 of the canonical ticket: same content, same hash.
+    pub content_hash: &'a str,
+    /// JSON of the classifier's decision.
+    pub classification_json: &'a str,
+    /// Service, warning level and category, as labels.
+    pub service: &'a str,
+    /// Warning level name.
+    pub level: &'a str,
+    /// Category name.
+    pub category: &'a str,
+    /// Target queue, or `None` when the ticket goes back to the sender.
+    pub queue: Option<&'a str>,
+    /// The routing rule that chose the queue (for the history).
+    pub rule: &'a str,
+    /// Priority band; 0 is the most urgent.
+    pub band: u32,
+    /// Wall-clock seconds until it must be accepted.
+    pub accept_secs: u64,
+    /// Wall-clock seconds until it must be resolved.
+    pub resolve_secs: u64,
+    /// Who handed it over (token name).
+    pub actor: &'a str,
+}
+
+/// A ticket as stored: what the intake response reports.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredTicket {
+    /// `<county>-<seq>`.
+    pub id: String,
+    /// `queued`, `returned`, …
+    pub status: String,
+    /// Queue it waits in, if any.
+    pub queue: Option<String>,
+    /// JSON of the classification.
+    pub classification_json: String,
+    /// Registration time (Redis clock), ms since the epoch.
+    pub created_ms: i64,
+    /// Accept deadline, ms since the epoch.
+    pub accept_by_ms: i64,
+    /// Resolve deadline, ms since the epoch.
+    pub resolve_by_ms: i64,
+}
+
+/// The result of an ingest: new, a faithful retry, or a conflicting one.
+#[derive(Debug, Clone, PartialEq)]
+pub enum IngestOutcome {
+    /// A new ticket was registered.
+    Created(StoredTicket),
+    /// The same (source, external_id) with the same content was seen before.
+    Existing(StoredTicket),
+    /// The same (source, external_id) with different content; carries the original's id.
+    Conflict {
+        /// The id of the ticket registered first.
+        id: String,
+    },
+}
+
+/// Everything stored about one ticket, for `GET /v1/tickets/{id}`.
+#[derive(Debug, Clone)]
+pub struct TicketRecord {
+    /// The stored fields.
+    pub stored: StoredTicket,
+    /// JSON of the ticket as received.
+    pub ticket_json: String,
+    /// JSON events, oldest first.
+    pub history: Vec<String>,
+}
+
+/// Live numbers of one queue, read from Redis.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct QueueStats {
+    /// Queue name, e.g. `mediation.320831.labour`.
+    pub name: String,
+    /// What works it: `legal`, `mediation`, `triage`, … (the name's first part).
+    pub kind: String,
+    /// County code of the queue.
+    pub county: String,
+    /// Tickets waiting.
+    pub depth: u64,
+    /// Tickets waiting, per warning level (highest first, as configured).
+    pub depth_by_level: Vec<LevelDepth>,
+    /// How long the oldest waiting ticket has waited, in seconds (0 when empty).
+    pub oldest_age_seconds: f64,
+}
+
+/// Depth of one warning level in a queue.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct LevelDepth {
+    /// The level's name.
+    pub level: String,
+    /// Tickets waiting at that level.
+    pub depth: u64,
+}
+
+/// What the gateway found out about the Redis server at start-up.
+#[derive(Debug, Clone)]
+pub struct ServerReport {
+    /// `maxmemory-policy`; anything but `noeviction` may silently drop tickets.
+    pub maxmemory_policy: String,
+    /// Whether AOF is on.
+    pub aof: bool,
+    /// The RDB `save` schedule; empty means no snapshots.
+    pub save: String,
+    /// Redis version.
+    pub version: String,
+}
+
+/// Handle to the store; cheap to clone, one multiplexed connection underneath.
+#[derive(Clone)]
+pub struct Store {
+    conn: ConnectionManager,
+    ingest: std::sync::Arc<Script>,
+    stats: std::sync::Arc<Script>,
+    stream_maxlen: u64,
+    idempotency_ttl_secs: u64,
+}
+
+/// Key prefix of a county: `hl:{320831}:`.
+fn county_prefix(county: &str) -> String {
+    format!("hl:{{{county}}}:")
+}
+
+/// Parses a ticket id into its county, or `None` when it cannot be one of ours.
+pub fn county_of(id: &str) -> Option<&str> {
+    let (county, seq) = id.split_once('-')?;
+    let ok = county.len() == 6
+        && county.bytes().all(|b| b.is_ascii_digit())
+        && !seq.is_empty()
+        && seq.len() <= 12
+        && seq.bytes().all(|b| b.is_ascii_digit());
+    ok.then_some(county)
+}
+
+impl Store {
+    /// Connects lazily: the gateway starts even when Redis is down, and answers 503 until it is up.
+    pub fn connect(
+        url: &str,
+        connect_timeout: Duration,
+        response_timeout: Duration,
+        stream_maxlen: u64,
+        idempotency_ttl_secs: u64,
+    ) -> Result<Store, StoreError> {
+        let client = redis::Client::open(url).map_err(StoreError::Redis)?;
+        let config = redis::aio::ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(connect_timeout))
+            .set_response_timeout(Some(response_timeout))
+            .set_number_of_retries(2)
+            .set_max_delay(Duration::from_millis(500));
+        let conn = ConnectionManager::new_lazy_with_config(client, config)?;
+        Ok(Store {
+            conn,
+            ingest: std::sync::Arc::new(Script::new(include_str!("lua/ingest.lua"))),
+            stats: std::sync::Arc::new(Script::new(include_str!("lua/queue_stats.lua"))),
+            stream_maxlen,
+            idempotency_ttl_secs,
+        })
+    }
+
+    /// Registers a ticket exactly once. Retrying after [`StoreError::Unavailable`] is safe:
+    /// the script is idempotent, so a write that did land is found and returned.
+    pub async fn ingest(&self, t: &NewTicket<'_>) -> Result<IngestOutcome, StoreError> {
+        let county = t.ticket.region.code.as_str();
+        let prefix = county_prefix(county);
+        let mut conn = self.conn.clone();
+        // The county registry lives outside the county's slot; adding to it first is idempotent
+        // and harmless if the script then fails.
+        let _: () = conn.sadd(COUNTIES, county).await?;
+        let reply: Vec<String> = self
+            .ingest
+            .key(format!(
+                "{prefix}idem:{}:{}",
+                t.ticket.source, t.ticket.external_id
+            ))
+            .key(format!("{prefix}seq"))
+            .key(format!("{prefix}queues"))
+            .key(format!("{prefix}events"))
+            .arg(t.content_hash)
+            .arg(&prefix)
+            .arg(county)
+            .arg(t.queue.unwrap_or(""))
+            .arg(t.band)
+            .arg(if t.queue.is_some() {
+                "queued"
+            } else {
+                "returned"
+            })
+            .arg(serde_json::to_string(t.ticket).map_err(|e| StoreError::Reply(e.to_string()))?)
+            .arg(t.classification_json)
+            .arg(t.service)
+            .arg(t.level)
+            .arg(t.category)
+            .arg(t.ticket.source.as_str())
+            .arg(t.accept_secs)
+            .arg(t.resolve_secs)
+            .arg(self.idempotency_ttl_secs)
+            .arg(self.stream_maxlen)
+            .arg(t.actor)
+            .arg(t.rule)
+            .invoke_async(&mut conn)
+            .await?;
+        parse_ingest(reply)
+    }
+
+    /// Reads one ticket with its history; `None` when there is no such ticket.
+    pub async fn ticket(&self, id: &str) -> Result<Option<TicketRecord>, StoreError> {
+        let Some(county) = county_of(id) else {
+            return Ok(None);
+        };
+        let prefix = county_prefix(county);
+        let mut conn = self.conn.clone();
+        let (fields, history): (Vec<Option<String>>, Vec<String>) = redis::pipe()
+            .cmd("HMGET")
+            .arg(format!("{prefix}t:{id}"))
+            .arg(&[
+                "status",
+                "queue",
+                "classification",
+                "created_ms",
+                "accept_by_ms",
+                "resolve_by_ms",
+                "ticket",
+            ])
+            .lrange(format!("{prefix}h:{id}"), 0, -1)
+            .query_async(&mut conn)
+            .await?;
+        let mut f = fields.into_iter();
+        let mut next = || f.next().flatten();
+        let Some(status) = next() else {
+            return Ok(None);
+        };
+        let queue = next().filter(|q| !q.is_empty());
+        let classification_json = next().unwrap_or_else(|| "{}".into());
+        let num = |s: Option<String>| s.and_then(|v| v.parse::<i64>().ok()).unwrap_or(0);
+        let created_ms = num(next());
+        let accept_by_ms = num(next());
+        let resolve_by_ms = num(next());
+        let ticket_json = next().unwrap_or_else(|| "{}".into());
+        Ok(Some(TicketRecord {
+            stored: StoredTicket {
+                id: id.to_string(),
+                status,
+                queue,
+                classification_json,
+                created_ms,
+                accept_by_ms,
+                resolve_by_ms,
+            },
+            ticket_json,
+            history,
+        }))
+    }
+
+    /// Live numbers of every queue, county by county; `levels` names the bands, highest first.
+    pub async fn queue_stats(&self, levels: &[String]) -> Result<Vec<QueueStats>, StoreError> {
+        let mut conn = self.conn.clone();
+        let mut counties: Vec<String> = conn.smembers(COUNTIES).await?;
+        counties.sort();
+        let mut out = Vec::new();
+        for county in counties {
+            let prefix = county_prefix(&county);
+            let reply: Vec<String> = self
+                .stats
+                .key(format!("{prefix}queues"))
+                .arg(&prefix)
+                .arg(levels.len())
+                .invoke_async(&mut conn)
+                .await?;
+            out.extend(parse_stats(&county, levels, &reply)?);
+        }
+        Ok(out)
+    }
+
+    /// Checks that Redis answers and the scripts are cached (loading them if not).
+    pub async fn ready(&self) -> Result<(), StoreError> {
+        let mut conn = self.conn.clone();
+        let _: String = redis::cmd("PING").query_async(&mut conn).await?;
+        for script in [&self.ingest, &self.stats] {
+            let exists: Vec<bool> = redis::cmd("SCRIPT")
+                .arg("EXISTS")
+                .arg(script.get_hash())
+                .query_async(&mut conn)
+                .await?;
+            if exists.first() != Some(&true) {
+                script.prepare_invoke().load_async(&mut conn).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads the settings that decide whether an acknowledged ticket can be lost.
+    pub async fn server_report(&self) -> Result<ServerReport, StoreError> {
+        let mut conn = self.conn.clone();
+        let get = |name: &'static str| {
+            let mut c = conn.clone();
+            async move {
+                let v: Vec<String> = redis::cmd("CONFIG")
+                    .arg("GET")
+                    .arg(name)
+                    .query_async(&mut c)
+                    .await?;
+                Ok::<_, StoreError>(v.get(1).cloned().unwrap_or_default())
+            }
+        };
+        let maxmemory_policy = get("maxmemory-policy").await?;
+        let aof = get("appendonly").await? == "yes";
+        let save = get("save").await?;
+        let info: String = redis::cmd("INFO")
+            .arg("server")
+            .query_async(&mut conn)
+            .await?;
+        let version = info
+            .lines()
+            .find_map(|l| l.strip_prefix("redis_version:"))
+            .unwrap_or("unknown")
+            .trim()
+            .to_string();
+        Ok(ServerReport {
+            maxmemory_policy,
+            aof,
+            save,
+            version,
+        })
+    }
+
+    /// Asks the server to save and stop; used only for the child the gateway started itself.
+    pub async fn shutdown_server(&self) -> Result<(), StoreError> {
+        let mut conn = self.conn.clone();
+        // SHUTDOWN closes the connection instead of replying; that is its success.
+        match redis::cmd("SHUTDOWN").query_async::<()>(&mut conn).await {
+            Ok(()) => Ok(()),
+            Err(e)
+                if e.is_io_error() || e.is_connection_dropped() || e.is_unrecoverable_error() =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+fn parse_ingest(reply: Vec<String>) -> Result<IngestOutcome, StoreError> {
+    let mut r = reply.into_iter();
+    let outcome = r.next().unwrap_or_default();
+    let id = r
+        .next()
+        .ok_or_else(|| StoreError::Reply("ingest returned no id".into()))?;
+    if outcome == "conflict" {
+        return Ok(IngestOutcome::Conflict { id });
+    }
+    let mut next = || r.next().unwrap_or_default();
+    let status = next();
+    let queue = Some(next()).filter(|q| !q.is_empty());
+    let classification_json = next();
+    let mut num = || next().parse::<i64>().unwrap_or(0);
+    let stored = StoredTicket {
+        id,
+        status,
+        queue,
+        classification_json,
+        created_ms: num(),
+        accept_by_ms: num(),
+        resolve_by_ms: num(),
+    };
+    match outcome.as_str() {
+        "created" => Ok(IngestOutcome::Created(stored)),
+        "existing" => Ok(IngestOutcome::Existing(stored)),
+        other => Err(StoreError::Reply(format!(
+            "unknown ingest outcome `{other}`"
+        ))),
+    }
+}
+
+fn parse_stats(
+    county: &str,
+    levels: &[String],
+    reply: &[String],
+) -> Result<Vec<QueueStats>, StoreError> {
+    let bad = || StoreError::Reply("queue_stats reply has the wrong shape".into());
+    let (now, rest) = reply.split_first().ok_or_else(bad)?;
+    let now_ms: f64 = now.parse().map_err(|_| bad())?;
+    let width = 3 + levels.len();
+    if rest.len() % width != 0 {
+        return Err(bad());
+    }
+    rest.chunks(width)
+        .map(|row| {
+            let n = |s: &String| s.parse::<u64>().map_err(|_| bad());
+            let oldest_ms: f64 = row[2].parse().map_err(|_| bad())?;
+            let depth = n(&row[1])?;
+            let oldest_age_seconds = if depth == 0 || oldest_ms <= 0.0 {
+                0.0
+            } else {
+                ((now_ms - oldest_ms) / 1000.0).max(0.0)
+            };
+            let depth_by_level = levels
+                .iter()
+                .zip(&row[3..])
+                .map(|(level, d)| {
+                    Ok(LevelDepth {
+                        level: level.clone(),
+                        depth: n(d)?,
+                    })
+                })
+                .collect::<Result<Vec<_>, StoreError>>()?;
+            Ok(QueueStats {
+                kind: row[0].split('.').next().unwrap_or_default().to_string(),
+                name: row[0].clone(),
+                county: county.to_string(),
+                depth,
+                depth_by_level,
+                oldest_age_seconds,
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ticket_ids_name_their_county() {
+        assert_eq!(county_of("320831-00000042"), Some("320831"));
+        assert_eq!(county_of("32083-00000042"), None);
+        assert_eq!(county_of("320831-"), None);
+        assert_eq!(county_of("320831-12a"), None);
+        assert_eq!(county_of("../etc"), None);
+    }
+
+    #[test]
+    fn a_stats_reply_of_the_wrong_shape_is_an_error_not_a_panic() {
+        let levels = vec!["red".to_string(), "none".to_string()];
+        assert!(parse_stats("320831", &levels, &[]).is_err());
+        assert!(parse_stats("320831", &levels, &["1".into(), "q".into()]).is_err());
+        let ok = parse_stats(
+            "320831",
+            &levels,
+            &[
+                "10000".into(),
+                "mediation.320831".into(),
+                "3".into(),
+                "4000".into(),
+                "1".into(),
+                "2".into(),
+            ],
+        )
+        .expect("parses");
+        assert_eq!(ok[0].depth, 3);
+        assert_eq!(ok[0].kind, "mediation");
+        assert!((ok[0].oldest_age_seconds - 6.0).abs() < 1e-9);
+        assert_eq!(ok[0].depth_by_level[1].depth, 2);
+    }
+}

@@ -1,0 +1,173 @@
+//! Start-up and shutdown: builds every part from validated settings, binds the listener,
+//! serves until SIGTERM or Ctrl-C, lets in-flight requests finish within the grace period, and
+//! stops the local Redis if the gateway started it.
+//!
+//! `Application::build` binds before it returns, so tests bind port 0 and read the real port.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+
+use crate::api::{self, AppState};
+use crate::auth::Authenticator;
+use crate::classify::Classifier;
+use crate::config::Settings;
+use crate::local_redis::LocalRedis;
+use crate::queues::Store;
+use crate::routing::Router;
+
+/// A gateway ready to serve.
+pub struct Application {
+    listener: TcpListener,
+    state: Arc<AppState>,
+    local_redis: Option<LocalRedis>,
+}
+
+impl Application {
+    /// Loads the lexicon, starts or connects to Redis, checks its safety settings and binds.
+    pub async fn build(settings: Settings) -> anyhow::Result<Application> {
+        let metrics =
+            crate::metrics::install().map_err(|e| anyhow::anyhow!("metrics recorder: {e}"))?;
+        let classifier = Classifier::load(&settings.classify)
+            .with_context(|| format!("classify.lexicon = {:?}", settings.classify.lexicon))?;
+        let router = Router::new(&settings.routing, &settings.classify.warning_levels);
+        let auth = Authenticator::new(&settings.auth);
+        if auth.is_empty() {
+            tracing::warn!("no [[auth.tokens]] configured: every API call will get 401");
+        }
+
+        let local_redis = if settings.wants_local_redis() {
+            Some(LocalRedis::start(&settings.redis.local).await?)
+        } else {
+            None
+        };
+        let url = match (&local_redis, &settings.redis.url) {
+            (Some(local), _) => local.url().to_string(),
+            (None, Some(url)) => url.clone(),
+            (None, None) => anyhow::bail!("redis.url is not set and no local Redis was started"),
+        };
+        let store = Store::connect(
+            &url,
+            Duration::from_millis(settings.redis.connect_timeout_ms),
+            Duration::from_millis(settings.redis.response_timeout_ms),
+            settings.redis.stream_maxlen,
+            settings.intake.idempotency_ttl_days * 86_400,
+        )
+        .context("redis.url")?;
+        check_server(&store).await;
+
+        let listener = TcpListener::bind(&settings.http.listen)
+            .await
+            .with_context(|| format!("http.listen = {}", settings.http.listen))?;
+        tracing::info!(
+            listen = %listener.local_addr()?,
+            model = classifier.model(),
+            tokens = auth.len(),
+            "gateway ready"
+        );
+        let state = Arc::new(AppState {
+            settings,
+            store,
+            classifier,
+            router,
+            auth,
+            metrics,
+        });
+        Ok(Application {
+            listener,
+            state,
+            local_redis,
+        })
+    }
+
+    /// The bound port (useful when `http.listen` asked for port 0).
+    pub fn port(&self) -> u16 {
+        self.listener.local_addr().map(|a| a.port()).unwrap_or(0)
+    }
+
+    /// Serves until `shutdown` resolves, then drains in-flight requests for at most
+    /// `http.shutdown_grace_seconds`, then stops the local Redis if it is ours.
+    pub async fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let grace = Duration::from_secs(self.state.settings.http.shutdown_grace_seconds);
+        let (tx, mut rx) = tokio::sync::watch::channel(false);
+        let app = api::app(Arc::clone(&self.state));
+        let server = axum::serve(self.listener, app).with_graceful_shutdown(async move {
+            shutdown.await;
+            tracing::info!("shutting down: no new connections; finishing requests in flight");
+            let _ = tx.send(true);
+        });
+        let deadline = async move {
+            let _ = rx.changed().await;
+            tokio::time::sleep(grace).await;
+        };
+        tokio::select! {
+            served = server => served.context("HTTP server")?,
+            _ = deadline => tracing::warn!(grace_seconds = grace.as_secs(), "grace period over; abandoning open connections"),
+        }
+        if let Some(local) = self.local_redis {
+            if let Err(e) = self.state.store.shutdown_server().await {
+                tracing::warn!(error = %e, "local redis-server did not accept SHUTDOWN");
+            }
+            local.wait_stopped().await;
+        }
+        tracing::info!("stopped");
+        Ok(())
+    }
+}
+
+/// Warns when the Redis settings could lose acknowledged tickets.
+async fn check_server(store: &Store) {
+    match store.server_report().await {
+        Ok(report) => {
+            if report.maxmemory_policy != "noeviction" {
+                tracing::warn!(
+                    policy = %report.maxmemory_policy,
+                    "Redis maxmemory-policy is not noeviction: under memory pressure Redis may delete tickets; set `maxmemory-policy noeviction`"
+                );
+            }
+            if !report.aof && report.save.trim().is_empty() {
+                tracing::warn!(
+                    "Redis persistence is off (no AOF, no RDB save): a Redis restart loses every ticket; set `appendonly yes`"
+                );
+            } else if !report.aof {
+                tracing::warn!(
+                    "Redis AOF is off: a crash loses tickets acknowledged since the last RDB snapshot; set `appendonly yes`"
+                );
+            }
+            tracing::info!(version = %report.version, aof = report.aof, "connected to Redis");
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "Redis is not reachable yet; requests get 503 until it is")
+        }
+    }
+}
+
+/// Resolves on SIGTERM or Ctrl-C.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}
