@@ -70,7 +70,8 @@ fn field_of(path: &str, message: &str) -> Option<String> {
     let named = message
         .strip_prefix("missing field `")
         .and_then(|rest| rest.split('`').next());
-    let base = if path == "." { "" } else { path };
+    // serde_path_to_error writes "." for the root and "?" where it knows no position.
+    let base = if path == "." || path == "?" { "" } else { path };
     match (named, base) {
         (Some(name), "") => Some(name.to_string()),
         (Some(name), base) => Some(format!("{base}.{name}")),

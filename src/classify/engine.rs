@@ -1,60 +1,790 @@
-//! TEMPORARY shim while the real engine is written; overwritten before commit.
-use super::{ClassifyError, Decision, Lexicon, Service};
+//! The lexicon classifier: one Aho-Corasick pass over the normalised ticket, then arithmetic.
+//!
+//! Why it decides the way it does:
+//!
+//! - **Category**: the category whose matched terms weigh most. A term counts once per ticket
+//!   however often it repeats, so long narratives do not drown short questions and a caller who
+//!   repeats 欠薪 five times is no more "labour" than one who says it once. Ties go to the category
+//!   listed first in the settings; no hit at all goes to the last one, the catch-all.
+//! - **Service**: each service gets the weights of its own markers (请问/是否合法 for a lawyer,
+//!   双方/吵起来 for a mediator, 路灯/公交 for a department) plus priors: a category hit is evidence
+//!   the matter is a dispute at all (it raises legal consultation and mediation, not out-of-scope),
+//!   the winning category may lean one way (neighbours → mediation), and the hotline leans (12348
+//!   callers want a lawyer; 110 hands over live disputes). The three scores go through a softmax,
+//!   which says *which* service the evidence favours; that probability is then multiplied by
+//!   `E / (E + evidence_half)`, where `E` is the weight of terms actually found in the text, which
+//!   says *how much* evidence there is. Priors alone are not evidence: an empty ticket from 12348
+//!   still has confidence 0, and a lone weak marker stays well below one half. A confidence below
+//!   `triage_below` sends the ticket to a human ([`Service::Triage`]) rather than guessing.
+//! - **Warning**: start at the last level (no warning); every matching rule and every head count
+//!   (the operator's `people_involved` and numbers read from the text) can only raise it. A rule
+//!   term inside one of the rule's `except` phrases (刀 in 刀削面) does not count.
+//!
+//! All matching is done by one automaton built at load time over every term of every table, with
+//! overlapping matches so that 拖欠工资 and 工资 both count.
+
+use aho_corasick::{AhoCorasick, MatchKind};
+
+use super::lexicon::Lexicon;
+use super::normalize::{HeadCount, PeopleWords, max_head_count, normalize};
+use super::{ClassifyError, Decision, Service};
 use crate::config::ClassifySettings;
-use crate::ticket::TicketText;
-/// shim
-pub struct Classifier {
-    cats: Vec<String>,
-    levels: Vec<String>,
-    model: String,
+use crate::ticket::{Source, TicketText};
+
+/// At most this many reasons per decision: operators read them, they are not a debug dump.
+const MAX_REASONS: usize = 8;
+/// Terms quoted per category or service in the reasons.
+const TERMS_PER_REASON: usize = 2;
+
+/// The three services the lexicon scores, in a fixed order.
+const SERVICES: [Service; 3] = [
+    Service::LegalConsultation,
+    Service::Mediation,
+    Service::OutOfScope,
+];
+
+/// What a table of terms is for.
+#[derive(Debug, Clone)]
+enum Role {
+    /// Index into `settings.categories`.
+    Category(usize),
+    /// Index into [`SERVICES`].
+    Service(usize),
+    /// Index into `settings.warning_levels`, and the rule's reason.
+    Warning { level: usize, reason: String },
 }
+
+/// One table of the lexicon, flattened: its terms with weights, and its role.
+#[derive(Debug, Clone)]
+struct Table {
+    role: Role,
+    terms: Vec<(String, f64)>,
+}
+
+/// What one automaton pattern means to one table.
+#[derive(Debug, Clone, Copy)]
+struct Use {
+    table: usize,
+    /// `Some(term index)` for a term, `None` for an exception phrase.
+    term: Option<usize>,
+}
+
+/// A term occurrence, before exceptions are applied.
+#[derive(Debug, Clone, Copy)]
+struct Hit {
+    table: usize,
+    term: usize,
+    start: usize,
+    end: usize,
+}
+
+/// A lexicon compiled against the settings; immutable and cheap to share across threads.
+#[derive(Debug, Clone)]
+pub struct Classifier {
+    model: String,
+    categories: Vec<String>,
+    category_labels: Vec<String>,
+    /// Per category: service priors when it wins (by [`SERVICES`] index).
+    category_lean: Vec<[f64; 3]>,
+    warning_levels: Vec<String>,
+    triage_below: f64,
+    evidence_half: f64,
+    /// Per service: prior by source (indexed like [`Source::ALL`]) and the category-hit prior.
+    source_prior: [[f64; 3]; 3],
+    category_hit_prior: [f64; 3],
+    head_count_levels: Vec<(usize, u32)>,
+    units: Vec<String>,
+    nouns: Vec<String>,
+    tables: Vec<Table>,
+    automaton: AhoCorasick,
+    uses: Vec<Vec<Use>>,
+    /// Longest exception phrase in bytes, to bound the search for a covering exception.
+    max_except_len: usize,
+}
+
 impl Classifier {
-    /// shim
-    pub fn load(s: &ClassifySettings) -> Result<Classifier, ClassifyError> {
-        Self::from_lexicon(Lexicon::from_toml_str("")?, s)
+    /// Reads the lexicon file named in the settings and compiles it; used at start-up.
+    pub fn load(settings: &ClassifySettings) -> Result<Classifier, ClassifyError> {
+        let text =
+            std::fs::read_to_string(&settings.lexicon).map_err(|source| ClassifyError::Read {
+                path: settings.lexicon.display().to_string(),
+                source,
+            })?;
+        Classifier::from_lexicon(Lexicon::from_toml_str(&text)?, settings)
     }
-    /// shim
-    pub fn from_lexicon(l: Lexicon, s: &ClassifySettings) -> Result<Classifier, ClassifyError> {
+
+    /// Compiles a parsed lexicon, refusing any category or warning level the settings do not
+    /// know (the error names the lexicon key), so a decision can only carry configured labels.
+    pub fn from_lexicon(
+        lexicon: Lexicon,
+        settings: &ClassifySettings,
+    ) -> Result<Classifier, ClassifyError> {
+        check_settings(settings)?;
+        let mut tables: Vec<Table> = Vec::new();
+        let mut excepts: Vec<(usize, Vec<String>)> = Vec::new();
+        let mut category_labels = settings.categories.clone();
+        let mut category_lean = vec![[0.0; 3]; settings.categories.len()];
+
+        for (name, table) in &lexicon.categories {
+            let index = settings
+                .categories
+                .iter()
+                .position(|c| c == name)
+                .ok_or_else(|| ClassifyError::Invalid {
+                    key: format!("categories.{name}"),
+                    message: format!(
+                        "category `{name}` is not in classify.categories ({})",
+                        settings.categories.join(", ")
+                    ),
+                })?;
+            if let Some(label) = table.label.as_deref().filter(|l| !l.trim().is_empty()) {
+                category_labels[index] = label.to_owned();
+            }
+            for (service, prior) in &table.lean {
+                if let Some(s) = SERVICES.iter().position(|s| s.as_str() == service) {
+                    category_lean[index][s] += prior;
+                }
+            }
+            excepts.push((tables.len(), table.except.clone()));
+            tables.push(Table {
+                role: Role::Category(index),
+                terms: table.terms.iter().map(|(t, w)| (t.clone(), *w)).collect(),
+            });
+        }
+
+        let mut source_prior = [[0.0; 3]; 3];
+        let mut category_hit_prior = [0.0; 3];
+        let services = [
+            &lexicon.service.legal_consultation,
+            &lexicon.service.mediation,
+            &lexicon.service.out_of_scope,
+        ];
+        for (s, table) in services.into_iter().enumerate() {
+            for (source, prior) in &table.sources {
+                if let Some(i) = Source::ALL.iter().position(|x| x.as_str() == source) {
+                    source_prior[s][i] += prior;
+                }
+            }
+            category_hit_prior[s] = table.category_hit;
+            excepts.push((tables.len(), table.except.clone()));
+            tables.push(Table {
+                role: Role::Service(s),
+                terms: table.terms.iter().map(|(t, w)| (t.clone(), *w)).collect(),
+            });
+        }
+
+        let level_index = |level: &str, key: String| {
+            settings
+                .warning_levels
+                .iter()
+                .position(|l| l == level)
+                .ok_or_else(|| ClassifyError::Invalid {
+                    key,
+                    message: format!(
+                        "warning level `{level}` is not in classify.warning_levels ({})",
+                        settings.warning_levels.join(", ")
+                    ),
+                })
+        };
+        for (i, rule) in lexicon.warning.rules.iter().enumerate() {
+            let level = level_index(&rule.level, format!("warning.rules[{i}].level"))?;
+            excepts.push((tables.len(), rule.except.clone()));
+            tables.push(Table {
+                role: Role::Warning {
+                    level,
+                    reason: rule.reason.clone(),
+                },
+                terms: rule.terms.iter().map(|t| (t.clone(), 1.0)).collect(),
+            });
+        }
+        let hc = &lexicon.warning.head_counts;
+        let mut head_count_levels = Vec::new();
+        for (level, min) in &hc.levels {
+            let index = level_index(level, format!("warning.head_counts.levels.{level}"))?;
+            head_count_levels.push((index, *min));
+        }
+
+        // One automaton over every distinct pattern; `uses` says what each pattern means.
+        let mut patterns: Vec<String> = Vec::new();
+        let mut uses: Vec<Vec<Use>> = Vec::new();
+        let mut add = |pattern: &str, u: Use| match patterns.iter().position(|p| p == pattern) {
+            Some(i) => uses[i].push(u),
+            None => {
+                patterns.push(pattern.to_owned());
+                uses.push(vec![u]);
+            }
+        };
+        for (t, table) in tables.iter().enumerate() {
+            for (i, (term, _)) in table.terms.iter().enumerate() {
+                add(
+                    term,
+                    Use {
+                        table: t,
+                        term: Some(i),
+                    },
+                );
+            }
+        }
+        let mut max_except_len = 0;
+        for (t, list) in &excepts {
+            for phrase in list {
+                max_except_len = max_except_len.max(phrase.len());
+                add(
+                    phrase,
+                    Use {
+                        table: *t,
+                        term: None,
+                    },
+                );
+            }
+        }
+        let automaton = AhoCorasick::builder()
+            .match_kind(MatchKind::Standard)
+            .build(&patterns)
+            .map_err(|e| ClassifyError::Invalid {
+                key: "(all terms)".to_owned(),
+                message: format!("cannot build the matcher: {e}"),
+            })?;
+
         Ok(Classifier {
-            cats: s.categories.clone(),
-            levels: s.warning_levels.clone(),
-            model: format!("lexicon-{}", l.version()),
+            model: format!("lexicon-{}", lexicon.version()),
+            categories: settings.categories.clone(),
+            category_labels,
+            category_lean,
+            warning_levels: settings.warning_levels.clone(),
+            triage_below: settings.triage_below,
+            evidence_half: lexicon.service.evidence_half,
+            source_prior,
+            category_hit_prior,
+            head_count_levels,
+            units: hc.units.clone(),
+            nouns: hc.nouns.clone(),
+            tables,
+            automaton,
+            uses,
+            max_except_len,
         })
     }
-    /// shim
+
+    /// The name and version of what decides, recorded in every [`Decision`] for tracing.
+    pub fn model(&self) -> &str {
+        &self.model
+    }
+
+    /// Classifies one ticket. Pure and total: any text, however empty or long, gets a decision.
     pub fn classify(&self, t: &TicketText<'_>) -> Decision {
-        let med = t.text.contains("调解") || t.text.contains("工资");
-        let legal = t.text.contains("请问");
-        let service = if med {
-            Service::Mediation
-        } else if legal {
-            Service::LegalConsultation
-        } else if t.text.contains("路灯") {
-            Service::OutOfScope
-        } else {
+        let text = format!("{}\n{}", normalize(t.title), normalize(t.text));
+        let matched = self.matched_terms(&text);
+
+        // Scores per table: each distinct term once.
+        let mut table_score = vec![0.0_f64; self.tables.len()];
+        for &(table, term) in &matched {
+            table_score[table] += self.tables[table].terms[term].1;
+        }
+
+        // Category.
+        let mut category_score = vec![0.0_f64; self.categories.len()];
+        for (i, table) in self.tables.iter().enumerate() {
+            if let Role::Category(c) = table.role {
+                category_score[c] += table_score[i];
+            }
+        }
+        let best = category_score
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| **s > 0.0)
+            .fold(None::<(usize, f64)>, |acc, (i, &s)| match acc {
+                Some((_, b)) if b >= s => acc,
+                _ => Some((i, s)),
+            });
+        let category_index = best.map_or(self.categories.len() - 1, |(i, _)| i);
+        let category_found = best.is_some();
+
+        // Service scores: text evidence plus priors.
+        let mut evidence = [0.0_f64; 3];
+        for (i, table) in self.tables.iter().enumerate() {
+            if let Role::Service(s) = table.role {
+                evidence[s] += table_score[i];
+            }
+        }
+        let source_index = Source::ALL.iter().position(|s| *s == t.source).unwrap_or(0);
+        let mut scores = evidence;
+        for (s, score) in scores.iter_mut().enumerate() {
+            *score += self.source_prior[s][source_index];
+            if category_found {
+                *score += self.category_hit_prior[s] + self.category_lean[category_index][s];
+            }
+        }
+        let total_evidence = evidence.iter().sum::<f64>() + best.map_or(0.0, |(_, s)| s).max(0.0);
+        let (top, probability) = softmax_top(&scores);
+        let coverage = total_evidence / (total_evidence + self.evidence_half);
+        let mut confidence = probability * coverage;
+        if !confidence.is_finite() {
+            confidence = 0.0;
+        }
+        let confidence = (confidence.clamp(0.0, 1.0) * 1000.0).round() / 1000.0;
+        let service = if confidence < self.triage_below {
             Service::Triage
-        };
-        let category = if t.text.contains("工资") {
-            "labour".to_string()
         } else {
-            self.cats.last().cloned().unwrap_or_default()
+            SERVICES[top]
         };
-        let warning_level = if t.text.contains("砍") {
-            self.levels[1].clone()
-        } else {
-            self.levels.last().cloned().unwrap_or_default()
+
+        // Warning level: start at "none" and only raise.
+        let mut level = self.warning_levels.len() - 1;
+        let mut warning_reasons = Vec::new();
+        for (i, table) in self.tables.iter().enumerate() {
+            if let Role::Warning {
+                level: rule_level,
+                reason,
+            } = &table.role
+            {
+                let words = self.terms_of(i, &matched);
+                if let Some(first) = words.first() {
+                    level = level.min(*rule_level);
+                    warning_reasons.push(format!(
+                        "命中\"{first}\"→{}({reason})",
+                        self.warning_levels[*rule_level]
+                    ));
+                }
+            }
+        }
+        if let Some(n) = t.people_involved
+            && let Some(l) = self.head_count_level(n)
+        {
+            level = level.min(l);
+            warning_reasons.push(format!("登记人数{n}人→{}", self.warning_levels[l]));
+        }
+        let words = PeopleWords {
+            units: &self.units,
+            nouns: &self.nouns,
         };
+        if !self.head_count_levels.is_empty()
+            && let Some(HeadCount { count, phrase }) = max_head_count(&text, words)
+            && let Some(l) = self.head_count_level(count)
+        {
+            level = level.min(l);
+            warning_reasons.push(format!(
+                "文中\"{phrase}\"约{count}人→{}",
+                self.warning_levels[l]
+            ));
+        }
+
+        // Reasons: triage first, then warnings, category, service evidence, priors.
+        let mut reasons = Vec::new();
+        if service == Service::Triage {
+            reasons.push(format!(
+                "置信度{confidence:.2}低于阈值{:.2}，转人工分拣",
+                self.triage_below
+            ));
+        }
+        reasons.extend(warning_reasons);
+        let label = &self.category_labels[category_index];
+        for (i, table) in self.tables.iter().enumerate() {
+            if matches!(table.role, Role::Category(c) if c == category_index) {
+                for term in self.terms_of(i, &matched).iter().take(TERMS_PER_REASON) {
+                    reasons.push(format!("命中\"{term}\"({label})"));
+                }
+            }
+        }
+        if !category_found {
+            reasons.push(format!("未命中类别词，归入{label}"));
+        }
+        for (i, table) in self.tables.iter().enumerate() {
+            if let Role::Service(s) = table.role {
+                for term in self.terms_of(i, &matched).iter().take(TERMS_PER_REASON) {
+                    reasons.push(format!("命中\"{term}\"→{}", service_zh(SERVICES[s])));
+                }
+            }
+        }
+        for (s, prior) in self.source_prior.iter().enumerate() {
+            if prior[source_index] > 0.0 {
+                reasons.push(format!(
+                    "来源{}倾向{}",
+                    t.source.as_str(),
+                    service_zh(SERVICES[s])
+                ));
+            }
+        }
+        reasons.truncate(MAX_REASONS);
+
         Decision {
             service,
-            category,
-            warning_level,
-            confidence: if service == Service::Triage { 0.2 } else { 0.8 },
-            reasons: vec!["shim".into()],
+            category: self.categories[category_index].clone(),
+            warning_level: self.warning_levels[level].clone(),
+            confidence,
+            reasons,
             model: self.model.clone(),
         }
     }
-    /// shim
-    pub fn model(&self) -> &str {
-        &self.model
+
+    /// Distinct `(table, term)` pairs found in `text`, exceptions applied.
+    fn matched_terms(&self, text: &str) -> Vec<(usize, usize)> {
+        let mut hits: Vec<Hit> = Vec::new();
+        let mut excepts: Vec<(usize, usize, usize)> = Vec::new();
+        for m in self.automaton.find_overlapping_iter(text) {
+            let Some(uses) = self.uses.get(m.pattern().as_usize()) else {
+                continue;
+            };
+            for u in uses {
+                match u.term {
+                    Some(term) => hits.push(Hit {
+                        table: u.table,
+                        term,
+                        start: m.start(),
+                        end: m.end(),
+                    }),
+                    None => excepts.push((u.table, m.start(), m.end())),
+                }
+            }
+        }
+        excepts.sort_unstable();
+        let covered = |h: &Hit| {
+            let from = (h.table, h.start.saturating_sub(self.max_except_len), 0);
+            let to = (h.table, h.start, usize::MAX);
+            let lo = excepts.partition_point(|e| *e < from);
+            let hi = excepts.partition_point(|e| *e <= to);
+            excepts
+                .get(lo..hi)
+                .is_some_and(|range| range.iter().any(|e| e.1 <= h.start && e.2 >= h.end))
+        };
+        let mut found: Vec<(usize, usize)> = hits
+            .iter()
+            .filter(|h| !covered(h))
+            .map(|h| (h.table, h.term))
+            .collect();
+        found.sort_unstable();
+        found.dedup();
+        found
+    }
+
+    /// The matched terms of one table, heaviest first (for reasons).
+    fn terms_of(&self, table: usize, matched: &[(usize, usize)]) -> Vec<&str> {
+        let terms = &self.tables[table].terms;
+        let mut found: Vec<(&str, f64)> = matched
+            .iter()
+            .filter(|(t, _)| *t == table)
+            .filter_map(|&(_, i)| terms.get(i).map(|(s, w)| (s.as_str(), *w)))
+            .collect();
+        found.sort_by(|a, b| b.1.total_cmp(&a.1).then(b.0.len().cmp(&a.0.len())));
+        found.into_iter().map(|(s, _)| s).collect()
+    }
+
+    /// The highest level whose head-count threshold `n` reaches, if any.
+    fn head_count_level(&self, n: u32) -> Option<usize> {
+        self.head_count_levels
+            .iter()
+            .filter(|(_, min)| n >= *min)
+            .map(|(level, _)| *level)
+            .min()
+    }
+}
+
+/// Settings the classifier cannot work without.
+fn check_settings(settings: &ClassifySettings) -> Result<(), ClassifyError> {
+    let bad = |key: &str, message: &str| ClassifyError::Invalid {
+        key: key.to_owned(),
+        message: message.to_owned(),
+    };
+    if settings.categories.is_empty() {
+        return Err(bad(
+            "classify.categories",
+            "must name at least one category",
+        ));
+    }
+    if settings.warning_levels.is_empty() {
+        return Err(bad(
+            "classify.warning_levels",
+            "must name at least one level",
+        ));
+    }
+    if !(0.0..=1.0).contains(&settings.triage_below) {
+        return Err(bad("classify.triage_below", "must be between 0 and 1"));
+    }
+    Ok(())
+}
+
+/// Index and probability of the largest softmax component (numerically stable).
+fn softmax_top(scores: &[f64; 3]) -> (usize, f64) {
+    let mut top = 0;
+    for (i, s) in scores.iter().enumerate() {
+        if *s > scores[top] {
+            top = i;
+        }
+    }
+    let max = scores[top];
+    let sum: f64 = scores.iter().map(|s| (s - max).exp()).sum();
+    if sum.is_finite() && sum > 0.0 {
+        (top, 1.0 / sum)
+    } else {
+        (top, 0.0)
+    }
+}
+
+/// The service as operators call it.
+fn service_zh(s: Service) -> &'static str {
+    match s {
+        Service::LegalConsultation => "法律咨询",
+        Service::Mediation => "调解",
+        Service::OutOfScope => "退回部门",
+        Service::Triage => "人工分拣",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SHIPPED: &str = include_str!("../../config/lexicon.toml");
+
+    fn settings() -> ClassifySettings {
+        ClassifySettings {
+            lexicon: "config/lexicon.toml".into(),
+            categories: [
+                "marriage_family",
+                "neighbour",
+                "housing_land",
+                "demolition",
+                "contract_debt",
+                "business",
+                "injury",
+                "labour",
+                "consumer",
+                "medical",
+                "traffic",
+                "property_mgmt",
+                "environment",
+                "criminal",
+                "administrative",
+                "other",
+            ]
+            .map(String::from)
+            .to_vec(),
+            warning_levels: ["orange", "red", "yellow", "none"]
+                .map(String::from)
+                .to_vec(),
+            triage_below: 0.5,
+        }
+    }
+
+    fn classifier() -> Classifier {
+        Classifier::from_lexicon(Lexicon::from_toml_str(SHIPPED).unwrap(), &settings()).unwrap()
+    }
+
+    fn ticket(source: Source, text: &str, people: Option<u32>) -> TicketText<'_> {
+        TicketText {
+            source,
+            title: "",
+            text,
+            people_involved: people,
+        }
+    }
+
+    fn classify(text: &str) -> Decision {
+        classifier().classify(&ticket(Source::Citizen12345, text, None))
+    }
+
+    fn key_of(err: ClassifyError) -> String {
+        match err {
+            ClassifyError::Invalid { key, .. } => key,
+            other => panic!("unexpected error {other}"),
+        }
+    }
+
+    #[test]
+    fn a_wage_arrears_quarrel_goes_to_a_mediator_as_labour() {
+        let d = classify("老板拖欠工资三个月，工人去讨薪，双方吵起来了，请求帮忙协调。");
+        assert_eq!(d.service, Service::Mediation, "{d:?}");
+        assert_eq!(d.category, "labour");
+        assert!(d.confidence >= 0.5, "{d:?}");
+        assert!(d.reasons.iter().any(|r| r.contains("拖欠工资")), "{d:?}");
+    }
+
+    #[test]
+    fn a_custody_question_goes_to_a_lawyer_as_marriage_family() {
+        let d = classify("请问离婚后孩子的抚养权怎么判？");
+        assert_eq!(d.service, Service::LegalConsultation, "{d:?}");
+        assert_eq!(d.category, "marriage_family");
+    }
+
+    #[test]
+    fn a_broken_street_light_goes_back_to_the_department() {
+        let d = classify("小区门口的路灯坏了一个多月，晚上很黑，希望有关部门尽快修理。");
+        assert_eq!(d.service, Service::OutOfScope, "{d:?}");
+        assert_eq!(d.warning_level, "none");
+    }
+
+    #[test]
+    fn a_knife_threat_is_red_with_the_reason() {
+        let d = classify("他说要拿刀砍我");
+        assert_eq!(d.warning_level, "red", "{d:?}");
+        assert!(
+            d.reasons.iter().any(|r| r.contains("暴力威胁")),
+            "{:?}",
+            d.reasons
+        );
+    }
+
+    #[test]
+    fn twenty_odd_workers_blocking_the_gate_is_orange() {
+        let c = classifier();
+        let d = c.classify(&ticket(Source::Police110, "二十多名工人堵门讨薪", Some(25)));
+        assert_eq!(d.warning_level, "orange", "{d:?}");
+        assert_eq!(d.category, "labour");
+        assert!(
+            d.reasons.iter().any(|r| r.contains("登记人数25人")),
+            "{d:?}"
+        );
+    }
+
+    #[test]
+    fn a_head_count_in_the_text_alone_raises_the_level() {
+        let d = classify("二十多名工人在厂里讨薪");
+        assert_eq!(d.warning_level, "orange", "{d:?}");
+        let d = classify("有6名村民因为宅基地吵了起来");
+        assert_eq!(d.warning_level, "red", "{d:?}");
+    }
+
+    #[test]
+    fn knife_cut_noodles_alone_raise_nothing() {
+        let d = classify("刀削面");
+        assert_eq!(d.warning_level, "none", "{d:?}");
+        let d = classify("买了把剪刀，电脑要杀毒");
+        assert_eq!(d.warning_level, "none", "{d:?}");
+    }
+
+    #[test]
+    fn an_excepted_phrase_does_not_hide_a_real_threat_elsewhere() {
+        let d = classify("吃完刀削面他就拿刀出来了");
+        assert_eq!(d.warning_level, "red", "{d:?}");
+    }
+
+    #[test]
+    fn a_lower_rule_never_lowers_a_higher_level() {
+        let d = classify("他扬言要报复，邻居多次反映噪音扰民");
+        assert_eq!(d.warning_level, "red", "{d:?}");
+    }
+
+    #[test]
+    fn empty_or_signal_free_text_goes_to_triage_with_low_confidence() {
+        let c = classifier();
+        for text in ["", "   \n\t　", "今天天气不错。", "嗯嗯"] {
+            for source in Source::ALL {
+                let d = c.classify(&ticket(source, text, None));
+                assert_eq!(d.service, Service::Triage, "{text:?} {source} {d:?}");
+                assert!(d.confidence < 0.5, "{d:?}");
+                assert_eq!(d.category, "other");
+                assert_eq!(d.warning_level, "none");
+                assert!(d.reasons.iter().any(|r| r.contains("转人工分拣")), "{d:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn full_width_digits_are_normalised_before_counting() {
+        let d = classify("３０多名业主聚在物业门口");
+        assert_eq!(d.warning_level, "orange", "{d:?}");
+        assert!(d.reasons.iter().any(|r| r.contains("30多名业主")), "{d:?}");
+    }
+
+    #[test]
+    fn the_source_leans_the_service_when_the_text_is_undecided() {
+        let c = classifier();
+        let text = "欠款三万元一直不还";
+        let legal = c.classify(&ticket(Source::Legal12348, text, None));
+        let police = c.classify(&ticket(Source::Police110, text, None));
+        assert_eq!(legal.service, Service::LegalConsultation, "{legal:?}");
+        assert_eq!(police.service, Service::Mediation, "{police:?}");
+        assert!(
+            legal
+                .reasons
+                .iter()
+                .any(|r| r.contains("来源12348倾向法律咨询"))
+        );
+    }
+
+    #[test]
+    fn the_decision_records_the_lexicon_version() {
+        let c = classifier();
+        assert_eq!(c.model(), "lexicon-2026.11-1");
+        assert_eq!(classify("欠薪").model, "lexicon-2026.11-1");
+    }
+
+    #[test]
+    fn reasons_stay_few_even_for_a_text_full_of_terms() {
+        let text = SHIPPED.replace(['=', '"', '\n'], " ");
+        let d = classify(&text);
+        assert!(d.reasons.len() <= MAX_REASONS, "{:?}", d.reasons);
+    }
+
+    #[test]
+    fn a_lexicon_naming_an_unknown_category_is_refused_naming_the_key() {
+        let s = format!("{SHIPPED}\n[categories.astrology.terms]\n\"星座\" = 1.0\n");
+        let err = Classifier::from_lexicon(Lexicon::from_toml_str(&s).unwrap(), &settings());
+        assert_eq!(key_of(err.unwrap_err()), "categories.astrology");
+    }
+
+    #[test]
+    fn a_lexicon_naming_an_unknown_level_is_refused_naming_the_key() {
+        let s = format!(
+            "{SHIPPED}\n[[warning.rules]]\nlevel = \"purple\"\nreason = \"x\"\nterms = [\"y\"]\n"
+        );
+        let err = Classifier::from_lexicon(Lexicon::from_toml_str(&s).unwrap(), &settings());
+        let key = key_of(err.unwrap_err());
+        assert!(
+            key.starts_with("warning.rules[") && key.ends_with("].level"),
+            "{key}"
+        );
+        let s = SHIPPED.replace("orange = 20", "purple = 20");
+        let err = Classifier::from_lexicon(Lexicon::from_toml_str(&s).unwrap(), &settings());
+        assert_eq!(
+            key_of(err.unwrap_err()),
+            "warning.head_counts.levels.purple"
+        );
+    }
+
+    #[test]
+    fn a_missing_lexicon_file_is_a_read_error_naming_the_file() {
+        let mut s = settings();
+        s.lexicon = "/nonexistent/lexicon.toml".into();
+        match Classifier::load(&s) {
+            Err(ClassifyError::Read { path, .. }) => assert!(path.contains("nonexistent")),
+            other => panic!("expected a read error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_shipped_lexicon_loads_from_disk() {
+        let c = Classifier::load(&settings()).unwrap();
+        assert!(c.model().starts_with("lexicon-"));
+    }
+
+    #[test]
+    fn a_huge_text_does_not_panic() {
+        let c = classifier();
+        let mut text = "拖欠工资刀削面二十多名工人９９９９９９９９９９９９人万万万".repeat(8_000);
+        text.truncate(
+            text.char_indices()
+                .nth(200_000)
+                .map_or(text.len(), |(i, _)| i),
+        );
+        assert!(text.chars().count() >= 200_000);
+        let d = c.classify(&ticket(Source::Police110, &text, Some(u32::MAX)));
+        assert_eq!(d.category, "labour");
+        assert!((0.0..=1.0).contains(&d.confidence));
+    }
+
+    #[test]
+    fn odd_characters_do_not_panic() {
+        let c = classifier();
+        for text in [
+            "\u{0}\u{feff}\u{200b}",
+            "🤔🤔🤔刀",
+            "ｰ\u{0301}\u{0301}",
+            "第",
+            "万",
+        ] {
+            let d = c.classify(&ticket(Source::Legal12348, text, Some(0)));
+            assert!((0.0..=1.0).contains(&d.confidence));
+        }
     }
 }

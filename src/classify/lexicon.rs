@@ -1,14 +1,419 @@
-//! TEMPORARY shim.
+//! The lexicon: the words domain staff maintain, as one TOML file (`config/lexicon.toml`).
+//!
+//! Shape (every table refuses unknown keys, so a typo is an error at start-up, not a silently
+//! ignored rule):
+//!
+//! ```toml
+//! version = "2026.11-1"
+//!
+//! [categories.labour]                 # one table per category of the taxonomy
+//! label = "劳动争议"                  # shown to operators in reasons
+//! lean = { mediation = 0.5 }          # optional: prior for a service when this category wins
+//! except = ["工资卡"]                 # optional: phrases inside which a term does not count
+//! [categories.labour.terms]           # term = weight, one per line
+//! "拖欠工资" = 3.0
+//!
+//! [service]
+//! evidence_half = 1.0                 # evidence at which confidence is halved (see engine)
+//! [service.legal_consultation]        # also `mediation` and `out_of_scope`
+//! sources = { "12348" = 1.0 }         # prior by hotline
+//! category_hit = 0.5                  # prior when any category term matched
+//! [service.legal_consultation.terms]
+//! "请问" = 1.0
+//!
+//! [warning.head_counts]
+//! levels = { orange = 20, red = 5 }   # level = minimum head count
+//! units = ["名", "位", "户"]
+//! nouns = ["人", "工人", "村民"]
+//!
+//! [[warning.rules]]                   # a rule can only raise the level
+//! level = "red"
+//! reason = "暴力威胁"
+//! terms = ["刀", "砍"]
+//! except = ["刀削面", "砍价"]
+//! ```
+//!
+//! Weights are per term rather than per tier so that a later, trained model can write the same
+//! file with fitted weights. Terms are normalised like tickets (NFKC, ASCII lower-case) at load.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
 use super::ClassifyError;
-/// shim
-pub struct Lexicon;
+use super::normalize::normalize;
+use crate::ticket::Source;
+
+/// The parsed lexicon file; build a [`super::Classifier`] from it. Exists as a value of its own
+/// so that a lexicon can be checked (e.g. in CI, or before a hot reload) without a classifier.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Lexicon {
+    pub(super) version: String,
+    #[serde(default)]
+    pub(super) categories: BTreeMap<String, CategoryTable>,
+    pub(super) service: ServiceSection,
+    #[serde(default)]
+    pub(super) warning: WarningSection,
+}
+
+/// `[categories.<name>]`: the terms that point to one dispute category.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct CategoryTable {
+    /// Chinese name shown in reasons; the key when absent.
+    #[serde(default)]
+    pub(super) label: Option<String>,
+    #[serde(default)]
+    pub(super) terms: BTreeMap<String, f64>,
+    #[serde(default)]
+    pub(super) except: Vec<String>,
+    /// Service priors added when this category wins, e.g. `{ mediation = 1.0 }` for neighbours.
+    #[serde(default)]
+    pub(super) lean: BTreeMap<String, f64>,
+}
+
+/// `[service]`: the three marker sets and the confidence scale.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct ServiceSection {
+    #[serde(default = "default_evidence_half")]
+    pub(super) evidence_half: f64,
+    pub(super) legal_consultation: ServiceTable,
+    pub(super) mediation: ServiceTable,
+    pub(super) out_of_scope: ServiceTable,
+}
+
+fn default_evidence_half() -> f64 {
+    1.0
+}
+
+/// `[service.<name>]`: markers of one service and its priors.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct ServiceTable {
+    #[serde(default)]
+    pub(super) terms: BTreeMap<String, f64>,
+    #[serde(default)]
+    pub(super) except: Vec<String>,
+    /// Prior by hotline wire name (`"12348"`, `"110"`, `"12345"`).
+    #[serde(default)]
+    pub(super) sources: BTreeMap<String, f64>,
+    /// Prior added when some category term matched (evidence the matter is a dispute).
+    #[serde(default)]
+    pub(super) category_hit: f64,
+}
+
+/// `[warning]`: rules and head-count thresholds.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct WarningSection {
+    #[serde(default)]
+    pub(super) rules: Vec<WarningRule>,
+    #[serde(default)]
+    pub(super) head_counts: HeadCounts,
+}
+
+/// `[[warning.rules]]`: any (non-excepted) term raises the level to `level`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct WarningRule {
+    pub(super) level: String,
+    pub(super) reason: String,
+    pub(super) terms: Vec<String>,
+    #[serde(default)]
+    pub(super) except: Vec<String>,
+}
+
+/// `[warning.head_counts]`: level by minimum number of people, and the words that mean people.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct HeadCounts {
+    #[serde(default)]
+    pub(super) levels: BTreeMap<String, u32>,
+    #[serde(default)]
+    pub(super) units: Vec<String>,
+    #[serde(default)]
+    pub(super) nouns: Vec<String>,
+}
+
 impl Lexicon {
-    /// shim
-    pub fn from_toml_str(_s: &str) -> Result<Lexicon, ClassifyError> {
-        Ok(Lexicon)
+    /// Parses and checks a lexicon; errors name the offending key so staff can fix the file.
+    ///
+    /// Checks everything that does not depend on the settings: weights are positive and finite,
+    /// terms are not empty after normalisation, hotline names exist. Categories and warning levels
+    /// are checked against the settings by [`super::Classifier::from_lexicon`].
+    pub fn from_toml_str(s: &str) -> Result<Lexicon, ClassifyError> {
+        let mut lexicon: Lexicon = toml::from_str(s).map_err(|e| ClassifyError::Invalid {
+            key: e
+                .span()
+                .map(|span| key_near(s, span.start))
+                .unwrap_or_else(|| "(file)".to_owned()),
+            message: e.message().trim().to_owned(),
+        })?;
+        lexicon.check_and_normalize()?;
+        Ok(lexicon)
     }
-    /// shim
+
+    /// The lexicon's version, recorded in every decision so it can be traced.
     pub fn version(&self) -> &str {
-        "shim"
+        &self.version
+    }
+
+    fn check_and_normalize(&mut self) -> Result<(), ClassifyError> {
+        if self.version.trim().is_empty() {
+            return Err(invalid("version", "must not be empty"));
+        }
+        for (name, table) in &mut self.categories {
+            let key = format!("categories.{name}");
+            table.terms = weighted_terms(&table.terms, &format!("{key}.terms"))?;
+            table.except = plain_terms(&table.except, &format!("{key}.except"))?;
+            for (service, prior) in &table.lean {
+                if !matches!(
+                    service.as_str(),
+                    "legal_consultation" | "mediation" | "out_of_scope"
+                ) {
+                    return Err(invalid(
+                        &format!("{key}.lean.{service}"),
+                        "not a service (legal_consultation, mediation, out_of_scope)",
+                    ));
+                }
+                finite(*prior, &format!("{key}.lean.{service}"))?;
+            }
+        }
+        let half = self.service.evidence_half;
+        if !(half.is_finite() && half > 0.0) {
+            return Err(invalid(
+                "service.evidence_half",
+                "must be a positive number",
+            ));
+        }
+        for (name, table) in [
+            ("legal_consultation", &mut self.service.legal_consultation),
+            ("mediation", &mut self.service.mediation),
+            ("out_of_scope", &mut self.service.out_of_scope),
+        ] {
+            let key = format!("service.{name}");
+            table.terms = weighted_terms(&table.terms, &format!("{key}.terms"))?;
+            table.except = plain_terms(&table.except, &format!("{key}.except"))?;
+            for (source, prior) in &table.sources {
+                if Source::parse(source).is_none() {
+                    return Err(invalid(
+                        &format!("{key}.sources.{source}"),
+                        "not a hotline (12345, 110, 12348)",
+                    ));
+                }
+                finite(*prior, &format!("{key}.sources.{source}"))?;
+            }
+            finite(table.category_hit, &format!("{key}.category_hit"))?;
+        }
+        for (i, rule) in self.warning.rules.iter_mut().enumerate() {
+            let key = format!("warning.rules[{i}]");
+            if rule.reason.trim().is_empty() {
+                return Err(invalid(&format!("{key}.reason"), "must not be empty"));
+            }
+            if rule.terms.is_empty() {
+                return Err(invalid(
+                    &format!("{key}.terms"),
+                    "must list at least one term",
+                ));
+            }
+            rule.terms = plain_terms(&rule.terms, &format!("{key}.terms"))?;
+            rule.except = plain_terms(&rule.except, &format!("{key}.except"))?;
+        }
+        let hc = &mut self.warning.head_counts;
+        for (level, min) in &hc.levels {
+            if *min == 0 {
+                return Err(invalid(
+                    &format!("warning.head_counts.levels.{level}"),
+                    "must be at least 1",
+                ));
+            }
+        }
+        hc.units = plain_terms(&hc.units, "warning.head_counts.units")?;
+        hc.nouns = plain_terms(&hc.nouns, "warning.head_counts.nouns")?;
+        Ok(())
+    }
+}
+
+fn invalid(key: &str, message: &str) -> ClassifyError {
+    ClassifyError::Invalid {
+        key: key.to_owned(),
+        message: message.to_owned(),
+    }
+}
+
+fn finite(v: f64, key: &str) -> Result<(), ClassifyError> {
+    if v.is_finite() {
+        Ok(())
+    } else {
+        Err(invalid(key, "must be a finite number"))
+    }
+}
+
+/// Normalises term keys and checks weights; two spellings that normalise alike are refused.
+fn weighted_terms(
+    terms: &BTreeMap<String, f64>,
+    key: &str,
+) -> Result<BTreeMap<String, f64>, ClassifyError> {
+    let mut out = BTreeMap::new();
+    for (term, &weight) in terms {
+        let norm = normalize(term).trim().to_owned();
+        if norm.is_empty() {
+            return Err(invalid(key, "contains an empty term"));
+        }
+        if !(weight.is_finite() && weight > 0.0) {
+            return Err(invalid(
+                key,
+                &format!("weight of \"{term}\" must be a positive number, got {weight}"),
+            ));
+        }
+        if out.insert(norm, weight).is_some() {
+            return Err(invalid(
+                key,
+                &format!("\"{term}\" is listed twice (after full-width/case normalisation)"),
+            ));
+        }
+    }
+    Ok(out)
+}
+
+/// Normalises a list of terms; empty entries are refused, duplicates dropped.
+fn plain_terms(terms: &[String], key: &str) -> Result<Vec<String>, ClassifyError> {
+    let mut out: Vec<String> = Vec::with_capacity(terms.len());
+    for term in terms {
+        let norm = normalize(term).trim().to_owned();
+        if norm.is_empty() {
+            return Err(invalid(key, "contains an empty term"));
+        }
+        if !out.contains(&norm) {
+            out.push(norm);
+        }
+    }
+    Ok(out)
+}
+
+/// Best-effort dotted key for a byte offset of a TOML parse error: the last `[table]` header
+/// before it, plus the key on the error's line when there is one.
+fn key_near(s: &str, offset: usize) -> String {
+    let offset = offset.min(s.len());
+    let line_start = s
+        .char_indices()
+        .take_while(|(i, _)| *i < offset)
+        .filter(|(_, c)| *c == '\n')
+        .last()
+        .map_or(0, |(i, _)| i + 1);
+    let line_no = s[..line_start].matches('\n').count() + 1;
+    let line = s[line_start..].lines().next().unwrap_or("").trim();
+    let header = s[..line_start]
+        .lines()
+        .rev()
+        .map(str::trim)
+        .find(|l| l.starts_with('['))
+        .map(|l| {
+            l.trim_start_matches('[')
+                .split(']')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_owned()
+        });
+    let own = if line.starts_with('[') {
+        Some(
+            line.trim_start_matches('[')
+                .split(']')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_owned(),
+        )
+    } else {
+        let k = line
+            .split('=')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .trim_matches('"');
+        let k = if line.contains('=') { k } else { "" };
+        match (&header, k.is_empty()) {
+            (Some(h), false) => Some(format!("{h}.{k}")),
+            (None, false) => Some(k.to_owned()),
+            (h, true) => h.clone(),
+        }
+    };
+    match own {
+        Some(k) if !k.is_empty() => format!("{k} (line {line_no})"),
+        _ => format!("(line {line_no})"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str = r#"
+version = "t-1"
+[service.legal_consultation]
+[service.mediation]
+[service.out_of_scope]
+"#;
+
+    fn key_of(err: ClassifyError) -> String {
+        match err {
+            ClassifyError::Invalid { key, .. } => key,
+            other => panic!("unexpected error {other}"),
+        }
+    }
+
+    #[test]
+    fn a_minimal_lexicon_parses_and_reports_its_version() {
+        let lex = Lexicon::from_toml_str(MINIMAL).unwrap();
+        assert_eq!(lex.version(), "t-1");
+    }
+
+    #[test]
+    fn the_shipped_lexicon_parses() {
+        let lex = Lexicon::from_toml_str(include_str!("../../config/lexicon.toml")).unwrap();
+        assert!(!lex.version().is_empty());
+        assert!(lex.categories.len() >= 15);
+    }
+
+    #[test]
+    fn an_unknown_field_is_refused_naming_its_table() {
+        let s = format!("{MINIMAL}\n[categories.labour]\nterm = {{ \"欠薪\" = 3.0 }}\n");
+        let key = key_of(Lexicon::from_toml_str(&s).unwrap_err());
+        assert!(key.starts_with("categories.labour"), "{key}");
+    }
+
+    #[test]
+    fn a_non_positive_weight_is_refused_naming_the_terms_table() {
+        let s = format!("{MINIMAL}\n[categories.labour.terms]\n\"欠薪\" = -1.0\n");
+        let key = key_of(Lexicon::from_toml_str(&s).unwrap_err());
+        assert_eq!(key, "categories.labour.terms");
+    }
+
+    #[test]
+    fn an_unknown_hotline_in_sources_is_refused() {
+        let s = MINIMAL.replace(
+            "[service.mediation]",
+            "[service.mediation]\nsources = { \"119\" = 1.0 }",
+        );
+        let key = key_of(Lexicon::from_toml_str(&s).unwrap_err());
+        assert_eq!(key, "service.mediation.sources.119");
+    }
+
+    #[test]
+    fn terms_are_normalised_like_tickets() {
+        let s = format!("{MINIMAL}\n[categories.labour.terms]\n\"ＡＢＣ欠薪\" = 1.0\n");
+        let lex = Lexicon::from_toml_str(&s).unwrap();
+        assert!(lex.categories["labour"].terms.contains_key("abc欠薪"));
+    }
+
+    #[test]
+    fn an_empty_warning_rule_is_refused() {
+        let s =
+            format!("{MINIMAL}\n[[warning.rules]]\nlevel = \"red\"\nreason = \"x\"\nterms = []\n");
+        let key = key_of(Lexicon::from_toml_str(&s).unwrap_err());
+        assert_eq!(key, "warning.rules[0].terms");
     }
 }

@@ -216,31 +216,32 @@ impl TicketRequest {
                 }
             });
 
-        let received_at = required(&mut e, "received_at", self.received_at.as_ref()).and_then(
-            |s| match DateTime::parse_from_rfc3339(s) {
-                Ok(t) => {
-                    let t = t.with_timezone(&Utc);
-                    if t > now + Duration::minutes(10) {
-                        e.push(FieldError::new(
-                            "received_at",
-                            "is more than 10 minutes in the future",
-                        ));
-                        None
-                    } else {
-                        Some(t)
+        let received_at =
+            required(&mut e, "received_at", self.received_at.as_ref()).and_then(|s| {
+                match DateTime::parse_from_rfc3339(s) {
+                    Ok(t) => {
+                        let t = t.with_timezone(&Utc);
+                        if t > now + Duration::minutes(10) {
+                            e.push(FieldError::new(
+                                "received_at",
+                                "is more than 10 minutes in the future",
+                            ));
+                            None
+                        } else {
+                            Some(t)
+                        }
                     }
-                }
-                Err(err) => {
-                    e.push(FieldError::new(
+                    Err(err) => {
+                        e.push(FieldError::new(
                         "received_at",
                         format!(
                             "not an RFC 3339 timestamp such as 2026-11-24T09:30:00+08:00 ({err})"
                         ),
                     ));
-                    None
+                        None
+                    }
                 }
-            },
-        );
+            });
 
         let channel = match &self.channel {
             Some(c) => {
@@ -410,6 +411,13 @@ mod tests {
         }
     }
 
+    /// A fixed clock, so the tests do not depend on the day they run.
+    fn now() -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339("2026-11-24T12:00:00Z")
+            .map(|t| t.with_timezone(&Utc))
+            .unwrap_or_default()
+    }
+
     fn fields(r: Result<Ticket, Vec<FieldError>>) -> Vec<String> {
         r.expect_err("invalid")
             .into_iter()
@@ -420,13 +428,13 @@ mod tests {
     #[test]
     fn a_minimal_ticket_is_accepted_with_defaults() {
         let t = good()
-            .validate(&limits(), Role::Operator, Utc::now())
+            .validate(&limits(), Role::Operator, now())
             .expect("valid");
         assert_eq!(t.channel, Channel::Phone);
         assert_eq!(t.transfer, Transfer::Manual);
         assert_eq!(t.received_at.to_rfc3339(), "2026-11-24T01:30:00+00:00");
         let t = good()
-            .validate(&limits(), Role::Partner, Utc::now())
+            .validate(&limits(), Role::Partner, now())
             .expect("valid");
         assert_eq!(t.transfer, Transfer::Automatic);
     }
@@ -447,7 +455,7 @@ mod tests {
             name: None,
             phone: Some("call me".into()),
         });
-        let f = fields(r.validate(&limits(), Role::Partner, Utc::now()));
+        let f = fields(r.validate(&limits(), Role::Partner, now()));
         for want in [
             "source",
             "region.code",
@@ -464,7 +472,7 @@ mod tests {
 
     #[test]
     fn missing_required_fields_are_named() {
-        let f = fields(TicketRequest::default().validate(&limits(), Role::Partner, Utc::now()));
+        let f = fields(TicketRequest::default().validate(&limits(), Role::Partner, now()));
         assert_eq!(
             f,
             ["source", "external_id", "received_at", "region", "text"]
@@ -477,7 +485,7 @@ mod tests {
         r.text = Some("字".repeat(101));
         r.title = Some("标".repeat(21));
         r.external_id = Some("x".repeat(17));
-        let f = fields(r.validate(&limits(), Role::Partner, Utc::now()));
+        let f = fields(r.validate(&limits(), Role::Partner, now()));
         assert_eq!(f, ["external_id", "title", "text"]);
     }
 
@@ -486,7 +494,7 @@ mod tests {
         let mut r = good();
         r.received_at = Some("2099-01-01T00:00:00Z".into());
         assert_eq!(
-            fields(r.validate(&limits(), Role::Partner, Utc::now())),
+            fields(r.validate(&limits(), Role::Partner, now())),
             ["received_at"]
         );
     }

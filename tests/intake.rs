@@ -1,0 +1,445 @@
+//! Receiving tickets: they land in the right queue with their event, exactly once, and bad
+//! input is refused with a problem+json naming the field.
+
+mod support;
+
+use redis::Commands;
+use serde_json::{Value, json};
+use support::{AGENT, OPERATOR, PARTNER, RedisServer, SUPERVISOR, TestApp, ticket};
+
+#[tokio::test]
+async fn an_ingested_ticket_appears_in_the_expected_queue_with_its_event() {
+    let redis = RedisServer::start();
+    let app = TestApp::spawn(&redis).await;
+
+    let res = app.post("/v1/tickets", PARTNER, &ticket("A-1")).await;
+    assert_eq!(res.status(), 201);
+    let body: Value = res.json().await.expect("json");
+    let id = body["id"].as_str().expect("id").to_string();
+    assert!(id.starts_with("320831-"), "{id}");
+    assert_eq!(body["status"], "queued");
+    assert_eq!(body["queue"], "mediation.320831.labour");
+    assert_eq!(body["classification"]["service"], "mediation");
+    assert_eq!(body["classification"]["category"], "labour");
+    assert!(body["sla"]["accept_by"].is_string());
+
+    // The queue entry, scored in the lowest band ("none") by arrival.
+    let mut conn = redis.conn();
+    let score: Option<f64> = conn
+        .zscore("hl:{320831}:q:mediation.320831.labour", &id)
+        .expect("zscore");
+    assert!(score.is_some(), "ticket not in its queue");
+    // The event on the county's stream.
+    let events: redis::streams::StreamRangeReply =
+        conn.xrange_all("hl:{320831}:events").expect("xrange");
+    let created: Vec<_> = events
+        .ids
+        .iter()
+        .filter(|e| e.get::<String>("id").as_deref() == Some(id.as_str()))
+        .collect();
+    assert_eq!(created.len(), 1);
+    assert_eq!(
+        created[0].get::<String>("type").as_deref(),
+        Some("ticket.created")
+    );
+
+    // And through the API, with its history.
+    let view: Value = app
+        .get(&format!("/v1/tickets/{id}"), SUPERVISOR)
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(view["queue"], "mediation.320831.labour");
+    assert_eq!(view["ticket"]["external_id"], "A-1");
+    assert_eq!(view["history"][0]["type"], "ticket.created");
+    assert_eq!(view["history"][0]["actor"], "partner-12345");
+}
+
+#[tokio::test]
+async fn a_retry_returns_the_same_ticket_and_a_conflicting_retry_gets_409() {
+    let redis = RedisServer::start();
+    let app = TestApp::spawn(&redis).await;
+
+    let first: Value = app
+        .post("/v1/tickets", PARTNER, &ticket("A-2"))
+        .await
+        .json()
+        .await
+        .expect("json");
+
+    // The same content, even with the time written in another zone, is the same ticket.
+    let mut again = ticket("A-2");
+    again["received_at"] = json!("2026-01-05T01:30:00Z");
+    let res = app.post("/v1/tickets", PARTNER, &again).await;
+    assert_eq!(res.status(), 200);
+    let second: Value = res.json().await.expect("json");
+    assert_eq!(first["id"], second["id"]);
+    assert_eq!(first["created_at"], second["created_at"]);
+
+    let mut changed = ticket("A-2");
+    changed["text"] = json!("完全不同的内容：邻居装修噪音太大");
+    let res = app.post("/v1/tickets", PARTNER, &changed).await;
+    assert_eq!(res.status(), 409);
+    assert_eq!(
+        res.headers()["content-type"].to_str().expect("ascii"),
+        "application/problem+json"
+    );
+    let problem: Value = res.json().await.expect("json");
+    assert_eq!(problem["ticket_id"], first["id"]);
+
+    let depth: usize = redis
+        .conn()
+        .zcard("hl:{320831}:q:mediation.320831.labour")
+        .expect("zcard");
+    assert_eq!(depth, 1, "a retry must never make a second ticket");
+}
+
+#[tokio::test]
+async fn concurrent_retries_of_one_transfer_make_exactly_one_ticket() {
+    let redis = RedisServer::start();
+    let app = TestApp::spawn(&redis).await;
+    let body = ticket("A-3");
+    let mut sends = tokio::task::JoinSet::new();
+    for _ in 0..16 {
+        let (http, url, body) = (
+            app.http.clone(),
+            format!("{}/v1/tickets", app.base),
+            body.clone(),
+        );
+        sends.spawn(async move {
+            let res = http
+                .post(url)
+                .bearer_auth(PARTNER)
+                .json(&body)
+                .send()
+                .await
+                .expect("sent");
+            let status = res.status().as_u16();
+            let v: Value = res.json().await.expect("json");
+            (status, v["id"].as_str().expect("id").to_string())
+        });
+    }
+    let mut created = 0;
+    let mut ids = std::collections::HashSet::new();
+    while let Some(done) = sends.join_next().await {
+        let (status, id) = done.expect("task");
+        match status {
+            201 => created += 1,
+            200 => {}
+            other => panic!("unexpected status {other}"),
+        }
+        ids.insert(id);
+    }
+    assert_eq!(created, 1);
+    assert_eq!(ids.len(), 1);
+}
+
+/// Sends a raw body and returns (status, problem JSON).
+async fn raw(app: &TestApp, token: &str, content_type: &str, body: String) -> (u16, Value) {
+    let res = app
+        .http
+        .post(format!("{}/v1/tickets", app.base))
+        .bearer_auth(token)
+        .header("content-type", content_type)
+        .body(body)
+        .send()
+        .await
+        .expect("sent");
+    let status = res.status().as_u16();
+    if status >= 400 {
+        assert_eq!(
+            res.headers()["content-type"].to_str().expect("ascii"),
+            "application/problem+json",
+            "status {status}"
+        );
+    }
+    (status, res.json().await.unwrap_or(Value::Null))
+}
+
+fn fields(problem: &Value) -> Vec<String> {
+    problem["errors"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|e| e["field"].as_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn every_validation_error_names_its_field() {
+    let redis = RedisServer::start();
+    let app = TestApp::spawn(&redis).await;
+    let json_ct = "application/json";
+
+    let with = |f: &dyn Fn(&mut Value)| {
+        let mut t = ticket("V-1");
+        f(&mut t);
+        t.to_string()
+    };
+    let cases: Vec<(&str, String, u16, &str)> = vec![
+        ("malformed JSON", "{\"source\": ".into(), 400, ""),
+        (
+            "missing text",
+            with(&|t| {
+                t.as_object_mut().map(|o| o.remove("text"));
+            }),
+            422,
+            "text",
+        ),
+        (
+            "empty text",
+            with(&|t| t["text"] = json!("   ")),
+            422,
+            "text",
+        ),
+        (
+            "oversized text",
+            with(&|t| t["text"] = json!("字".repeat(5001))),
+            422,
+            "text",
+        ),
+        (
+            "unknown field",
+            with(&|t| t["priority"] = json!("high")),
+            400,
+            "priority",
+        ),
+        (
+            "unknown nested field",
+            with(&|t| t["region"]["province"] = json!("江苏")),
+            400,
+            "region.province",
+        ),
+        (
+            "bad source",
+            with(&|t| t["source"] = json!("119")),
+            422,
+            "source",
+        ),
+        (
+            "bad channel",
+            with(&|t| t["channel"] = json!("fax")),
+            422,
+            "channel",
+        ),
+        (
+            "bad transfer",
+            with(&|t| t["transfer"] = json!("carrier_pigeon")),
+            422,
+            "transfer",
+        ),
+        (
+            "short region code",
+            with(&|t| t["region"]["code"] = json!("32083")),
+            422,
+            "region.code",
+        ),
+        (
+            "letters in region code",
+            with(&|t| t["region"]["code"] = json!("32O831")),
+            422,
+            "region.code",
+        ),
+        (
+            "bad timestamp",
+            with(&|t| t["received_at"] = json!("2026-13-01 09:00")),
+            422,
+            "received_at",
+        ),
+        (
+            "wrong type",
+            with(&|t| t["people_involved"] = json!("five")),
+            400,
+            "people_involved",
+        ),
+        (
+            "negative count",
+            with(&|t| t["people_involved"] = json!(-3)),
+            400,
+            "people_involved",
+        ),
+        (
+            "bad phone",
+            with(&|t| t["caller"]["phone"] = json!("call me maybe")),
+            422,
+            "caller.phone",
+        ),
+        (
+            "external id with spaces",
+            with(&|t| t["external_id"] = json!("a b")),
+            422,
+            "external_id",
+        ),
+    ];
+    for (name, body, status, field) in cases {
+        let (got, problem) = raw(&app, PARTNER, json_ct, body).await;
+        assert_eq!(got, status, "{name}: {problem}");
+        assert_eq!(problem["status"], status, "{name}");
+        if !field.is_empty() {
+            assert!(
+                fields(&problem).contains(&field.to_string()),
+                "{name}: expected field {field} in {problem}"
+            );
+        }
+    }
+
+    // Not JSON at all.
+    let (got, _) = raw(&app, PARTNER, "text/plain", ticket("V-2").to_string()).await;
+    assert_eq!(got, 415);
+    // Over the body limit (64 KiB in the test config).
+    let huge = with(&|t| t["title"] = json!("x".repeat(70_000)));
+    let (got, problem) = raw(&app, PARTNER, json_ct, huge).await;
+    assert_eq!(got, 413, "{problem}");
+
+    // Nothing was written for any of them.
+    let keys: Vec<String> = redis.conn().keys("hl:{320831}:t:*").expect("keys");
+    assert!(keys.is_empty(), "{keys:?}");
+}
+
+#[tokio::test]
+async fn unauthenticated_and_unauthorised_requests_are_rejected() {
+    let redis = RedisServer::start();
+    let app = TestApp::spawn(&redis).await;
+
+    let res = app
+        .http
+        .post(format!("{}/v1/tickets", app.base))
+        .json(&ticket("S-1"))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(res.status(), 401);
+    assert!(res.headers().contains_key("www-authenticate"));
+
+    let res = app.post("/v1/tickets", "not-a-token", &ticket("S-1")).await;
+    assert_eq!(res.status(), 401);
+    // A supervisor watches queues; it does not hand tickets over.
+    let res = app.post("/v1/tickets", SUPERVISOR, &ticket("S-1")).await;
+    assert_eq!(res.status(), 403);
+    // The operator is limited to 320831.
+    let mut elsewhere = ticket("S-2");
+    elsewhere["region"]["code"] = json!("110101");
+    let res = app.post("/v1/tickets", OPERATOR, &elsewhere).await;
+    assert_eq!(res.status(), 403);
+    let res = app.post("/v1/tickets", OPERATOR, &ticket("S-3")).await;
+    assert_eq!(res.status(), 201);
+    // A partner cannot read queue state; nobody reads without a token.
+    assert_eq!(app.get("/v1/queues", PARTNER).await.status(), 403);
+    assert_eq!(app.get("/v1/queues", "").await.status(), 401);
+    assert_eq!(app.get("/v1/queues", AGENT).await.status(), 200);
+
+    // A ticket outside the operator's regions is not readable by it either.
+    let id = app
+        .post("/v1/tickets", PARTNER, &elsewhere)
+        .await
+        .json::<Value>()
+        .await
+        .expect("json")["id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    assert_eq!(
+        app.get(&format!("/v1/tickets/{id}"), OPERATOR)
+            .await
+            .status(),
+        403
+    );
+    assert_eq!(
+        app.get(&format!("/v1/tickets/{id}"), SUPERVISOR)
+            .await
+            .status(),
+        200
+    );
+}
+
+#[tokio::test]
+async fn a_batch_answers_each_ticket_in_order_and_one_bad_item_fails_alone() {
+    let redis = RedisServer::start();
+    let app = TestApp::spawn(&redis).await;
+    let first = ticket("B-1");
+    let mut bad = ticket("B-2");
+    bad["region"]["code"] = json!("abc");
+    let body = json!({"tickets": [first.clone(), bad, first, {"nonsense": true}]});
+    let res = app.post("/v1/tickets:batch", PARTNER, &body).await;
+    assert_eq!(res.status(), 200);
+    let v: Value = res.json().await.expect("json");
+    let statuses: Vec<u64> = v["results"]
+        .as_array()
+        .expect("results")
+        .iter()
+        .map(|r| r["status"].as_u64().expect("status"))
+        .collect();
+    // The duplicate inside one batch runs concurrently with its twin: one of them is new.
+    assert!(statuses[0] == 201 || statuses[0] == 200, "{statuses:?}");
+    assert_eq!(statuses[1], 422);
+    assert!(statuses[2] == 201 || statuses[2] == 200, "{statuses:?}");
+    assert_eq!(statuses[0] + statuses[2], 401, "exactly one new ticket");
+    assert_eq!(statuses[3], 400);
+    assert_eq!(
+        v["results"][0]["ticket"]["id"],
+        v["results"][2]["ticket"]["id"]
+    );
+    let f = fields(&v["results"][1]["problem"]);
+    assert_eq!(f, ["tickets[1].region.code"]);
+
+    let too_many =
+        json!({"tickets": (0..101).map(|i| ticket(&format!("M-{i}"))).collect::<Vec<_>>()});
+    let res = app.post("/v1/tickets:batch", PARTNER, &too_many).await;
+    assert!(res.status() == 413, "{}", res.status());
+}
+
+#[tokio::test]
+async fn every_response_carries_a_request_id_and_echoes_the_callers() {
+    let redis = RedisServer::start();
+    let app = TestApp::spawn(&redis).await;
+    let res = app
+        .http
+        .get(format!("{}/healthz", app.base))
+        .header("x-request-id", "console-42")
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(res.headers()["x-request-id"], "console-42");
+    let res = app.get("/v1/nothing-here", SUPERVISOR).await;
+    assert_eq!(res.status(), 404);
+    assert!(res.headers().contains_key("x-request-id"));
+    assert_eq!(
+        res.headers()["content-type"].to_str().expect("ascii"),
+        "application/problem+json"
+    );
+}
+
+#[tokio::test]
+async fn out_of_scope_tickets_go_back_to_the_sender_and_unsure_ones_to_triage() {
+    let redis = RedisServer::start();
+    let app = TestApp::spawn(&redis).await;
+    let mut lamp = ticket("O-1");
+    lamp["title"] = json!("路灯不亮");
+    lamp["text"] = json!("东关村路口的路灯坏了一个多月了，晚上很黑，希望有关部门尽快维修路灯。");
+    lamp["people_involved"] = Value::Null;
+    let v: Value = app
+        .post("/v1/tickets", PARTNER, &lamp)
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(v["classification"]["service"], "out_of_scope", "{v}");
+    assert_eq!(v["status"], "returned");
+    assert!(v["queue"].is_null());
+
+    let mut vague = ticket("O-2");
+    vague["title"] = json!("");
+    vague["text"] = json!("嗯，你好。");
+    vague["people_involved"] = Value::Null;
+    let v: Value = app
+        .post("/v1/tickets", PARTNER, &vague)
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(v["classification"]["service"], "triage", "{v}");
+    assert_eq!(v["queue"], "triage.320831");
+}

@@ -1,0 +1,225 @@
+//! Queue state, metrics, readiness and the OpenAPI document, as supervisors and operators see
+//! them.
+
+mod support;
+
+use serde_json::{Value, json};
+use support::{
+    GatewayProcess, PARTNER, RedisServer, SUPERVISOR, TestApp, free_port, test_config, ticket,
+};
+
+fn queue<'a>(queues: &'a Value, name: &str) -> &'a Value {
+    queues["queues"]
+        .as_array()
+        .and_then(|qs| qs.iter().find(|q| q["name"] == name))
+        .unwrap_or_else(|| panic!("no queue {name} in {queues}"))
+}
+
+#[tokio::test]
+async fn queues_report_depth_by_level_and_the_oldest_wait_and_two_gateways_agree() {
+    let redis = RedisServer::start();
+    let a = TestApp::spawn(&redis).await;
+    let b = TestApp::spawn(&redis).await;
+
+    assert_eq!(
+        a.post("/v1/tickets", PARTNER, &ticket("Q-1"))
+            .await
+            .status(),
+        201
+    );
+    let mut threat = ticket("Q-2");
+    threat["text"] =
+        json!("老板拖欠工资三个月，工人说再不给钱就拿刀砍人，双方吵起来了，请调解员赶快协调。");
+    let v: Value = b
+        .post("/v1/tickets", PARTNER, &threat)
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(v["classification"]["warning_level"], "red", "{v}");
+    assert_eq!(v["queue"], "mediation.320831.labour");
+
+    let seen_by_a: Value = a
+        .get("/v1/queues", SUPERVISOR)
+        .await
+        .json()
+        .await
+        .expect("json");
+    let seen_by_b: Value = b
+        .get("/v1/queues", SUPERVISOR)
+        .await
+        .json()
+        .await
+        .expect("json");
+    let qa = queue(&seen_by_a, "mediation.320831.labour");
+    let qb = queue(&seen_by_b, "mediation.320831.labour");
+    assert_eq!(qa["depth"], 2);
+    assert_eq!(qa["kind"], "mediation");
+    assert_eq!(qa["depth"], qb["depth"]);
+    assert_eq!(qa["depth_by_level"], qb["depth_by_level"]);
+    assert_eq!(
+        qa["depth_by_level"],
+        json!([
+            {"level": "orange", "depth": 0},
+            {"level": "red", "depth": 1},
+            {"level": "yellow", "depth": 0},
+            {"level": "none", "depth": 1}
+        ])
+    );
+    assert!(qa["oldest_age_seconds"].as_f64().expect("age") >= 0.0);
+
+    // The red ticket is ahead of the older one in the ready queue.
+    let order: Vec<String> = redis::cmd("ZRANGE")
+        .arg("hl:{320831}:q:mediation.320831.labour")
+        .arg(0)
+        .arg(-1)
+        .query(&mut redis.conn())
+        .expect("zrange");
+    assert_eq!(order.first().map(String::as_str), v["id"].as_str());
+}
+
+#[tokio::test]
+async fn metrics_carry_received_tickets_classifications_latency_and_queue_gauges() {
+    let redis = RedisServer::start();
+    let app = TestApp::spawn(&redis).await;
+    assert_eq!(
+        app.post("/v1/tickets", PARTNER, &ticket("M-1"))
+            .await
+            .status(),
+        201
+    );
+    assert_eq!(
+        app.post("/v1/tickets", PARTNER, &ticket("M-1"))
+            .await
+            .status(),
+        200
+    );
+    let res = app.get("/metrics", "").await;
+    assert_eq!(res.status(), 200);
+    let text = res.text().await.expect("text");
+    for needle in [
+        r#"hotline_tickets_received_total{source="12345",outcome="created"}"#,
+        r#"hotline_tickets_received_total{source="12345",outcome="duplicate"}"#,
+        r#"hotline_classifications_total{service="mediation",category="labour",warning_level="none"}"#,
+        r#"hotline_queue_depth{queue="mediation.320831.labour",level="none"} 1"#,
+        r#"hotline_queue_oldest_age_seconds{queue="mediation.320831.labour"}"#,
+        r#"hotline_http_request_duration_seconds_bucket{route="/v1/tickets",method="POST",status="201""#,
+        "hotline_classification_confidence_bucket",
+        "hotline_redis_up 1",
+    ] {
+        assert!(text.contains(needle), "missing {needle}");
+    }
+    // Labels never carry ticket ids or phone numbers.
+    assert!(!text.contains("320831-0"));
+    assert!(!text.contains("13812348000"));
+}
+
+#[tokio::test]
+async fn the_openapi_document_lists_every_endpoint() {
+    let redis = RedisServer::start();
+    let app = TestApp::spawn(&redis).await;
+    let doc: Value = app
+        .get("/openapi.json", "")
+        .await
+        .json()
+        .await
+        .expect("json");
+    for path in [
+        "/v1/tickets",
+        "/v1/tickets:batch",
+        "/v1/tickets/{id}",
+        "/v1/queues",
+        "/metrics",
+        "/healthz",
+        "/readyz",
+        "/openapi.json",
+    ] {
+        assert!(
+            doc["paths"][path].is_object(),
+            "{path} missing from OpenAPI"
+        );
+    }
+    let post = &doc["paths"]["/v1/tickets"]["post"];
+    for status in [
+        "200", "201", "400", "401", "403", "409", "413", "422", "503",
+    ] {
+        assert!(
+            post["responses"][status].is_object(),
+            "POST /v1/tickets lacks {status}"
+        );
+    }
+    assert!(doc["components"]["schemas"]["TicketRequest"].is_object());
+    assert!(doc["components"]["schemas"]["Problem"].is_object());
+}
+
+#[tokio::test]
+async fn start_up_warns_when_redis_may_evict_or_forget_tickets() {
+    // A Redis that evicts keys and persists nothing.
+    let port = free_port();
+    let mut careless = std::process::Command::new("redis-server")
+        .args([
+            "--port",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ])
+        .args(["--maxmemory-policy", "allkeys-lru"])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("redis-server");
+    let url = format!("redis://127.0.0.1:{port}/0");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err()
+        && std::time::Instant::now() < deadline
+    {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = dir.path().join("gw.toml");
+    std::fs::write(&config, test_config(&url, "")).expect("write");
+    let log = dir.path().join("gw.log");
+    let mut gw = GatewayProcess::start(&config, free_port(), log.clone());
+    assert!(gw.terminate().success());
+    let _ = careless.kill();
+    let _ = careless.wait();
+    let text = std::fs::read_to_string(&log).expect("log");
+    assert!(
+        text.contains("maxmemory-policy is not noeviction"),
+        "{text}"
+    );
+    assert!(text.contains("persistence is off"), "{text}");
+}
+
+#[tokio::test]
+async fn a_bad_configuration_stops_start_up_naming_the_key() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = dir.path().join("bad.toml");
+    std::fs::write(
+        &config,
+        "[[auth.tokens]]\nname = \"x\"\nrole = \"partner\"\nsha256 = \"not-a-digest\"\n",
+    )
+    .expect("write");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_hotline-gateway"))
+        .args(["check-config", "--config"])
+        .arg(&config)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("auth.tokens[0].sha256"), "{stderr}");
+
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_hotline-gateway"))
+        .args(["serve"])
+        .env("HOTLINE__CLASSIFY__TRIAGE_BELOW", "2")
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("classify.triage_below"), "{stderr}");
+}

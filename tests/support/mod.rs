@@ -1,0 +1,335 @@
+//! Test harness: a real `redis-server` per test on a free port (so tests are isolated and can
+//! kill and restart it), and the gateway either in-process (`TestApp`) or as the real binary
+//! (`GatewayProcess`) when a test must kill it.
+#![allow(dead_code)]
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use hotline_gateway::config::Settings;
+use hotline_gateway::startup::Application;
+use serde_json::{Value, json};
+
+/// Tokens every test config knows, with their plain text.
+pub const PARTNER: &str = "t-partner";
+/// An operator limited to 320831 (and 3203 prefixes).
+pub const OPERATOR: &str = "t-operator";
+/// Sees everything.
+pub const SUPERVISOR: &str = "t-supervisor";
+/// An agent.
+pub const AGENT: &str = "t-agent";
+
+/// A port nobody listens on right now.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// A real redis-server owned by one test.
+pub struct RedisServer {
+    child: Option<Child>,
+    port: u16,
+    dir: tempfile::TempDir,
+}
+
+impl RedisServer {
+    /// Starts one with AOF on, in a fresh directory.
+    pub fn start() -> RedisServer {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut server = RedisServer {
+            child: None,
+            port: free_port(),
+            dir,
+        };
+        server.spawn();
+        server
+    }
+
+    fn spawn(&mut self) {
+        let child = Command::new("redis-server")
+            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
+            .arg("--dir")
+            .arg(self.dir.path())
+            .args([
+                "--appendonly",
+                "yes",
+                "--appendfsync",
+                "everysec",
+                "--save",
+                "",
+            ])
+            .args(["--maxmemory-policy", "noeviction", "--daemonize", "no"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("redis-server must be installed (apt-get install redis-server)");
+        self.child = Some(child);
+        self.wait_ready();
+    }
+
+    fn wait_ready(&self) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(mut c) = redis::Client::open(self.url()).and_then(|c| c.get_connection())
+                && redis::cmd("PING").query::<String>(&mut c).is_ok()
+            {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("redis-server on port {} did not start", self.port);
+    }
+
+    /// `redis://127.0.0.1:<port>/0`.
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/0", self.port)
+    }
+
+    /// A synchronous connection for assertions.
+    pub fn conn(&self) -> redis::Connection {
+        redis::Client::open(self.url())
+            .and_then(|c| c.get_connection())
+            .expect("connect to test redis")
+    }
+
+    /// SIGKILL: no chance to save anything beyond what the AOF already has.
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Starts again on the same port and directory (reloading the AOF).
+    pub fn restart(&mut self) {
+        self.kill();
+        self.spawn();
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// The TOML a test gateway runs with (tokens and a few test limits), using the Redis at `redis_url`.
+pub fn test_config(redis_url: &str, extra: &str) -> String {
+    test_config_with_redis(&format!("url = \"{redis_url}\""), extra)
+}
+
+/// As [`test_config`], with the body of the `[redis]` table given (for a local-Redis test).
+pub fn test_config_with_redis(redis_table: &str, extra: &str) -> String {
+    let digest = hotline_gateway::auth::digest_hex;
+    format!(
+        r#"
+[http]
+listen = "127.0.0.1:0"
+body_limit_bytes = 65536
+shutdown_grace_seconds = 5
+
+[redis]
+{redis_table}
+connect_timeout_ms = 300
+response_timeout_ms = 1000
+retry_after_seconds = 3
+
+[log]
+format = "json"
+level = "info"
+
+[[auth.tokens]]
+name = "partner-12345"
+role = "partner"
+sha256 = "{p}"
+
+[[auth.tokens]]
+name = "operator-320831"
+role = "operator"
+sha256 = "{o}"
+regions = ["320831"]
+
+[[auth.tokens]]
+name = "supervisor"
+role = "supervisor"
+sha256 = "{s}"
+
+[[auth.tokens]]
+name = "agent-1"
+role = "agent"
+sha256 = "{a}"
+{extra}
+"#,
+        p = digest(PARTNER),
+        o = digest(OPERATOR),
+        s = digest(SUPERVISOR),
+        a = digest(AGENT),
+    )
+}
+
+/// A gateway running in this test process, on a free port.
+pub struct TestApp {
+    /// `http://127.0.0.1:<port>`.
+    pub base: String,
+    /// A client.
+    pub http: reqwest::Client,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+    _config_dir: tempfile::TempDir,
+}
+
+impl TestApp {
+    /// Builds and serves a gateway against `redis`.
+    pub async fn spawn(redis: &RedisServer) -> TestApp {
+        Self::spawn_with(redis, "").await
+    }
+
+    /// As [`TestApp::spawn`], with extra TOML appended to the test config.
+    pub async fn spawn_with(redis: &RedisServer, extra: &str) -> TestApp {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("test.toml");
+        std::fs::write(&file, test_config(&redis.url(), extra)).expect("write config");
+        let settings = Settings::load(Some(&file)).expect("test config is valid");
+        let app = Application::build(settings).await.expect("app builds");
+        let base = format!("http://127.0.0.1:{}", app.port());
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(app.run_until(async move {
+            let _ = rx.await;
+        }));
+        TestApp {
+            base,
+            http: reqwest::Client::new(),
+            shutdown: Some(tx),
+            task: Some(task),
+            _config_dir: dir,
+        }
+    }
+
+    /// POSTs JSON with a bearer token.
+    pub async fn post(&self, path: &str, token: &str, body: &Value) -> reqwest::Response {
+        self.http
+            .post(format!("{}{path}", self.base))
+            .bearer_auth(token)
+            .json(body)
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    /// GETs with a bearer token.
+    pub async fn get(&self, path: &str, token: &str) -> reqwest::Response {
+        self.http
+            .get(format!("{}{path}", self.base))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    /// Stops serving and waits for the drain.
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+/// A valid ticket body: a live wage dispute in county 320831.
+pub fn ticket(external_id: &str) -> Value {
+    json!({
+        "source": "12345",
+        "external_id": external_id,
+        "received_at": "2026-01-05T09:30:00+08:00",
+        "channel": "phone",
+        "transfer": "one_click",
+        "caller": {"name": "王建国", "phone": "13812348000"},
+        "region": {"code": "320831", "town": "城关镇", "village": "东关村"},
+        "title": "工地拖欠工资",
+        "text": "来电人反映在城关镇某工地打工，老板拖欠工资三个月共两万元，双方多次协商未果，今天在工地吵起来了，希望调解员帮忙协调讨要工资。",
+        "people_involved": 2,
+        "tags": ["欠薪"]
+    })
+}
+
+/// The gateway binary as a child process, for tests that kill it.
+pub struct GatewayProcess {
+    child: Child,
+    /// `http://127.0.0.1:<port>`.
+    pub base: String,
+    /// Where its stderr (the logs) goes.
+    pub log: PathBuf,
+}
+
+impl GatewayProcess {
+    /// Starts the binary with a config file and waits for `/healthz`.
+    pub fn start(config: &Path, port: u16, log: PathBuf) -> GatewayProcess {
+        let stderr = std::fs::File::create(&log).expect("log file");
+        let child = Command::new(env!("CARGO_BIN_EXE_hotline-gateway"))
+            .args(["serve", "--config"])
+            .arg(config)
+            .env("HOTLINE__HTTP__LISTEN", format!("127.0.0.1:{port}"))
+            .env_remove("RUST_LOG")
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .stdout(Stdio::null())
+            .stderr(stderr)
+            .spawn()
+            .expect("gateway binary starts");
+        let base = format!("http://127.0.0.1:{port}");
+        let process = GatewayProcess { child, base, log };
+        process.wait_healthy();
+        process
+    }
+
+    fn wait_healthy(&self) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if std::net::TcpStream::connect(self.base.trim_start_matches("http://")).is_ok() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(25));
+        }
+        let log = std::fs::read_to_string(&self.log).unwrap_or_default();
+        panic!("gateway did not start; its log:\n{log}");
+    }
+
+    /// The OS process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// kill -9.
+    pub fn kill9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// kill -TERM, then waits for the exit status.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        self.child.wait().expect("gateway exits")
+    }
+}
+
+impl Drop for GatewayProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
