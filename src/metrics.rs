@@ -99,7 +99,7 @@ pub fn ticket_rejected(reason: &'static str) {
 }
 
 /// Counts a decision of a newly registered ticket.
-pub fn classified(d: &Decision, _queued: bool) {
+pub fn classified(d: &Decision) {
     metrics::counter!(
         CLASSIFICATIONS,
         "service" => d.service.as_str(),

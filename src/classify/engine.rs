@@ -319,6 +319,11 @@ impl Classifier {
         let (top, probability) = softmax_top(&scores);
         let coverage = total_evidence / (total_evidence + self.evidence_half);
         let mut confidence = probability * coverage;
+        // A lawyer or mediator decision needs a subject: without a single category term the
+        // ticket cannot reach the right desk ("我想问一下那个事情"), so the evidence counts half.
+        if !category_found && SERVICES[top] != Service::OutOfScope {
+            confidence *= 0.5;
+        }
         if !confidence.is_finite() {
             confidence = 0.0;
         }
@@ -677,6 +682,24 @@ mod tests {
                 assert!(d.reasons.iter().any(|r| r.contains("转人工分拣")), "{d:?}");
             }
         }
+    }
+
+    #[test]
+    fn a_question_without_any_subject_goes_to_triage_not_to_a_lawyer() {
+        let c = classifier();
+        for source in [Source::Citizen12345, Source::Police110] {
+            let d = c.classify(&ticket(source, "喂，你好，我想问一下那个事情。", None));
+            assert_eq!(d.service, Service::Triage, "{d:?}");
+            assert_eq!(d.category, "other");
+        }
+        // The same kind of question with a subject is a consultation.
+        let d = c.classify(&ticket(
+            Source::Citizen12345,
+            "我想问一下，老板拖欠工资三个月，我该怎么办？",
+            None,
+        ));
+        assert_eq!(d.service, Service::LegalConsultation, "{d:?}");
+        assert_eq!(d.category, "labour");
     }
 
     #[test]

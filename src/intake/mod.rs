@@ -267,7 +267,7 @@ async fn receive(
         IngestOutcome::Created(stored) => {
             tracing::Span::current().record("ticket_id", stored.id.as_str());
             metrics::ticket_received(ticket.source, "created");
-            metrics::classified(&decision, route.queue.is_some());
+            metrics::classified(&decision);
             tracing::info!(
                 source = %ticket.source,
                 transfer = ?ticket.transfer,

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Runs every check: formatting, lints, unit and integration tests (which start their own
+# redis-server on free ports), and the README's run command once as a smoke test.
+# Installs redis-server first when it is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+scripts/ensure-redis.sh
+echo "== cargo fmt --check"
+cargo fmt --all -- --check
+echo "== cargo clippy"
+cargo clippy --workspace --all-targets -- -D warnings
+echo "== cargo test"
+cargo test --workspace
+echo "== the README's run command, once (debug build, its own ports and data)"
+rm -rf var/smoke-redis
+PROFILE=debug PORT="${SMOKE_PORT:-18080}" \
+  HOTLINE__REDIS__LOCAL__PORT="${SMOKE_REDIS_PORT:-16390}" HOTLINE__REDIS__LOCAL__DIR=var/smoke-redis \
+  scripts/demo.sh --once
+echo "all checks passed"
