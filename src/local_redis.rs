@@ -178,3 +178,30 @@ async fn probe_dir(url: &str) -> Option<String> {
         .ok()?;
     reply.get(1).cloned()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_missing_redis_server_is_reported_with_how_to_install_it() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let settings = LocalRedisSettings {
+            binary: "redis-server-that-is-not-installed".into(),
+            port: 1,
+            dir: dir.path().join("data"),
+            appendfsync: "everysec".into(),
+        };
+        let err = match LocalRedis::start(&settings).await {
+            Err(e) => e,
+            Ok(_) => panic!("must fail"),
+        };
+        assert!(matches!(err, LocalRedisError::NotInstalled(_)), "{err}");
+        let message = err.to_string();
+        assert!(
+            message.contains("apt-get install redis-server"),
+            "{message}"
+        );
+        assert!(message.contains("redis.url"), "{message}");
+    }
+}

@@ -223,3 +223,22 @@ async fn a_bad_configuration_stops_start_up_naming_the_key() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("classify.triage_below"), "{stderr}");
 }
+
+#[tokio::test]
+async fn the_api_speaks_http2_as_well_as_http1() {
+    let redis = RedisServer::start();
+    let app = TestApp::spawn(&redis).await;
+    let h2 = reqwest::Client::builder()
+        .http2_prior_knowledge()
+        .build()
+        .expect("client");
+    let res = h2
+        .post(format!("{}/v1/tickets", app.base))
+        .bearer_auth(PARTNER)
+        .json(&ticket("H2-1"))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(res.version(), reqwest::Version::HTTP_2);
+    assert_eq!(res.status(), 201);
+}
