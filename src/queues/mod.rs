@@ -187,6 +187,9 @@ pub struct Store {
     stats: std::sync::Arc<Script>,
     stream_maxlen: u64,
     idempotency_ttl_secs: u64,
+    /// Counties this process has already added to `hl:counties`, so the extra round trip is
+    /// paid once per county per process, not once per ticket.
+    known_counties: std::sync::Arc<std::sync::RwLock<std::collections::HashSet<String>>>,
 }
 
 /// Key prefix of a county: `hl:{320831}:`.
@@ -227,7 +230,25 @@ impl Store {
             stats: std::sync::Arc::new(Script::new(include_str!("lua/queue_stats.lua"))),
             stream_maxlen,
             idempotency_ttl_secs,
+            known_counties: Default::default(),
         })
+    }
+
+    /// Adds the county to the registry unless this process already did.
+    async fn register_county(&self, county: &str) -> Result<(), StoreError> {
+        let known = self
+            .known_counties
+            .read()
+            .map(|set| set.contains(county))
+            .unwrap_or(false);
+        if !known {
+            let mut conn = self.conn.clone();
+            let _: () = conn.sadd(COUNTIES, county).await?;
+            if let Ok(mut set) = self.known_counties.write() {
+                set.insert(county.to_string());
+            }
+        }
+        Ok(())
     }
 
     /// Registers a ticket exactly once. Retrying after [`StoreError::Unavailable`] is safe:
@@ -235,10 +256,10 @@ impl Store {
     pub async fn ingest(&self, t: &NewTicket<'_>) -> Result<IngestOutcome, StoreError> {
         let county = t.ticket.region.code.as_str();
         let prefix = county_prefix(county);
-        let mut conn = self.conn.clone();
         // The county registry lives outside the county's slot; adding to it first is idempotent
         // and harmless if the script then fails.
-        let _: () = conn.sadd(COUNTIES, county).await?;
+        self.register_county(county).await?;
+        let mut conn = self.conn.clone();
         let reply: Vec<String> = self
             .ingest
             .key(format!(
