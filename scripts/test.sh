@@ -17,4 +17,7 @@ rm -rf var/smoke-redis
 PROFILE=debug PORT="${SMOKE_PORT:-18080}" \
   HOTLINE__REDIS__LOCAL__PORT="${SMOKE_REDIS_PORT:-16390}" HOTLINE__REDIS__LOCAL__DIR=var/smoke-redis \
   scripts/demo.sh --once
+echo "== load-test smoke run: a few seconds; fails on any lost or duplicated ticket, asserts no speed"
+cargo build --quiet -p hotline-gateway
+cargo run --quiet -p load-tests -- --scenario steady --duration 3 --gateway-bin target/debug/hotline-gateway >/dev/null
 echo "all checks passed"

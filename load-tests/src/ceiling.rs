@@ -1,0 +1,358 @@
+//! The `ceiling` scenario: the gateway's own `ingest.lua`, called with EVALSHA straight at Redis
+//! with arguments of the same shape and size as the gateway's. No HTTP, no JSON parsing, no
+//! classifier: what is left is the physical limit of one atomic ticket registration here.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use redis::aio::MultiplexedConnection;
+use sha2::{Digest, Sha256};
+
+use crate::stats::Recorder;
+use crate::texts;
+use crate::verify::Ack;
+
+/// The gateway's ingest script, compiled in from its source so the two cannot drift.
+pub const INGEST_LUA: &str = include_str!("../../src/queues/lua/ingest.lua");
+
+/// How many distinct ticket bodies to pre-build; calls cycle through them.
+const POOL: usize = 512;
+
+/// Idempotency TTL the gateway passes by default (90 days), in seconds.
+const IDEMPOTENCY_TTL_SECS: u64 = 90 * 86_400;
+/// Event-stream MAXLEN the gateway passes by default.
+const STREAM_MAXLEN: u64 = 100_000;
+
+/// One pre-built ticket: its JSON split around the external id, and its decision.
+struct Template {
+    /// `12345`, `110` or `12348`.
+    source: &'static str,
+    /// County code.
+    county: &'static str,
+    /// Ticket JSON before and after the external id.
+    head: String,
+    /// See `head`.
+    tail: String,
+    /// Classification JSON.
+    classification: String,
+    /// Service label.
+    service: &'static str,
+    /// Category label.
+    category: &'static str,
+    /// Warning level label.
+    level: &'static str,
+}
+
+/// The script arguments of one call, built like `Store::ingest` builds them.
+pub struct Call {
+    /// Source, for verification.
+    source: &'static str,
+    /// External id, for verification.
+    external_id: String,
+    /// Queue the script must put it in (checked against the reply).
+    queue: String,
+    /// The EVALSHA command.
+    cmd: redis::Cmd,
+}
+
+/// Pre-built bodies and the script's SHA; shared by all tasks.
+pub struct Workload {
+    /// Ticket templates.
+    pool: Vec<Template>,
+    /// SHA-1 of the script, as SCRIPT LOAD returns it.
+    sha: String,
+    /// Distinguishes this run's external ids.
+    run: String,
+}
+
+/// The queue and band the gateway's default routing would pick.
+fn route(service: &str, category: &str, level: &str, county: &str) -> (String, u32) {
+    let queue = match (service, category) {
+        ("mediation", "labour") => format!("mediation.{county}.labour"),
+        ("mediation", "marriage_family") => format!("mediation.{county}.family"),
+        ("mediation", "traffic") => format!("mediation.{county}.traffic"),
+        ("mediation", _) => format!("mediation.{county}"),
+        ("legal_consultation", _) => format!("legal.{county}"),
+        _ => format!("triage.{county}"),
+    };
+    let band = match level {
+        "orange" => 0,
+        "red" => 1,
+        "yellow" => 2,
+        _ => 3,
+    };
+    (queue, band)
+}
+
+impl Workload {
+    /// Builds the pool and loads the script (SCRIPT LOAD), as the gateway does at start-up.
+    pub async fn prepare(conn: &mut MultiplexedConnection, run: &str) -> Result<Workload> {
+        let mut rng = StdRng::from_os_rng();
+        let mut pool = Vec::with_capacity(POOL);
+        for _ in 0..POOL {
+            let source = texts::pick_source(&mut rng);
+            let body = texts::ticket_request(&mut rng, source, "\u{1}EXT\u{1}");
+            let county = body["region"]["code"]
+                .as_str()
+                .and_then(|c| texts::COUNTIES.iter().find(|(k, _, _)| *k == c))
+                .map(|(k, _, _)| *k)
+                .unwrap_or(texts::COUNTIES[0].0);
+            let json = body.to_string();
+            let Some((head, tail)) = json.split_once("\\u0001EXT\\u0001") else {
+                bail!("ticket template lost its placeholder: {json}");
+            };
+            let (classification, service, category, level) = texts::classification_json(&mut rng);
+            pool.push(Template {
+                source,
+                county,
+                head: head.to_string(),
+                tail: tail.to_string(),
+                classification,
+                service,
+                category,
+                level,
+            });
+        }
+        let sha: String = redis::cmd("SCRIPT")
+            .arg("LOAD")
+            .arg(INGEST_LUA)
+            .query_async(conn)
+            .await
+            .context("SCRIPT LOAD ingest.lua")?;
+        Ok(Workload {
+            pool,
+            sha,
+            run: run.to_string(),
+        })
+    }
+
+    /// The EVALSHA of one new ticket: 4 keys and 18 arguments, as in `Store::ingest`.
+    pub fn call(&self, rng: &mut StdRng, task: usize, n: u64) -> Call {
+        let t = &self.pool[rng.random_range(0..self.pool.len())];
+        let external_id = format!("C{}-{task}-{n}", self.run);
+        let ticket = format!("{}{external_id}{}", t.head, t.tail);
+        let hash = hex::encode(Sha256::digest(ticket.as_bytes()));
+        let prefix = format!("hl:{{{}}}:", t.county);
+        let (queue, band) = route(t.service, t.category, t.level, t.county);
+        let accept_secs: u64 = match t.level {
+            "orange" | "red" => 5 * 60,
+            "yellow" => 60 * 60,
+            _ => 240 * 60,
+        };
+        let resolve_secs: u64 = if t.service == "mediation" { 720 } else { 24 } * 3600;
+        let mut cmd = redis::cmd("EVALSHA");
+        cmd.arg(&self.sha)
+            .arg(4)
+            .arg(format!("{prefix}idem:{}:{external_id}", t.source))
+            .arg(format!("{prefix}seq"))
+            .arg(format!("{prefix}queues"))
+            .arg(format!("{prefix}events"))
+            .arg(hash)
+            .arg(&prefix)
+            .arg(t.county)
+            .arg(&queue)
+            .arg(band)
+            .arg("queued")
+            .arg(ticket)
+            .arg(&t.classification)
+            .arg(t.service)
+            .arg(t.level)
+            .arg(t.category)
+            .arg(t.source)
+            .arg(accept_secs)
+            .arg(resolve_secs)
+            .arg(IDEMPOTENCY_TTL_SECS)
+            .arg(STREAM_MAXLEN)
+            .arg("partner-load")
+            .arg("load test routing");
+        Call {
+            source: t.source,
+            external_id,
+            queue,
+            cmd,
+        }
+    }
+}
+
+/// Turns a script reply into an acknowledgement, or the error kind.
+fn ack_of(call: Call, reply: &[String]) -> Result<Ack, String> {
+    match (
+        reply.first().map(String::as_str),
+        reply.get(1),
+        reply.get(3),
+    ) {
+        (Some("created"), Some(_), Some(queue)) if *queue != call.queue => {
+            Err("script_wrong_queue".into())
+        }
+        (Some("created"), Some(id), Some(queue)) => Ok(Ack {
+            source: call.source,
+            external_id: call.external_id,
+            id: id.clone(),
+            queue: Some(queue.clone()).filter(|q| !q.is_empty()),
+        }),
+        (Some(other), _, _) => Err(format!("script_{other}")),
+        _ => Err("script_bad_reply".into()),
+    }
+}
+
+/// Error kind of a Redis error, for the error table.
+fn redis_error_kind(e: &redis::RedisError) -> String {
+    if e.is_timeout() {
+        "timeout".into()
+    } else if e.is_connection_refusal() || e.is_connection_dropped() || e.is_io_error() {
+        "connect".into()
+    } else {
+        format!("redis_{}", e.code().unwrap_or("error"))
+    }
+}
+
+/// What one variant measured.
+pub struct Measured {
+    /// Latencies, successes, errors.
+    pub recorder: Recorder,
+    /// Every created ticket.
+    pub acks: Vec<Ack>,
+    /// From the first call to the last reply.
+    pub wall: Duration,
+}
+
+/// Limits shared by both variants.
+#[derive(Clone, Copy)]
+pub struct Limits {
+    /// Stop starting new calls after this long.
+    pub duration: Duration,
+    /// Stop starting new calls after this many, whatever the time.
+    pub max_calls: u64,
+}
+
+/// C tasks, each one EVALSHA at a time, over one multiplexed connection.
+pub async fn concurrent(
+    conn: MultiplexedConnection,
+    work: Arc<Workload>,
+    tasks: usize,
+    limits: Limits,
+) -> Result<Measured> {
+    let started = Instant::now();
+    let deadline = started + limits.duration;
+    let issued = Arc::new(AtomicU64::new(0));
+    let mut handles = Vec::with_capacity(tasks);
+    for task in 0..tasks {
+        let mut conn = conn.clone();
+        let work = Arc::clone(&work);
+        let issued = Arc::clone(&issued);
+        handles.push(tokio::spawn(async move {
+            let mut rng = StdRng::from_os_rng();
+            let mut rec = Recorder::new()?;
+            let mut acks = Vec::new();
+            while Instant::now() < deadline {
+                let n = issued.fetch_add(1, Ordering::Relaxed);
+                if n >= limits.max_calls {
+                    break;
+                }
+                let call = work.call(&mut rng, task, n);
+                let t0 = Instant::now();
+                let reply: redis::RedisResult<Vec<String>> = call.cmd.query_async(&mut conn).await;
+                rec.latency(t0.elapsed());
+                match reply {
+                    Ok(reply) => match ack_of(call, &reply) {
+                        Ok(ack) => {
+                            rec.successes += 1;
+                            acks.push(ack);
+                        }
+                        Err(kind) => rec.error(kind),
+                    },
+                    Err(e) => rec.error(redis_error_kind(&e)),
+                }
+            }
+            Ok::<_, anyhow::Error>((rec, acks))
+        }));
+    }
+    collect(handles, started).await
+}
+
+/// `tasks` tasks, each sending pipelines of `depth` EVALSHAs: fewer round trips per ticket.
+/// Latency recorded is that of a whole pipeline.
+pub async fn pipelined(
+    conn: MultiplexedConnection,
+    work: Arc<Workload>,
+    tasks: usize,
+    depth: usize,
+    limits: Limits,
+) -> Result<Measured> {
+    let started = Instant::now();
+    let deadline = started + limits.duration;
+    let issued = Arc::new(AtomicU64::new(0));
+    let mut handles = Vec::with_capacity(tasks);
+    for task in 0..tasks {
+        let mut conn = conn.clone();
+        let work = Arc::clone(&work);
+        let issued = Arc::clone(&issued);
+        handles.push(tokio::spawn(async move {
+            let mut rng = StdRng::from_os_rng();
+            let mut rec = Recorder::new()?;
+            let mut acks = Vec::new();
+            while Instant::now() < deadline {
+                let first = issued.fetch_add(depth as u64, Ordering::Relaxed);
+                if first >= limits.max_calls {
+                    break;
+                }
+                let mut pipe = redis::pipe();
+                let mut calls = Vec::with_capacity(depth);
+                for i in 0..depth as u64 {
+                    let mut call = work.call(&mut rng, task, first + i);
+                    pipe.add_command(std::mem::replace(&mut call.cmd, redis::Cmd::new()));
+                    calls.push(call);
+                }
+                let t0 = Instant::now();
+                let replies: redis::RedisResult<Vec<redis::Value>> =
+                    pipe.query_async(&mut conn).await;
+                rec.latency(t0.elapsed());
+                match replies {
+                    Ok(replies) => {
+                        for (call, reply) in calls.into_iter().zip(replies) {
+                            let reply: Vec<String> =
+                                redis::from_redis_value(reply).unwrap_or_default();
+                            match ack_of(call, &reply) {
+                                Ok(ack) => {
+                                    rec.successes += 1;
+                                    acks.push(ack);
+                                }
+                                Err(kind) => rec.error(kind),
+                            }
+                        }
+                    }
+                    Err(e) => {
+                        for _ in 0..depth {
+                            rec.error(redis_error_kind(&e));
+                        }
+                    }
+                }
+            }
+            Ok::<_, anyhow::Error>((rec, acks))
+        }));
+    }
+    collect(handles, started).await
+}
+
+/// A ceiling task: its measurements and the tickets it created.
+type Task = tokio::task::JoinHandle<Result<(Recorder, Vec<Ack>)>>;
+
+/// Waits for every task and merges what they measured.
+async fn collect(handles: Vec<Task>, started: Instant) -> Result<Measured> {
+    let mut recorder = Recorder::new()?;
+    let mut acks = Vec::new();
+    for h in handles {
+        let (rec, a) = h.await.context("a ceiling task panicked")??;
+        recorder.merge(&rec)?;
+        acks.extend(a);
+    }
+    Ok(Measured {
+        recorder,
+        acks,
+        wall: started.elapsed(),
+    })
+}

@@ -1,0 +1,265 @@
+//! The processes a run owns: a production-configured `redis-server` and the gateway binary, each
+//! on a free loopback port in a temp directory, stopped by `Drop` on every exit path.
+
+use std::fs::File;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use sha2::{Digest, Sha256};
+
+/// The partner token the load generator sends; only its digest goes into the config file.
+pub const PARTNER_TOKEN: &str = "load-test-partner-token";
+
+/// The only host anything here ever connects to.
+pub const LOOPBACK: &str = "127.0.0.1";
+
+/// A loopback port nobody listens on right now.
+pub fn free_port() -> Result<u16> {
+    let listener = TcpListener::bind((LOOPBACK, 0)).context("bind 127.0.0.1:0")?;
+    Ok(listener.local_addr()?.port())
+}
+
+/// Waits until `child` exits, at most `limit`; `true` when it did.
+fn wait_bounded(child: &mut Child, limit: Duration) -> bool {
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        if let Ok(Some(_)) = child.try_wait() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    false
+}
+
+/// A `redis-server` configured like production: AOF every second, no eviction, no RDB.
+pub struct RedisServer {
+    /// The child; `None` once stopped.
+    child: Option<Child>,
+    /// Its port on 127.0.0.1.
+    pub port: u16,
+    /// Data directory (AOF); removed on drop.
+    _dir: tempfile::TempDir,
+}
+
+impl RedisServer {
+    /// Starts one in a fresh temp directory and waits for PING.
+    pub fn start() -> Result<RedisServer> {
+        let dir = tempfile::Builder::new()
+            .prefix("hl-load-redis-")
+            .tempdir()
+            .context("create a temp dir for Redis")?;
+        let port = free_port()?;
+        let child = Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", LOOPBACK])
+            .arg("--dir")
+            .arg(dir.path())
+            .args(["--appendonly", "yes", "--appendfsync", "everysec"])
+            .args(["--maxmemory-policy", "noeviction", "--save", ""])
+            .args(["--daemonize", "no", "--protected-mode", "yes"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .context("start redis-server (is it installed? apt-get install redis-server)")?;
+        let mut server = RedisServer {
+            child: Some(child),
+            port,
+            _dir: dir,
+        };
+        server.wait_ready()?;
+        Ok(server)
+    }
+
+    /// `redis://127.0.0.1:<port>/0`.
+    pub fn url(&self) -> String {
+        format!("redis://{LOOPBACK}:{}/0", self.port)
+    }
+
+    /// Polls PING for at most 10 s.
+    fn wait_ready(&mut self) -> Result<()> {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Some(child) = self.child.as_mut()
+                && let Ok(Some(status)) = child.try_wait()
+            {
+                bail!("redis-server exited at start-up: {status}");
+            }
+            let ping = redis::Client::open(self.url())
+                .and_then(|c| c.get_connection_with_timeout(Duration::from_millis(200)))
+                .and_then(|mut c| redis::cmd("PING").query::<String>(&mut c));
+            if ping.is_ok() {
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        bail!(
+            "redis-server on port {} did not answer PING in 10 s",
+            self.port
+        )
+    }
+
+    /// SHUTDOWN NOSAVE (the data is disposable), then kill if it is still there after 5 s.
+    pub fn stop(&mut self) {
+        let Some(mut child) = self.child.take() else {
+            return;
+        };
+        if let Ok(mut c) = redis::Client::open(self.url())
+            .and_then(|c| c.get_connection_with_timeout(Duration::from_millis(500)))
+        {
+            // SHUTDOWN answers by closing the connection; the error is its success.
+            let _ = redis::cmd("SHUTDOWN").arg("NOSAVE").query::<()>(&mut c);
+        }
+        if !wait_bounded(&mut child, Duration::from_secs(5)) {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// The gateway binary as a child, with its temp config and log.
+pub struct Gateway {
+    /// The child; `None` once stopped.
+    child: Option<Child>,
+    /// `http://127.0.0.1:<port>`.
+    pub base: String,
+    /// Holds the config file and the log; removed on drop.
+    dir: tempfile::TempDir,
+}
+
+/// The TOML the gateway runs with: the shape of `tests/support/mod.rs` `test_config`.
+fn config_toml(redis_url: &str, port: u16) -> String {
+    let digest = hex::encode(Sha256::digest(PARTNER_TOKEN.as_bytes()));
+    format!(
+        r#"
+[http]
+listen = "{LOOPBACK}:{port}"
+shutdown_grace_seconds = 5
+
+[redis]
+url = "{redis_url}"
+connect_timeout_ms = 1000
+response_timeout_ms = 2000
+retry_after_seconds = 3
+
+[log]
+format = "json"
+level = "warn"
+
+[[auth.tokens]]
+name = "partner-load"
+role = "partner"
+sha256 = "{digest}"
+"#
+    )
+}
+
+impl Gateway {
+    /// Starts `bin serve --config <temp>` from `workdir` (where `config/lexicon.toml` is) and
+    /// waits for `/readyz`.
+    pub async fn start(bin: &Path, workdir: &Path, redis_url: &str) -> Result<Gateway> {
+        if !bin.is_file() {
+            bail!(
+                "gateway binary {} not found: run `cargo build --release` first, or pass --gateway-bin",
+                bin.display()
+            );
+        }
+        let dir = tempfile::Builder::new()
+            .prefix("hl-load-gateway-")
+            .tempdir()
+            .context("create a temp dir for the gateway")?;
+        let port = free_port()?;
+        let config = dir.path().join("gateway.toml");
+        std::fs::write(&config, config_toml(redis_url, port)).context("write gateway config")?;
+        let log = File::create(dir.path().join("gateway.log")).context("create gateway log")?;
+        let child = Command::new(bin)
+            .args(["serve", "--config"])
+            .arg(&config)
+            .current_dir(workdir)
+            .env_remove("RUST_LOG")
+            .env_remove("HOTLINE__HTTP__LISTEN")
+            .env_remove("HOTLINE__REDIS__URL")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .with_context(|| format!("start {}", bin.display()))?;
+        let mut gateway = Gateway {
+            child: Some(child),
+            base: format!("http://{LOOPBACK}:{port}"),
+            dir,
+        };
+        if let Err(e) = gateway.wait_ready().await {
+            let log = gateway.log_tail();
+            gateway.stop();
+            return Err(e.context(format!("gateway log:\n{log}")));
+        }
+        Ok(gateway)
+    }
+
+    /// The last 4 KB of the gateway's log, for error messages.
+    pub fn log_tail(&self) -> String {
+        let text = std::fs::read_to_string(self.log_path()).unwrap_or_default();
+        let start = text.len().saturating_sub(4096);
+        let start = (start..text.len())
+            .find(|i| text.is_char_boundary(*i))
+            .unwrap_or(text.len());
+        text[start..].to_string()
+    }
+
+    /// Where stderr goes.
+    fn log_path(&self) -> PathBuf {
+        self.dir.path().join("gateway.log")
+    }
+
+    /// Polls `/readyz` (Redis reachable, scripts loaded) for at most 20 s.
+    async fn wait_ready(&mut self) -> Result<()> {
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_millis(500))
+            .build()?;
+        let url = format!("{}/readyz", self.base);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if let Some(child) = self.child.as_mut()
+                && let Ok(Some(status)) = child.try_wait()
+            {
+                bail!("the gateway exited at start-up: {status}");
+            }
+            if let Ok(r) = client.get(&url).send().await
+                && r.status().is_success()
+            {
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        bail!("the gateway was not ready within 20 s")
+    }
+
+    /// SIGTERM through `kill`, up to 10 s for the drain, then SIGKILL.
+    pub fn stop(&mut self) {
+        let Some(mut child) = self.child.take() else {
+            return;
+        };
+        let _ = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+        if !wait_bounded(&mut child, Duration::from_secs(10)) {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}

@@ -1,0 +1,483 @@
+//! The `steady` scenario: realistic single-ticket traffic through the gateway's HTTP API, from
+//! the three hotlines, with a share of faithful retries, closed-loop or open-loop.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use serde::Deserialize;
+use tokio::sync::{Semaphore, mpsc};
+
+use crate::harness::PARTNER_TOKEN;
+use crate::stats::Recorder;
+use crate::texts;
+use crate::verify::{Ack, Unanswered};
+
+/// Share of requests that repeat an earlier acknowledged (source, external_id) unchanged.
+const RETRY_SHARE: f64 = 0.10;
+/// Most earlier tickets kept as retry candidates; older ones are replaced at random.
+const RETRY_POOL: usize = 50_000;
+/// Most requests in flight in open-loop mode; beyond it a send is counted as `client_saturated`
+/// rather than queued, so the generator never hides the gateway's slowness in its own queue.
+const OPEN_LOOP_MAX_IN_FLIGHT: usize = 4096;
+
+/// How the load is offered.
+#[derive(Clone, Copy, Debug)]
+pub enum Mode {
+    /// C workers, each sending its next request when the previous one is answered.
+    Closed {
+        /// Workers.
+        concurrency: usize,
+    },
+    /// Requests start on a fixed schedule whatever the answers; latency counts from the
+    /// scheduled time, so a slow gateway cannot hide behind a slow generator.
+    Open {
+        /// Requests per second.
+        rate: f64,
+    },
+}
+
+/// Settings of one steady run.
+#[derive(Clone, Copy, Debug)]
+pub struct Settings {
+    /// Open or closed loop.
+    pub mode: Mode,
+    /// How long new requests are started.
+    pub duration: Duration,
+    /// Per-request timeout.
+    pub timeout: Duration,
+    /// Most requests whatever the time.
+    pub max_requests: u64,
+}
+
+/// A body already sent and acknowledged, to be sent again unchanged.
+#[derive(Clone)]
+struct Sent {
+    /// Source.
+    source: &'static str,
+    /// External id.
+    external_id: String,
+    /// County, for the verification of unanswered requests.
+    county: &'static str,
+    /// The exact bytes sent the first time.
+    body: Arc<Vec<u8>>,
+    /// The id the first request got.
+    id: String,
+}
+
+/// One request to make.
+enum Job {
+    /// A ticket never sent before.
+    New {
+        /// Source.
+        source: &'static str,
+        /// External id.
+        external_id: String,
+        /// County.
+        county: &'static str,
+        /// JSON body.
+        body: Arc<Vec<u8>>,
+    },
+    /// A faithful retry: expect 200 and the same id.
+    Retry(Sent),
+}
+
+/// The receipt fields the generator checks.
+#[derive(Deserialize)]
+struct Receipt {
+    /// Ticket id.
+    id: String,
+    /// Queue, absent when sent back.
+    queue: Option<String>,
+}
+
+/// The result of one request.
+struct Sample {
+    /// From the (scheduled) start to the end of the answer.
+    latency: Duration,
+    /// `Ok` or the error kind.
+    outcome: Result<(), String>,
+    /// Whether this was a retry, and whether it got the same ticket back.
+    retry: Option<bool>,
+    /// A new ticket acknowledged.
+    ack: Option<Ack>,
+    /// A request without a definite answer.
+    unanswered: Option<Unanswered>,
+}
+
+/// Everything the workers share.
+struct Ctx {
+    /// HTTP client (keep-alive pool).
+    http: reqwest::Client,
+    /// `http://127.0.0.1:<port>/v1/tickets`.
+    url: String,
+    /// Distinguishes this run's external ids.
+    run: String,
+    /// Requests started so far.
+    issued: AtomicU64,
+    /// Retry candidates.
+    pool: Mutex<Vec<Sent>>,
+}
+
+impl Ctx {
+    /// The next request: a retry one time in ten when there is something to retry.
+    fn job(&self, rng: &mut StdRng, n: u64) -> Result<Job> {
+        if rng.random_bool(RETRY_SHARE) {
+            let pool = self
+                .pool
+                .lock()
+                .map_err(|_| anyhow::anyhow!("retry pool poisoned"))?;
+            if !pool.is_empty() {
+                return Ok(Job::Retry(pool[rng.random_range(0..pool.len())].clone()));
+            }
+        }
+        let source = texts::pick_source(rng);
+        let prefix = match source {
+            "110" => "JJ",
+            "12348" => "FL",
+            _ => "RX",
+        };
+        let external_id = format!("{prefix}{}-{n:09}", self.run);
+        let request = texts::ticket_request(rng, source, &external_id);
+        let county = request["region"]["code"]
+            .as_str()
+            .and_then(|c| texts::COUNTIES.iter().find(|(k, _, _)| *k == c))
+            .map(|(k, _, _)| *k)
+            .unwrap_or(texts::COUNTIES[0].0);
+        Ok(Job::New {
+            source,
+            external_id,
+            county,
+            body: Arc::new(serde_json::to_vec(&request)?),
+        })
+    }
+
+    /// Remembers an acknowledged ticket as a retry candidate (bounded pool).
+    fn remember(&self, sent: Sent, rng: &mut StdRng) {
+        if let Ok(mut pool) = self.pool.lock() {
+            if pool.len() < RETRY_POOL {
+                pool.push(sent);
+            } else {
+                let i = rng.random_range(0..pool.len());
+                pool[i] = sent;
+            }
+        }
+    }
+
+    /// Sends one request and judges the answer; latency counts from `start`.
+    async fn execute(&self, job: Job, start: Instant, rng: &mut StdRng) -> Sample {
+        let (source, external_id, county, body, expect) = match &job {
+            Job::New {
+                source,
+                external_id,
+                county,
+                body,
+            } => (
+                *source,
+                external_id.clone(),
+                *county,
+                Arc::clone(body),
+                None,
+            ),
+            Job::Retry(s) => (
+                s.source,
+                s.external_id.clone(),
+                s.county,
+                Arc::clone(&s.body),
+                Some(s.id.clone()),
+            ),
+        };
+        let mut sample = Sample {
+            latency: Duration::ZERO,
+            outcome: Ok(()),
+            retry: expect.as_ref().map(|_| false),
+            ack: None,
+            unanswered: None,
+        };
+        let sent = self
+            .http
+            .post(&self.url)
+            .bearer_auth(PARTNER_TOKEN)
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(body.as_ref().clone())
+            .send()
+            .await;
+        let response = match sent {
+            Ok(r) => r,
+            Err(e) => {
+                sample.latency = start.elapsed();
+                sample.outcome = Err(transport_kind(&e));
+                sample.unanswered = Some(Unanswered {
+                    source,
+                    external_id,
+                    county,
+                });
+                return sample;
+            }
+        };
+        let status = response.status().as_u16();
+        let receipt = response.json::<Receipt>().await;
+        sample.latency = start.elapsed();
+        let receipt = match (status, receipt) {
+            (200 | 201, Ok(r)) => r,
+            (200 | 201, Err(e)) => {
+                sample.outcome = Err(transport_kind(&e));
+                sample.unanswered = Some(Unanswered {
+                    source,
+                    external_id,
+                    county,
+                });
+                return sample;
+            }
+            (s, _) => {
+                sample.outcome = Err(format!("http_{s}"));
+                if s >= 500 {
+                    sample.unanswered = Some(Unanswered {
+                        source,
+                        external_id,
+                        county,
+                    });
+                }
+                return sample;
+            }
+        };
+        let ack = Ack {
+            source,
+            external_id: external_id.clone(),
+            id: receipt.id.clone(),
+            queue: receipt.queue,
+        };
+        match (status, expect) {
+            (201, None) => {
+                self.remember(
+                    Sent {
+                        source,
+                        external_id,
+                        county,
+                        body,
+                        id: receipt.id,
+                    },
+                    rng,
+                );
+                sample.ack = Some(ack);
+            }
+            (200, Some(id)) if id == receipt.id => sample.retry = Some(true),
+            (200, Some(_)) => sample.outcome = Err("retry_id_mismatch".into()),
+            // A retry registered anew: a duplicate; keep it so the verification counts it.
+            (201, Some(_)) => {
+                sample.outcome = Err("retry_created_new_ticket".into());
+                sample.ack = Some(ack);
+            }
+            (_, None) => sample.outcome = Err("new_ticket_got_200".into()),
+            (s, Some(_)) => sample.outcome = Err(format!("retry_http_{s}")),
+        }
+        sample
+    }
+}
+
+/// Kind of a transport-level failure.
+fn transport_kind(e: &reqwest::Error) -> String {
+    if e.is_timeout() {
+        "timeout".into()
+    } else if e.is_connect() {
+        "connect".into()
+    } else if e.is_decode() || e.is_body() {
+        "bad_body".into()
+    } else {
+        "transport".into()
+    }
+}
+
+/// What a steady run measured.
+pub struct Measured {
+    /// Latencies, successes, errors.
+    pub recorder: Recorder,
+    /// New tickets acknowledged.
+    pub acks: Vec<Ack>,
+    /// Requests without a definite answer.
+    pub unanswered: Vec<Unanswered>,
+    /// Retries sent.
+    pub retries: u64,
+    /// Retries answered 200 with the same id.
+    pub retries_ok: u64,
+    /// Requests started.
+    pub requests: u64,
+    /// From the first request to the last answer.
+    pub wall: Duration,
+}
+
+/// Folds samples into a recorder and lists.
+struct Sink {
+    /// Latencies, successes, errors.
+    rec: Recorder,
+    /// New tickets.
+    acks: Vec<Ack>,
+    /// No definite answer.
+    unanswered: Vec<Unanswered>,
+    /// Retries sent.
+    retries: u64,
+    /// Retries that got the same ticket.
+    retries_ok: u64,
+}
+
+impl Sink {
+    /// An empty sink.
+    fn new() -> Result<Sink> {
+        Ok(Sink {
+            rec: Recorder::new()?,
+            acks: Vec::new(),
+            unanswered: Vec::new(),
+            retries: 0,
+            retries_ok: 0,
+        })
+    }
+
+    /// Adds one sample.
+    fn add(&mut self, s: Sample) {
+        self.rec.latency(s.latency);
+        match s.outcome {
+            Ok(()) => self.rec.successes += 1,
+            Err(kind) => self.rec.error(kind),
+        }
+        if let Some(ok) = s.retry {
+            self.retries += 1;
+            self.retries_ok += u64::from(ok);
+        }
+        self.acks.extend(s.ack);
+        self.unanswered.extend(s.unanswered);
+    }
+
+    /// Adds another sink.
+    fn merge(&mut self, o: Sink) -> Result<()> {
+        self.rec.merge(&o.rec)?;
+        self.acks.extend(o.acks);
+        self.unanswered.extend(o.unanswered);
+        self.retries += o.retries;
+        self.retries_ok += o.retries_ok;
+        Ok(())
+    }
+}
+
+/// Runs the scenario against the gateway at `base`.
+pub async fn run(base: &str, run_id: &str, settings: Settings) -> Result<Measured> {
+    let pool_size = match settings.mode {
+        Mode::Closed { concurrency } => concurrency,
+        Mode::Open { .. } => OPEN_LOOP_MAX_IN_FLIGHT,
+    };
+    let http = reqwest::Client::builder()
+        .no_proxy()
+        .timeout(settings.timeout)
+        .connect_timeout(Duration::from_secs(2))
+        .pool_max_idle_per_host(pool_size)
+        .build()
+        .context("build the HTTP client")?;
+    let ctx = Arc::new(Ctx {
+        http,
+        url: format!("{base}/v1/tickets"),
+        run: run_id.to_string(),
+        issued: AtomicU64::new(0),
+        pool: Mutex::new(Vec::new()),
+    });
+    let started = Instant::now();
+    let deadline = started + settings.duration;
+    let sink = match settings.mode {
+        Mode::Closed { concurrency } => closed(&ctx, concurrency, deadline, settings).await?,
+        Mode::Open { rate } => open(&ctx, rate, started, settings).await?,
+    };
+    Ok(Measured {
+        requests: ctx
+            .issued
+            .load(Ordering::Relaxed)
+            .min(settings.max_requests),
+        recorder: sink.rec,
+        acks: sink.acks,
+        unanswered: sink.unanswered,
+        retries: sink.retries,
+        retries_ok: sink.retries_ok,
+        wall: started.elapsed(),
+    })
+}
+
+/// C workers, one request at a time each, until the deadline or the request cap.
+async fn closed(
+    ctx: &Arc<Ctx>,
+    concurrency: usize,
+    deadline: Instant,
+    settings: Settings,
+) -> Result<Sink> {
+    let mut handles = Vec::with_capacity(concurrency);
+    for _ in 0..concurrency {
+        let ctx = Arc::clone(ctx);
+        handles.push(tokio::spawn(async move {
+            let mut rng = StdRng::from_os_rng();
+            let mut sink = Sink::new()?;
+            while Instant::now() < deadline {
+                let n = ctx.issued.fetch_add(1, Ordering::Relaxed);
+                if n >= settings.max_requests {
+                    break;
+                }
+                let job = ctx.job(&mut rng, n)?;
+                let sample = ctx.execute(job, Instant::now(), &mut rng).await;
+                sink.add(sample);
+            }
+            Ok::<_, anyhow::Error>(sink)
+        }));
+    }
+    let mut total = Sink::new()?;
+    for h in handles {
+        total.merge(h.await.context("a steady worker panicked")??)?;
+    }
+    Ok(total)
+}
+
+/// Requests on a fixed schedule of `rate` per second, each in its own task.
+async fn open(ctx: &Arc<Ctx>, rate: f64, started: Instant, settings: Settings) -> Result<Sink> {
+    let total = ((rate * settings.duration.as_secs_f64()).ceil() as u64).min(settings.max_requests);
+    let interval = Duration::from_secs_f64(1.0 / rate);
+    let (tx, mut rx) = mpsc::channel::<Sample>(65_536);
+    let collector = tokio::spawn(async move {
+        let mut sink = Sink::new()?;
+        while let Some(s) = rx.recv().await {
+            sink.add(s);
+        }
+        Ok::<_, anyhow::Error>(sink)
+    });
+    let permits = Arc::new(Semaphore::new(OPEN_LOOP_MAX_IN_FLIGHT));
+    let mut rng = StdRng::from_os_rng();
+    let mut saturated = 0u64;
+    for i in 0..total {
+        let scheduled = started + interval.mul_f64(i as f64);
+        tokio::time::sleep_until(scheduled.into()).await;
+        // Never run past the duration by more than a little, even if the schedule slipped.
+        if Instant::now() > started + settings.duration + Duration::from_secs(1) {
+            break;
+        }
+        let Ok(permit) = Arc::clone(&permits).try_acquire_owned() else {
+            saturated += 1;
+            continue;
+        };
+        let n = ctx.issued.fetch_add(1, Ordering::Relaxed);
+        let job = ctx.job(&mut rng, n)?;
+        let ctx = Arc::clone(ctx);
+        let tx = tx.clone();
+        let mut task_rng = StdRng::from_rng(&mut rng);
+        tokio::spawn(async move {
+            let sample = ctx.execute(job, scheduled, &mut task_rng).await;
+            let _ = tx.send(sample).await;
+            drop(permit);
+        });
+    }
+    drop(tx);
+    // Every task ends within the request timeout; allow that plus a margin, then give up.
+    let mut sink = tokio::time::timeout(settings.timeout + Duration::from_secs(10), collector)
+        .await
+        .context("open-loop requests did not finish in time")?
+        .context("the open-loop collector panicked")??;
+    for _ in 0..saturated {
+        sink.rec.error("client_saturated");
+    }
+    Ok(sink)
+}
