@@ -183,14 +183,21 @@ pub struct RuleSettings {
     pub queue: String,
 }
 
-/// `[sla]`: wall-clock targets stamped on a ticket at intake.
+/// `[sla]`: calendars, policies and the timer mover.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SlaSettings {
-    /// Minutes to accept, per warning level.
-    pub accept_minutes: BTreeMap<String, u64>,
-    /// Hours to resolve, per service (triage included).
-    pub resolve_hours: BTreeMap<String, u64>,
+    /// Default warning thresholds, as fractions of a target (e.g. `[0.5, 0.8]`).
+    pub warn_at: Vec<f64>,
+    /// The longest the timer mover sleeps before looking again (it also wakes for earlier
+    /// deadlines scheduled by this process).
+    pub mover_max_sleep_ms: u64,
+    /// Most timers one mover step fires per county.
+    pub mover_batch: usize,
+    /// Named working calendars.
+    pub calendars: BTreeMap<String, crate::sla::calendar::CalendarSettings>,
+    /// Ordered policies; per clock, the first matching policy that sets it wins.
+    pub policies: Vec<crate::sla::policy::PolicySettings>,
 }
 
 /// `[auth]`
@@ -393,23 +400,13 @@ impl Settings {
     }
 
     fn validate_sla(&self) -> Result<(), ConfigError> {
-        for level in &self.classify.warning_levels {
-            if !self.sla.accept_minutes.contains_key(level) {
-                return Err(invalid(
-                    format!("sla.accept_minutes.{level}"),
-                    "missing: every warning level needs an accept target",
-                ));
-            }
+        if self.sla.mover_batch == 0 {
+            return Err(invalid("sla.mover_batch", "must be greater than 0"));
         }
-        for service in ["legal_consultation", "mediation", "triage"] {
-            if !self.sla.resolve_hours.contains_key(service) {
-                return Err(invalid(
-                    format!("sla.resolve_hours.{service}"),
-                    "missing: every queued service needs a resolve target",
-                ));
-            }
+        if self.sla.mover_max_sleep_ms == 0 {
+            return Err(invalid("sla.mover_max_sleep_ms", "must be greater than 0"));
         }
-        Ok(())
+        crate::sla::SlaConfig::build(&self.sla, &self.classify).map(|_| ())
     }
 
     fn validate_auth(&self) -> Result<(), ConfigError> {

@@ -5,6 +5,8 @@
 //! - [`intake`]: HTTP handlers that receive tickets; validation and idempotency.
 //! - [`classify`]: text in, decision with reasons out (pure).
 //! - [`routing`]: decision and region in, queue out (pure).
+//! - [`sla`]: working calendars, policies, per-ticket clocks and the timer mover.
+//! - [`lifecycle`]: accept, first contact, pause, resume, resolve, follow-up; reload.
 //! - [`queues`]: the Redis store; the only module that knows key names and Lua.
 //! - [`api`]: router, problem+json errors, auth extractor, ops endpoints.
 //! - [`auth`]: bearer tokens as SHA-256 digests, roles and regions.
@@ -20,10 +22,12 @@ pub mod auth;
 pub mod classify;
 pub mod config;
 pub mod intake;
+pub mod lifecycle;
 pub mod local_redis;
 pub mod metrics;
 pub mod queues;
 pub mod routing;
+pub mod sla;
 pub mod startup;
 pub mod telemetry;
 pub mod ticket;

@@ -32,6 +32,36 @@ enum Command {
     },
     /// Print the SHA-256 digest of a token read from standard input, for [[auth.tokens]] sha256.
     HashToken,
+    /// Working calendars: check a deadline by hand.
+    Calendar {
+        #[command(subcommand)]
+        command: CalendarCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum CalendarCommand {
+    /// Print the deadline (RFC 3339) of a target started at --from.
+    Due {
+        /// A calendar of [sla.calendars], e.g. workday or 24x7.
+        #[arg(long)]
+        calendar: String,
+        /// The start, RFC 3339, e.g. 2026-09-30T16:00:00+08:00.
+        #[arg(long)]
+        from: String,
+        /// N working days: the same local time on the Nth following working day.
+        #[arg(long, group = "amount")]
+        working_days: Option<u32>,
+        /// N hours of working time.
+        #[arg(long, group = "amount")]
+        working_hours: Option<u32>,
+        /// N wall-clock minutes.
+        #[arg(long, group = "amount")]
+        minutes: Option<u32>,
+        /// A TOML file layered over config/default.toml.
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -48,6 +78,24 @@ fn main() -> ExitCode {
                 ExitCode::from(2)
             }
         },
+        Command::Calendar {
+            command:
+                CalendarCommand::Due {
+                    calendar,
+                    from,
+                    working_days,
+                    working_hours,
+                    minutes,
+                    config,
+                },
+        } => calendar_due(
+            config,
+            &calendar,
+            &from,
+            working_days,
+            working_hours,
+            minutes,
+        ),
         Command::HashToken => {
             let mut token = String::new();
             if std::io::stdin().read_line(&mut token).is_err() {
@@ -83,7 +131,7 @@ fn serve(config: Option<PathBuf>) -> ExitCode {
         }
     };
     let result = runtime.block_on(async {
-        let app = Application::build(settings).await?;
+        let app = Application::build_with_path(settings, config).await?;
         app.run_until(shutdown_signal()).await
     });
     match result {
@@ -93,5 +141,52 @@ fn serve(config: Option<PathBuf>) -> ExitCode {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+fn calendar_due(
+    config: Option<PathBuf>,
+    name: &str,
+    from: &str,
+    working_days: Option<u32>,
+    working_hours: Option<u32>,
+    minutes: Option<u32>,
+) -> ExitCode {
+    let fail = |msg: String| {
+        eprintln!("error: {msg}");
+        ExitCode::from(2)
+    };
+    let settings = match Settings::load(config.as_deref()) {
+        Ok(s) => s,
+        Err(e) => return fail(e.to_string()),
+    };
+    let sla = match hotline_gateway::sla::SlaConfig::build(&settings.sla, &settings.classify) {
+        Ok(s) => s,
+        Err(e) => return fail(e.to_string()),
+    };
+    let Some(calendar) = sla.calendars.get(name) else {
+        let known: Vec<&str> = sla.calendars.keys().map(String::as_str).collect();
+        return fail(format!(
+            "no calendar `{name}`; configured: {}",
+            known.join(", ")
+        ));
+    };
+    let start = match chrono::DateTime::parse_from_rfc3339(from) {
+        Ok(t) => t,
+        Err(e) => return fail(format!("--from is not RFC 3339 ({e})")),
+    };
+    let utc = start.with_timezone(&chrono::Utc);
+    let due = match (working_days, working_hours, minutes) {
+        (Some(n), None, None) => calendar.add_working_days(utc, n),
+        (None, Some(n), None) => calendar.add_working_time(utc, chrono::Duration::hours(n.into())),
+        (None, None, Some(n)) => Ok(utc + chrono::Duration::minutes(n.into())),
+        _ => return fail("give one of --working-days, --working-hours or --minutes".into()),
+    };
+    match due {
+        Ok(t) => {
+            println!("{}", t.with_timezone(&start.timezone()).to_rfc3339());
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(e.to_string()),
     }
 }

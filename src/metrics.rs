@@ -30,6 +30,18 @@ pub const QUEUE_DEPTH: &str = "hotline_queue_depth";
 pub const QUEUE_OLDEST_AGE: &str = "hotline_queue_oldest_age_seconds";
 /// 1 when the last read of Redis at scrape time succeeded, else 0.
 pub const REDIS_UP: &str = "hotline_redis_up";
+/// SLA timers fired, by `clock` and `kind` (warning, breach).
+pub const SLA_FIRED: &str = "hotline_sla_timers_fired_total";
+/// How late SLA timers fired, in seconds (histogram).
+pub const SLA_LATENESS: &str = "hotline_sla_timer_lateness_seconds";
+/// SLA compliance (met / stopped) per `queue` and `window` (1h, 24h, 7d), read from Redis.
+pub const QUEUE_SLA_COMPLIANCE: &str = "hotline_queue_sla_compliance";
+/// Deadlines that could not be computed (a year without holiday data), by `clock`.
+pub const SLA_CALENDAR_ERRORS: &str = "hotline_sla_calendar_errors_total";
+/// 1 for each (`calendar`, `year`) of this year and the next that has no holiday data.
+pub const CALENDAR_MISSING_YEAR: &str = "hotline_calendar_missing_year";
+/// Agent actions applied, by `action`.
+pub const TICKET_ACTIONS: &str = "hotline_ticket_actions_total";
 
 static HANDLE: OnceLock<Result<PrometheusHandle, String>> = OnceLock::new();
 
@@ -50,6 +62,14 @@ pub fn install() -> Result<PrometheusHandle, String> {
                     b.set_buckets_for_metric(
                         Matcher::Full(CLASSIFICATION_CONFIDENCE.to_string()),
                         &[0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0],
+                    )
+                })
+                .and_then(|b| {
+                    b.set_buckets_for_metric(
+                        Matcher::Full(SLA_LATENESS.to_string()),
+                        &[
+                            0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+                        ],
                     )
                 })
                 .map_err(|e| e.to_string())?
@@ -85,6 +105,25 @@ fn describe() {
         "Age of the oldest waiting ticket, by queue"
     );
     metrics::describe_gauge!(REDIS_UP, "1 when Redis answered at the last scrape");
+    metrics::describe_counter!(SLA_FIRED, "SLA timers fired, by clock and kind");
+    metrics::describe_histogram!(
+        SLA_LATENESS,
+        metrics::Unit::Seconds,
+        "How late SLA timers fired after their due time"
+    );
+    metrics::describe_gauge!(
+        QUEUE_SLA_COMPLIANCE,
+        "Share of SLA clocks stopped within target, by queue and rolling window"
+    );
+    metrics::describe_counter!(
+        SLA_CALENDAR_ERRORS,
+        "SLA deadlines that could not be computed (missing holiday data), by clock"
+    );
+    metrics::describe_gauge!(
+        CALENDAR_MISSING_YEAR,
+        "1 for each calendar and year (this and next) without holiday data"
+    );
+    metrics::describe_counter!(TICKET_ACTIONS, "Agent actions applied, by action");
 }
 
 /// Counts a received ticket.
@@ -131,7 +170,48 @@ pub fn queues(stats: &[QueueStats]) {
                 .set(level.depth as f64);
         }
         metrics::gauge!(QUEUE_OLDEST_AGE, "queue" => q.name.clone()).set(q.oldest_age_seconds);
+        for w in &q.sla {
+            if let Some(c) = w.compliance {
+                metrics::gauge!(QUEUE_SLA_COMPLIANCE, "queue" => q.name.clone(), "window" => w.window.clone())
+                    .set(c);
+            }
+        }
     }
+}
+
+/// Records one fired SLA timer.
+pub fn sla_fired(clock: &str, kind: &str, lateness_ms: i64) {
+    let kind = if kind == "b" { "breach" } else { "warning" };
+    let clock = match clock {
+        "accept" => "accept",
+        "first_contact" => "first_contact",
+        "resolve" => "resolve",
+        "follow_up" => "follow_up",
+        _ => "other",
+    };
+    metrics::counter!(SLA_FIRED, "clock" => clock, "kind" => kind).increment(1);
+    metrics::histogram!(SLA_LATENESS).record(lateness_ms.max(0) as f64 / 1000.0);
+}
+
+/// Counts a deadline that could not be computed.
+pub fn calendar_error(clock: &'static str) {
+    metrics::counter!(SLA_CALENDAR_ERRORS, "clock" => clock).increment(1);
+}
+
+/// Publishes which calendar years lack holiday data (and clears those that no longer do).
+pub fn calendar_years(known: &[String], missing: &[(String, i32)], years: &[i32]) {
+    for calendar in known {
+        for year in years {
+            let is_missing = missing.iter().any(|(c, y)| c == calendar && y == year);
+            metrics::gauge!(CALENDAR_MISSING_YEAR, "calendar" => calendar.clone(), "year" => year.to_string())
+                .set(if is_missing { 1.0 } else { 0.0 });
+        }
+    }
+}
+
+/// Counts an applied agent action.
+pub fn ticket_action(action: &'static str) {
+    metrics::counter!(TICKET_ACTIONS, "action" => action).increment(1);
 }
 
 /// Marks Redis as unreachable for the scrape.

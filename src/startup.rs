@@ -18,6 +18,8 @@ use crate::config::Settings;
 use crate::local_redis::LocalRedis;
 use crate::queues::Store;
 use crate::routing::Router;
+use crate::sla::mover::MoverHandle;
+use crate::sla::{Sla, SlaConfig};
 
 /// A gateway ready to serve.
 pub struct Application {
@@ -29,11 +31,21 @@ pub struct Application {
 impl Application {
     /// Loads the lexicon, starts or connects to Redis, checks its safety settings and binds.
     pub async fn build(settings: Settings) -> anyhow::Result<Application> {
+        Self::build_with_path(settings, None).await
+    }
+
+    /// As [`Application::build`], remembering the `--config` file for reloads.
+    pub async fn build_with_path(
+        settings: Settings,
+        config_path: Option<std::path::PathBuf>,
+    ) -> anyhow::Result<Application> {
         let metrics =
             crate::metrics::install().map_err(|e| anyhow::anyhow!("metrics recorder: {e}"))?;
         let classifier = Classifier::load(&settings.classify)
             .with_context(|| format!("classify.lexicon = {:?}", settings.classify.lexicon))?;
         let router = Router::new(&settings.routing, &settings.classify.warning_levels);
+        let sla_config = SlaConfig::build(&settings.sla, &settings.classify)?;
+        crate::lifecycle::publish_calendar_years(&sla_config);
         let auth = Authenticator::new(&settings.auth);
         if auth.is_empty() {
             tracing::warn!("no [[auth.tokens]] configured: every API call will get 401");
@@ -75,6 +87,9 @@ impl Application {
             router,
             auth,
             metrics,
+            sla: Sla::new(sla_config),
+            mover: MoverHandle::default(),
+            config_path,
         });
         Ok(Application {
             listener,
@@ -96,6 +111,15 @@ impl Application {
     ) -> anyhow::Result<()> {
         let grace = Duration::from_secs(self.state.settings.http.shutdown_grace_seconds);
         let (tx, mut rx) = tokio::sync::watch::channel(false);
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let mover = tokio::spawn(crate::sla::mover::run(
+            self.state.store.clone(),
+            self.state.mover.clone(),
+            self.state.settings.sla.mover_batch,
+            Duration::from_millis(self.state.settings.sla.mover_max_sleep_ms),
+            stop_rx.clone(),
+        ));
+        let reloader = tokio::spawn(reload_on_sighup(Arc::clone(&self.state), stop_rx));
         let app = api::app(Arc::clone(&self.state));
         let server = axum::serve(self.listener, app).with_graceful_shutdown(async move {
             shutdown.await;
@@ -110,6 +134,9 @@ impl Application {
             served = server => served.context("HTTP server")?,
             _ = deadline => tracing::warn!(grace_seconds = grace.as_secs(), "grace period over; abandoning open connections"),
         }
+        let _ = stop_tx.send(true);
+        let _ = mover.await;
+        reloader.abort();
         if let Some(local) = self.local_redis {
             if let Err(e) = self.state.store.shutdown_server().await {
                 tracing::warn!(error = %e, "local redis-server did not accept SHUTDOWN");
@@ -118,6 +145,30 @@ impl Application {
         }
         tracing::info!("stopped");
         Ok(())
+    }
+}
+
+/// Reloads the SLA configuration and holiday files on SIGHUP.
+async fn reload_on_sighup(state: Arc<AppState>, mut stop: tokio::sync::watch::Receiver<bool>) {
+    #[cfg(unix)]
+    {
+        let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        else {
+            return;
+        };
+        loop {
+            tokio::select! {
+                _ = hup.recv() => match crate::lifecycle::reload(&state).await {
+                    Ok(r) => tracing::info!(recomputed = r.recomputed, "reloaded on SIGHUP"),
+                    Err(e) => tracing::error!(error = %e, "reload on SIGHUP failed; the old configuration stays"),
+                },
+                _ = stop.changed() => return,
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = (state, stop.changed().await);
     }
 }
 

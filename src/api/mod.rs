@@ -47,6 +47,12 @@ pub struct AppState {
     pub auth: Authenticator,
     /// Renders `/metrics`.
     pub metrics: PrometheusHandle,
+    /// SLA calendars and policies in force (swapped on reload).
+    pub sla: crate::sla::Sla,
+    /// Wakes the SLA timer mover when new timers are scheduled.
+    pub mover: crate::sla::mover::MoverHandle,
+    /// The `--config` file, re-read on reload.
+    pub config_path: Option<std::path::PathBuf>,
 }
 
 impl AppState {
@@ -87,6 +93,8 @@ impl FromRequestParts<Arc<AppState>> for Authenticated {
         crate::intake::create_ticket,
         crate::intake::create_batch,
         crate::intake::get_ticket,
+        crate::lifecycle::act,
+        crate::lifecycle::reload_endpoint,
         ops::queues,
         ops::healthz,
         ops::readyz,
@@ -96,6 +104,7 @@ impl FromRequestParts<Arc<AppState>> for Authenticated {
     modifiers(&BearerAuth),
     tags(
         (name = "intake", description = "Tickets in"),
+        (name = "lifecycle", description = "Accept, contact, pause, resolve, follow up"),
         (name = "queues", description = "Queue state"),
         (name = "ops", description = "Health, readiness, metrics")
     )
@@ -124,6 +133,8 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route("/v1/tickets", post(crate::intake::create_ticket))
         .route("/v1/tickets:batch", post(crate::intake::create_batch))
         .route("/v1/tickets/{id}", get(crate::intake::get_ticket))
+        .route("/v1/tickets/{id}/{action}", post(crate::lifecycle::act))
+        .route("/v1/admin/reload", post(crate::lifecycle::reload_endpoint))
         .route("/v1/queues", get(ops::queues))
         .route("/metrics", get(ops::metrics))
         .route("/healthz", get(ops::healthz))

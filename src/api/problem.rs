@@ -87,6 +87,9 @@ pub enum ApiError {
         /// The ticket registered first.
         id: String,
     },
+    /// 409: the action does not fit the ticket's state (accepting a resolved ticket).
+    #[error("state conflict: {0}")]
+    State(String),
     /// 503 with `Retry-After`: Redis cannot be reached; nothing was written.
     #[error("storage unavailable: {source}")]
     Unavailable {
@@ -95,6 +98,9 @@ pub enum ApiError {
         /// Seconds for `Retry-After`.
         retry_after: u64,
     },
+    /// 503: a dependency other than Redis is not usable (a calendar without this year's data).
+    #[error("not ready: {0}")]
+    NotReady(String),
     /// 500: a bug or an unexpected Redis reply (logged, not returned).
     #[error("internal error: {0}")]
     Internal(String),
@@ -132,8 +138,8 @@ impl ApiError {
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            ApiError::Conflict { .. } => StatusCode::CONFLICT,
-            ApiError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Conflict { .. } | ApiError::State(_) => StatusCode::CONFLICT,
+            ApiError::Unavailable { .. } | ApiError::NotReady(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -205,6 +211,13 @@ impl ApiError {
                 vec![],
                 Some(id.clone()),
             ),
+            ApiError::State(detail) => (
+                "state-conflict",
+                "Not allowed in this state",
+                detail.clone(),
+                vec![],
+                None,
+            ),
             ApiError::Unavailable { retry_after, .. } => (
                 "storage-unavailable",
                 "Service unavailable",
@@ -214,6 +227,7 @@ impl ApiError {
                 vec![],
                 None,
             ),
+            ApiError::NotReady(detail) => ("not-ready", "Not ready", detail.clone(), vec![], None),
             ApiError::Internal(_) => (
                 "internal-error",
                 "Internal error",

@@ -21,7 +21,10 @@ use crate::api::problem::{ApiError, FieldError};
 use crate::api::{AppState, Authenticated};
 use crate::auth::{Principal, Role};
 use crate::metrics;
-use crate::queues::{IngestOutcome, NewTicket, StoreError, StoredTicket};
+use crate::queues::{IngestOutcome, NewTicket, StoreError, StoredTicket, TicketRecord, TimerWrite};
+use crate::sla::SlaConfig;
+use crate::sla::clock::TicketClocks;
+use crate::sla::policy::{ClockName, TicketFacts};
 use crate::ticket::Ticket;
 
 use wire::{
@@ -188,12 +191,24 @@ pub async fn get_ticket(
         .await
         .map_err(|e| state.store_error(e))?
         .ok_or_else(not_found)?;
+    Ok(axum::Json(view(&state, &record)))
+}
+
+/// The API view of a stored ticket.
+pub(crate) fn view(state: &AppState, record: &TicketRecord) -> TicketView {
+    let sla = state.sla.current();
     let parse = |s: &str| serde_json::from_str(s).unwrap_or(serde_json::Value::Null);
-    Ok(axum::Json(TicketView {
-        receipt: receipt(&record.stored),
+    let clocks: TicketClocks = serde_json::from_str(&record.stored.clocks_json).unwrap_or_default();
+    let views = clocks.views(&sla.calendars, state.store.now_ms(), |clock, kind| {
+        record.fired.contains(&format!("{}:{kind}", clock.as_str()))
+    });
+    TicketView {
+        receipt: receipt(&record.stored, &sla),
         ticket: parse(&record.ticket_json),
+        clocks: views,
+        overdue: record.overdue,
         history: record.history.iter().map(|h| parse(h)).collect(),
-    }))
+    }
 }
 
 /// The whole intake of one ticket, shared by the single and batch handlers.
@@ -221,19 +236,25 @@ async fn receive(
     let classification_json =
         serde_json::to_string(&decision).map_err(|e| ApiError::Internal(e.to_string()))?;
     let content_hash = content_hash(&ticket)?;
-    let sla = &state.settings.sla;
-    let accept_secs = sla
-        .accept_minutes
-        .get(&decision.warning_level)
-        .copied()
-        .unwrap_or(0)
-        * 60;
-    let resolve_secs = sla
-        .resolve_hours
-        .get(decision.service.as_str())
-        .copied()
-        .unwrap_or(0)
-        * 3600;
+    let sla = state.sla.current();
+    // A ticket sent back to its sender runs no clock here.
+    let clocks = if route.queue.is_some() {
+        let facts = TicketFacts {
+            service: decision.service.as_str(),
+            warning_level: &decision.warning_level,
+            source: ticket.source,
+            category: &decision.category,
+        };
+        TicketClocks::start(
+            sla.policies.terms(facts, &ticket.region.code),
+            state.store.now_ms(),
+        )
+    } else {
+        TicketClocks::default()
+    };
+    let timers = plan_timers(&clocks, &sla);
+    let clocks_json =
+        serde_json::to_string(&clocks).map_err(|e| ApiError::Internal(e.to_string()))?;
     let new = NewTicket {
         ticket: &ticket,
         content_hash: &content_hash,
@@ -244,8 +265,8 @@ async fn receive(
         queue: route.queue.as_deref(),
         rule: &route.rule,
         band: route.band,
-        accept_secs,
-        resolve_secs,
+        clocks_json: &clocks_json,
+        timers: &timers,
         actor: &principal.name,
     };
 
@@ -280,13 +301,14 @@ async fn receive(
                 caller = ?ticket.caller,
                 "ticket registered"
             );
-            Ok((StatusCode::CREATED, receipt(&stored)))
+            state.mover.nudge();
+            Ok((StatusCode::CREATED, receipt(&stored, &sla)))
         }
         IngestOutcome::Existing(stored) => {
             tracing::Span::current().record("ticket_id", stored.id.as_str());
             metrics::ticket_received(ticket.source, "duplicate");
             tracing::info!(source = %ticket.source, "retry of a registered ticket");
-            Ok((StatusCode::OK, receipt(&stored)))
+            Ok((StatusCode::OK, receipt(&stored, &sla)))
         }
         IngestOutcome::Conflict { id } => {
             tracing::Span::current().record("ticket_id", id.as_str());
@@ -307,7 +329,24 @@ fn ms_to_time(ms: i64) -> DateTime<Utc> {
     DateTime::from_timestamp_millis(ms).unwrap_or_default()
 }
 
-fn receipt(stored: &StoredTicket) -> TicketReceipt {
+/// Timers for the running clocks; a clock whose deadline cannot be computed (a year without
+/// holiday data) is logged and counted, never silently left without a deadline.
+pub(crate) fn plan_timers(clocks: &TicketClocks, sla: &SlaConfig) -> Vec<TimerWrite> {
+    let (timers, errors) = clocks.plan(&sla.calendars);
+    for (clock, e) in errors {
+        metrics::calendar_error(clock.as_str());
+        tracing::error!(clock = clock.as_str(), error = %e, "SLA deadline cannot be computed");
+    }
+    timers
+        .into_iter()
+        .map(|t| (t.clock.as_str().to_string(), t.kind, t.at_ms))
+        .collect()
+}
+
+/// The receipt of a stored ticket, deadlines computed with the calendars in force.
+pub(crate) fn receipt(stored: &StoredTicket, sla: &SlaConfig) -> TicketReceipt {
+    let clocks: TicketClocks = serde_json::from_str(&stored.clocks_json).unwrap_or_default();
+    let due = |c: ClockName| clocks.due(c, &sla.calendars).ok().flatten();
     TicketReceipt {
         id: stored.id.clone(),
         status: stored.status.clone(),
@@ -315,9 +354,11 @@ fn receipt(stored: &StoredTicket) -> TicketReceipt {
             .unwrap_or(serde_json::Value::Null),
         queue: stored.queue.clone(),
         // A ticket sent back has no clock running here.
-        sla: stored.queue.as_ref().map(|_| SlaDeadlines {
-            accept_by: ms_to_time(stored.accept_by_ms),
-            resolve_by: ms_to_time(stored.resolve_by_ms),
+        sla: (!clocks.clocks.is_empty()).then(|| SlaDeadlines {
+            accept_by: due(ClockName::Accept),
+            first_contact_by: due(ClockName::FirstContact),
+            resolve_by: due(ClockName::Resolve),
+            follow_up_by: due(ClockName::FollowUp),
         }),
         created_at: ms_to_time(stored.created_ms),
     }

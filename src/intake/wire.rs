@@ -96,13 +96,17 @@ pub struct TicketReceipt {
     pub created_at: DateTime<Utc>,
 }
 
-/// Wall-clock deadlines stamped at intake.
+/// The deadlines of the running clocks (details per clock in `GET /v1/tickets/{id}`).
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct SlaDeadlines {
-    /// Must be accepted by then.
-    pub accept_by: DateTime<Utc>,
-    /// Must be resolved by then.
-    pub resolve_by: DateTime<Utc>,
+    /// Must be accepted by then (接单).
+    pub accept_by: Option<DateTime<Utc>>,
+    /// The caller must be contacted by then (首次联系).
+    pub first_contact_by: Option<DateTime<Utc>>,
+    /// Must be resolved by then (办结).
+    pub resolve_by: Option<DateTime<Utc>>,
+    /// The follow-up call is due by then (回访), once resolved.
+    pub follow_up_by: Option<DateTime<Utc>>,
 }
 
 /// `GET /v1/tickets/{id}`.
@@ -114,6 +118,10 @@ pub struct TicketView {
     /// The ticket as received.
     #[schema(value_type = TicketRequest)]
     pub ticket: serde_json::Value,
+    /// Each SLA clock: target, due, elapsed, remaining, paused time and state.
+    pub clocks: Vec<crate::sla::clock::ClockView>,
+    /// Marked overdue (督办) by a breach.
+    pub overdue: bool,
     /// Every event of the ticket, oldest first.
     #[schema(value_type = Vec<Object>)]
     pub history: Vec<serde_json::Value>,

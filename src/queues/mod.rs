@@ -88,13 +88,16 @@ pub struct NewTicket<'a> {
     pub rule: &'a str,
     /// Priority band; 0 is the most urgent.
     pub band: u32,
-    /// Wall-clock seconds until it must be accepted.
-    pub accept_secs: u64,
-    /// Wall-clock seconds until it must be resolved.
-    pub resolve_secs: u64,
+    /// JSON of the ticket's SLA clocks.
+    pub clocks_json: &'a str,
+    /// Timers to schedule: (clock, kind, due ms).
+    pub timers: &'a [TimerWrite],
     /// Who handed it over (token name).
     pub actor: &'a str,
 }
+
+/// One timer to schedule: clock name, kind (`w0`, `w1`, …, `b`) and due time in ms.
+pub type TimerWrite = (String, String, i64);
 
 /// A ticket as stored: what the intake response reports.
 #[derive(Debug, Clone, PartialEq)]
@@ -109,10 +112,8 @@ pub struct StoredTicket {
     pub classification_json: String,
     /// Registration time (Redis clock), ms since the epoch.
     pub created_ms: i64,
-    /// Accept deadline, ms since the epoch.
-    pub accept_by_ms: i64,
-    /// Resolve deadline, ms since the epoch.
-    pub resolve_by_ms: i64,
+    /// JSON of the SLA clocks.
+    pub clocks_json: String,
 }
 
 /// The result of an ingest: new, a faithful retry, or a conflicting one.
@@ -129,7 +130,7 @@ pub enum IngestOutcome {
     },
 }
 
-/// Everything stored about one ticket, for `GET /v1/tickets/{id}`.
+/// Everything stored about one ticket, for `GET /v1/tickets/{id}` and agent actions.
 #[derive(Debug, Clone)]
 pub struct TicketRecord {
     /// The stored fields.
@@ -138,6 +139,67 @@ pub struct TicketRecord {
     pub ticket_json: String,
     /// JSON events, oldest first.
     pub history: Vec<String>,
+    /// Version of the clocks, checked by [`Store::act`].
+    pub clock_ver: String,
+    /// Timers that have fired, as `<clock>:<kind>`.
+    pub fired: std::collections::HashSet<String>,
+    /// Service label.
+    pub service: String,
+    /// Warning level label.
+    pub level: String,
+    /// Category label.
+    pub category: String,
+    /// Source hotline.
+    pub source: String,
+    /// Marked overdue (督办) by a breach.
+    pub overdue: bool,
+}
+
+/// A change to one ticket, computed by the gateway and applied atomically by [`Store::act`].
+#[derive(Debug, Clone, Serialize)]
+pub struct TicketChange {
+    /// The clock version the change was computed from.
+    pub expected_ver: String,
+    /// The new clocks, as JSON text.
+    pub clocks: String,
+    /// The timers that replace the ticket's current ones.
+    pub timers: Vec<TimerWrite>,
+    /// New status, or empty to keep it.
+    pub status: String,
+    /// Take the ticket off its ready queue (it is being worked).
+    pub dequeue: bool,
+    /// Clocks that stopped, with `met` or `breached`, for the queue's compliance figures.
+    pub outcomes: Vec<(String, String)>,
+    /// The ticket's clocks are all done: drop it from the open set.
+    pub close: bool,
+    /// The event to record: `type`, `actor` and any details.
+    pub event: serde_json::Map<String, serde_json::Value>,
+    /// Stream trim length (filled in by the store).
+    pub maxlen: u64,
+}
+
+/// What [`Store::act`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ActOutcome {
+    /// Applied; the new clock version.
+    Applied(String),
+    /// The ticket changed since it was read; read again and retry.
+    Stale,
+    /// No such ticket.
+    Missing,
+}
+
+/// What one step of the timer mover did in one county.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FireReport {
+    /// Redis time of the step, ms.
+    pub now_ms: i64,
+    /// When the next timer of the county is due, if any.
+    pub next_due_ms: Option<i64>,
+    /// The batch was full: call again at once.
+    pub more: bool,
+    /// Fired timers: (clock, kind, lateness ms).
+    pub fired: Vec<(String, String, i64)>,
 }
 
 /// Live numbers of one queue, read from Redis.
@@ -155,6 +217,21 @@ pub struct QueueStats {
     pub depth_by_level: Vec<LevelDepth>,
     /// How long the oldest waiting ticket has waited, in seconds (0 when empty).
     pub oldest_age_seconds: f64,
+    /// SLA compliance of the clocks that stopped in rolling windows (1h, 24h, 7d).
+    pub sla: Vec<SlaWindow>,
+}
+
+/// Clocks that stopped within a rolling window, and the share that met their target.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct SlaWindow {
+    /// `1h`, `24h` or `7d`.
+    pub window: String,
+    /// Clocks stopped within their target.
+    pub met: u64,
+    /// Clocks stopped after it.
+    pub breached: u64,
+    /// met / (met + breached); absent when nothing stopped.
+    pub compliance: Option<f64>,
 }
 
 /// Depth of one warning level in a queue.
@@ -185,6 +262,10 @@ pub struct Store {
     conn: ConnectionManager,
     ingest: std::sync::Arc<Script>,
     stats: std::sync::Arc<Script>,
+    action: std::sync::Arc<Script>,
+    fire: std::sync::Arc<Script>,
+    /// Redis clock minus this host's clock, ms; refreshed by every mover step.
+    clock_offset_ms: std::sync::Arc<std::sync::atomic::AtomicI64>,
     stream_maxlen: u64,
     idempotency_ttl_secs: u64,
     /// Counties this process has already added to `hl:counties`, so the extra round trip is
@@ -228,6 +309,9 @@ impl Store {
             conn,
             ingest: std::sync::Arc::new(Script::new(include_str!("lua/ingest.lua"))),
             stats: std::sync::Arc::new(Script::new(include_str!("lua/queue_stats.lua"))),
+            action: std::sync::Arc::new(Script::new(include_str!("lua/ticket_action.lua"))),
+            fire: std::sync::Arc::new(Script::new(include_str!("lua/fire_timers.lua"))),
+            clock_offset_ms: Default::default(),
             stream_maxlen,
             idempotency_ttl_secs,
             known_counties: Default::default(),
@@ -285,8 +369,8 @@ impl Store {
             .arg(t.level)
             .arg(t.category)
             .arg(t.ticket.source.as_str())
-            .arg(t.accept_secs)
-            .arg(t.resolve_secs)
+            .arg(t.clocks_json)
+            .arg(serde_json::to_string(t.timers).map_err(|e| StoreError::Reply(e.to_string()))?)
             .arg(self.idempotency_ttl_secs)
             .arg(self.stream_maxlen)
             .arg(t.actor)
@@ -303,46 +387,141 @@ impl Store {
         };
         let prefix = county_prefix(county);
         let mut conn = self.conn.clone();
-        let (fields, history): (Vec<Option<String>>, Vec<String>) = redis::pipe()
-            .cmd("HMGET")
-            .arg(format!("{prefix}t:{id}"))
-            .arg(&[
-                "status",
-                "queue",
-                "classification",
-                "created_ms",
-                "accept_by_ms",
-                "resolve_by_ms",
-                "ticket",
-            ])
-            .lrange(format!("{prefix}h:{id}"), 0, -1)
-            .query_async(&mut conn)
-            .await?;
-        let mut f = fields.into_iter();
-        let mut next = || f.next().flatten();
-        let Some(status) = next() else {
+        let (mut fields, history): (std::collections::HashMap<String, String>, Vec<String>) =
+            redis::pipe()
+                .hgetall(format!("{prefix}t:{id}"))
+                .lrange(format!("{prefix}h:{id}"), 0, -1)
+                .query_async(&mut conn)
+                .await?;
+        let Some(status) = fields.remove("status") else {
             return Ok(None);
         };
-        let queue = next().filter(|q| !q.is_empty());
-        let classification_json = next().unwrap_or_else(|| "{}".into());
-        let num = |s: Option<String>| s.and_then(|v| v.parse::<i64>().ok()).unwrap_or(0);
-        let created_ms = num(next());
-        let accept_by_ms = num(next());
-        let resolve_by_ms = num(next());
-        let ticket_json = next().unwrap_or_else(|| "{}".into());
+        let mut take = |k: &str| fields.remove(k).unwrap_or_default();
+        let stored = StoredTicket {
+            id: id.to_string(),
+            status,
+            queue: Some(take("queue")).filter(|q| !q.is_empty()),
+            classification_json: take("classification"),
+            created_ms: take("created_ms").parse().unwrap_or(0),
+            clocks_json: take("clocks"),
+        };
+        let ticket_json = take("ticket");
+        let clock_ver = take("clock_ver");
+        let service = take("service");
+        let level = take("level");
+        let category = take("category");
+        let source = take("source");
+        let overdue = take("overdue") == "1";
+        let fired = fields
+            .keys()
+            .filter_map(|k| k.strip_prefix("fired:").map(str::to_string))
+            .collect();
         Ok(Some(TicketRecord {
-            stored: StoredTicket {
-                id: id.to_string(),
-                status,
-                queue,
-                classification_json,
-                created_ms,
-                accept_by_ms,
-                resolve_by_ms,
-            },
+            stored,
             ticket_json,
             history,
+            clock_ver,
+            fired,
+            service,
+            level,
+            category,
+            source,
+            overdue,
         }))
+    }
+
+    /// Applies a change computed from `clock_ver`; [`ActOutcome::Stale`] when the ticket moved on.
+    pub async fn act(&self, id: &str, mut change: TicketChange) -> Result<ActOutcome, StoreError> {
+        let Some(county) = county_of(id) else {
+            return Ok(ActOutcome::Missing);
+        };
+        let prefix = county_prefix(county);
+        change.maxlen = self.stream_maxlen;
+        let body = serde_json::to_string(&change).map_err(|e| StoreError::Reply(e.to_string()))?;
+        let mut conn = self.conn.clone();
+        let reply: Vec<String> = self
+            .action
+            .key(format!("{prefix}t:{id}"))
+            .key(format!("{prefix}timers"))
+            .key(format!("{prefix}events"))
+            .arg(&prefix)
+            .arg(body)
+            .invoke_async(&mut conn)
+            .await?;
+        Ok(match reply.first().map(String::as_str) {
+            Some("ok") => ActOutcome::Applied(reply.get(1).cloned().unwrap_or_default()),
+            Some("stale") => ActOutcome::Stale,
+            _ => ActOutcome::Missing,
+        })
+    }
+
+    /// Fires the due timers of one county (at most `batch`).
+    pub async fn fire_due(&self, county: &str, batch: usize) -> Result<FireReport, StoreError> {
+        let prefix = county_prefix(county);
+        let mut conn = self.conn.clone();
+        let reply: Vec<String> = self
+            .fire
+            .key(format!("{prefix}timers"))
+            .key(format!("{prefix}events"))
+            .arg(&prefix)
+            .arg(batch)
+            .arg(self.stream_maxlen)
+            .invoke_async(&mut conn)
+            .await?;
+        let bad = || StoreError::Reply("fire_timers reply has the wrong shape".into());
+        let now_ms: i64 = reply.first().and_then(|v| v.parse().ok()).ok_or_else(bad)?;
+        self.observe_redis_time(now_ms);
+        let next_due_ms = reply
+            .get(1)
+            .and_then(|v| v.parse::<f64>().ok())
+            .map(|v| v as i64);
+        let more = reply.get(2).is_some_and(|v| v == "1");
+        let fired = reply
+            .get(3..)
+            .unwrap_or_default()
+            .chunks(3)
+            .filter_map(|c| match c {
+                [clock, kind, late] => {
+                    Some((clock.clone(), kind.clone(), late.parse().unwrap_or(0)))
+                }
+                _ => None,
+            })
+            .collect();
+        Ok(FireReport {
+            now_ms,
+            next_due_ms,
+            more,
+            fired,
+        })
+    }
+
+    /// Counties that have tickets.
+    pub async fn counties(&self) -> Result<Vec<String>, StoreError> {
+        let mut conn = self.conn.clone();
+        Ok(conn.smembers(COUNTIES).await?)
+    }
+
+    /// Ids of a county's tickets whose clocks are not all done.
+    pub async fn open_tickets(&self, county: &str) -> Result<Vec<String>, StoreError> {
+        let mut conn = self.conn.clone();
+        Ok(conn
+            .smembers(format!("{}open", county_prefix(county)))
+            .await?)
+    }
+
+    /// The current time on the Redis clock, estimated from this host's clock and the offset
+    /// seen at the last mover step, so deadlines agree with the timers that Redis fires.
+    pub fn now_ms(&self) -> i64 {
+        chrono::Utc::now().timestamp_millis()
+            + self
+                .clock_offset_ms
+                .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    fn observe_redis_time(&self, redis_ms: i64) {
+        let offset = redis_ms - chrono::Utc::now().timestamp_millis();
+        self.clock_offset_ms
+            .store(offset, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Live numbers of every queue, county by county; `levels` names the bands, highest first.
@@ -369,7 +548,7 @@ impl Store {
     pub async fn ready(&self) -> Result<(), StoreError> {
         let mut conn = self.conn.clone();
         let _: String = redis::cmd("PING").query_async(&mut conn).await?;
-        for script in [&self.ingest, &self.stats] {
+        for script in [&self.ingest, &self.stats, &self.action, &self.fire] {
             let exists: Vec<bool> = redis::cmd("SCRIPT")
                 .arg("EXISTS")
                 .arg(script.get_hash())
@@ -446,15 +625,15 @@ fn parse_ingest(reply: Vec<String>) -> Result<IngestOutcome, StoreError> {
     let status = next();
     let queue = Some(next()).filter(|q| !q.is_empty());
     let classification_json = next();
-    let mut num = || next().parse::<i64>().unwrap_or(0);
+    let created_ms = next().parse::<i64>().unwrap_or(0);
+    let clocks_json = next();
     let stored = StoredTicket {
         id,
         status,
         queue,
         classification_json,
-        created_ms: num(),
-        accept_by_ms: num(),
-        resolve_by_ms: num(),
+        created_ms,
+        clocks_json,
     };
     match outcome.as_str() {
         "created" => Ok(IngestOutcome::Created(stored)),
@@ -473,7 +652,7 @@ fn parse_stats(
     let bad = || StoreError::Reply("queue_stats reply has the wrong shape".into());
     let (now, rest) = reply.split_first().ok_or_else(bad)?;
     let now_ms: f64 = now.parse().map_err(|_| bad())?;
-    let width = 3 + levels.len();
+    let width = 3 + levels.len() + 6;
     if rest.len() % width != 0 {
         return Err(bad());
     }
@@ -487,9 +666,25 @@ fn parse_stats(
             } else {
                 ((now_ms - oldest_ms) / 1000.0).max(0.0)
             };
+            let bands = &row[3..3 + levels.len()];
+            let sla = ["1h", "24h", "7d"]
+                .iter()
+                .zip(row[3 + levels.len()..].chunks(2))
+                .map(|(window, pair)| {
+                    let met = n(&pair[0])?;
+                    let breached = n(&pair[1])?;
+                    let closed = met + breached;
+                    Ok(SlaWindow {
+                        window: (*window).to_string(),
+                        met,
+                        breached,
+                        compliance: (closed > 0).then(|| met as f64 / closed as f64),
+                    })
+                })
+                .collect::<Result<Vec<_>, StoreError>>()?;
             let depth_by_level = levels
                 .iter()
-                .zip(&row[3..])
+                .zip(bands)
                 .map(|(level, d)| {
                     Ok(LevelDepth {
                         level: level.clone(),
@@ -504,6 +699,7 @@ fn parse_stats(
                 depth,
                 depth_by_level,
                 oldest_age_seconds,
+                sla,
             })
         })
         .collect()
@@ -537,9 +733,17 @@ mod tests {
                 "4000".into(),
                 "1".into(),
                 "2".into(),
+                "3".into(),
+                "1".into(),
+                "0".into(),
+                "0".into(),
+                "3".into(),
+                "1".into(),
             ],
         )
         .expect("parses");
+        assert_eq!(ok[0].sla[0].compliance, Some(0.75));
+        assert_eq!(ok[0].sla[1].compliance, None);
         assert_eq!(ok[0].depth, 3);
         assert_eq!(ok[0].kind, "mediation");
         assert!((ok[0].oldest_age_seconds - 6.0).abs() < 1e-9);

@@ -20,6 +20,8 @@ pub const OPERATOR: &str = "t-operator";
 pub const SUPERVISOR: &str = "t-supervisor";
 /// An agent.
 pub const AGENT: &str = "t-agent";
+/// An admin.
+pub const ADMIN: &str = "t-admin";
 
 /// A port nobody listens on right now.
 pub fn free_port() -> u16 {
@@ -162,12 +164,18 @@ sha256 = "{s}"
 name = "agent-1"
 role = "agent"
 sha256 = "{a}"
+
+[[auth.tokens]]
+name = "admin"
+role = "admin"
+sha256 = "{adm}"
 {extra}
 "#,
         p = digest(PARTNER),
         o = digest(OPERATOR),
         s = digest(SUPERVISOR),
         a = digest(AGENT),
+        adm = digest(ADMIN),
     )
 }
 
@@ -177,6 +185,8 @@ pub struct TestApp {
     pub base: String,
     /// A client.
     pub http: reqwest::Client,
+    /// The config file it runs with (rewrite it and POST /v1/admin/reload to change settings).
+    pub config_file: PathBuf,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
     _config_dir: tempfile::TempDir,
@@ -194,7 +204,9 @@ impl TestApp {
         let file = dir.path().join("test.toml");
         std::fs::write(&file, test_config(&redis.url(), extra)).expect("write config");
         let settings = Settings::load(Some(&file)).expect("test config is valid");
-        let app = Application::build(settings).await.expect("app builds");
+        let app = Application::build_with_path(settings, Some(file.clone()))
+            .await
+            .expect("app builds");
         let base = format!("http://127.0.0.1:{}", app.port());
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(app.run_until(async move {
@@ -203,6 +215,7 @@ impl TestApp {
         TestApp {
             base,
             http: reqwest::Client::new(),
+            config_file: file,
             shutdown: Some(tx),
             task: Some(task),
             _config_dir: dir,

@@ -17,18 +17,19 @@
 -- ARGV[7]  ticket JSON
 -- ARGV[8]  classification JSON
 -- ARGV[9]  service        ARGV[10] warning level     ARGV[11] category   ARGV[12] source
--- ARGV[13] seconds to accept    ARGV[14] seconds to resolve
+-- ARGV[13] SLA clocks JSON (deadlines are computed by the gateway, which knows the calendars)
+-- ARGV[14] SLA timers JSON: [[clock, kind, at_ms], ...]; stored as "<id>|<clock>|<kind>|<ver>"
 -- ARGV[15] idempotency TTL in seconds (0 = keep forever)
 -- ARGV[16] approximate MAXLEN of the event stream
 -- ARGV[17] actor (token name)   ARGV[18] routing rule that chose the queue
--- Returns  { outcome, id, status, queue, classification JSON, created_ms, accept_by_ms, resolve_by_ms }
+-- Returns  { outcome, id, status, queue, classification JSON, created_ms, clocks JSON }
 --          outcome is "created", "existing" or "conflict" (conflict carries only the id).
 
-local FIELDS = {'status', 'queue', 'classification', 'created_ms', 'accept_by_ms', 'resolve_by_ms'}
+local FIELDS = {'status', 'queue', 'classification', 'created_ms', 'clocks'}
 
 local function stored(outcome, id, prefix)
   local v = redis.call('HMGET', prefix .. 't:' .. id, unpack(FIELDS))
-  return {outcome, id, v[1] or '', v[2] or '', v[3] or '{}', v[4] or '0', v[5] or '0', v[6] or '0'}
+  return {outcome, id, v[1] or '', v[2] or '', v[3] or '{}', v[4] or '0', v[5] or '{}'}
 end
 
 local prefix = ARGV[2]
@@ -47,8 +48,12 @@ local now_ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local seq = redis.call('INCR', KEYS[2])
 local id = ARGV[3] .. '-' .. string.format('%08d', seq)
 local queue = ARGV[4]
-local accept_by = now_ms + tonumber(ARGV[13]) * 1000
-local resolve_by = now_ms + tonumber(ARGV[14]) * 1000
+local members = {}
+for _, tm in ipairs(cjson.decode(ARGV[14])) do
+  local member = id .. '|' .. tm[1] .. '|' .. tm[2] .. '|1'
+  redis.call('ZADD', prefix .. 'timers', tm[3], member)
+  members[#members + 1] = member
+end
 
 local ttl = tonumber(ARGV[15])
 if ttl > 0 then
@@ -61,7 +66,10 @@ redis.call('HSET', prefix .. 't:' .. id,
   'id', id, 'ticket', ARGV[7], 'classification', ARGV[8], 'hash', ARGV[1],
   'status', ARGV[6], 'queue', queue, 'band', ARGV[5], 'seq', seq,
   'service', ARGV[9], 'level', ARGV[10], 'category', ARGV[11], 'source', ARGV[12],
-  'created_ms', now_ms, 'accept_by_ms', accept_by, 'resolve_by_ms', resolve_by)
+  'created_ms', now_ms, 'clocks', ARGV[13], 'clock_ver', '1', 'timers', cjson.encode(members))
+if #members > 0 then
+  redis.call('SADD', prefix .. 'open', id)
+end
 
 if queue ~= '' then
   -- Most urgent band first, then arrival order: band * 2^32 + seq.
@@ -79,4 +87,4 @@ redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[16], '*',
   'service', ARGV[9], 'level', ARGV[10], 'category', ARGV[11], 'source', ARGV[12],
   'at_ms', now_ms)
 
-return {'created', id, ARGV[6], queue, ARGV[8], tostring(now_ms), tostring(accept_by), tostring(resolve_by)}
+return {'created', id, ARGV[6], queue, ARGV[8], tostring(now_ms), ARGV[13]}

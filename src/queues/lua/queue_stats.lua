@@ -6,12 +6,32 @@
 -- KEYS[1]  county queue set  hl:{county}:queues
 -- ARGV[1]  key prefix of the county, "hl:{county}:"
 -- ARGV[2]  number of bands (warning levels)
--- Returns  { now_ms, name, depth, oldest_enqueued_ms (0 if empty), band0, band1, ..., name, ... }
+-- Returns  { now_ms, name, depth, oldest_enqueued_ms (0 if empty), band0, band1, ...,
+--            met_1h, breached_1h, met_24h, breached_24h, met_7d, breached_7d, name, ... }
+-- SLA outcomes come from ticket_action.lua's buckets: 5-minute ones for the last hour, hourly
+-- ones for 24 hours and 7 days (every clock counted).
 
 local prefix = ARGV[1]
 local bands = tonumber(ARGV[2])
 local t = redis.call('TIME')
 local out = {tostring(tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000))}
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+
+local function outcomes(key_base, newest, count)
+  local met, breached = 0, 0
+  for b = newest - count + 1, newest do
+    local h = redis.call('HGETALL', key_base .. b)
+    for i = 1, #h, 2 do
+      if string.sub(h[i], -4) == ':met' then
+        met = met + tonumber(h[i + 1])
+      else
+        breached = breached + tonumber(h[i + 1])
+      end
+    end
+  end
+  return met, breached
+end
+
 local names = redis.call('SMEMBERS', KEYS[1])
 table.sort(names)
 for _, name in ipairs(names) do
@@ -23,6 +43,16 @@ for _, name in ipairs(names) do
   for b = 0, bands - 1 do
     local lo = b * 4294967296
     out[#out + 1] = tostring(redis.call('ZCOUNT', q, lo, '(' .. tostring(lo + 4294967296)))
+  end
+  local windows = {
+    {prefix .. 'sla5:' .. name .. ':', math.floor(now / 300000), 12},
+    {prefix .. 'slah:' .. name .. ':', math.floor(now / 3600000), 24},
+    {prefix .. 'slah:' .. name .. ':', math.floor(now / 3600000), 168},
+  }
+  for _, w in ipairs(windows) do
+    local met, breached = outcomes(w[1], w[2], w[3])
+    out[#out + 1] = tostring(met)
+    out[#out + 1] = tostring(breached)
   end
 end
 return out

@@ -1,0 +1,523 @@
+//! The ticket's life after intake (跟踪处理—事件反馈—考核评价): accept, first contact, pause
+//! and resume, resolve with an outcome, and the follow-up call with satisfaction. Each action
+//! moves the ticket's status and its SLA clocks together, in one atomic script guarded by the
+//! clock version, so timers always match the state.
+//!
+//! The agents issue adds claims and leases on top; until then these actions are called directly
+//! by agents, operators or supervisors within their regions.
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::HeaderMap;
+use serde::Deserialize;
+use utoipa::ToSchema;
+
+use crate::api::problem::{ApiError, FieldError};
+use crate::api::{AppState, Authenticated};
+use crate::auth::{Principal, Role};
+use crate::intake::wire::TicketView;
+use crate::intake::{plan_timers, view};
+use crate::queues::{ActOutcome, TicketChange, TicketRecord};
+use crate::sla::SlaConfig;
+use crate::sla::clock::{ClockEvent, TicketClocks};
+use crate::sla::policy::{ClockName, TicketFacts};
+use crate::ticket::Source;
+
+/// The actions of this module, as they appear in the path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    /// 接单: take the ticket off its queue and start working it.
+    Accept,
+    /// 首次联系: the caller has been contacted.
+    FirstContact,
+    /// 挂起: waiting, e.g. for the caller; clocks stop counting.
+    Pause,
+    /// Work resumes; clocks count again.
+    Resume,
+    /// 办结: with an outcome and a summary; the follow-up clock starts.
+    Resolve,
+    /// 回访: the follow-up call, with satisfaction 1–5; closes the loop.
+    FollowUp,
+}
+
+impl Action {
+    fn as_str(self) -> &'static str {
+        match self {
+            Action::Accept => "accept",
+            Action::FirstContact => "first_contact",
+            Action::Pause => "pause",
+            Action::Resume => "resume",
+            Action::Resolve => "resolve",
+            Action::FollowUp => "follow_up",
+        }
+    }
+
+    fn clock_event(self) -> ClockEvent {
+        match self {
+            Action::Accept => ClockEvent::Accept,
+            Action::FirstContact => ClockEvent::FirstContact,
+            Action::Pause => ClockEvent::Pause,
+            Action::Resume => ClockEvent::Resume,
+            Action::Resolve => ClockEvent::Resolve,
+            Action::FollowUp => ClockEvent::FollowUp,
+        }
+    }
+
+    /// The statuses the action may start from, and the status it leaves.
+    fn transition(self) -> (&'static [&'static str], Option<&'static str>) {
+        const WORKING: &[&str] = &["accepted", "in_progress"];
+        match self {
+            Action::Accept => (&["queued"], Some("accepted")),
+            Action::FirstContact => (WORKING, Some("in_progress")),
+            Action::Pause | Action::Resume => (WORKING, None),
+            Action::Resolve => (WORKING, Some("resolved")),
+            Action::FollowUp => (&["resolved"], Some("closed")),
+        }
+    }
+}
+
+/// How a matter ended (办结结果).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// 调解成功
+    Mediated,
+    /// 调解不成
+    MediationFailed,
+    /// 已解答
+    Answered,
+    /// 转诉讼
+    ToLitigation,
+    /// 转仲裁
+    ToArbitration,
+    /// 转110
+    ToPolice,
+    /// 退回来源
+    ReturnedToSource,
+}
+
+/// Optional body of an action.
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ActionRequest {
+    /// A note for the history (any action).
+    pub note: Option<String>,
+    /// Why (pause).
+    pub reason: Option<String>,
+    /// How it ended (resolve; required there).
+    pub outcome: Option<Outcome>,
+    /// What was done (resolve; required there).
+    pub summary: Option<String>,
+    /// The caller's satisfaction, 1 to 5 (follow_up; required there).
+    pub satisfaction: Option<u8>,
+    /// The caller's comment (follow_up).
+    pub comment: Option<String>,
+}
+
+const ACTORS: &[Role] = &[Role::Agent, Role::Operator, Role::Supervisor, Role::Admin];
+
+/// How often an action is recomputed when another one changed the ticket meanwhile.
+const ATTEMPTS: usize = 8;
+
+fn text_field(errors: &mut Vec<FieldError>, field: &str, v: &Option<String>, max: usize) {
+    if let Some(s) = v
+        && s.chars().count() > max
+    {
+        errors.push(FieldError::new(
+            field,
+            format!("longer than {max} characters"),
+        ));
+    }
+}
+
+impl ActionRequest {
+    fn validate(&self, action: Action) -> Result<(), ApiError> {
+        let mut e = Vec::new();
+        text_field(&mut e, "note", &self.note, 2000);
+        text_field(&mut e, "reason", &self.reason, 500);
+        text_field(&mut e, "summary", &self.summary, 4000);
+        text_field(&mut e, "comment", &self.comment, 2000);
+        match action {
+            Action::Resolve => {
+                if self.outcome.is_none() {
+                    e.push(FieldError::new("outcome", "is required to resolve"));
+                }
+                if self.summary.as_deref().is_none_or(|s| s.trim().is_empty()) {
+                    e.push(FieldError::new("summary", "is required to resolve"));
+                }
+            }
+            Action::FollowUp => match self.satisfaction {
+                Some(1..=5) => {}
+                Some(_) => e.push(FieldError::new("satisfaction", "must be 1 to 5")),
+                None => e.push(FieldError::new(
+                    "satisfaction",
+                    "is required for a follow-up",
+                )),
+            },
+            _ => {}
+        }
+        if e.is_empty() {
+            Ok(())
+        } else {
+            Err(ApiError::Invalid(e))
+        }
+    }
+}
+
+/// Apply an action to a ticket.
+#[utoipa::path(
+    post, path = "/v1/tickets/{id}/{action}", tag = "lifecycle",
+    params(
+        ("id" = String, Path, description = "Ticket id"),
+        ("action" = Action, Path, description = "accept, first_contact, pause, resume, resolve or follow_up"),
+    ),
+    request_body(content = Option<ActionRequest>, description = "Optional; resolve needs outcome and summary, follow_up needs satisfaction"),
+    responses(
+        (status = 200, description = "The ticket after the action", body = TicketView),
+        (status = 400, description = "Malformed body", body = crate::api::problem::Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No or unknown token", body = crate::api::problem::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Wrong role or region", body = crate::api::problem::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such ticket or action", body = crate::api::problem::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Not allowed in the ticket's state", body = crate::api::problem::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid values", body = crate::api::problem::Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Redis unreachable", body = crate::api::problem::Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn act(
+    State(state): State<Arc<AppState>>,
+    Authenticated(principal): Authenticated,
+    Path((id, action)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<axum::Json<TicketView>, ApiError> {
+    tracing::Span::current().record("ticket_id", id.as_str());
+    principal.require(ACTORS)?;
+    let action: Action = serde_json::from_value(serde_json::Value::String(action.clone()))
+        .map_err(|_| ApiError::NotFound(format!("no action `{action}`")))?;
+    let request = if body.iter().all(u8::is_ascii_whitespace) {
+        ActionRequest::default()
+    } else {
+        let is_json = headers
+            .get(axum::http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("application/json"));
+        if !is_json {
+            return Err(ApiError::UnsupportedMediaType);
+        }
+        crate::api::json::parse::<ActionRequest>(&body)?
+    };
+    request.validate(action)?;
+    let record = apply(&state, &principal, &id, action, &request).await?;
+    crate::metrics::ticket_action(action.as_str());
+    Ok(axum::Json(view(&state, &record)))
+}
+
+/// Reads, computes and applies, retrying when another action got there first.
+async fn apply(
+    state: &AppState,
+    principal: &Principal,
+    id: &str,
+    action: Action,
+    request: &ActionRequest,
+) -> Result<TicketRecord, ApiError> {
+    let not_found = || ApiError::NotFound(format!("no ticket `{id}`"));
+    for _ in 0..ATTEMPTS {
+        let record = state
+            .store
+            .ticket(id)
+            .await
+            .map_err(|e| state.store_error(e))?
+            .ok_or_else(not_found)?;
+        let county = crate::queues::county_of(id).ok_or_else(not_found)?;
+        if !principal.covers(county) {
+            return Err(ApiError::Forbidden(format!(
+                "ticket `{id}` is outside the regions of `{}`",
+                principal.name
+            )));
+        }
+        let (from, to) = action.transition();
+        let status = record.stored.status.as_str();
+        if !from.contains(&status) {
+            return Err(ApiError::State(format!(
+                "cannot {} a ticket that is `{status}` (allowed from: {})",
+                action.as_str(),
+                from.join(", ")
+            )));
+        }
+        let sla = state.sla.current();
+        let mut clocks: TicketClocks =
+            serde_json::from_str(&record.stored.clocks_json).unwrap_or_default();
+        let was_running: Vec<ClockName> = running(&clocks);
+        let now = state.store.now_ms();
+        clocks
+            .apply(action.clock_event(), now)
+            .map_err(|e| ApiError::State(e.to_string()))?;
+        let outcomes = was_running
+            .into_iter()
+            .filter_map(|c| {
+                clocks.outcome(c, &sla.calendars).map(|met| {
+                    (
+                        c.as_str().to_string(),
+                        if met { "met" } else { "breached" }.to_string(),
+                    )
+                })
+            })
+            .collect();
+        let mut event = serde_json::Map::new();
+        event.insert("type".into(), format!("ticket.{}", action.as_str()).into());
+        event.insert("actor".into(), principal.name.clone().into());
+        if let Ok(serde_json::Value::Object(details)) =
+            serde_json::to_value(RequestDetails::from(request))
+        {
+            event.extend(details);
+        }
+        let change = change(
+            &record,
+            clocks,
+            &sla,
+            to,
+            action == Action::Accept,
+            outcomes,
+            event,
+        )?;
+        match state
+            .store
+            .act(id, change)
+            .await
+            .map_err(|e| state.store_error(e))?
+        {
+            ActOutcome::Applied(_) => {
+                state.mover.nudge();
+                return state
+                    .store
+                    .ticket(id)
+                    .await
+                    .map_err(|e| state.store_error(e))?
+                    .ok_or_else(not_found);
+            }
+            ActOutcome::Stale => continue,
+            ActOutcome::Missing => return Err(not_found()),
+        }
+    }
+    Err(ApiError::State(format!(
+        "ticket `{id}` kept changing while this action was applied; retry"
+    )))
+}
+
+fn running(clocks: &TicketClocks) -> Vec<ClockName> {
+    clocks
+        .clocks
+        .iter()
+        .filter(|(_, c)| c.started_ms.is_some() && c.stopped_ms.is_none())
+        .map(|(n, _)| *n)
+        .collect()
+}
+
+/// The body's fields as they go into the event history.
+#[derive(serde::Serialize)]
+struct RequestDetails<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    note: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    outcome: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    summary: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    satisfaction: Option<u8>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    comment: Option<&'a str>,
+}
+
+impl<'a> From<&'a ActionRequest> for RequestDetails<'a> {
+    fn from(r: &'a ActionRequest) -> Self {
+        RequestDetails {
+            note: r.note.as_deref(),
+            reason: r.reason.as_deref(),
+            outcome: r.outcome.and_then(|o| {
+                serde_json::to_value(OutcomeName(o))
+                    .ok()
+                    .and_then(|v| v.as_str().map(String::from))
+            }),
+            summary: r.summary.as_deref(),
+            satisfaction: r.satisfaction,
+            comment: r.comment.as_deref(),
+        }
+    }
+}
+
+/// Serialises an outcome by its wire name.
+struct OutcomeName(Outcome);
+
+impl serde::Serialize for OutcomeName {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(match self.0 {
+            Outcome::Mediated => "mediated",
+            Outcome::MediationFailed => "mediation_failed",
+            Outcome::Answered => "answered",
+            Outcome::ToLitigation => "to_litigation",
+            Outcome::ToArbitration => "to_arbitration",
+            Outcome::ToPolice => "to_police",
+            Outcome::ReturnedToSource => "returned_to_source",
+        })
+    }
+}
+
+fn change(
+    record: &TicketRecord,
+    clocks: TicketClocks,
+    sla: &SlaConfig,
+    status: Option<&str>,
+    dequeue: bool,
+    outcomes: Vec<(String, String)>,
+    event: serde_json::Map<String, serde_json::Value>,
+) -> Result<TicketChange, ApiError> {
+    let timers = plan_timers(&clocks, sla);
+    let close = !clocks.clocks.is_empty()
+        && running(&clocks).is_empty()
+        && clocks.clocks.values().all(|c| c.started_ms.is_some());
+    Ok(TicketChange {
+        expected_ver: record.clock_ver.clone(),
+        clocks: serde_json::to_string(&clocks).map_err(|e| ApiError::Internal(e.to_string()))?,
+        timers,
+        status: status.unwrap_or_default().to_string(),
+        dequeue,
+        outcomes,
+        close,
+        event,
+        maxlen: 0,
+    })
+}
+
+/// Recomputes the clocks of every open ticket with the policies and calendars in force
+/// (after a reload). Returns how many tickets were recomputed.
+pub async fn recompute_open(state: &AppState) -> Result<usize, ApiError> {
+    let counties = state
+        .store
+        .counties()
+        .await
+        .map_err(|e| state.store_error(e))?;
+    let mut done = 0;
+    for county in counties {
+        let ids = state
+            .store
+            .open_tickets(&county)
+            .await
+            .map_err(|e| state.store_error(e))?;
+        for id in ids {
+            if recompute_one(state, &county, &id).await? {
+                done += 1;
+            }
+        }
+    }
+    state.mover.nudge();
+    Ok(done)
+}
+
+async fn recompute_one(state: &AppState, county: &str, id: &str) -> Result<bool, ApiError> {
+    for _ in 0..ATTEMPTS {
+        let Some(record) = state
+            .store
+            .ticket(id)
+            .await
+            .map_err(|e| state.store_error(e))?
+        else {
+            return Ok(false);
+        };
+        let sla = state.sla.current();
+        let Some(source) = Source::parse(&record.source) else {
+            return Ok(false);
+        };
+        let facts = TicketFacts {
+            service: &record.service,
+            warning_level: &record.level,
+            source,
+            category: &record.category,
+        };
+        let mut clocks: TicketClocks =
+            serde_json::from_str(&record.stored.clocks_json).unwrap_or_default();
+        clocks.retarget(sla.policies.terms(facts, county));
+        let mut event = serde_json::Map::new();
+        event.insert("type".into(), "sla.recomputed".into());
+        event.insert("actor".into(), "gateway".into());
+        let change = change(&record, clocks, &sla, None, false, Vec::new(), event)?;
+        match state
+            .store
+            .act(id, change)
+            .await
+            .map_err(|e| state.store_error(e))?
+        {
+            ActOutcome::Applied(_) => return Ok(true),
+            ActOutcome::Stale => continue,
+            ActOutcome::Missing => return Ok(false),
+        }
+    }
+    Ok(false)
+}
+
+/// Answer of a reload.
+#[derive(Debug, serde::Serialize, ToSchema)]
+pub struct ReloadReport {
+    /// Calendars in force.
+    pub calendars: Vec<String>,
+    /// (calendar, year) pairs of this year and the next without holiday data.
+    pub missing_years: Vec<(String, i32)>,
+    /// Open tickets whose clocks were recomputed.
+    pub recomputed: usize,
+}
+
+/// Re-reads the configuration file and holiday data, puts the SLA section in force and
+/// recomputes the deadlines of open tickets.
+pub async fn reload(state: &AppState) -> Result<ReloadReport, ApiError> {
+    let settings = crate::config::Settings::load(state.config_path.as_deref())
+        .map_err(|e| ApiError::Invalid(vec![FieldError::new("configuration", e.to_string())]))?;
+    let config = SlaConfig::build(&settings.sla, &state.settings.classify)
+        .map_err(|e| ApiError::Invalid(vec![FieldError::new("configuration", e.to_string())]))?;
+    publish_calendar_years(&config);
+    let calendars = config.calendars.keys().cloned().collect();
+    let missing_years = config.missing_years();
+    state.sla.replace(config);
+    let recomputed = recompute_open(state).await?;
+    tracing::info!(recomputed, "SLA configuration reloaded");
+    Ok(ReloadReport {
+        calendars,
+        missing_years,
+        recomputed,
+    })
+}
+
+/// Publishes the missing-year gauges of a configuration.
+pub fn publish_calendar_years(config: &SlaConfig) {
+    use chrono::Datelike;
+    let year = chrono::Utc::now().year();
+    let names: Vec<String> = config.calendars.keys().cloned().collect();
+    let missing = config.missing_years();
+    for (calendar, y) in &missing {
+        tracing::error!(calendar = %calendar, year = y, "no holiday data: deadlines in that year cannot be computed; add the year's holiday-cn file and reload");
+    }
+    crate::metrics::calendar_years(&names, &missing, &[year, year + 1]);
+}
+
+/// Reload the SLA configuration and holiday files, and recompute open tickets' deadlines.
+#[utoipa::path(
+    post, path = "/v1/admin/reload", tag = "ops",
+    responses(
+        (status = 200, description = "Reloaded", body = ReloadReport),
+        (status = 401, description = "No or unknown token", body = crate::api::problem::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not an admin", body = crate::api::problem::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The new configuration is invalid; the old one stays", body = crate::api::problem::Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn reload_endpoint(
+    State(state): State<Arc<AppState>>,
+    Authenticated(principal): Authenticated,
+) -> Result<axum::Json<ReloadReport>, ApiError> {
+    principal.require(&[Role::Admin])?;
+    Ok(axum::Json(reload(&state).await?))
+}

@@ -1,0 +1,110 @@
+-- fire_timers.lua: fire the due SLA timers of one county, each exactly once.
+--
+-- Any gateway replica may run this at any time: the script is atomic, removes what it fires,
+-- skips timers whose ticket has since been recomputed (their version is old), and marks each
+-- (clock, kind) as fired with HSETNX, so a warning or a breach is raised once even if a
+-- recomputation schedules it again. Time comes from Redis TIME.
+--
+-- KEYS[1]  county timers ZSET  hl:{county}:timers  (member "<id>|<clock>|<kind>|<ver>", score due ms)
+-- KEYS[2]  county event stream hl:{county}:events
+-- ARGV[1]  key prefix of the county, "hl:{county}:"
+-- ARGV[2]  most timers to fire in this call
+-- ARGV[3]  approximate MAXLEN of the event stream
+-- Returns  { now_ms, next_due_ms or "", more (1 if the batch was full), clock, kind, lateness_ms, ... }
+
+local prefix = ARGV[1]
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'WITHSCORES', 'LIMIT', 0, tonumber(ARGV[2]))
+local out = {tostring(now), '', '0'}
+local BAND = 4294967296
+
+local function event(id, fields)
+  redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[3], '*', unpack(fields))
+  local h = {}
+  for i = 1, #fields, 2 do
+    h[fields[i]] = fields[i + 1]
+  end
+  h.at_ms = now
+  redis.call('RPUSH', prefix .. 'h:' .. id, cjson.encode(h))
+end
+
+local function breach_actions(id, tkey, terms)
+  local done = {}
+  local status = redis.call('HGET', tkey, 'status')
+  local queue = redis.call('HGET', tkey, 'queue') or ''
+  local queued = status == 'queued' and queue ~= ''
+  for _, action in ipairs(terms.on_breach or {}) do
+    if action == 'raise_band' and queued then
+      local score = redis.call('ZSCORE', prefix .. 'q:' .. queue, id)
+      if score and tonumber(score) >= BAND then
+        redis.call('ZADD', prefix .. 'q:' .. queue, tonumber(score) - BAND, id)
+        redis.call('HSET', tkey, 'band', math.floor((tonumber(score) - BAND) / BAND))
+        done[#done + 1] = action
+      end
+    elseif action == 'move_queue' and queued and terms.breach_queue and terms.breach_queue ~= queue then
+      local target = terms.breach_queue
+      local score = redis.call('ZSCORE', prefix .. 'q:' .. queue, id)
+      local since = redis.call('ZSCORE', prefix .. 'qt:' .. queue, id)
+      if score then
+        redis.call('ZREM', prefix .. 'q:' .. queue, id)
+        redis.call('ZREM', prefix .. 'qt:' .. queue, id)
+        redis.call('ZADD', prefix .. 'q:' .. target, score, id)
+        redis.call('ZADD', prefix .. 'qt:' .. target, since or now, id)
+        redis.call('SADD', prefix .. 'queues', target)
+        redis.call('HSET', tkey, 'queue', target)
+        queue = target
+        done[#done + 1] = action
+      end
+    elseif action == 'notify' then
+      done[#done + 1] = action
+    elseif action == 'overdue' then
+      redis.call('HSET', tkey, 'overdue', '1')
+      redis.call('SADD', prefix .. 'overdue', id)
+      done[#done + 1] = action
+    end
+  end
+  return done, queue
+end
+
+for i = 1, #due, 2 do
+  local member = due[i]
+  local score = tonumber(due[i + 1])
+  redis.call('ZREM', KEYS[1], member)
+  local id, clock, kind, ver = string.match(member, '^([^|]+)|([^|]+)|([^|]+)|([^|]+)$')
+  if id then
+    local tkey = prefix .. 't:' .. id
+    if redis.call('HGET', tkey, 'clock_ver') == ver
+      and redis.call('HSETNX', tkey, 'fired:' .. clock .. ':' .. kind, now) == 1 then
+      local queue = redis.call('HGET', tkey, 'queue') or ''
+      if kind == 'b' then
+        local clocks = cjson.decode(redis.call('HGET', tkey, 'clocks') or '{}')
+        local terms = (clocks.clocks or {})[clock] and clocks.clocks[clock].terms or {}
+        local done
+        done, queue = breach_actions(id, tkey, terms)
+        event(id, {'type', 'sla.breached', 'id', id, 'clock', clock, 'queue', queue,
+                   'due_ms', tostring(score), 'actions', table.concat(done, ',')})
+        for _, action in ipairs(done) do
+          if action == 'notify' then
+            event(id, {'type', 'sla.notify', 'id', id, 'clock', clock, 'queue', queue})
+          end
+        end
+      else
+        event(id, {'type', 'sla.warning', 'id', id, 'clock', clock, 'queue', queue,
+                   'threshold', kind, 'due_ms', tostring(score)})
+      end
+      out[#out + 1] = clock
+      out[#out + 1] = kind
+      out[#out + 1] = tostring(now - score)
+    end
+  end
+end
+
+if #due / 2 >= tonumber(ARGV[2]) then
+  out[3] = '1'
+end
+local nxt = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+if nxt[2] then
+  out[2] = nxt[2]
+end
+return out

@@ -1,0 +1,503 @@
+//! SLA clocks against a real Redis: timers fire exactly once with several gateways, survive
+//! restarts, pauses never count, reloads recompute, and the ticket's life is recorded.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use redis::Commands;
+use serde_json::{Value, json};
+use support::{
+    ADMIN, AGENT, GatewayProcess, OPERATOR, PARTNER, RedisServer, SUPERVISOR, TestApp, free_port,
+    test_config, ticket,
+};
+
+/// Accept within `accept_secs` (warning at half), every other clock an hour; breaches raise the
+/// band, notify and mark overdue.
+fn fast_policy(accept_secs: u32) -> String {
+    format!(
+        r#"
+[sla]
+mover_max_sleep_ms = 100
+
+[[sla.policies]]
+name = "drill"
+accept = {{ seconds = {accept_secs} }}
+warn_at = [0.5]
+on_breach = ["raise_band", "notify", "overdue"]
+
+[[sla.policies]]
+name = "the rest"
+first_contact = {{ hours = 1 }}
+resolve = {{ hours = 1 }}
+follow_up = {{ hours = 1 }}
+"#
+    )
+}
+
+/// Events of one ticket on the county stream, as (type, clock) pairs.
+fn stream_events(redis: &RedisServer, id: &str) -> Vec<(String, String)> {
+    let events: redis::streams::StreamRangeReply = redis
+        .conn()
+        .xrange_all("hl:{320831}:events")
+        .expect("xrange");
+    events
+        .ids
+        .iter()
+        .filter(|e| e.get::<String>("id").as_deref() == Some(id))
+        .map(|e| {
+            (
+                e.get::<String>("type").unwrap_or_default(),
+                e.get::<String>("clock").unwrap_or_default(),
+            )
+        })
+        .collect()
+}
+
+fn count(events: &[(String, String)], kind: &str) -> usize {
+    events.iter().filter(|(t, _)| t == kind).count()
+}
+
+fn wait_for(what: &str, limit: Duration, mut check: impl FnMut() -> bool) {
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        if check() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("timed out waiting for {what}");
+}
+
+async fn post_ticket(base: &str, external_id: &str) -> String {
+    let res = reqwest::Client::new()
+        .post(format!("{base}/v1/tickets"))
+        .bearer_auth(PARTNER)
+        .json(&ticket(external_id))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(res.status(), 201);
+    res.json::<Value>().await.expect("json")["id"]
+        .as_str()
+        .expect("id")
+        .to_string()
+}
+
+#[tokio::test]
+async fn a_policy_of_seconds_warns_then_breaches_then_escalates_each_exactly_once_with_two_gateways()
+ {
+    let redis = RedisServer::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = dir.path().join("gw.toml");
+    std::fs::write(&config, test_config(&redis.url(), &fast_policy(2))).expect("write");
+    let a = GatewayProcess::start(&config, free_port(), dir.path().join("a.log"));
+    let _b = GatewayProcess::start(&config, free_port(), dir.path().join("b.log"));
+
+    let id = post_ticket(&a.base, "SLA-1").await;
+    let queue = "hl:{320831}:q:mediation.320831.labour";
+    let score_before: f64 = redis.conn().zscore(queue, &id).expect("queued");
+
+    wait_for("the breach", Duration::from_secs(15), || {
+        count(&stream_events(&redis, &id), "sla.breached") > 0
+    });
+    // Give both movers time to (wrongly) fire again.
+    std::thread::sleep(Duration::from_millis(800));
+    let events = stream_events(&redis, &id);
+    assert_eq!(count(&events, "sla.warning"), 1, "{events:?}");
+    assert_eq!(count(&events, "sla.breached"), 1, "{events:?}");
+    assert_eq!(count(&events, "sla.notify"), 1, "{events:?}");
+    assert!(
+        events
+            .iter()
+            .all(|(t, c)| !t.starts_with("sla.") || c == "accept")
+    );
+    let warn = events.iter().position(|(t, _)| t == "sla.warning");
+    let breach = events.iter().position(|(t, _)| t == "sla.breached");
+    assert!(warn < breach, "the warning comes first: {events:?}");
+
+    // The ladder ran: one band up, in the same place of that band; marked overdue (督办).
+    let score_after: f64 = redis.conn().zscore(queue, &id).expect("still queued");
+    assert_eq!(score_before - score_after, 4_294_967_296.0);
+    let overdue: bool = redis
+        .conn()
+        .sismember("hl:{320831}:overdue", &id)
+        .expect("sismember");
+    assert!(overdue);
+    let view: Value = reqwest::Client::new()
+        .get(format!("{}/v1/tickets/{id}", a.base))
+        .bearer_auth(SUPERVISOR)
+        .send()
+        .await
+        .expect("sent")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(view["overdue"], true);
+    let accept = view["clocks"]
+        .as_array()
+        .and_then(|c| c.iter().find(|c| c["clock"] == "accept"))
+        .expect("accept clock");
+    assert_eq!(accept["state"], "breached", "{accept}");
+    assert_eq!(accept["policy"], "drill");
+}
+
+#[tokio::test]
+async fn a_restart_of_gateway_and_redis_in_the_middle_loses_no_timer_and_fires_none_twice() {
+    let mut redis = RedisServer::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = dir.path().join("gw.toml");
+    std::fs::write(&config, test_config(&redis.url(), &fast_policy(3))).expect("write");
+    let port = free_port();
+    let mut gw = GatewayProcess::start(&config, port, dir.path().join("1.log"));
+    let id = post_ticket(&gw.base, "SLA-2").await;
+    gw.kill9();
+    // Redis dies too and comes back from its AOF while no gateway runs.
+    redis.kill();
+    redis.restart();
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(count(&stream_events(&redis, &id), "sla.breached"), 0);
+
+    let _gw2 = GatewayProcess::start(&config, port, dir.path().join("2.log"));
+    wait_for("the late breach", Duration::from_secs(15), || {
+        count(&stream_events(&redis, &id), "sla.breached") > 0
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    let events = stream_events(&redis, &id);
+    assert_eq!(count(&events, "sla.warning"), 1, "{events:?}");
+    assert_eq!(count(&events, "sla.breached"), 1, "{events:?}");
+}
+
+#[tokio::test]
+async fn paused_time_never_counts_toward_a_breach() {
+    let redis = RedisServer::start();
+    let extra = r#"
+[sla]
+mover_max_sleep_ms = 100
+
+[[sla.policies]]
+name = "drill"
+accept = { hours = 1 }
+first_contact = { hours = 1 }
+resolve = { seconds = 2 }
+follow_up = { hours = 1 }
+warn_at = [0.5]
+"#;
+    let app = TestApp::spawn_with(&redis, extra).await;
+    let id = post_ticket(&app.base, "SLA-3").await;
+    let act = |action: &'static str| {
+        let app = &app;
+        let id = id.clone();
+        async move {
+            app.post(&format!("/v1/tickets/{id}/{action}"), AGENT, &json!({}))
+                .await
+        }
+    };
+    assert_eq!(act("accept").await.status(), 200);
+    assert_eq!(act("pause").await.status(), 200);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(count(&stream_events(&redis, &id), "sla.breached"), 0);
+    let view: Value = act("resume").await.json().await.expect("json");
+    let resolve = view["clocks"]
+        .as_array()
+        .and_then(|c| c.iter().find(|c| c["clock"] == "resolve"))
+        .expect("resolve clock")
+        .clone();
+    assert!(
+        resolve["paused_seconds"].as_i64().expect("paused") >= 2,
+        "{resolve}"
+    );
+    assert_ne!(resolve["state"], "breached", "{resolve}");
+    // Once running again, it does breach.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while count(&stream_events(&redis, &id), "sla.breached") == 0 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(count(&stream_events(&redis, &id), "sla.breached"), 1);
+}
+
+#[tokio::test]
+async fn a_config_change_recomputes_the_deadlines_of_open_tickets() {
+    let redis = RedisServer::start();
+    let app = TestApp::spawn(&redis).await;
+    let id = post_ticket(&app.base, "SLA-4").await;
+    let due = |v: &Value| v["sla"]["resolve_by"].as_str().map(String::from);
+    let before: Value = app
+        .get(&format!("/v1/tickets/{id}"), SUPERVISOR)
+        .await
+        .json()
+        .await
+        .expect("json");
+    // The shipped policy for mediation: 30 days. Make it 60.
+    let config = std::fs::read_to_string(&app.config_file).expect("read");
+    let config = format!(
+        "{config}\n[[sla.policies]]\nname = \"longer mediation\"\nservices = [\"mediation\"]\nresolve = {{ days = 60 }}\n\n[[sla.policies]]\nname = \"general\"\naccept = {{ hours = 4 }}\nfirst_contact = {{ hours = 24 }}\nresolve = {{ days = 7 }}\nfollow_up = {{ days = 3 }}\n"
+    );
+    std::fs::write(&app.config_file, config).expect("write");
+
+    assert_eq!(
+        app.post("/v1/admin/reload", SUPERVISOR, &json!({}))
+            .await
+            .status(),
+        403
+    );
+    let res = app.post("/v1/admin/reload", ADMIN, &json!({})).await;
+    assert_eq!(res.status(), 200);
+    let report: Value = res.json().await.expect("json");
+    assert_eq!(report["recomputed"], 1, "{report}");
+
+    let after: Value = app
+        .get(&format!("/v1/tickets/{id}"), SUPERVISOR)
+        .await
+        .json()
+        .await
+        .expect("json");
+    let parse = |s: Option<String>| {
+        chrono::DateTime::parse_from_rfc3339(&s.expect("due")).expect("rfc3339")
+    };
+    let shift = parse(due(&after)) - parse(due(&before));
+    assert_eq!(shift.num_days(), 30, "{before} {after}");
+    let resolve = after["clocks"]
+        .as_array()
+        .and_then(|c| c.iter().find(|c| c["clock"] == "resolve"))
+        .expect("resolve");
+    assert_eq!(resolve["policy"], "longer mediation");
+    let last = after["history"]
+        .as_array()
+        .and_then(|h| h.last())
+        .expect("history");
+    assert_eq!(last["type"], "sla.recomputed");
+}
+
+#[tokio::test]
+async fn the_tickets_life_from_accept_to_follow_up_is_recorded_and_counted() {
+    let redis = RedisServer::start();
+    let app = TestApp::spawn(&redis).await;
+    let id = post_ticket(&app.base, "LIFE-1").await;
+    let path = |a: &str| format!("/v1/tickets/{id}/{a}");
+
+    // Out of order: a queued ticket cannot be resolved.
+    let res = app
+        .post(
+            &path("resolve"),
+            AGENT,
+            &json!({"outcome": "mediated", "summary": "x"}),
+        )
+        .await;
+    assert_eq!(res.status(), 409);
+    // The operator of another region may not act.
+    let mut elsewhere = ticket("LIFE-2");
+    elsewhere["region"]["code"] = json!("110101");
+    let other: Value = app
+        .post("/v1/tickets", PARTNER, &elsewhere)
+        .await
+        .json()
+        .await
+        .expect("json");
+    let res = app
+        .post(
+            &format!("/v1/tickets/{}/accept", other["id"].as_str().expect("id")),
+            OPERATOR,
+            &json!({}),
+        )
+        .await;
+    assert_eq!(res.status(), 403);
+    assert_eq!(
+        app.post(&format!("/v1/tickets/{id}/explode"), AGENT, &json!({}))
+            .await
+            .status(),
+        404
+    );
+
+    assert_eq!(
+        app.post(&path("accept"), AGENT, &json!({})).await.status(),
+        200
+    );
+    let depth: usize = redis
+        .conn()
+        .zcard("hl:{320831}:q:mediation.320831.labour")
+        .expect("zcard");
+    assert_eq!(depth, 0, "an accepted ticket leaves the ready queue");
+    assert_eq!(
+        app.post(&path("accept"), AGENT, &json!({})).await.status(),
+        409
+    );
+    assert_eq!(
+        app.post(
+            &path("first_contact"),
+            AGENT,
+            &json!({"note": "已电话联系来电人"})
+        )
+        .await
+        .status(),
+        200
+    );
+    assert_eq!(
+        app.post(
+            &path("pause"),
+            AGENT,
+            &json!({"reason": "等待来电人提供合同"})
+        )
+        .await
+        .status(),
+        200
+    );
+    assert_eq!(
+        app.post(&path("pause"), AGENT, &json!({})).await.status(),
+        409
+    );
+    assert_eq!(
+        app.post(&path("resume"), AGENT, &json!({})).await.status(),
+        200
+    );
+
+    let res = app
+        .post(&path("resolve"), AGENT, &json!({"summary": "双方达成协议"}))
+        .await;
+    assert_eq!(res.status(), 422);
+    let problem: Value = res.json().await.expect("json");
+    assert_eq!(problem["errors"][0]["field"], "outcome");
+    let res = app
+        .post(
+            &path("resolve"),
+            AGENT,
+            &json!({"outcome": "mediated", "summary": "双方达成还款协议，老板分两期支付工资"}),
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+    let v: Value = res.json().await.expect("json");
+    assert_eq!(v["status"], "resolved");
+    assert!(v["sla"]["follow_up_by"].is_string(), "{v}");
+
+    let res = app
+        .post(&path("follow_up"), AGENT, &json!({"satisfaction": 6}))
+        .await;
+    assert_eq!(res.status(), 422);
+    let res = app
+        .post(
+            &path("follow_up"),
+            AGENT,
+            &json!({"satisfaction": 5, "comment": "满意"}),
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+    let v: Value = res.json().await.expect("json");
+    assert_eq!(v["status"], "closed");
+    let types: Vec<&str> = v["history"]
+        .as_array()
+        .expect("history")
+        .iter()
+        .filter_map(|e| e["type"].as_str())
+        .collect();
+    assert_eq!(
+        types,
+        [
+            "ticket.created",
+            "ticket.accept",
+            "ticket.first_contact",
+            "ticket.pause",
+            "ticket.resume",
+            "ticket.resolve",
+            "ticket.follow_up"
+        ]
+    );
+    assert_eq!(v["history"][5]["outcome"], "mediated");
+    assert_eq!(v["history"][6]["satisfaction"], 5);
+    let states: Vec<&str> = v["clocks"]
+        .as_array()
+        .expect("clocks")
+        .iter()
+        .filter_map(|c| c["state"].as_str())
+        .collect();
+    assert_eq!(states, ["met", "met", "met", "met"]);
+    // No timers are left for a closed ticket, and it left the open set.
+    let timers: Vec<String> = redis
+        .conn()
+        .zrange("hl:{320831}:timers", 0, -1)
+        .expect("zrange");
+    assert!(timers.iter().all(|m| !m.starts_with(&id)), "{timers:?}");
+    let open: bool = redis
+        .conn()
+        .sismember("hl:{320831}:open", &id)
+        .expect("sismember");
+    assert!(!open);
+
+    // The queue's compliance counts the four clocks, all met.
+    let queues: Value = app
+        .get("/v1/queues", SUPERVISOR)
+        .await
+        .json()
+        .await
+        .expect("json");
+    let q = queues["queues"]
+        .as_array()
+        .and_then(|qs| qs.iter().find(|q| q["name"] == "mediation.320831.labour"))
+        .expect("queue");
+    assert_eq!(q["sla"][0]["window"], "1h");
+    assert_eq!(q["sla"][0]["met"], 4, "{q}");
+    assert_eq!(q["sla"][0]["compliance"], 1.0);
+}
+
+#[test]
+fn the_calendar_command_prints_a_deadline_on_the_working_calendar() {
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_hotline-gateway"))
+            .args(["calendar", "due", "--calendar", "workday"])
+            .args(args)
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .output()
+            .expect("runs");
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).trim().to_string(),
+            String::from_utf8_lossy(&out.stderr).to_string(),
+        )
+    };
+    // Across National Day 2026 (Oct 1–7 off).
+    let (code, out, err) = run(&["--from", "2026-09-30T16:00:00+08:00", "--working-days", "1"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(out, "2026-10-08T16:00:00+08:00");
+    // Over the lunch break.
+    let (_, out, _) = run(&[
+        "--from",
+        "2026-11-24T11:30:00+08:00",
+        "--working-hours",
+        "1",
+    ]);
+    assert_eq!(out, "2026-11-24T14:00:00+08:00");
+    // Into a year without data: an error, never "no holidays".
+    let (code, _, err) = run(&["--from", "2026-12-30T10:00:00+08:00", "--working-days", "5"]);
+    assert_eq!(code, Some(2));
+    assert!(err.contains("2027"), "{err}");
+}
+
+#[tokio::test]
+async fn a_calendar_without_this_years_holiday_data_makes_the_gateway_not_ready() {
+    let redis = RedisServer::start();
+    let holidays = tempfile::tempdir().expect("tempdir");
+    std::fs::copy(
+        concat!(env!("CARGO_MANIFEST_DIR"), "/config/holidays/2023.json"),
+        holidays.path().join("2023.json"),
+    )
+    .expect("copy");
+    let extra = format!(
+        "[sla.calendars.workday]\ntime_zone = \"Asia/Shanghai\"\nworking_hours = [\"08:30-12:00\", \"13:30-17:30\"]\nweekdays = [\"mon\", \"tue\", \"wed\", \"thu\", \"fri\"]\nholidays_dir = \"{}\"\n",
+        holidays.path().display()
+    );
+    let app = TestApp::spawn_with(&redis, &extra).await;
+    let res = app.get("/readyz", "").await;
+    assert_eq!(res.status(), 503);
+    let problem: Value = res.json().await.expect("json");
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("no holiday data"),
+        "{problem}"
+    );
+    let metrics = app.get("/metrics", "").await.text().await.expect("text");
+    assert!(
+        metrics.contains("hotline_calendar_missing_year{calendar=\"workday\""),
+        "missing-year gauge absent"
+    );
+}
