@@ -501,3 +501,47 @@ async fn a_calendar_without_this_years_holiday_data_makes_the_gateway_not_ready(
         "missing-year gauge absent"
     );
 }
+
+#[tokio::test]
+async fn sighup_reloads_the_configuration_and_recomputes_deadlines() {
+    let redis = RedisServer::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = dir.path().join("gw.toml");
+    std::fs::write(&config, test_config(&redis.url(), "")).expect("write");
+    let gw = GatewayProcess::start(&config, free_port(), dir.path().join("gw.log"));
+    let id = post_ticket(&gw.base, "HUP-1").await;
+    let resolve_policy = || async {
+        let v: Value = reqwest::Client::new()
+            .get(format!("{}/v1/tickets/{id}", gw.base))
+            .bearer_auth(SUPERVISOR)
+            .send()
+            .await
+            .expect("sent")
+            .json()
+            .await
+            .expect("json");
+        v["clocks"]
+            .as_array()
+            .and_then(|c| c.iter().find(|c| c["clock"] == "resolve"))
+            .map(|c| c["policy"].as_str().unwrap_or_default().to_string())
+            .unwrap_or_default()
+    };
+    assert_eq!(resolve_policy().await, "people's mediation");
+    let extra = "\n[[sla.policies]]\nname = \"after the reload\"\naccept = { hours = 4 }\nfirst_contact = { hours = 24 }\nresolve = { days = 10 }\nfollow_up = { days = 3 }\n";
+    std::fs::write(&config, test_config(&redis.url(), extra)).expect("write");
+    let sent = std::process::Command::new("kill")
+        .args(["-HUP", &gw.pid().to_string()])
+        .status()
+        .expect("kill");
+    assert!(sent.success());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut policy = String::new();
+    while Instant::now() < deadline {
+        policy = resolve_policy().await;
+        if policy == "after the reload" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(policy, "after the reload");
+}
