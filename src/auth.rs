@@ -51,6 +51,8 @@ pub struct Principal {
     pub role: Role,
     /// Region code prefixes it is limited to; empty means everywhere.
     pub regions: Vec<String>,
+    /// For agents: the agent it acts as.
+    pub agent_id: Option<String>,
 }
 
 impl Principal {
@@ -112,6 +114,7 @@ impl Authenticator {
                         name: t.name.clone(),
                         role: t.role,
                         regions: t.regions.clone(),
+                        agent_id: t.agent_id.clone(),
                     },
                 ))
             })
@@ -170,12 +173,14 @@ mod tests {
                     role: Role::Partner,
                     sha256: digest_hex("s3cret-partner"),
                     regions: vec![],
+                    agent_id: None,
                 },
                 TokenSettings {
                     name: "operator-suining".into(),
                     role: Role::Operator,
                     sha256: digest_hex("s3cret-operator"),
                     regions: vec!["320831".into()],
+                    agent_id: None,
                 },
             ],
         })

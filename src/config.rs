@@ -54,6 +54,8 @@ pub struct Settings {
     pub sla: SlaSettings,
     /// Bearer tokens.
     pub auth: AuthSettings,
+    /// Leases, widening and agents to bootstrap.
+    pub agents: AgentsSettings,
     /// Log format and level.
     pub log: LogSettings,
 }
@@ -200,6 +202,39 @@ pub struct SlaSettings {
     pub policies: Vec<crate::sla::policy::PolicySettings>,
 }
 
+/// `[agents]`: how lawyers and mediators take work.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AgentsSettings {
+    /// How long a claim is reserved for an agent before it returns to the queue.
+    pub lease_seconds: u64,
+    /// After this many expired leases a ticket goes to the supervisors' queue.
+    pub max_lease_expiries: u32,
+    /// The supervisors' queue, with `{county}`.
+    pub supervisor_queue: String,
+    /// Skip widening steps that no available agent could serve.
+    pub skip_empty_steps: bool,
+    /// Every this many seconds of waiting raise a ticket one priority band (0: never).
+    pub aging_seconds: u64,
+    /// How many waiting tickets of each queue a claim looks at.
+    pub claim_scan: usize,
+    /// Widening steps per service (`legal_consultation`, `mediation`, `triage`).
+    pub widening: BTreeMap<String, Vec<crate::agents::Step>>,
+    /// Agents created at start-up when they do not exist yet.
+    #[serde(default)]
+    pub bootstrap: Vec<BootstrapAgent>,
+}
+
+/// One `[[agents.bootstrap]]` entry: an id plus the fields of `PUT /v1/agents/{id}`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct BootstrapAgent {
+    /// The agent's id.
+    pub id: String,
+    /// The rest of its definition.
+    #[serde(flatten)]
+    pub spec: crate::agents::AgentSpec,
+}
+
 /// `[auth]`
 #[derive(Debug, Clone, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
@@ -222,6 +257,9 @@ pub struct TokenSettings {
     /// Region code prefixes it is limited to; empty means everywhere.
     #[serde(default)]
     pub regions: Vec<String>,
+    /// For `role = "agent"`: the agent this token acts as.
+    #[serde(default)]
+    pub agent_id: Option<String>,
 }
 
 /// `[log]`
@@ -305,6 +343,7 @@ impl Settings {
         self.validate_routing()?;
         self.validate_sla()?;
         self.validate_auth()?;
+        self.validate_agents()?;
         if !["json", "pretty"].contains(&self.log.format.as_str()) {
             return Err(invalid("log.format", "must be `json` or `pretty`"));
         }
@@ -425,6 +464,90 @@ impl Settings {
             }
             for (j, p) in t.regions.iter().enumerate() {
                 check_region_prefix(&format!("auth.tokens[{i}].regions[{j}]"), p)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn validate_agents(&self) -> Result<(), ConfigError> {
+        let a = &self.agents;
+        if a.lease_seconds == 0 {
+            return Err(invalid("agents.lease_seconds", "must be greater than 0"));
+        }
+        if a.max_lease_expiries == 0 {
+            return Err(invalid(
+                "agents.max_lease_expiries",
+                "must be greater than 0",
+            ));
+        }
+        if a.claim_scan == 0 {
+            return Err(invalid("agents.claim_scan", "must be greater than 0"));
+        }
+        check_queue_template("agents.supervisor_queue", &a.supervisor_queue)?;
+        for service in ["legal_consultation", "mediation", "triage"] {
+            let Some(steps) = a.widening.get(service) else {
+                return Err(invalid(
+                    format!("agents.widening.{service}"),
+                    "missing: every service needs its steps",
+                ));
+            };
+            if steps.is_empty() {
+                return Err(invalid(
+                    format!("agents.widening.{service}"),
+                    "needs at least one step",
+                ));
+            }
+            for (i, w) in steps.windows(2).enumerate() {
+                if w[1].after_seconds < w[0].after_seconds || w[1].tier <= w[0].tier {
+                    return Err(invalid(
+                        format!("agents.widening.{service}[{}]", i + 1),
+                        "steps must widen: a higher tier, after no less time than the step before",
+                    ));
+                }
+            }
+        }
+        for key in a.widening.keys() {
+            if !["legal_consultation", "mediation", "triage"].contains(&key.as_str()) {
+                return Err(invalid(format!("agents.widening.{key}"), "unknown service"));
+            }
+        }
+        for (i, b) in a.bootstrap.iter().enumerate() {
+            if !crate::agents::valid_id(&b.id) {
+                return Err(invalid(
+                    format!("agents.bootstrap[{i}].id"),
+                    "1 to 64 letters, digits, `.`, `_` or `-`",
+                ));
+            }
+            if let Some((field, message)) = b
+                .spec
+                .problems(&self.classify.categories)
+                .into_iter()
+                .next()
+            {
+                return Err(invalid(format!("agents.bootstrap[{i}].{field}"), message));
+            }
+        }
+        for (i, t) in self.auth.tokens.iter().enumerate() {
+            match (&t.role, &t.agent_id) {
+                (Role::Agent, None) => {
+                    return Err(invalid(
+                        format!("auth.tokens[{i}].agent_id"),
+                        "an agent token must name its agent",
+                    ));
+                }
+                (Role::Agent, Some(id)) if !crate::agents::valid_id(id) => {
+                    return Err(invalid(
+                        format!("auth.tokens[{i}].agent_id"),
+                        "1 to 64 letters, digits, `.`, `_` or `-`",
+                    ));
+                }
+                (r, Some(_)) if *r != Role::Agent => {
+                    return Err(invalid(
+                        format!("auth.tokens[{i}].agent_id"),
+                        "only agent tokens name an agent",
+                    ));
+                }
+                _ => {}
             }
         }
         Ok(())

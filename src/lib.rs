@@ -6,6 +6,7 @@
 //! - [`classify`]: text in, decision with reasons out (pure).
 //! - [`routing`]: decision and region in, queue out (pure).
 //! - [`sla`]: working calendars, policies, per-ticket clocks and the timer mover.
+//! - [`agents`]: who may take which ticket (pure), and the agents' HTTP API.
 //! - [`lifecycle`]: accept, first contact, pause, resume, resolve, follow-up; reload.
 //! - [`queues`]: the Redis store; the only module that knows key names and Lua.
 //! - [`api`]: router, problem+json errors, auth extractor, ops endpoints.
@@ -17,6 +18,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod agents;
 pub mod api;
 pub mod auth;
 pub mod classify;

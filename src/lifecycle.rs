@@ -14,16 +14,18 @@ use axum::http::HeaderMap;
 use serde::Deserialize;
 use utoipa::ToSchema;
 
+use crate::agents::Tier;
 use crate::api::problem::{ApiError, FieldError};
 use crate::api::{AppState, Authenticated};
 use crate::auth::{Principal, Role};
 use crate::intake::wire::TicketView;
 use crate::intake::{plan_timers, view};
-use crate::queues::{ActOutcome, TicketChange, TicketRecord};
+use crate::queues::{ActOutcome, RenewOutcome, TicketChange, TicketRecord};
 use crate::sla::SlaConfig;
 use crate::sla::clock::{ClockEvent, TicketClocks};
 use crate::sla::policy::{ClockName, TicketFacts};
 use crate::ticket::Source;
+use axum::response::IntoResponse;
 
 /// The actions of this module, as they appear in the path.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, ToSchema)]
@@ -41,6 +43,12 @@ pub enum Action {
     Resolve,
     /// 回访: the follow-up call, with satisfaction 1–5; closes the loop.
     FollowUp,
+    /// 转办: to another service, category or place in the county, with a reason; keeps its age.
+    Transfer,
+    /// 上报: to the next tier up, with a reason; keeps its place in line.
+    Escalate,
+    /// Extends the caller's lease on a claimed ticket.
+    Renew,
 }
 
 impl Action {
@@ -52,25 +60,32 @@ impl Action {
             Action::Resume => "resume",
             Action::Resolve => "resolve",
             Action::FollowUp => "follow_up",
+            Action::Transfer => "transfer",
+            Action::Escalate => "escalate",
+            Action::Renew => "renew",
         }
     }
 
-    fn clock_event(self) -> ClockEvent {
+    fn clock_event(self) -> Option<ClockEvent> {
         match self {
-            Action::Accept => ClockEvent::Accept,
-            Action::FirstContact => ClockEvent::FirstContact,
-            Action::Pause => ClockEvent::Pause,
-            Action::Resume => ClockEvent::Resume,
-            Action::Resolve => ClockEvent::Resolve,
-            Action::FollowUp => ClockEvent::FollowUp,
+            Action::Accept => Some(ClockEvent::Accept),
+            Action::FirstContact => Some(ClockEvent::FirstContact),
+            Action::Pause => Some(ClockEvent::Pause),
+            Action::Resume => Some(ClockEvent::Resume),
+            Action::Resolve => Some(ClockEvent::Resolve),
+            Action::FollowUp => Some(ClockEvent::FollowUp),
+            Action::Transfer | Action::Escalate | Action::Renew => None,
         }
     }
 
     /// The statuses the action may start from, and the status it leaves.
     fn transition(self) -> (&'static [&'static str], Option<&'static str>) {
         const WORKING: &[&str] = &["accepted", "in_progress"];
+        const OPEN: &[&str] = &["queued", "leased", "accepted", "in_progress"];
         match self {
-            Action::Accept => (&["queued"], Some("accepted")),
+            Action::Accept => (&["queued", "leased"], Some("accepted")),
+            Action::Transfer | Action::Escalate => (OPEN, Some("queued")),
+            Action::Renew => (&["leased"], None),
             Action::FirstContact => (WORKING, Some("in_progress")),
             Action::Pause | Action::Resume => (WORKING, None),
             Action::Resolve => (WORKING, Some("resolved")),
@@ -115,6 +130,18 @@ pub struct ActionRequest {
     pub satisfaction: Option<u8>,
     /// The caller's comment (follow_up).
     pub comment: Option<String>,
+    /// The lease from the claim (accept and renew, for agents).
+    pub lease_id: Option<String>,
+    /// New service (transfer): `legal_consultation`, `mediation` or `triage`.
+    pub service: Option<String>,
+    /// New category (transfer).
+    pub category: Option<String>,
+    /// New town in the same county (transfer).
+    pub town: Option<String>,
+    /// New village (transfer).
+    pub village: Option<String>,
+    /// New grid (transfer).
+    pub grid: Option<String>,
 }
 
 const ACTORS: &[Role] = &[Role::Agent, Role::Operator, Role::Supervisor, Role::Admin];
@@ -157,7 +184,49 @@ impl ActionRequest {
                     "is required for a follow-up",
                 )),
             },
+            Action::Transfer | Action::Escalate => {
+                if self.reason.as_deref().is_none_or(|s| s.trim().is_empty()) {
+                    e.push(FieldError::new("reason", "is required"));
+                }
+                if action == Action::Transfer {
+                    if let Some(s) = &self.service
+                        && !["legal_consultation", "mediation", "triage"].contains(&s.as_str())
+                    {
+                        e.push(FieldError::new(
+                            "service",
+                            "must be legal_consultation, mediation or triage",
+                        ));
+                    }
+                    if self.service.is_none()
+                        && self.category.is_none()
+                        && self.town.is_none()
+                        && self.village.is_none()
+                        && self.grid.is_none()
+                    {
+                        e.push(FieldError::new(
+                            "service",
+                            "name what changes: service, category, town, village or grid",
+                        ));
+                    }
+                }
+            }
+            Action::Renew => {
+                if self.lease_id.is_none() {
+                    e.push(FieldError::new("lease_id", "is required"));
+                }
+            }
             _ => {}
+        }
+        for (field, v) in [
+            ("town", &self.town),
+            ("village", &self.village),
+            ("grid", &self.grid),
+        ] {
+            if let Some(v) = v
+                && (v.trim().is_empty() || v.contains('/') || v.chars().count() > 64)
+            {
+                e.push(FieldError::new(field, "1 to 64 characters, without `/`"));
+            }
         }
         if e.is_empty() {
             Ok(())
@@ -172,7 +241,7 @@ impl ActionRequest {
     post, path = "/v1/tickets/{id}/{action}", tag = "lifecycle",
     params(
         ("id" = String, Path, description = "Ticket id"),
-        ("action" = Action, Path, description = "accept, first_contact, pause, resume, resolve or follow_up"),
+        ("action" = Action, Path, description = "accept, first_contact, pause, resume, resolve, follow_up, transfer, escalate or renew"),
     ),
     request_body(content = Option<ActionRequest>, description = "Optional; resolve needs outcome and summary, follow_up needs satisfaction"),
     responses(
@@ -193,7 +262,7 @@ pub async fn act(
     Path((id, action)): Path<(String, String)>,
     headers: HeaderMap,
     body: Bytes,
-) -> Result<axum::Json<TicketView>, ApiError> {
+) -> Result<axum::response::Response, ApiError> {
     tracing::Span::current().record("ticket_id", id.as_str());
     principal.require(ACTORS)?;
     let action: Action = serde_json::from_value(serde_json::Value::String(action.clone()))
@@ -211,9 +280,58 @@ pub async fn act(
         crate::api::json::parse::<ActionRequest>(&body)?
     };
     request.validate(action)?;
+    if let Some(c) = &request.category
+        && !state.settings.classify.categories.contains(c)
+    {
+        return Err(ApiError::Invalid(vec![FieldError::new(
+            "category",
+            format!("`{c}` is not a configured category"),
+        )]));
+    }
+    if action == Action::Renew {
+        return renew(&state, &principal, &id, &request).await;
+    }
     let record = apply(&state, &principal, &id, action, &request).await?;
     crate::metrics::ticket_action(action.as_str());
-    Ok(axum::Json(view(&state, &record)))
+    Ok(axum::Json(view(&state, &record)).into_response())
+}
+
+/// The answer to a renewal.
+#[derive(Debug, serde::Serialize, ToSchema)]
+pub struct LeaseView {
+    /// The lease, unchanged.
+    pub lease_id: String,
+    /// Its new deadline.
+    pub lease_expires_at: chrono::DateTime<chrono::Utc>,
+}
+
+async fn renew(
+    state: &AppState,
+    principal: &Principal,
+    id: &str,
+    request: &ActionRequest,
+) -> Result<axum::response::Response, ApiError> {
+    principal.require(&[Role::Agent])?;
+    let me = principal.agent_id.clone().unwrap_or_default();
+    let lease = request.lease_id.clone().unwrap_or_default();
+    match state
+        .store
+        .renew(id, &lease, &me, state.settings.agents.lease_seconds * 1000)
+        .await
+        .map_err(|e| state.store_error(e))?
+    {
+        RenewOutcome::Renewed(ms) => {
+            crate::metrics::ticket_action("renew");
+            Ok(axum::Json(LeaseView {
+                lease_id: lease,
+                lease_expires_at: chrono::DateTime::from_timestamp_millis(ms).unwrap_or_default(),
+            })
+            .into_response())
+        }
+        RenewOutcome::Stale => Err(ApiError::State(format!(
+            "lease `{lease}` is not the current lease of `{me}` on ticket `{id}`"
+        ))),
+    }
 }
 
 /// Reads, computes and applies, retrying when another action got there first.
@@ -253,9 +371,11 @@ async fn apply(
             serde_json::from_str(&record.stored.clocks_json).unwrap_or_default();
         let was_running: Vec<ClockName> = running(&clocks);
         let now = state.store.now_ms();
-        clocks
-            .apply(action.clock_event(), now)
-            .map_err(|e| ApiError::State(e.to_string()))?;
+        if let Some(event) = action.clock_event() {
+            clocks
+                .apply(event, now)
+                .map_err(|e| ApiError::State(e.to_string()))?;
+        }
         let outcomes = was_running
             .into_iter()
             .filter_map(|c| {
@@ -275,7 +395,12 @@ async fn apply(
         {
             event.extend(details);
         }
-        let change = change(
+        let me = match principal.role {
+            Role::Agent => principal.agent_id.clone(),
+            _ => None,
+        };
+        let mut correction = None;
+        let mut change = change(
             &record,
             clocks,
             &sla,
@@ -284,6 +409,72 @@ async fn apply(
             outcomes,
             event,
         )?;
+        match action {
+            Action::Accept => match &me {
+                Some(me) => {
+                    if status != "leased" || record.lease_agent.as_deref() != Some(me.as_str()) {
+                        return Err(ApiError::State(format!(
+                            "claim the ticket first: `{id}` is not leased to `{me}`"
+                        )));
+                    }
+                    change.lease_check = request.lease_id.clone().ok_or_else(|| {
+                        ApiError::Invalid(vec![FieldError::new(
+                            "lease_id",
+                            "is required to accept a claimed ticket",
+                        )])
+                    })?;
+                    change.lease_agent = me.clone();
+                    change.release_lease = true;
+                    change.assign = me.clone();
+                }
+                None if status == "leased" => {
+                    return Err(ApiError::State(format!(
+                        "ticket `{id}` is leased to `{}`; it accepts, or the lease expires",
+                        record.lease_agent.clone().unwrap_or_default()
+                    )));
+                }
+                None => {}
+            },
+            Action::Transfer | Action::Escalate => {
+                if let Some(me) = &me
+                    && record.lease_agent.as_deref() != Some(me.as_str())
+                    && record.assigned_agent.as_deref() != Some(me.as_str())
+                {
+                    return Err(ApiError::Forbidden(format!(
+                        "ticket `{id}` is not held by `{me}`"
+                    )));
+                }
+                release_holder(&record, &mut change);
+                change.dequeue = true;
+                change.event.insert(
+                    "from_queue".into(),
+                    record.stored.queue.clone().unwrap_or_default().into(),
+                );
+                change.event.insert(
+                    "reason".into(),
+                    request.reason.clone().unwrap_or_default().into(),
+                );
+                if action == Action::Transfer {
+                    correction = transfer(state, &record, request, county, &sla, &mut change)?;
+                } else {
+                    escalate(state, &record, &mut change).await?;
+                }
+            }
+            _ => {
+                if let Some(me) = &me
+                    && record.assigned_agent.as_deref() != Some(me.as_str())
+                {
+                    return Err(ApiError::Forbidden(format!(
+                        "ticket `{id}` is assigned to another agent"
+                    )));
+                }
+                if action == Action::Resolve
+                    && let Some(agent) = &record.assigned_agent
+                {
+                    change.agent_delta = vec![agent.clone().into(), (-1).into(), 1.into()];
+                }
+            }
+        }
         match state
             .store
             .act(id, change)
@@ -292,6 +483,13 @@ async fn apply(
         {
             ActOutcome::Applied(_) => {
                 state.mover.nudge();
+                if let Some(c) = correction {
+                    // The corrections stream is a learning signal written after the change (it
+                    // lives outside the county's slot); a lost entry costs one example.
+                    if let Err(e) = state.store.record_correction(id, &c, &principal.name).await {
+                        tracing::warn!(error = %e, "correction not recorded");
+                    }
+                }
                 return state
                     .store
                     .ticket(id)
@@ -300,12 +498,185 @@ async fn apply(
                     .ok_or_else(not_found);
             }
             ActOutcome::Stale => continue,
+            ActOutcome::StaleLease => {
+                return Err(ApiError::State(format!(
+                    "lease `{}` is not the current lease on `{id}`",
+                    request.lease_id.clone().unwrap_or_default()
+                )));
+            }
             ActOutcome::Missing => return Err(not_found()),
         }
     }
     Err(ApiError::State(format!(
         "ticket `{id}` kept changing while this action was applied; retry"
     )))
+}
+
+/// Lets go of whoever holds the ticket (lease or assignment), freeing their capacity.
+fn release_holder(record: &TicketRecord, change: &mut TicketChange) {
+    if record.stored.status == "leased" {
+        change.release_lease = true;
+        if let Some(a) = &record.lease_agent {
+            change.agent_delta = vec![a.clone().into(), (-1).into(), 0.into()];
+        }
+    }
+    if let Some(a) = &record.assigned_agent {
+        change.unassign = true;
+        change.agent_delta = vec![a.clone().into(), (-1).into(), 0.into()];
+    }
+}
+
+/// Where a transfer goes: the routing table decides for the corrected service, category and
+/// place; the ticket keeps its arrival order and age, and its clocks get the new targets.
+/// Returns the correction to record when service or category changed.
+fn transfer(
+    state: &AppState,
+    record: &TicketRecord,
+    request: &ActionRequest,
+    county: &str,
+    sla: &SlaConfig,
+    change: &mut TicketChange,
+) -> Result<Option<Correction>, ApiError> {
+    let ticket: crate::ticket::Ticket = serde_json::from_str(&record.ticket_json)
+        .map_err(|e| ApiError::Internal(format!("stored ticket unreadable: {e}")))?;
+    let service_name = request
+        .service
+        .clone()
+        .unwrap_or_else(|| record.service.clone());
+    let service = crate::classify::Service::parse(&service_name).ok_or_else(|| {
+        ApiError::State(format!("ticket service `{service_name}` cannot be routed"))
+    })?;
+    let category = request
+        .category
+        .clone()
+        .unwrap_or_else(|| record.category.clone());
+    let mut region = ticket.region.clone();
+    let mut path: Vec<String> = record.region_path.split('/').map(String::from).collect();
+    for (depth, (new, slot)) in [
+        (&request.town, &mut region.town),
+        (&request.village, &mut region.village),
+        (&request.grid, &mut region.grid),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        if let Some(v) = new {
+            *slot = Some(v.clone());
+            path.truncate(depth + 1);
+            path.push(v.clone());
+        }
+    }
+    let mut classification: serde_json::Value =
+        serde_json::from_str(&record.stored.classification_json).unwrap_or_default();
+    classification["service"] = service_name.clone().into();
+    classification["category"] = category.clone().into();
+    if let Some(reasons) = classification["reasons"].as_array_mut() {
+        reasons.push(format!("人工改派: {}", request.reason.clone().unwrap_or_default()).into());
+    }
+    let decision = crate::classify::Decision {
+        service,
+        category: category.clone(),
+        warning_level: record.level.clone(),
+        confidence: 1.0,
+        reasons: vec![],
+        model: "manual".into(),
+    };
+    let route = state.router.route(&decision, ticket.source, &region);
+    let queue = route
+        .queue
+        .ok_or_else(|| ApiError::State("that service has no queue here".into()))?;
+    let facts = TicketFacts {
+        service: &service_name,
+        warning_level: &record.level,
+        source: ticket.source,
+        category: &category,
+    };
+    let mut clocks: TicketClocks = serde_json::from_str(&change.clocks).unwrap_or_default();
+    clocks.retarget(sla.policies.terms(facts, county));
+    change.timers = plan_timers(&clocks, sla);
+    change.clocks =
+        serde_json::to_string(&clocks).map_err(|e| ApiError::Internal(e.to_string()))?;
+    change.requeue = serde_json::json!({
+        "queue": queue,
+        "score": f64::from(route.band) * 4_294_967_296.0 + record.seq as f64,
+        "since": record.stored.created_ms,
+    });
+    change.set.insert("service".into(), service_name.clone());
+    change.set.insert("category".into(), category.clone());
+    change.set.insert("band".into(), route.band.to_string());
+    change.set.insert("region_path".into(), path.join("/"));
+    change
+        .set
+        .insert("classification".into(), classification.to_string());
+    change.event.insert("to_queue".into(), queue.into());
+    let changed = service_name != record.service || category != record.category;
+    Ok(changed.then(|| Correction {
+        title: ticket.title,
+        text: ticket.text,
+        source: ticket.source.as_str().to_string(),
+        service: service_name,
+        category,
+    }))
+}
+
+/// Escalation: the tier above whoever held it (or above the ticket's current floor) becomes the
+/// lowest tier allowed; the ticket keeps its place in line.
+async fn escalate(
+    state: &AppState,
+    record: &TicketRecord,
+    change: &mut TicketChange,
+) -> Result<(), ApiError> {
+    let holder = record
+        .assigned_agent
+        .clone()
+        .or_else(|| record.lease_agent.clone());
+    let mut floor = record.min_tier.as_deref().and_then(Tier::parse);
+    if let Some(h) = holder
+        && let Some(agent) = state
+            .store
+            .agent(&h)
+            .await
+            .map_err(|e| state.store_error(e))?
+    {
+        floor = Some(floor.map_or(agent.spec.tier, |f| f.max(agent.spec.tier)));
+    }
+    let next = match floor {
+        Some(t) => t.above(),
+        None => Some(Tier::Village),
+    }
+    .ok_or_else(|| {
+        ApiError::State("already at the county centre: nowhere higher to escalate".into())
+    })?;
+    let queue = record
+        .stored
+        .queue
+        .clone()
+        .ok_or_else(|| ApiError::State("the ticket has no queue".into()))?;
+    change.requeue = serde_json::json!({
+        "queue": queue,
+        "score": f64::from(record.band) * 4_294_967_296.0 + record.seq as f64,
+        "since": record.stored.created_ms,
+    });
+    change
+        .set
+        .insert("min_tier".into(), next.as_str().to_string());
+    change.event.insert("min_tier".into(), next.as_str().into());
+    Ok(())
+}
+
+/// A corrected label, for retraining the classifier (`hotline-gateway corrections export`).
+#[derive(Debug, Clone)]
+pub struct Correction {
+    /// The ticket's title.
+    pub title: String,
+    /// The ticket's text.
+    pub text: String,
+    /// Its source hotline.
+    pub source: String,
+    /// The corrected service.
+    pub service: String,
+    /// The corrected category.
+    pub category: String,
 }
 
 fn running(clocks: &TicketClocks) -> Vec<ClockName> {
@@ -381,17 +752,17 @@ fn change(
     let close = !clocks.clocks.is_empty()
         && running(&clocks).is_empty()
         && clocks.clocks.values().all(|c| c.started_ms.is_some());
-    Ok(TicketChange {
-        expected_ver: record.clock_ver.clone(),
-        clocks: serde_json::to_string(&clocks).map_err(|e| ApiError::Internal(e.to_string()))?,
+    let mut change = TicketChange::new(
+        record.clock_ver.clone(),
+        serde_json::to_string(&clocks).map_err(|e| ApiError::Internal(e.to_string()))?,
         timers,
-        status: status.unwrap_or_default().to_string(),
-        dequeue,
-        outcomes,
-        close,
         event,
-        maxlen: 0,
-    })
+    );
+    change.status = status.unwrap_or_default().to_string();
+    change.dequeue = dequeue;
+    change.outcomes = outcomes;
+    change.close = close;
+    Ok(change)
 }
 
 /// Recomputes the clocks of every open ticket with the policies and calendars in force
@@ -454,7 +825,7 @@ async fn recompute_one(state: &AppState, county: &str, id: &str) -> Result<bool,
         {
             ActOutcome::Applied(_) => return Ok(true),
             ActOutcome::Stale => continue,
-            ActOutcome::Missing => return Ok(false),
+            ActOutcome::Missing | ActOutcome::StaleLease => return Ok(false),
         }
     }
     Ok(false)

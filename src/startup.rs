@@ -112,11 +112,16 @@ impl Application {
         let grace = Duration::from_secs(self.state.settings.http.shutdown_grace_seconds);
         let (tx, mut rx) = tokio::sync::watch::channel(false);
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        crate::agents::api::bootstrap(&self.state).await;
         let mover = tokio::spawn(crate::sla::mover::run(
             self.state.store.clone(),
             self.state.mover.clone(),
-            self.state.settings.sla.mover_batch,
-            Duration::from_millis(self.state.settings.sla.mover_max_sleep_ms),
+            crate::sla::mover::MoverConfig {
+                batch: self.state.settings.sla.mover_batch,
+                max_sleep: Duration::from_millis(self.state.settings.sla.mover_max_sleep_ms),
+                max_lease_expiries: self.state.settings.agents.max_lease_expiries,
+                supervisor_queue: self.state.settings.agents.supervisor_queue.clone(),
+            },
             stop_rx.clone(),
         ));
         let reloader = tokio::spawn(reload_on_sighup(Arc::clone(&self.state), stop_rx));

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use redis::Commands;
 use serde_json::{Value, json};
 use support::{
-    ADMIN, AGENT, GatewayProcess, OPERATOR, PARTNER, RedisServer, SUPERVISOR, TestApp, free_port,
+    ADMIN, GatewayProcess, OPERATOR, PARTNER, RedisServer, SUPERVISOR, TestApp, free_port,
     test_config, ticket,
 };
 
@@ -189,8 +189,12 @@ warn_at = [0.5]
         let app = &app;
         let id = id.clone();
         async move {
-            app.post(&format!("/v1/tickets/{id}/{action}"), AGENT, &json!({}))
-                .await
+            app.post(
+                &format!("/v1/tickets/{id}/{action}"),
+                SUPERVISOR,
+                &json!({}),
+            )
+            .await
         }
     };
     assert_eq!(act("accept").await.status(), 200);
@@ -280,7 +284,7 @@ async fn the_tickets_life_from_accept_to_follow_up_is_recorded_and_counted() {
     let res = app
         .post(
             &path("resolve"),
-            AGENT,
+            SUPERVISOR,
             &json!({"outcome": "mediated", "summary": "x"}),
         )
         .await;
@@ -303,14 +307,16 @@ async fn the_tickets_life_from_accept_to_follow_up_is_recorded_and_counted() {
         .await;
     assert_eq!(res.status(), 403);
     assert_eq!(
-        app.post(&format!("/v1/tickets/{id}/explode"), AGENT, &json!({}))
+        app.post(&format!("/v1/tickets/{id}/explode"), SUPERVISOR, &json!({}))
             .await
             .status(),
         404
     );
 
     assert_eq!(
-        app.post(&path("accept"), AGENT, &json!({})).await.status(),
+        app.post(&path("accept"), SUPERVISOR, &json!({}))
+            .await
+            .status(),
         200
     );
     let depth: usize = redis
@@ -319,13 +325,15 @@ async fn the_tickets_life_from_accept_to_follow_up_is_recorded_and_counted() {
         .expect("zcard");
     assert_eq!(depth, 0, "an accepted ticket leaves the ready queue");
     assert_eq!(
-        app.post(&path("accept"), AGENT, &json!({})).await.status(),
+        app.post(&path("accept"), SUPERVISOR, &json!({}))
+            .await
+            .status(),
         409
     );
     assert_eq!(
         app.post(
             &path("first_contact"),
-            AGENT,
+            SUPERVISOR,
             &json!({"note": "已电话联系来电人"})
         )
         .await
@@ -335,7 +343,7 @@ async fn the_tickets_life_from_accept_to_follow_up_is_recorded_and_counted() {
     assert_eq!(
         app.post(
             &path("pause"),
-            AGENT,
+            SUPERVISOR,
             &json!({"reason": "等待来电人提供合同"})
         )
         .await
@@ -343,16 +351,24 @@ async fn the_tickets_life_from_accept_to_follow_up_is_recorded_and_counted() {
         200
     );
     assert_eq!(
-        app.post(&path("pause"), AGENT, &json!({})).await.status(),
+        app.post(&path("pause"), SUPERVISOR, &json!({}))
+            .await
+            .status(),
         409
     );
     assert_eq!(
-        app.post(&path("resume"), AGENT, &json!({})).await.status(),
+        app.post(&path("resume"), SUPERVISOR, &json!({}))
+            .await
+            .status(),
         200
     );
 
     let res = app
-        .post(&path("resolve"), AGENT, &json!({"summary": "双方达成协议"}))
+        .post(
+            &path("resolve"),
+            SUPERVISOR,
+            &json!({"summary": "双方达成协议"}),
+        )
         .await;
     assert_eq!(res.status(), 422);
     let problem: Value = res.json().await.expect("json");
@@ -360,7 +376,7 @@ async fn the_tickets_life_from_accept_to_follow_up_is_recorded_and_counted() {
     let res = app
         .post(
             &path("resolve"),
-            AGENT,
+            SUPERVISOR,
             &json!({"outcome": "mediated", "summary": "双方达成还款协议，老板分两期支付工资"}),
         )
         .await;
@@ -370,13 +386,13 @@ async fn the_tickets_life_from_accept_to_follow_up_is_recorded_and_counted() {
     assert!(v["sla"]["follow_up_by"].is_string(), "{v}");
 
     let res = app
-        .post(&path("follow_up"), AGENT, &json!({"satisfaction": 6}))
+        .post(&path("follow_up"), SUPERVISOR, &json!({"satisfaction": 6}))
         .await;
     assert_eq!(res.status(), 422);
     let res = app
         .post(
             &path("follow_up"),
-            AGENT,
+            SUPERVISOR,
             &json!({"satisfaction": 5, "comment": "满意"}),
         )
         .await;

@@ -45,6 +45,8 @@ struct Template {
     category: &'static str,
     /// Warning level label.
     level: &'static str,
+    /// `county/town/village/grid`, as `agents::region_path` makes it.
+    region_path: String,
 }
 
 /// The script arguments of one call, built like `Store::ingest` builds them.
@@ -67,6 +69,115 @@ pub struct Workload {
     sha: String,
     /// Distinguishes this run's external ids.
     run: String,
+}
+
+/// Milliseconds since the epoch on this host (the gateway uses Redis time corrected by an offset;
+/// for the shape and size of the arguments the local clock is as good).
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// One clock's terms as `config/default.toml`'s policies give them: policy name, target JSON,
+/// the target in seconds (working time approximated as wall time: only the size of the
+/// arguments and the number of timers matter here), and the breach ladder.
+type ClockTerms = (&'static str, String, i64, &'static str);
+
+/// The SLA clocks JSON and timers JSON (ARGV[13] and ARGV[14] of `ingest.lua`) that the
+/// gateway's default policies give this ticket: the same serde shapes as `TicketClocks` and
+/// `Vec<TimerWrite>`, so the script does the same work (typically 9 ZADDs, one per warning at
+/// 50 % and 80 % and one per breach of accept, first_contact and resolve; follow_up starts
+/// only at resolution and schedules nothing yet).
+fn sla_args(t: &Template, now: i64) -> (String, String) {
+    let wall = |s: i64| (format!(r#"{{"unit":"wall","seconds":{s}}}"#), s);
+    let working_days = |d: i64| {
+        (
+            format!(r#"{{"unit":"working_days","days":{d},"calendar":"workday"}}"#),
+            d * 86_400,
+        )
+    };
+    let general = r#"["raise_band","notify"]"#;
+    let urgent = matches!(t.level, "orange" | "red");
+    let terms = |name: &'static str, (target, secs): (String, i64), ladder: &'static str| {
+        (name, target, secs, ladder)
+    };
+    let accept: ClockTerms = if urgent {
+        terms(
+            "highest warning levels",
+            wall(300),
+            r#"["raise_band","notify","overdue"]"#,
+        )
+    } else {
+        terms(
+            "general matters",
+            (
+                r#"{"unit":"working_time","seconds":14400,"calendar":"workday"}"#.to_string(),
+                14_400,
+            ),
+            general,
+        )
+    };
+    let first_contact: ClockTerms = if urgent {
+        terms(
+            "highest warning levels",
+            wall(7200),
+            r#"["raise_band","notify","overdue"]"#,
+        )
+    } else {
+        terms("general matters", working_days(1), general)
+    };
+    let resolve: ClockTerms = match (t.source, t.service, t.category) {
+        ("12348", "legal_consultation", _) => terms(
+            "12348 legal consultation",
+            wall(86_400),
+            r#"["notify","overdue"]"#,
+        ),
+        (_, "mediation", _) => terms(
+            "people's mediation",
+            wall(30 * 86_400),
+            r#"["notify","overdue"]"#,
+        ),
+        (_, _, "demolition" | "housing_land" | "business") => terms(
+            "complex matters",
+            working_days(15),
+            r#"["notify","overdue"]"#,
+        ),
+        _ => terms("general matters", working_days(7), general),
+    };
+    let follow_up: ClockTerms = terms("general matters", working_days(3), general);
+    let mut clocks = String::with_capacity(1024);
+    let mut timers = String::with_capacity(256);
+    clocks.push_str(r#"{"clocks":{"#);
+    timers.push('[');
+    let running = [
+        ("accept", &accept),
+        ("first_contact", &first_contact),
+        ("resolve", &resolve),
+    ];
+    for (i, (clock, (policy, target, secs, ladder))) in running.iter().enumerate() {
+        if i > 0 {
+            clocks.push(',');
+            timers.push(',');
+        }
+        clocks.push_str(&format!(
+            r#""{clock}":{{"terms":{{"policy":"{policy}","target":{target},"warn_at":[0.5,0.8],"on_breach":{ladder}}},"started_ms":{now},"stopped_ms":null}}"#
+        ));
+        let ms = secs * 1000;
+        timers.push_str(&format!(
+            r#"["{clock}","w0",{}],["{clock}","w1",{}],["{clock}","b",{}]"#,
+            now + ms / 2,
+            now + ms * 4 / 5,
+            now + ms
+        ));
+    }
+    let (policy, target, _, ladder) = &follow_up;
+    clocks.push_str(&format!(
+        r#","follow_up":{{"terms":{{"policy":"{policy}","target":{target},"warn_at":[0.5,0.8],"on_breach":{ladder}}},"started_ms":null,"stopped_ms":null}}}},"pauses":[]}}"#
+    ));
+    timers.push(']');
+    (clocks, timers)
 }
 
 /// The queue and band the gateway's default routing would pick.
@@ -101,6 +212,11 @@ impl Workload {
                 .and_then(|c| texts::COUNTIES.iter().find(|(k, _, _)| *k == c))
                 .map(|(k, _, _)| *k)
                 .unwrap_or(texts::COUNTIES[0].0);
+            let region_path = ["code", "town", "village", "grid"]
+                .iter()
+                .map_while(|k| body["region"][*k].as_str())
+                .collect::<Vec<_>>()
+                .join("/");
             let json = body.to_string();
             let Some((head, tail)) = json.split_once("\\u0001EXT\\u0001") else {
                 bail!("ticket template lost its placeholder: {json}");
@@ -115,6 +231,7 @@ impl Workload {
                 service,
                 category,
                 level,
+                region_path,
             });
         }
         let sha: String = redis::cmd("SCRIPT")
@@ -130,7 +247,9 @@ impl Workload {
         })
     }
 
-    /// The EVALSHA of one new ticket: 4 keys and 18 arguments, as in `Store::ingest`.
+    /// The EVALSHA of one new ticket: 4 keys and 19 arguments, as in `Store::ingest`, SLA
+    /// clocks, timers and the region path included (a script that reads only 18 ignores the
+    /// last).
     pub fn call(&self, rng: &mut StdRng, task: usize, n: u64) -> Call {
         let t = &self.pool[rng.random_range(0..self.pool.len())];
         let external_id = format!("C{}-{task}-{n}", self.run);
@@ -138,12 +257,7 @@ impl Workload {
         let hash = hex::encode(Sha256::digest(ticket.as_bytes()));
         let prefix = format!("hl:{{{}}}:", t.county);
         let (queue, band) = route(t.service, t.category, t.level, t.county);
-        let accept_secs: u64 = match t.level {
-            "orange" | "red" => 5 * 60,
-            "yellow" => 60 * 60,
-            _ => 240 * 60,
-        };
-        let resolve_secs: u64 = if t.service == "mediation" { 720 } else { 24 } * 3600;
+        let (clocks, timers) = sla_args(t, now_ms());
         let mut cmd = redis::cmd("EVALSHA");
         cmd.arg(&self.sha)
             .arg(4)
@@ -163,12 +277,13 @@ impl Workload {
             .arg(t.level)
             .arg(t.category)
             .arg(t.source)
-            .arg(accept_secs)
-            .arg(resolve_secs)
+            .arg(clocks)
+            .arg(timers)
             .arg(IDEMPOTENCY_TTL_SECS)
             .arg(STREAM_MAXLEN)
             .arg("partner-load")
-            .arg("load test routing");
+            .arg("load test routing")
+            .arg(&t.region_path);
         Call {
             source: t.source,
             external_id,

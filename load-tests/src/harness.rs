@@ -134,9 +134,36 @@ pub struct Gateway {
     dir: tempfile::TempDir,
 }
 
-/// The TOML the gateway runs with: the shape of `tests/support/mod.rs` `test_config`.
-fn config_toml(redis_url: &str, port: u16) -> String {
+/// Settings a scenario changes from the gateway's defaults; `None` keeps the default.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct GatewayTuning {
+    /// `redis.stream_maxlen`: the `timers` scenario reads every fired timer back from the
+    /// county's event stream, so the stream must not be trimmed under it.
+    pub stream_maxlen: Option<u64>,
+    /// `sla.mover_max_sleep_ms`: the longest the timer mover sleeps, recorded with the results.
+    pub mover_max_sleep_ms: Option<u64>,
+    /// `sla.mover_batch`: the most timers one mover step fires per county.
+    pub mover_batch: Option<u64>,
+}
+
+/// The TOML the gateway runs with: the shape of `tests/support/mod.rs` `test_config`, plus any
+/// [`GatewayTuning`] (the gateway merges it over its compiled-in defaults key by key).
+fn config_toml(redis_url: &str, port: u16, tuning: GatewayTuning) -> String {
     let digest = hex::encode(Sha256::digest(PARTNER_TOKEN.as_bytes()));
+    let stream_maxlen = tuning
+        .stream_maxlen
+        .map(|n| format!("stream_maxlen = {n}\n"))
+        .unwrap_or_default();
+    let mut sla = String::new();
+    if tuning.mover_max_sleep_ms.is_some() || tuning.mover_batch.is_some() {
+        sla.push_str("\n[sla]\n");
+    }
+    if let Some(ms) = tuning.mover_max_sleep_ms {
+        sla.push_str(&format!("mover_max_sleep_ms = {ms}\n"));
+    }
+    if let Some(n) = tuning.mover_batch {
+        sla.push_str(&format!("mover_batch = {n}\n"));
+    }
     format!(
         r#"
 [http]
@@ -148,7 +175,7 @@ url = "{redis_url}"
 connect_timeout_ms = 1000
 response_timeout_ms = 2000
 retry_after_seconds = 3
-
+{stream_maxlen}
 [log]
 format = "json"
 level = "warn"
@@ -157,14 +184,19 @@ level = "warn"
 name = "partner-load"
 role = "partner"
 sha256 = "{digest}"
-"#
+{sla}"#
     )
 }
 
 impl Gateway {
     /// Starts `bin serve --config <temp>` from `workdir` (where `config/lexicon.toml` is) and
     /// waits for `/readyz`.
-    pub async fn start(bin: &Path, workdir: &Path, redis_url: &str) -> Result<Gateway> {
+    pub async fn start(
+        bin: &Path,
+        workdir: &Path,
+        redis_url: &str,
+        tuning: GatewayTuning,
+    ) -> Result<Gateway> {
         if !bin.is_file() {
             bail!(
                 "gateway binary {} not found: run `cargo build --release` first, or pass --gateway-bin",
@@ -177,7 +209,8 @@ impl Gateway {
             .context("create a temp dir for the gateway")?;
         let port = free_port()?;
         let config = dir.path().join("gateway.toml");
-        std::fs::write(&config, config_toml(redis_url, port)).context("write gateway config")?;
+        std::fs::write(&config, config_toml(redis_url, port, tuning))
+            .context("write gateway config")?;
         let log = File::create(dir.path().join("gateway.log")).context("create gateway log")?;
         let child = Command::new(bin)
             .args(["serve", "--config"])

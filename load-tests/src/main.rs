@@ -13,6 +13,7 @@ mod harness;
 mod stats;
 mod steady;
 mod texts;
+mod timers;
 mod verify;
 
 use std::path::{Path, PathBuf};
@@ -24,7 +25,7 @@ use anyhow::{Context, Result};
 use clap::{Parser, ValueEnum};
 use serde_json::{Value, json};
 
-use harness::{Gateway, RedisServer};
+use harness::{Gateway, GatewayTuning, RedisServer};
 use stats::{Verification, print_table, round};
 
 /// What to run.
@@ -36,6 +37,9 @@ enum Scenario {
     Steady,
     /// The gateway's ingest.lua by EVALSHA straight at Redis: the physical limit.
     Ceiling,
+    /// SLA timers: pending timers preloaded, then a burst and a steady stream of due ones
+    /// fired by the gateway's mover; lateness and exactly-once. Not part of `all`.
+    Timers,
 }
 
 /// Bounded, loopback-only load generator for hotline-gateway.
@@ -45,7 +49,8 @@ struct Args {
     /// Scenario to run.
     #[arg(long, value_enum, default_value_t = Scenario::All)]
     scenario: Scenario,
-    /// Seconds of load per phase (ceiling runs two phases, steady one).
+    /// Seconds of load per phase (ceiling runs two phases, steady one; for `timers`, the
+    /// length of the steady phase).
     #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..=3600))]
     duration: u64,
     /// Open-loop request rate for `steady` (requests/s); without it `steady` is closed-loop.
@@ -66,6 +71,35 @@ struct Args {
     /// Hard cap on requests (or script calls) per phase, whatever the duration.
     #[arg(long, default_value_t = 20_000_000)]
     max_requests: u64,
+    /// `timers`: pending timers preloaded into the county's ZSET, due next year.
+    #[arg(long, default_value_t = 1_000_000, value_parser = clap::value_parser!(u64).range(0..=50_000_000))]
+    pending: u64,
+    /// `timers`: timers all due at the same instant.
+    #[arg(long, default_value_t = 20_000, value_parser = clap::value_parser!(u64).range(0..=5_000_000))]
+    burst: u64,
+    /// `timers`: steady-phase timers per second, spread evenly over `--duration` seconds.
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    timer_rate: u64,
+    /// `timers`: from "now" (Redis TIME) to the burst instant, ms; long enough to write the
+    /// due work first.
+    #[arg(long, default_value_t = 5000, value_parser = clap::value_parser!(u64).range(500..=600_000))]
+    lead_ms: u64,
+    /// `timers`: from the burst instant to the first steady timer, ms, so the burst's drain
+    /// does not delay the steady phase.
+    #[arg(long, default_value_t = 5000, value_parser = clap::value_parser!(u64).range(0..=600_000))]
+    burst_gap_ms: u64,
+    /// `timers`: seconds to wait after the last due time for everything to fire.
+    #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    fire_timeout: u64,
+    /// `timers`: the gateway's `sla.mover_max_sleep_ms` (its default is 250).
+    #[arg(long, default_value_t = 250, value_parser = clap::value_parser!(u64).range(1..=60_000))]
+    mover_max_sleep_ms: u64,
+    /// `timers`: the gateway's `sla.mover_batch` [default: the gateway's, 500].
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    mover_batch: Option<u64>,
+    /// `timers`: the county code whose timers ZSET is used.
+    #[arg(long, default_value = "320831")]
+    county: String,
     /// The gateway binary [default: <workspace>/target/release/hotline-gateway].
     #[arg(long)]
     gateway_bin: Option<PathBuf>,
@@ -194,6 +228,14 @@ async fn run_ceiling(args: &Args, run: &str) -> Result<(Value, bool)> {
             )
             .await?
         };
+        // A script that rejects every call (an argument shape that no longer matches
+        // ingest.lua) must not pass for a ceiling of zero.
+        if measured.recorder.successes == 0 {
+            anyhow::bail!(
+                "ceiling/{variant}: no call succeeded; errors {:?}",
+                measured.recorder.errors
+            );
+        }
         let verification = verify::verify(&redis.url(), &measured.acks, &[]).await?;
         ok &= verification.ok();
         let mut summary = measured.recorder.summary(measured.wall);
@@ -236,7 +278,13 @@ async fn run_steady(args: &Args, run: &str) -> Result<(Value, bool)> {
     }
     let mut redis = RedisServer::start()?;
     let machine_facts = machine(&redis.url()).await;
-    let mut gateway = Gateway::start(&bin, &workspace_root(), &redis.url()).await?;
+    let mut gateway = Gateway::start(
+        &bin,
+        &workspace_root(),
+        &redis.url(),
+        GatewayTuning::default(),
+    )
+    .await?;
     let mode = match args.rate {
         Some(rate) if rate > 0.0 && rate <= 1_000_000.0 => steady::Mode::Open { rate },
         Some(rate) => anyhow::bail!("--rate {rate} must be in (0, 1000000]"),
@@ -291,12 +339,116 @@ async fn run_steady(args: &Args, run: &str) -> Result<(Value, bool)> {
     Ok((emit(summary), ok))
 }
 
+/// The timers scenario through a fresh Redis and gateway (only its mover is exercised).
+async fn run_timers(args: &Args) -> Result<(Value, bool)> {
+    let bin = gateway_bin(args);
+    if !bin.is_file() {
+        anyhow::bail!(
+            "gateway binary {} not found: run `cargo build --release` first, or pass --gateway-bin",
+            bin.display()
+        );
+    }
+    let county = &args.county;
+    if county.len() != 6 || !county.bytes().all(|b| b.is_ascii_digit()) {
+        anyhow::bail!("--county {county} must be six digits");
+    }
+    let settings = timers::Settings {
+        county: county.clone(),
+        pending: args.pending,
+        burst: args.burst,
+        rate: args.timer_rate,
+        steady: Duration::from_secs(args.duration),
+        lead: Duration::from_millis(args.lead_ms),
+        gap: Duration::from_millis(args.burst_gap_ms),
+        fire_timeout: Duration::from_secs(args.fire_timeout),
+    };
+    let due_total = args.burst + args.timer_rate * args.duration;
+    let mut redis = RedisServer::start()?;
+    let machine_facts = machine(&redis.url()).await;
+    // The stream must keep every fired timer until it is read back.
+    let tuning = GatewayTuning {
+        stream_maxlen: Some((due_total * 2).max(100_000)),
+        mover_max_sleep_ms: Some(args.mover_max_sleep_ms),
+        mover_batch: args.mover_batch,
+    };
+    let mut gateway = Gateway::start(&bin, &workspace_root(), &redis.url(), tuning).await?;
+    eprintln!(
+        "timers: {} pending, burst {}, {}/s for {} s, mover_max_sleep_ms {}, gateway {} (redis port {}) ...",
+        args.pending,
+        args.burst,
+        args.timer_rate,
+        args.duration,
+        args.mover_max_sleep_ms,
+        gateway.base,
+        redis.port
+    );
+    let mut conn = connect(&redis.url()).await?;
+    let scheduled = timers::schedule_and_wait(&mut conn, &settings).await;
+    // Stop the gateway before reading back, so nothing fires while the stream is read.
+    gateway.stop();
+    let measured = timers::read_back(&mut conn, &settings, scheduled?).await?;
+    redis.stop();
+    let check = &measured.check;
+    let ok = check.ok(args.pending);
+    let steady = timers::lateness_json(&measured.steady);
+    let burst = timers::lateness_json(&measured.burst);
+    let p99 = |v: &Value| v["p99"].as_u64().unwrap_or(u64::MAX);
+    let per_timer = measured.memory["bytes_per_pending_timer"]
+        .as_f64()
+        .unwrap_or(f64::MAX);
+    let summary = json!({
+        "scenario": "timers",
+        "county": county,
+        "pending": args.pending,
+        "burst": args.burst,
+        "steady": {"rate_per_s": args.timer_rate, "seconds": args.duration},
+        "mover": {
+            "max_sleep_ms": args.mover_max_sleep_ms,
+            "batch": args.mover_batch.map_or(json!("default (500)"), |b| json!(b)),
+        },
+        "memory": measured.memory,
+        "lateness_ms": {"steady": steady, "burst": burst},
+        "targets": {
+            "steady_p99_under_100_ms": p99(&steady) < 100,
+            "burst_p99_under_500_ms": p99(&burst) < 500,
+            "under_1_kb_per_pending_timer": per_timer < 1024.0,
+        },
+        "verification": serde_json::to_value(check)?,
+        "schedule": measured.schedule,
+        "machine": machine_facts,
+        "ok": ok,
+    });
+    eprintln!();
+    eprintln!("== timers (mover_max_sleep_ms {})", args.mover_max_sleep_ms);
+    eprintln!("  {:<28} {:>12}", "pending timers", args.pending);
+    eprintln!("  {:<28} {:>12}", "bytes per pending timer", per_timer);
+    eprintln!("  {:<28} {:>12} {:>12}", "lateness (ms)", "steady", "burst");
+    for (label, key) in [
+        ("count", "count"),
+        ("p50", "p50"),
+        ("p90", "p90"),
+        ("p99", "p99"),
+        ("p99.9", "p99_9"),
+        ("max", "max"),
+    ] {
+        eprintln!("  {:<28} {:>12} {:>12}", label, steady[key], burst[key]);
+    }
+    eprintln!("  {:<28} {:>12}", "scheduled", check.scheduled);
+    eprintln!("  {:<28} {:>12}", "fired exactly once", check.fired_once);
+    eprintln!("  {:<28} {:>12}", "lost", check.lost);
+    eprintln!("  {:<28} {:>12}", "fired twice", check.fired_twice);
+    eprintln!("  {:<28} {:>12}", "unexpected fired", check.unexpected);
+    eprintln!("  {:<28} {:>12}", "pending left", check.pending_left);
+    Ok((emit(summary), ok))
+}
+
 /// Runs the chosen scenario; `Ok(false)` when something was lost or duplicated.
 async fn run(args: Args) -> Result<bool> {
     let run = run_id();
     match args.scenario {
         Scenario::Ceiling => Ok(run_ceiling(&args, &run).await?.1),
         Scenario::Steady => Ok(run_steady(&args, &run).await?.1),
+        Scenario::Timers => Ok(run_timers(&args).await?.1),
         Scenario::All => {
             let (ceiling, ok_c) = run_ceiling(&args, &run).await?;
             let (steady, ok_s) = run_steady(&args, &run).await?;
@@ -368,7 +520,9 @@ fn main() -> ExitCode {
     match result {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => {
-            eprintln!("FAILED: acknowledged tickets were lost or duplicated (see above)");
+            eprintln!(
+                "FAILED: acknowledged tickets (or scheduled timers) were lost or duplicated (see above)"
+            );
             ExitCode::from(1)
         }
         Err(e) => {

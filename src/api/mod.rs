@@ -94,6 +94,10 @@ impl FromRequestParts<Arc<AppState>> for Authenticated {
         crate::intake::create_batch,
         crate::intake::get_ticket,
         crate::lifecycle::act,
+        crate::agents::api::put_agent,
+        crate::agents::api::list_agents,
+        crate::agents::api::delete_agent,
+        crate::agents::api::claim,
         crate::lifecycle::reload_endpoint,
         ops::queues,
         ops::healthz,
@@ -104,7 +108,8 @@ impl FromRequestParts<Arc<AppState>> for Authenticated {
     modifiers(&BearerAuth),
     tags(
         (name = "intake", description = "Tickets in"),
-        (name = "lifecycle", description = "Accept, contact, pause, resolve, follow up"),
+        (name = "lifecycle", description = "Accept, contact, pause, resolve, follow up, transfer, escalate"),
+        (name = "agents", description = "Lawyers, mediators and triage operators; claims and leases"),
         (name = "queues", description = "Queue state"),
         (name = "ops", description = "Health, readiness, metrics")
     )
@@ -134,6 +139,13 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route("/v1/tickets:batch", post(crate::intake::create_batch))
         .route("/v1/tickets/{id}", get(crate::intake::get_ticket))
         .route("/v1/tickets/{id}/{action}", post(crate::lifecycle::act))
+        .route("/v1/agents", get(crate::agents::api::list_agents))
+        .route(
+            "/v1/agents/{id}",
+            axum::routing::put(crate::agents::api::put_agent)
+                .delete(crate::agents::api::delete_agent),
+        )
+        .route("/v1/agents/{id}/claim", post(crate::agents::api::claim))
         .route("/v1/admin/reload", post(crate::lifecycle::reload_endpoint))
         .route("/v1/queues", get(ops::queues))
         .route("/metrics", get(ops::metrics))

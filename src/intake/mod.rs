@@ -255,6 +255,7 @@ async fn receive(
     let timers = plan_timers(&clocks, &sla);
     let clocks_json =
         serde_json::to_string(&clocks).map_err(|e| ApiError::Internal(e.to_string()))?;
+    let region_path = crate::agents::region_path(&ticket.region);
     let new = NewTicket {
         ticket: &ticket,
         content_hash: &content_hash,
@@ -268,6 +269,7 @@ async fn receive(
         clocks_json: &clocks_json,
         timers: &timers,
         actor: &principal.name,
+        region_path: &region_path,
     };
 
     let outcome = match state.store.ingest(&new).await {

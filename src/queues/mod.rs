@@ -25,6 +25,9 @@ use utoipa::ToSchema;
 
 use crate::ticket::Ticket;
 
+mod agents;
+pub use agents::{ClaimOutcome, RenewOutcome};
+
 const COUNTIES: &str = "hl:counties";
 
 /// Why the store could not do what was asked.
@@ -94,6 +97,8 @@ pub struct NewTicket<'a> {
     pub timers: &'a [TimerWrite],
     /// Who handed it over (token name).
     pub actor: &'a str,
+    /// `county/town/village/grid`, for agents' region eligibility.
+    pub region_path: &'a str,
 }
 
 /// One timer to schedule: clock name, kind (`w0`, `w1`, …, `b`) and due time in ms.
@@ -153,6 +158,20 @@ pub struct TicketRecord {
     pub source: String,
     /// Marked overdue (督办) by a breach.
     pub overdue: bool,
+    /// The lease on it, if an agent claimed it.
+    pub lease_id: Option<String>,
+    /// The agent holding the lease.
+    pub lease_agent: Option<String>,
+    /// The agent working it, once accepted.
+    pub assigned_agent: Option<String>,
+    /// The lowest tier allowed after an escalation.
+    pub min_tier: Option<String>,
+    /// Arrival order in the county.
+    pub seq: u64,
+    /// Priority band.
+    pub band: u32,
+    /// `county/town/village/grid`.
+    pub region_path: String,
 }
 
 /// A change to one ticket, computed by the gateway and applied atomically by [`Store::act`].
@@ -176,6 +195,52 @@ pub struct TicketChange {
     pub event: serde_json::Map<String, serde_json::Value>,
     /// Stream trim length (filled in by the store).
     pub maxlen: u64,
+    /// The lease id the caller must hold, or empty.
+    pub lease_check: String,
+    /// The agent that must hold that lease, or empty.
+    pub lease_agent: String,
+    /// Drop the lease (accepted, transferred, escalated).
+    pub release_lease: bool,
+    /// Assign the ticket to this agent, or empty.
+    pub assign: String,
+    /// Clear the assignment.
+    pub unassign: bool,
+    /// `[agent id, active delta, handled delta]`, or empty.
+    pub agent_delta: Vec<serde_json::Value>,
+    /// `{queue, score, since}` to put the ticket back in a ready queue, or `{}`.
+    pub requeue: serde_json::Value,
+    /// Ticket hash fields to set.
+    pub set: std::collections::BTreeMap<String, String>,
+}
+
+impl TicketChange {
+    /// A change that only replaces clocks and timers and records `event`; callers fill in more.
+    pub fn new(
+        expected_ver: String,
+        clocks: String,
+        timers: Vec<TimerWrite>,
+        event: serde_json::Map<String, serde_json::Value>,
+    ) -> TicketChange {
+        TicketChange {
+            expected_ver,
+            clocks,
+            timers,
+            status: String::new(),
+            dequeue: false,
+            outcomes: Vec::new(),
+            close: false,
+            event,
+            maxlen: 0,
+            lease_check: String::new(),
+            lease_agent: String::new(),
+            release_lease: false,
+            assign: String::new(),
+            unassign: false,
+            agent_delta: Vec::new(),
+            requeue: serde_json::Value::Object(Default::default()),
+            set: Default::default(),
+        }
+    }
 }
 
 /// What [`Store::act`] did.
@@ -185,6 +250,8 @@ pub enum ActOutcome {
     Applied(String),
     /// The ticket changed since it was read; read again and retry.
     Stale,
+    /// The caller's lease is not the ticket's current lease.
+    StaleLease,
     /// No such ticket.
     Missing,
 }
@@ -264,6 +331,9 @@ pub struct Store {
     stats: std::sync::Arc<Script>,
     action: std::sync::Arc<Script>,
     fire: std::sync::Arc<Script>,
+    claim: std::sync::Arc<Script>,
+    renew: std::sync::Arc<Script>,
+    reap: std::sync::Arc<Script>,
     /// Redis clock minus this host's clock, ms; refreshed by every mover step.
     clock_offset_ms: std::sync::Arc<std::sync::atomic::AtomicI64>,
     stream_maxlen: u64,
@@ -311,6 +381,9 @@ impl Store {
             stats: std::sync::Arc::new(Script::new(include_str!("lua/queue_stats.lua"))),
             action: std::sync::Arc::new(Script::new(include_str!("lua/ticket_action.lua"))),
             fire: std::sync::Arc::new(Script::new(include_str!("lua/fire_timers.lua"))),
+            claim: std::sync::Arc::new(Script::new(include_str!("lua/claim.lua"))),
+            renew: std::sync::Arc::new(Script::new(include_str!("lua/renew.lua"))),
+            reap: std::sync::Arc::new(Script::new(include_str!("lua/reap_leases.lua"))),
             clock_offset_ms: Default::default(),
             stream_maxlen,
             idempotency_ttl_secs,
@@ -375,6 +448,7 @@ impl Store {
             .arg(self.stream_maxlen)
             .arg(t.actor)
             .arg(t.rule)
+            .arg(t.region_path)
             .invoke_async(&mut conn)
             .await?;
         parse_ingest(reply)
@@ -412,6 +486,14 @@ impl Store {
         let category = take("category");
         let source = take("source");
         let overdue = take("overdue") == "1";
+        let opt = |v: String| Some(v).filter(|v| !v.is_empty());
+        let lease_id = opt(take("lease_id"));
+        let lease_agent = opt(take("lease_agent"));
+        let assigned_agent = opt(take("assigned_agent"));
+        let min_tier = opt(take("min_tier"));
+        let seq = take("seq").parse().unwrap_or(0);
+        let band = take("band").parse().unwrap_or(0);
+        let region_path = take("region_path");
         let fired = fields
             .keys()
             .filter_map(|k| k.strip_prefix("fired:").map(str::to_string))
@@ -427,6 +509,13 @@ impl Store {
             category,
             source,
             overdue,
+            lease_id,
+            lease_agent,
+            assigned_agent,
+            min_tier,
+            seq,
+            band,
+            region_path,
         }))
     }
 
@@ -451,6 +540,7 @@ impl Store {
         Ok(match reply.first().map(String::as_str) {
             Some("ok") => ActOutcome::Applied(reply.get(1).cloned().unwrap_or_default()),
             Some("stale") => ActOutcome::Stale,
+            Some("stale_lease") => ActOutcome::StaleLease,
             _ => ActOutcome::Missing,
         })
     }
@@ -548,7 +638,15 @@ impl Store {
     pub async fn ready(&self) -> Result<(), StoreError> {
         let mut conn = self.conn.clone();
         let _: String = redis::cmd("PING").query_async(&mut conn).await?;
-        for script in [&self.ingest, &self.stats, &self.action, &self.fire] {
+        for script in [
+            &self.ingest,
+            &self.stats,
+            &self.action,
+            &self.fire,
+            &self.claim,
+            &self.renew,
+            &self.reap,
+        ] {
             let exists: Vec<bool> = redis::cmd("SCRIPT")
                 .arg("EXISTS")
                 .arg(script.get_hash())

@@ -26,21 +26,35 @@ impl MoverHandle {
     }
 }
 
-/// Runs until `stop` turns true.
+/// What the mover needs from the settings.
+#[derive(Debug, Clone)]
+pub struct MoverConfig {
+    /// Most timers fired per county per call.
+    pub batch: usize,
+    /// Longest sleep between looks.
+    pub max_sleep: Duration,
+    /// Expired leases before a ticket goes to the supervisors' queue.
+    pub max_lease_expiries: u32,
+    /// The supervisors' queue template.
+    pub supervisor_queue: String,
+}
+
+/// Runs until `stop` turns true. Besides SLA timers it returns expired leases to their queues,
+/// so no reservation is stuck forever.
 pub async fn run(
     store: Store,
     handle: MoverHandle,
-    batch: usize,
-    max_sleep: Duration,
+    config: MoverConfig,
     mut stop: watch::Receiver<bool>,
 ) {
+    let (batch, max_sleep) = (config.batch, config.max_sleep);
     tracing::info!(
         max_sleep_ms = max_sleep.as_millis() as u64,
         batch,
         "SLA timer mover started"
     );
     loop {
-        let sleep = step(&store, batch, max_sleep).await;
+        let sleep = step(&store, &config).await;
         tokio::select! {
             _ = tokio::time::sleep(sleep) => {}
             _ = handle.wake.notified() => {}
@@ -54,7 +68,8 @@ pub async fn run(
 }
 
 /// Fires everything due now; returns how long to sleep.
-async fn step(store: &Store, batch: usize, max_sleep: Duration) -> Duration {
+async fn step(store: &Store, config: &MoverConfig) -> Duration {
+    let (batch, max_sleep) = (config.batch, config.max_sleep);
     let counties = match store.counties().await {
         Ok(c) => c,
         Err(e) => {
@@ -64,6 +79,26 @@ async fn step(store: &Store, batch: usize, max_sleep: Duration) -> Duration {
     };
     let mut sleep = max_sleep;
     for county in counties {
+        match store
+            .reap_leases(
+                &county,
+                batch,
+                config.max_lease_expiries,
+                &config.supervisor_queue,
+            )
+            .await
+        {
+            Ok((next, reaped)) => {
+                if reaped > 0 {
+                    tracing::info!(county = %county, reaped, "expired leases returned to their queues");
+                }
+                if let Some(next) = next {
+                    let wait = u64::try_from((next - store.now_ms()).max(0)).unwrap_or(0);
+                    sleep = sleep.min(Duration::from_millis(wait));
+                }
+            }
+            Err(e) => tracing::warn!(county = %county, error = %e, "lease reaper step failed"),
+        }
         // Bounded: a county with a huge backlog is drained in batches, but never forever in
         // one step, so other counties get their turn.
         for _ in 0..100 {

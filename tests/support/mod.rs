@@ -164,6 +164,7 @@ sha256 = "{s}"
 name = "agent-1"
 role = "agent"
 sha256 = "{a}"
+agent_id = "agent-1"
 
 [[auth.tokens]]
 name = "admin"

@@ -22,6 +22,7 @@
 -- ARGV[15] idempotency TTL in seconds (0 = keep forever)
 -- ARGV[16] approximate MAXLEN of the event stream
 -- ARGV[17] actor (token name)   ARGV[18] routing rule that chose the queue
+-- ARGV[19] region path county/town/village/grid (agents' eligibility)
 -- Returns  { outcome, id, status, queue, classification JSON, created_ms, clocks JSON }
 --          outcome is "created", "existing" or "conflict" (conflict carries only the id).
 
@@ -66,7 +67,7 @@ redis.call('HSET', prefix .. 't:' .. id,
   'id', id, 'ticket', ARGV[7], 'classification', ARGV[8], 'hash', ARGV[1],
   'status', ARGV[6], 'queue', queue, 'band', ARGV[5], 'seq', seq,
   'service', ARGV[9], 'level', ARGV[10], 'category', ARGV[11], 'source', ARGV[12],
-  'created_ms', now_ms, 'clocks', ARGV[13], 'clock_ver', '1', 'timers', cjson.encode(members))
+  'created_ms', now_ms, 'region_path', ARGV[19], 'clocks', ARGV[13], 'clock_ver', '1', 'timers', cjson.encode(members))
 if #members > 0 then
   redis.call('SADD', prefix .. 'open', id)
 end

@@ -11,8 +11,12 @@
 -- ARGV[1]  key prefix of the county, "hl:{county}:"
 -- ARGV[2]  JSON: { expected_ver, clocks (JSON text), timers: [[clock, kind, at_ms]...],
 --                  status (or ""), dequeue (bool), outcomes: [[clock, "met"|"breached"]...],
---                  close (bool), maxlen, event: { type = ..., other fields... } }
--- Returns  { "ok", new_ver } | { "stale", current_ver } | { "missing" }
+--                  close (bool), maxlen, event: { type = ..., other fields... },
+--                  lease_check ("" or the lease id the caller holds), lease_agent ("" or the
+--                  agent that must hold it), release_lease (bool), assign ("" or agent id),
+--                  unassign (bool), agent_delta ([agent id, active delta, handled delta] or []),
+--                  requeue ({queue, score, since} or {}), set ({field = value}) }
+-- Returns  { "ok", new_ver } | { "stale", current_ver } | { "missing" } | { "stale_lease" }
 
 local prefix = ARGV[1]
 local a = cjson.decode(ARGV[2])
@@ -23,6 +27,12 @@ if not cur then
 end
 if cur ~= a.expected_ver then
   return {'stale', cur}
+end
+if a.lease_check ~= '' then
+  local held = redis.call('HMGET', tkey, 'lease_id', 'lease_agent')
+  if held[1] ~= a.lease_check or (a.lease_agent ~= '' and held[2] ~= a.lease_agent) then
+    return {'stale_lease'}
+  end
 end
 
 local t = redis.call('TIME')
@@ -53,6 +63,34 @@ end
 if a.dequeue and queue ~= '' then
   redis.call('ZREM', prefix .. 'q:' .. queue, id)
   redis.call('ZREM', prefix .. 'qt:' .. queue, id)
+end
+if a.release_lease then
+  redis.call('ZREM', prefix .. 'leases', id)
+  redis.call('HDEL', tkey, 'lease_id', 'lease_agent', 'lease_expires_ms')
+end
+if a.assign ~= '' then
+  redis.call('HSET', tkey, 'assigned_agent', a.assign)
+end
+if a.unassign then
+  redis.call('HDEL', tkey, 'assigned_agent')
+end
+if a.agent_delta[1] then
+  local akey = prefix .. 'agent:' .. a.agent_delta[1]
+  if redis.call('EXISTS', akey) == 1 then
+    redis.call('HINCRBY', akey, 'active', a.agent_delta[2])
+    redis.call('HINCRBY', akey, 'handled', a.agent_delta[3])
+  end
+end
+for k, v in pairs(a.set) do
+  redis.call('HSET', tkey, k, v)
+end
+if a.requeue.queue then
+  -- A transfer or escalation: back in line with its old arrival order and age.
+  redis.call('ZADD', prefix .. 'q:' .. a.requeue.queue, a.requeue.score, id)
+  redis.call('ZADD', prefix .. 'qt:' .. a.requeue.queue, a.requeue.since, id)
+  redis.call('SADD', prefix .. 'queues', a.requeue.queue)
+  redis.call('HSET', tkey, 'queue', a.requeue.queue)
+  queue = a.requeue.queue
 end
 
 -- SLA compliance of the queue: 5-minute buckets (for the last hour) and hourly ones (for a

@@ -1,0 +1,309 @@
+//! HTTP for agents: admins define them; an agent claims its next ticket.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use super::{Agent, AgentSpec, AgentStatus, ClaimRules, eligible, order, valid_id};
+use crate::api::json::JsonBody;
+use crate::api::problem::{ApiError, FieldError};
+use crate::api::{AppState, Authenticated};
+use crate::auth::{Principal, Role};
+use crate::intake::wire::TicketView;
+use crate::queues::ClaimOutcome;
+
+/// `GET /v1/agents` answer.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AgentList {
+    /// Agents in the caller's regions.
+    pub agents: Vec<Agent>,
+}
+
+/// A claimed ticket and its lease.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Claim {
+    /// Send this with `accept` and `renew`; a stale one gets 409.
+    pub lease_id: String,
+    /// When the reservation lapses and the ticket returns to its place in line.
+    pub lease_expires_at: DateTime<Utc>,
+    /// The ticket.
+    pub ticket: TicketView,
+}
+
+fn check_id(id: &str) -> Result<(), ApiError> {
+    if valid_id(id) {
+        Ok(())
+    } else {
+        Err(ApiError::Invalid(vec![FieldError::new(
+            "id",
+            "1 to 64 letters, digits, `.`, `_` or `-`",
+        )]))
+    }
+}
+
+fn in_regions(principal: &Principal, agent: &Agent) -> bool {
+    agent.spec.county().is_some_and(|c| principal.covers(c))
+}
+
+/// Create or replace an agent.
+#[utoipa::path(
+    put, path = "/v1/agents/{id}", tag = "agents",
+    params(("id" = String, Path, description = "Agent id")),
+    request_body = AgentSpec,
+    responses(
+        (status = 200, description = "The agent as stored", body = Agent),
+        (status = 400, description = "Malformed body", body = crate::api::problem::Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No or unknown token", body = crate::api::problem::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not an admin of that region", body = crate::api::problem::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The agent lives in another county", body = crate::api::problem::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid values", body = crate::api::problem::Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn put_agent(
+    State(state): State<Arc<AppState>>,
+    Authenticated(principal): Authenticated,
+    Path(id): Path<String>,
+    JsonBody(spec): JsonBody<AgentSpec>,
+) -> Result<axum::Json<Agent>, ApiError> {
+    principal.require(&[Role::Admin])?;
+    check_id(&id)?;
+    let problems = spec.problems(&state.settings.classify.categories);
+    if !problems.is_empty() {
+        return Err(ApiError::Invalid(
+            problems
+                .into_iter()
+                .map(|(f, m)| FieldError::new(f, m))
+                .collect(),
+        ));
+    }
+    let county = spec.county().unwrap_or_default().to_string();
+    if !principal.covers(&county) {
+        return Err(ApiError::Forbidden(format!(
+            "county {county} is outside the regions of `{}`",
+            principal.name
+        )));
+    }
+    let home = state
+        .store
+        .agent_county(&id)
+        .await
+        .map_err(|e| state.store_error(e))?;
+    if let Some(home) = home
+        && home != county
+    {
+        return Err(ApiError::State(format!(
+            "agent `{id}` works in county {home}; delete it there first"
+        )));
+    }
+    let agent = state
+        .store
+        .put_agent(&id, &spec)
+        .await
+        .map_err(|e| state.store_error(e))?;
+    Ok(axum::Json(agent))
+}
+
+/// List agents with their live figures (current load, handled, missed leases).
+#[utoipa::path(
+    get, path = "/v1/agents", tag = "agents",
+    responses(
+        (status = 200, description = "Agents in the caller's regions", body = AgentList),
+        (status = 401, description = "No or unknown token", body = crate::api::problem::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Role may not list agents", body = crate::api::problem::Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn list_agents(
+    State(state): State<Arc<AppState>>,
+    Authenticated(principal): Authenticated,
+) -> Result<axum::Json<AgentList>, ApiError> {
+    principal.require(&[Role::Admin, Role::Supervisor, Role::Operator])?;
+    let agents = state
+        .store
+        .agents(None)
+        .await
+        .map_err(|e| state.store_error(e))?
+        .into_iter()
+        .filter(|a| in_regions(&principal, a))
+        .collect();
+    Ok(axum::Json(AgentList { agents }))
+}
+
+/// Remove an agent that holds no tickets.
+#[utoipa::path(
+    delete, path = "/v1/agents/{id}", tag = "agents",
+    params(("id" = String, Path, description = "Agent id")),
+    responses(
+        (status = 204, description = "Removed"),
+        (status = 403, description = "Not an admin of that region", body = crate::api::problem::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such agent", body = crate::api::problem::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The agent still holds tickets", body = crate::api::problem::Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn delete_agent(
+    State(state): State<Arc<AppState>>,
+    Authenticated(principal): Authenticated,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    principal.require(&[Role::Admin])?;
+    let agent = state
+        .store
+        .agent(&id)
+        .await
+        .map_err(|e| state.store_error(e))?
+        .ok_or_else(|| ApiError::NotFound(format!("no agent `{id}`")))?;
+    if !in_regions(&principal, &agent) {
+        return Err(ApiError::Forbidden(format!(
+            "agent `{id}` is outside your regions"
+        )));
+    }
+    match state
+        .store
+        .delete_agent(&id)
+        .await
+        .map_err(|e| state.store_error(e))?
+    {
+        Some(true) => Ok(StatusCode::NO_CONTENT),
+        Some(false) => Err(ApiError::State(format!(
+            "agent `{id}` still holds tickets; transfer or resolve them first"
+        ))),
+        None => Err(ApiError::NotFound(format!("no agent `{id}`"))),
+    }
+}
+
+/// Claim the most urgent, oldest eligible ticket, under a lease; 204 when there is none.
+#[utoipa::path(
+    post, path = "/v1/agents/{id}/claim", tag = "agents",
+    params(("id" = String, Path, description = "The agent's own id")),
+    responses(
+        (status = 200, description = "A ticket, leased to the agent", body = Claim),
+        (status = 204, description = "Nothing eligible is waiting"),
+        (status = 401, description = "No or unknown token", body = crate::api::problem::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not this agent's token", body = crate::api::problem::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such agent", body = crate::api::problem::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The agent is not available or is at capacity", body = crate::api::problem::Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn claim(
+    State(state): State<Arc<AppState>>,
+    Authenticated(principal): Authenticated,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    require_self(&principal, &id)?;
+    let agent = state
+        .store
+        .agent(&id)
+        .await
+        .map_err(|e| state.store_error(e))?
+        .ok_or_else(|| ApiError::NotFound(format!("no agent `{id}`")))?;
+    if agent.spec.status != AgentStatus::Available {
+        return Err(ApiError::State(format!("agent `{id}` is not available")));
+    }
+    if agent.active >= agent.spec.capacity {
+        return Err(ApiError::State(format!(
+            "agent `{id}` holds {} of {} tickets",
+            agent.active, agent.spec.capacity
+        )));
+    }
+    let Some(county) = agent.spec.county().map(String::from) else {
+        return Err(ApiError::Internal("agent without a county".into()));
+    };
+    let settings = &state.settings.agents;
+    let steps = settings
+        .widening
+        .get(agent.spec.kind.service())
+        .cloned()
+        .unwrap_or_default();
+    let rules = ClaimRules {
+        steps: &steps,
+        skip_empty_steps: settings.skip_empty_steps,
+        aging_seconds: settings.aging_seconds,
+    };
+    let others = state
+        .store
+        .agents(Some(&county))
+        .await
+        .map_err(|e| state.store_error(e))?;
+    let mut candidates = state
+        .store
+        .candidates(&county, agent.spec.kind.queue_kind(), settings.claim_scan)
+        .await
+        .map_err(|e| state.store_error(e))?;
+    let now = state.store.now_ms();
+    candidates.retain(|c| eligible(&agent, c, &rules, &others, now));
+    order(&mut candidates, settings.aging_seconds, now);
+    for c in candidates {
+        match state
+            .store
+            .claim(&county, &c, &id, settings.lease_seconds * 1000)
+            .await
+            .map_err(|e| state.store_error(e))?
+        {
+            ClaimOutcome::Leased {
+                lease_id,
+                expires_ms,
+            } => {
+                tracing::Span::current().record("ticket_id", c.id.as_str());
+                state.mover.nudge();
+                let record = state
+                    .store
+                    .ticket(&c.id)
+                    .await
+                    .map_err(|e| state.store_error(e))?
+                    .ok_or_else(|| ApiError::Internal("claimed ticket vanished".into()))?;
+                crate::metrics::ticket_action("claim");
+                return Ok(axum::Json(Claim {
+                    lease_id,
+                    lease_expires_at: DateTime::from_timestamp_millis(expires_ms)
+                        .unwrap_or_default(),
+                    ticket: crate::intake::view(&state, &record),
+                })
+                .into_response());
+            }
+            // Another agent was faster: try the next one in line.
+            ClaimOutcome::Gone => continue,
+            ClaimOutcome::Full | ClaimOutcome::Unavailable => {
+                return Err(ApiError::State(format!(
+                    "agent `{id}` became unavailable or full"
+                )));
+            }
+        }
+    }
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// Agents act only as themselves.
+pub fn require_self(principal: &Principal, id: &str) -> Result<(), ApiError> {
+    principal.require(&[Role::Agent])?;
+    if principal.agent_id.as_deref() != Some(id) {
+        return Err(ApiError::Forbidden(format!(
+            "`{}` may act only as its own agent",
+            principal.name
+        )));
+    }
+    Ok(())
+}
+
+/// Creates the configured `[[agents.bootstrap]]` agents that do not exist yet.
+pub async fn bootstrap(state: &AppState) {
+    for b in &state.settings.agents.bootstrap {
+        match state.store.agent(&b.id).await {
+            Ok(Some(_)) => {}
+            Ok(None) => match state.store.put_agent(&b.id, &b.spec).await {
+                Ok(_) => tracing::info!(agent = %b.id, "agent created from config"),
+                Err(e) => tracing::warn!(agent = %b.id, error = %e, "agent not created"),
+            },
+            Err(e) => {
+                tracing::warn!(agent = %b.id, error = %e, "agents not bootstrapped: Redis unavailable")
+            }
+        }
+    }
+}

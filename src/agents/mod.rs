@@ -1,0 +1,556 @@
+//! Agents (lawyers 律师, mediators 调解员, triage operators) and who may take which ticket.
+//!
+//! Eligibility and order are pure functions here, tested without Redis; `queues` only stores
+//! agents and takes a chosen ticket atomically. The rules, in order:
+//!
+//! 1. **Kind**: lawyers take `legal.*` queues, mediators `mediation.*`, triage operators `triage.*`.
+//! 2. **Skills**: an agent with skills takes only tickets of those categories; none means all.
+//! 3. **Region**: an agent's region path (`320831`, `320831/城关镇`, `320831/城关镇/东关村`,
+//!    `320831/城关镇/东关村/3`) must be a prefix of the ticket's path (county/town/village/grid).
+//! 4. **Tier and widening** (小事不出网格、大事不出村居、难事不出乡镇): each service has ordered
+//!    steps (grid at once, village after 30 min, town after 1 h, county after 2 h by default). An
+//!    agent of a step's tier may take a ticket once it has waited that step's time. A step with no
+//!    *available* agent able to take the ticket is skipped (configurable), so a village without
+//!    a grid mediator does not wait 30 minutes for nobody. An escalated ticket needs at least its
+//!    `min_tier`.
+//! 5. **Order**: most urgent band first, then oldest. Waiting raises the band by one every
+//!    `aging_seconds`, so low-priority work cannot starve behind a stream of urgent work.
+
+pub mod api;
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+/// What an agent does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum AgentKind {
+    /// 律师: takes `legal.*` queues.
+    Lawyer,
+    /// 调解员: takes `mediation.*` queues.
+    Mediator,
+    /// 分拣员: takes `triage.*` queues.
+    Triage,
+}
+
+impl AgentKind {
+    /// The queue-name prefix this kind works.
+    pub fn queue_kind(self) -> &'static str {
+        match self {
+            AgentKind::Lawyer => "legal",
+            AgentKind::Mediator => "mediation",
+            AgentKind::Triage => "triage",
+        }
+    }
+
+    /// The service whose widening steps apply.
+    pub fn service(self) -> &'static str {
+        match self {
+            AgentKind::Lawyer => "legal_consultation",
+            AgentKind::Mediator => "mediation",
+            AgentKind::Triage => "triage",
+        }
+    }
+}
+
+/// Where in the hierarchy an agent works (层级).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Tier {
+    /// 网格
+    Grid,
+    /// 村/社区
+    Village,
+    /// 乡镇/街道
+    Town,
+    /// 县级中心
+    County,
+}
+
+impl Tier {
+    /// The next tier up, for escalation.
+    pub fn above(self) -> Option<Tier> {
+        match self {
+            Tier::Grid => Some(Tier::Village),
+            Tier::Village => Some(Tier::Town),
+            Tier::Town => Some(Tier::County),
+            Tier::County => None,
+        }
+    }
+
+    /// Wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Tier::Grid => "grid",
+            Tier::Village => "village",
+            Tier::Town => "town",
+            Tier::County => "county",
+        }
+    }
+
+    /// Parses the wire name.
+    pub fn parse(s: &str) -> Option<Tier> {
+        [Tier::Grid, Tier::Village, Tier::Town, Tier::County]
+            .into_iter()
+            .find(|t| t.as_str() == s)
+    }
+}
+
+/// Whether an agent takes work now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum AgentStatus {
+    /// Takes work.
+    Available,
+    /// Signed in, not taking work.
+    Away,
+    /// Signed out.
+    Offline,
+}
+
+/// An agent as admins define it (`PUT /v1/agents/{id}` body, `[[agents.bootstrap]]`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AgentSpec {
+    /// Display name, e.g. 张律师.
+    pub name: String,
+    /// Lawyer, mediator or triage.
+    pub kind: AgentKind,
+    /// Categories; empty takes all.
+    #[serde(default)]
+    pub skills: Vec<String>,
+    /// Region paths, all in one county: `320831`, `320831/城关镇`, `320831/城关镇/东关村/3`.
+    pub regions: Vec<String>,
+    /// Grid, village, town or county.
+    pub tier: Tier,
+    /// Most tickets held at once (leased or being worked).
+    pub capacity: u32,
+    /// Available, away or offline.
+    pub status: AgentStatus,
+    /// Extension or number to transfer a call to.
+    #[serde(default)]
+    pub contact: Option<String>,
+}
+
+/// An agent as stored, with live figures.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Agent {
+    /// Id, e.g. `m-320831-001`.
+    pub id: String,
+    /// The definition.
+    #[serde(flatten)]
+    pub spec: AgentSpec,
+    /// Tickets held now.
+    pub active: u32,
+    /// Tickets resolved.
+    pub handled: u64,
+    /// Leases that expired in this agent's hands.
+    pub missed: u64,
+}
+
+impl AgentSpec {
+    /// Validates, returning `(field, message)` pairs; `categories` is the taxonomy.
+    pub fn problems(&self, categories: &[String]) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        if self.name.trim().is_empty() || self.name.chars().count() > 64 {
+            out.push(("name".into(), "must be 1 to 64 characters".into()));
+        }
+        for (i, s) in self.skills.iter().enumerate() {
+            if !categories.contains(s) {
+                out.push((
+                    format!("skills[{i}]"),
+                    format!("`{s}` is not a configured category"),
+                ));
+            }
+        }
+        if self.regions.is_empty() {
+            out.push(("regions".into(), "must name at least one region".into()));
+        }
+        for (i, r) in self.regions.iter().enumerate() {
+            let county = r.split('/').next().unwrap_or_default();
+            if !crate::ticket::Region::is_valid_code(county)
+                || r.split('/').any(str::is_empty)
+                || r.split('/').count() > 4
+            {
+                out.push((
+                    format!("regions[{i}]"),
+                    "must be a county code, optionally followed by /town, /village and /grid"
+                        .into(),
+                ));
+            }
+        }
+        if self.county().is_none() && !self.regions.is_empty() {
+            out.push((
+                "regions".into(),
+                "an agent works in one county: every region must start with the same code".into(),
+            ));
+        }
+        if self.capacity == 0 || self.capacity > 10_000 {
+            out.push(("capacity".into(), "must be 1 to 10000".into()));
+        }
+        if let Some(c) = &self.contact
+            && c.chars().count() > 32
+        {
+            out.push(("contact".into(), "at most 32 characters".into()));
+        }
+        out
+    }
+
+    /// The county all regions lie in, when they agree.
+    pub fn county(&self) -> Option<&str> {
+        let first = self.regions.first()?.split('/').next()?;
+        self.regions
+            .iter()
+            .all(|r| r.split('/').next() == Some(first))
+            .then_some(first)
+    }
+}
+
+/// Agent ids: short, readable, safe in Redis keys and URLs.
+pub fn valid_id(id: &str) -> bool {
+    (1..=64).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_' || b == b'-')
+}
+
+/// A ticket region as a path: `county/town/village/grid`, as far as known.
+pub fn region_path(region: &crate::ticket::Region) -> String {
+    let mut path = region.code.clone();
+    for part in [&region.town, &region.village, &region.grid] {
+        match part {
+            Some(p) => {
+                path.push('/');
+                path.push_str(p);
+            }
+            None => break,
+        }
+    }
+    path
+}
+
+/// True when `agent_region` covers `ticket_path`, segment by segment.
+pub fn covers(agent_region: &str, ticket_path: &str) -> bool {
+    let mut t = ticket_path.split('/');
+    agent_region.split('/').all(|a| t.next() == Some(a))
+}
+
+/// One widening step of a service.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Step {
+    /// Agents of this tier may take the ticket…
+    pub tier: Tier,
+    /// …once it has waited this long.
+    pub after_seconds: u64,
+}
+
+/// A waiting ticket, as the claim logic sees it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Candidate {
+    /// Ticket id.
+    pub id: String,
+    /// The queue it waits in.
+    pub queue: String,
+    /// Priority band (0 most urgent).
+    pub band: u32,
+    /// Arrival order within the county.
+    pub seq: u64,
+    /// When it entered the queue (ms; kept across transfers).
+    pub since_ms: i64,
+    /// Its category.
+    pub category: String,
+    /// Its region path.
+    pub region_path: String,
+    /// The lowest tier allowed after an escalation.
+    pub min_tier: Option<Tier>,
+}
+
+/// The rules of [`eligible`] and [`order`].
+#[derive(Debug, Clone)]
+pub struct ClaimRules<'a> {
+    /// Widening steps of the agent's service, in order.
+    pub steps: &'a [Step],
+    /// Skip steps that no available agent could serve.
+    pub skip_empty_steps: bool,
+    /// Every this many seconds of waiting raises a ticket one band (0: never).
+    pub aging_seconds: u64,
+}
+
+/// Can `agent` take `c` now? `others` are the county's agents, for skipping empty steps.
+pub fn eligible(
+    agent: &Agent,
+    c: &Candidate,
+    rules: &ClaimRules<'_>,
+    others: &[Agent],
+    now_ms: i64,
+) -> bool {
+    if !c
+        .queue
+        .starts_with(&format!("{}.", agent.spec.kind.queue_kind()))
+    {
+        return false;
+    }
+    if !able(agent, c) {
+        return false;
+    }
+    if c.min_tier.is_some_and(|m| agent.spec.tier < m) {
+        return false;
+    }
+    let waited = u64::try_from((now_ms - c.since_ms).max(0) / 1000).unwrap_or(0);
+    let Some(my_step) = rules.steps.iter().position(|s| s.tier == agent.spec.tier) else {
+        // A tier the service does not use may still take work once every step has opened.
+        return rules.steps.last().is_none_or(|s| waited >= s.after_seconds);
+    };
+    if waited >= rules.steps[my_step].after_seconds {
+        return true;
+    }
+    // Earlier steps with nobody available who could take it are skipped.
+    rules.skip_empty_steps
+        && rules.steps[..my_step].iter().all(|step| {
+            c.min_tier.is_some_and(|m| step.tier < m)
+                || !others.iter().any(|o| {
+                    o.spec.tier == step.tier
+                        && o.spec.kind == agent.spec.kind
+                        && o.spec.status == AgentStatus::Available
+                        && o.active < o.spec.capacity
+                        && able(o, c)
+                })
+        })
+}
+
+/// Skills and region, the parts of eligibility that do not depend on time.
+fn able(agent: &Agent, c: &Candidate) -> bool {
+    (agent.spec.skills.is_empty() || agent.spec.skills.contains(&c.category))
+        && agent.spec.regions.iter().any(|r| covers(r, &c.region_path))
+}
+
+/// The order in which eligible tickets are offered: aged band, then arrival.
+pub fn order(candidates: &mut [Candidate], aging_seconds: u64, now_ms: i64) {
+    let aged = |c: &Candidate| {
+        let steps = if aging_seconds == 0 {
+            0
+        } else {
+            u64::try_from((now_ms - c.since_ms).max(0) / 1000).unwrap_or(0) / aging_seconds
+        };
+        u64::from(c.band).saturating_sub(steps)
+    };
+    candidates.sort_by_key(|c| (aged(c), c.seq));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn agent(id: &str, kind: AgentKind, tier: Tier, region: &str) -> Agent {
+        Agent {
+            id: id.into(),
+            spec: AgentSpec {
+                name: id.into(),
+                kind,
+                skills: vec![],
+                regions: vec![region.into()],
+                tier,
+                capacity: 5,
+                status: AgentStatus::Available,
+                contact: None,
+            },
+            active: 0,
+            handled: 0,
+            missed: 0,
+        }
+    }
+
+    fn ticket(id: &str, band: u32, seq: u64, since_s: i64, path: &str) -> Candidate {
+        Candidate {
+            id: id.into(),
+            queue: "mediation.320831".into(),
+            band,
+            seq,
+            since_ms: since_s * 1000,
+            category: "neighbour".into(),
+            region_path: path.into(),
+            min_tier: None,
+        }
+    }
+
+    fn steps() -> Vec<Step> {
+        vec![
+            Step {
+                tier: Tier::Grid,
+                after_seconds: 0,
+            },
+            Step {
+                tier: Tier::Village,
+                after_seconds: 1800,
+            },
+            Step {
+                tier: Tier::Town,
+                after_seconds: 3600,
+            },
+            Step {
+                tier: Tier::County,
+                after_seconds: 7200,
+            },
+        ]
+    }
+
+    fn rules(s: &[Step], skip: bool) -> ClaimRules<'_> {
+        ClaimRules {
+            steps: s,
+            skip_empty_steps: skip,
+            aging_seconds: 1800,
+        }
+    }
+
+    const PATH: &str = "320831/城关镇/东关村/3";
+
+    #[test]
+    fn regions_cover_by_whole_segments() {
+        assert!(covers("320831", PATH));
+        assert!(covers("320831/城关镇", PATH));
+        assert!(covers("320831/城关镇/东关村/3", PATH));
+        assert!(!covers("320831/城关镇/东关村/33", PATH));
+        assert!(!covers("320831/城关", PATH));
+        assert!(!covers("320832", PATH));
+        assert!(!covers("320831/城关镇/东关村", "320831/城关镇"));
+    }
+
+    #[test]
+    fn the_ring_widens_from_grid_to_county_over_time() {
+        let s = steps();
+        let r = rules(&s, false);
+        let grid = agent("g", AgentKind::Mediator, Tier::Grid, PATH);
+        let village = agent(
+            "v",
+            AgentKind::Mediator,
+            Tier::Village,
+            "320831/城关镇/东关村",
+        );
+        let county = agent("c", AgentKind::Mediator, Tier::County, "320831");
+        let all = vec![grid.clone(), village.clone(), county.clone()];
+        let t = ticket("t", 3, 1, 0, PATH);
+        assert!(eligible(&grid, &t, &r, &all, 0));
+        assert!(!eligible(&village, &t, &r, &all, 1_799_000));
+        assert!(eligible(&village, &t, &r, &all, 1_800_000));
+        assert!(!eligible(&county, &t, &r, &all, 7_199_000));
+        assert!(eligible(&county, &t, &r, &all, 7_200_000));
+    }
+
+    #[test]
+    fn a_step_with_nobody_available_is_skipped_when_configured() {
+        let s = steps();
+        let mut grid = agent("g", AgentKind::Mediator, Tier::Grid, PATH);
+        let village = agent(
+            "v",
+            AgentKind::Mediator,
+            Tier::Village,
+            "320831/城关镇/东关村",
+        );
+        let t = ticket("t", 3, 1, 0, PATH);
+        // The grid mediator is away: the village may take it at once.
+        grid.spec.status = AgentStatus::Away;
+        let all = vec![grid.clone(), village.clone()];
+        assert!(eligible(&village, &t, &rules(&s, true), &all, 0));
+        assert!(!eligible(&village, &t, &rules(&s, false), &all, 0));
+        // A grid mediator of another grid does not count as able.
+        let mut other_grid = agent(
+            "g2",
+            AgentKind::Mediator,
+            Tier::Grid,
+            "320831/城关镇/东关村/4",
+        );
+        other_grid.spec.status = AgentStatus::Available;
+        assert!(eligible(
+            &village,
+            &t,
+            &rules(&s, true),
+            &[other_grid, village.clone()],
+            0
+        ));
+        // But an available one of this grid does.
+        grid.spec.status = AgentStatus::Available;
+        assert!(!eligible(
+            &village,
+            &t,
+            &rules(&s, true),
+            &[grid, village.clone()],
+            0
+        ));
+    }
+
+    #[test]
+    fn kind_skills_region_and_escalation_limit_who_may_take_it() {
+        let s = steps();
+        let r = rules(&s, false);
+        let lawyer = agent("l", AgentKind::Lawyer, Tier::County, "320831");
+        let t = ticket("t", 3, 1, 0, PATH);
+        assert!(!eligible(&lawyer, &t, &r, &[], 10_000_000));
+        let mut picky = agent("p", AgentKind::Mediator, Tier::Grid, PATH);
+        picky.spec.skills = vec!["labour".into()];
+        assert!(!eligible(&picky, &t, &r, &[], 0));
+        let elsewhere = agent("e", AgentKind::Mediator, Tier::County, "320832");
+        assert!(!eligible(&elsewhere, &t, &r, &[], 10_000_000));
+        let grid = agent("g", AgentKind::Mediator, Tier::Grid, PATH);
+        let mut escalated = t.clone();
+        escalated.min_tier = Some(Tier::Town);
+        assert!(!eligible(&grid, &escalated, &r, &[], 10_000_000));
+        let town = agent("t", AgentKind::Mediator, Tier::Town, "320831/城关镇");
+        // Escalated to the town: no need to wait for the village step.
+        assert!(eligible(&town, &escalated, &rules(&s, true), &[grid], 0));
+    }
+
+    #[test]
+    fn urgent_first_then_oldest_and_waiting_raises_priority() {
+        let mut c = vec![
+            ticket("old-low", 3, 1, 0, PATH),
+            ticket("new-urgent", 1, 5, 3000, PATH),
+            ticket("new-low", 3, 6, 3000, PATH),
+        ];
+        order(&mut c, 1800, 3_100_000);
+        let ids: Vec<&str> = c.iter().map(|c| c.id.as_str()).collect();
+        assert_eq!(ids, ["new-urgent", "old-low", "new-low"]);
+        // After 2 h the old low ticket has aged by 4 bands, ahead of a fresh urgent one.
+        let mut c = vec![
+            ticket("fresh-urgent", 1, 9, 7200, PATH),
+            ticket("old-low", 3, 1, 0, PATH),
+        ];
+        order(&mut c, 1800, 7_200_000);
+        assert_eq!(c[0].id, "old-low");
+    }
+
+    #[test]
+    fn an_agent_spec_is_validated_field_by_field() {
+        let cats = vec!["labour".to_string()];
+        let mut spec = agent("x", AgentKind::Mediator, Tier::Grid, PATH).spec;
+        assert!(spec.problems(&cats).is_empty());
+        spec.skills = vec!["astrology".into()];
+        spec.regions = vec!["320831".into(), "110101".into()];
+        spec.capacity = 0;
+        let fields: Vec<String> = spec.problems(&cats).into_iter().map(|p| p.0).collect();
+        assert_eq!(fields, ["skills[0]", "regions", "capacity"]);
+    }
+
+    mod fairness {
+        use super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            /// Whatever arrives, a ticket that has waited long enough is served before any
+            /// ticket that arrived after it: nothing starves.
+            #[test]
+            fn a_long_waiting_ticket_is_never_overtaken_forever(
+                bands in proptest::collection::vec(0u32..4, 2..40),
+            ) {
+                let now = 100_000_000i64;
+                let mut c: Vec<Candidate> = bands.iter().enumerate().map(|(i, b)| {
+                    // The first ticket has waited 4 aging steps; the rest are fresh.
+                    let since = if i == 0 { now / 1000 - 4 * 1800 } else { now / 1000 };
+                    ticket(&format!("t{i}"), *b, i as u64, since, PATH)
+                }).collect();
+                order(&mut c, 1800, now);
+                prop_assert_eq!(c[0].id.as_str(), "t0");
+            }
+        }
+    }
+}

@@ -1,0 +1,347 @@
+//! Agents in Redis, claims under leases, renewals and the lease reaper.
+//!
+//! Keys (county tag as everywhere): `hl:{c}:agent:<id>` (hash: `spec` JSON, `active`,
+//! `handled`, `missed`), `hl:{c}:agents` (ids), `hl:{c}:leases` (ZSET of ticket ids by lease
+//! deadline), `hl:{c}:lease_seq` (fencing counter), and the one global index `hl:agent-home`
+//! (agent id → county), needed to find an agent by id alone.
+
+use std::collections::HashMap;
+
+use redis::AsyncCommands;
+
+use super::{Store, StoreError, county_prefix};
+use crate::agents::{Agent, AgentSpec, Candidate, Tier};
+
+const AGENT_HOME: &str = "hl:agent-home";
+
+/// The result of a claim attempt on one candidate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClaimOutcome {
+    /// Leased to the agent.
+    Leased {
+        /// The fencing token.
+        lease_id: String,
+        /// When it lapses, ms.
+        expires_ms: i64,
+    },
+    /// Someone else took it first.
+    Gone,
+    /// The agent is at capacity.
+    Full,
+    /// The agent is not available.
+    Unavailable,
+}
+
+/// The result of a renewal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RenewOutcome {
+    /// Extended until this time, ms.
+    Renewed(i64),
+    /// Not this agent's current lease.
+    Stale,
+}
+
+impl Store {
+    /// Creates or replaces an agent's definition, keeping its live figures.
+    pub async fn put_agent(&self, id: &str, spec: &AgentSpec) -> Result<Agent, StoreError> {
+        let county = spec
+            .county()
+            .ok_or_else(|| StoreError::Reply("agent without a county".into()))?;
+        let prefix = county_prefix(county);
+        let json = serde_json::to_string(spec).map_err(|e| StoreError::Reply(e.to_string()))?;
+        let mut conn = self.conn.clone();
+        let key = format!("{prefix}agent:{id}");
+        let capacity = spec.capacity;
+        let status = serde_json::to_value(spec.status)
+            .ok()
+            .and_then(|v| v.as_str().map(String::from))
+            .unwrap_or_default();
+        let _: () = redis::pipe()
+            .atomic()
+            .hset(&key, "spec", json)
+            .hset(&key, "capacity", capacity)
+            .hset(&key, "status", status)
+            .hset_nx(&key, "active", 0)
+            .hset_nx(&key, "handled", 0)
+            .hset_nx(&key, "missed", 0)
+            .sadd(format!("{prefix}agents"), id)
+            .query_async(&mut conn)
+            .await?;
+        let _: () = conn.hset(AGENT_HOME, id, county).await?;
+        self.agent(id)
+            .await?
+            .ok_or_else(|| StoreError::Reply("agent vanished after write".into()))
+    }
+
+    /// The county an agent lives in, if it exists.
+    pub async fn agent_county(&self, id: &str) -> Result<Option<String>, StoreError> {
+        let mut conn = self.conn.clone();
+        Ok(conn.hget(AGENT_HOME, id).await?)
+    }
+
+    /// One agent.
+    pub async fn agent(&self, id: &str) -> Result<Option<Agent>, StoreError> {
+        let Some(county) = self.agent_county(id).await? else {
+            return Ok(None);
+        };
+        let mut conn = self.conn.clone();
+        let fields: HashMap<String, String> = conn
+            .hgetall(format!("{}agent:{id}", county_prefix(&county)))
+            .await?;
+        Ok(parse_agent(id, &fields))
+    }
+
+    /// Every agent of a county, or of every county.
+    pub async fn agents(&self, county: Option<&str>) -> Result<Vec<Agent>, StoreError> {
+        let mut conn = self.conn.clone();
+        let counties: Vec<String> = match county {
+            Some(c) => vec![c.to_string()],
+            None => {
+                let homes: HashMap<String, String> = conn.hgetall(AGENT_HOME).await?;
+                let mut c: Vec<String> = homes.into_values().collect();
+                c.sort();
+                c.dedup();
+                c
+            }
+        };
+        let mut out = Vec::new();
+        for county in counties {
+            let prefix = county_prefix(&county);
+            let mut ids: Vec<String> = conn.smembers(format!("{prefix}agents")).await?;
+            ids.sort();
+            let mut pipe = redis::pipe();
+            for id in &ids {
+                pipe.hgetall(format!("{prefix}agent:{id}"));
+            }
+            let rows: Vec<HashMap<String, String>> = pipe.query_async(&mut conn).await?;
+            out.extend(
+                ids.iter()
+                    .zip(rows)
+                    .filter_map(|(id, f)| parse_agent(id, &f)),
+            );
+        }
+        Ok(out)
+    }
+
+    /// Removes an agent; refuses (returns `false`) while it holds tickets.
+    pub async fn delete_agent(&self, id: &str) -> Result<Option<bool>, StoreError> {
+        let Some(agent) = self.agent(id).await? else {
+            return Ok(None);
+        };
+        if agent.active > 0 {
+            return Ok(Some(false));
+        }
+        let Some(county) = agent.spec.county() else {
+            return Ok(None);
+        };
+        let prefix = county_prefix(county);
+        let mut conn = self.conn.clone();
+        let _: () = redis::pipe()
+            .atomic()
+            .del(format!("{prefix}agent:{id}"))
+            .srem(format!("{prefix}agents"), id)
+            .query_async(&mut conn)
+            .await?;
+        let _: () = conn.hdel(AGENT_HOME, id).await?;
+        Ok(Some(true))
+    }
+
+    /// The first `scan` waiting tickets of every queue of `kind` in a county.
+    pub async fn candidates(
+        &self,
+        county: &str,
+        kind: &str,
+        scan: usize,
+    ) -> Result<Vec<Candidate>, StoreError> {
+        let prefix = county_prefix(county);
+        let mut conn = self.conn.clone();
+        let queues: Vec<String> = conn.smembers(format!("{prefix}queues")).await?;
+        let mut out = Vec::new();
+        for queue in queues
+            .into_iter()
+            .filter(|q| q.starts_with(&format!("{kind}.")))
+        {
+            let waiting: Vec<(String, f64)> = conn
+                .zrange_withscores(format!("{prefix}q:{queue}"), 0, scan as isize - 1)
+                .await?;
+            if waiting.is_empty() {
+                continue;
+            }
+            let mut pipe = redis::pipe();
+            for (id, _) in &waiting {
+                pipe.zscore(format!("{prefix}qt:{queue}"), id);
+                pipe.cmd("HMGET").arg(format!("{prefix}t:{id}")).arg(&[
+                    "category",
+                    "region_path",
+                    "min_tier",
+                ]);
+            }
+            let replies: Vec<redis::Value> = pipe.query_async(&mut conn).await?;
+            for ((id, score), pair) in waiting.iter().zip(replies.chunks(2)) {
+                let since: Option<f64> = redis::from_redis_value(pair[0].clone()).ok().flatten();
+                let fields: Vec<Option<String>> =
+                    redis::from_redis_value(pair[1].clone()).unwrap_or_default();
+                let field = |i: usize| fields.get(i).cloned().flatten().unwrap_or_default();
+                let band = (*score / 4_294_967_296.0).floor();
+                out.push(Candidate {
+                    id: id.clone(),
+                    queue: queue.clone(),
+                    band: band as u32,
+                    seq: (*score - band * 4_294_967_296.0) as u64,
+                    since_ms: since.unwrap_or(0.0) as i64,
+                    category: field(0),
+                    region_path: field(1),
+                    min_tier: Tier::parse(&field(2)),
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    /// Tries to lease one candidate to an agent.
+    pub async fn claim(
+        &self,
+        county: &str,
+        c: &Candidate,
+        agent_id: &str,
+        lease_ms: u64,
+    ) -> Result<ClaimOutcome, StoreError> {
+        let prefix = county_prefix(county);
+        let mut conn = self.conn.clone();
+        let reply: Vec<String> = self
+            .claim
+            .key(format!("{prefix}q:{}", c.queue))
+            .key(format!("{prefix}qt:{}", c.queue))
+            .key(format!("{prefix}leases"))
+            .key(format!("{prefix}agent:{agent_id}"))
+            .key(format!("{prefix}t:{}", c.id))
+            .key(format!("{prefix}lease_seq"))
+            .key(format!("{prefix}events"))
+            .arg(&c.id)
+            .arg(agent_id)
+            .arg(lease_ms)
+            .arg(self.stream_maxlen)
+            .arg(&prefix)
+            .invoke_async(&mut conn)
+            .await?;
+        Ok(match reply.first().map(String::as_str) {
+            Some("ok") => ClaimOutcome::Leased {
+                lease_id: reply.get(1).cloned().unwrap_or_default(),
+                expires_ms: reply.get(2).and_then(|v| v.parse().ok()).unwrap_or(0),
+            },
+            Some("full") => ClaimOutcome::Full,
+            Some("unavailable") => ClaimOutcome::Unavailable,
+            _ => ClaimOutcome::Gone,
+        })
+    }
+
+    /// Extends a lease the agent holds.
+    pub async fn renew(
+        &self,
+        id: &str,
+        lease_id: &str,
+        agent_id: &str,
+        lease_ms: u64,
+    ) -> Result<RenewOutcome, StoreError> {
+        let Some(county) = super::county_of(id) else {
+            return Ok(RenewOutcome::Stale);
+        };
+        let prefix = county_prefix(county);
+        let mut conn = self.conn.clone();
+        let reply: Vec<String> = self
+            .renew
+            .key(format!("{prefix}leases"))
+            .key(format!("{prefix}t:{id}"))
+            .arg(id)
+            .arg(lease_id)
+            .arg(agent_id)
+            .arg(lease_ms)
+            .invoke_async(&mut conn)
+            .await?;
+        Ok(match reply.first().map(String::as_str) {
+            Some("ok") => {
+                RenewOutcome::Renewed(reply.get(1).and_then(|v| v.parse().ok()).unwrap_or(0))
+            }
+            _ => RenewOutcome::Stale,
+        })
+    }
+
+    /// Returns expired leases of a county to their queues; gives the next lease deadline.
+    pub async fn reap_leases(
+        &self,
+        county: &str,
+        batch: usize,
+        max_expiries: u32,
+        supervisor_queue: &str,
+    ) -> Result<(Option<i64>, usize), StoreError> {
+        let prefix = county_prefix(county);
+        let mut conn = self.conn.clone();
+        let reply: Vec<String> = self
+            .reap
+            .key(format!("{prefix}leases"))
+            .key(format!("{prefix}events"))
+            .arg(&prefix)
+            .arg(batch)
+            .arg(max_expiries)
+            .arg(supervisor_queue.replace("{county}", county))
+            .arg(self.stream_maxlen)
+            .invoke_async(&mut conn)
+            .await?;
+        let next = reply
+            .first()
+            .and_then(|v| v.parse::<f64>().ok())
+            .map(|v| v as i64);
+        let reaped = reply.get(1).and_then(|v| v.parse().ok()).unwrap_or(0);
+        Ok((next, reaped))
+    }
+}
+
+impl Store {
+    /// Records a corrected label (service or category changed by an agent or supervisor) on
+    /// the global `hl:corrections` stream, for `hotline-gateway corrections export`.
+    pub async fn record_correction(
+        &self,
+        id: &str,
+        c: &crate::lifecycle::Correction,
+        actor: &str,
+    ) -> Result<(), StoreError> {
+        let mut conn = self.conn.clone();
+        let at = chrono::Utc::now().timestamp_millis().to_string();
+        let _: String = redis::cmd("XADD")
+            .arg("hl:corrections")
+            .arg("MAXLEN")
+            .arg("~")
+            .arg(1_000_000)
+            .arg("*")
+            .arg(&[
+                ("ticket_id", id),
+                ("title", &c.title),
+                ("text", &c.text),
+                ("source", &c.source),
+                ("service", &c.service),
+                ("category", &c.category),
+                ("actor", actor),
+                ("at_ms", &at),
+            ])
+            .query_async(&mut conn)
+            .await?;
+        Ok(())
+    }
+}
+
+fn parse_agent(id: &str, f: &HashMap<String, String>) -> Option<Agent> {
+    let spec: AgentSpec = serde_json::from_str(f.get("spec")?).ok()?;
+    let num = |k: &str| {
+        f.get(k)
+            .and_then(|v| v.parse::<i64>().ok())
+            .unwrap_or(0)
+            .max(0)
+    };
+    Some(Agent {
+        id: id.to_string(),
+        spec,
+        active: u32::try_from(num("active")).unwrap_or(0),
+        handled: num("handled").unsigned_abs(),
+        missed: num("missed").unsigned_abs(),
+    })
+}

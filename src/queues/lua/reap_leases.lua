@@ -1,0 +1,47 @@
+-- reap_leases.lua: return tickets whose lease expired to their old place in line.
+--
+-- The ticket goes back with its old score (band and arrival) and its old enqueue time, so it
+-- is not sent to the back of the queue. After `max` expiries it goes to the supervisors' queue
+-- instead, keeping its place and age there. Any replica's mover may run this.
+--
+-- KEYS[1] county leases  hl:{c}:leases   KEYS[2] county events  hl:{c}:events
+-- ARGV[1] key prefix "hl:{c}:"   ARGV[2] most to reap   ARGV[3] max expiries
+-- ARGV[4] supervisors' queue name   ARGV[5] stream MAXLEN
+-- Returns { next_deadline_ms or "", reaped count }
+
+local prefix = ARGV[1]
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, tonumber(ARGV[2]))
+for _, id in ipairs(due) do
+  redis.call('ZREM', KEYS[1], id)
+  local tkey = prefix .. 't:' .. id
+  local f = redis.call('HMGET', tkey, 'queue', 'q_score', 'q_since', 'lease_agent', 'lease_id', 'status')
+  if f[6] == 'leased' then
+    local queue = f[1] or ''
+    local expiries = redis.call('HINCRBY', tkey, 'lease_expiries', 1)
+    local target = queue
+    if expiries >= tonumber(ARGV[3]) then
+      target = ARGV[4]
+      redis.call('HSET', tkey, 'queue', target)
+      redis.call('SADD', prefix .. 'queues', target)
+    end
+    redis.call('ZADD', prefix .. 'q:' .. target, f[2], id)
+    redis.call('ZADD', prefix .. 'qt:' .. target, f[3] or now, id)
+    redis.call('HSET', tkey, 'status', 'queued')
+    redis.call('HDEL', tkey, 'lease_id', 'lease_agent', 'lease_expires_ms')
+    if f[4] then
+      local akey = prefix .. 'agent:' .. f[4]
+      if redis.call('EXISTS', akey) == 1 then
+        redis.call('HINCRBY', akey, 'active', -1)
+        redis.call('HINCRBY', akey, 'missed', 1)
+      end
+    end
+    redis.call('RPUSH', prefix .. 'h:' .. id, cjson.encode({type = 'lease.expired', at_ms = now,
+      agent = f[4], lease_id = f[5], expiries = expiries, queue = target}))
+    redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[5], '*', 'type', 'lease.expired', 'id', id,
+      'queue', target, 'agent', f[4] or '', 'at_ms', tostring(now))
+  end
+end
+local nxt = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+return {nxt[2] or '', tostring(#due)}
