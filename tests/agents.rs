@@ -1,0 +1,474 @@
+//! Lawyers and mediators at work, against a real Redis: claims, leases, widening, transfers,
+//! races, and agents acting only as themselves.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use redis::Commands;
+use serde_json::{Value, json};
+use support::{ADMIN, OPERATOR, PARTNER, RedisServer, SUPERVISOR, TestApp, ticket};
+
+/// Agent tokens (`t-<id>`) and fast settings for tests.
+fn agents_config(lease_seconds: u32, skip_empty_steps: bool, max_expiries: u32) -> String {
+    let mut s = format!(
+        r#"
+[sla]
+mover_max_sleep_ms = 100
+
+[agents]
+lease_seconds = {lease_seconds}
+max_lease_expiries = {max_expiries}
+skip_empty_steps = {skip_empty_steps}
+aging_seconds = 0
+
+[agents.widening]
+mediation = [
+  {{ tier = "grid", after_seconds = 0 }},
+  {{ tier = "village", after_seconds = 2 }},
+  {{ tier = "town", after_seconds = 4 }},
+  {{ tier = "county", after_seconds = 6 }},
+]
+legal_consultation = [{{ tier = "county", after_seconds = 0 }}]
+triage = [{{ tier = "county", after_seconds = 0 }}]
+"#
+    );
+    for id in ["m1", "m2", "v1", "g1", "l1"] {
+        s.push_str(&format!(
+            "\n[[auth.tokens]]\nname = \"agent {id}\"\nrole = \"agent\"\nagent_id = \"{id}\"\nsha256 = \"{}\"\n",
+            hotline_gateway::auth::digest_hex(&format!("t-{id}"))
+        ));
+    }
+    s
+}
+
+async fn put_agent(app: &TestApp, id: &str, body: Value) {
+    let res = app
+        .http
+        .put(format!("{}/v1/agents/{id}", app.base))
+        .bearer_auth(ADMIN)
+        .json(&body)
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(
+        res.status(),
+        200,
+        "{}",
+        res.text().await.unwrap_or_default()
+    );
+}
+
+fn mediator(tier: &str, region: &str) -> Value {
+    json!({"name": "调解员", "kind": "mediator", "regions": [region], "tier": tier,
+           "capacity": 10000, "status": "available"})
+}
+
+async fn post(app: &TestApp, body: &Value) -> Value {
+    let res = app.post("/v1/tickets", PARTNER, body).await;
+    assert_eq!(res.status(), 201);
+    res.json().await.expect("json")
+}
+
+async fn claim(app: &TestApp, agent: &str) -> Option<Value> {
+    let res = app
+        .post(
+            &format!("/v1/agents/{agent}/claim"),
+            &format!("t-{agent}"),
+            &json!({}),
+        )
+        .await;
+    match res.status().as_u16() {
+        200 => Some(res.json().await.expect("json")),
+        204 => None,
+        other => panic!(
+            "claim answered {other}: {}",
+            res.text().await.unwrap_or_default()
+        ),
+    }
+}
+
+fn neighbour(external_id: &str) -> Value {
+    let mut t = ticket(external_id);
+    t["title"] = json!("邻里噪音纠纷");
+    t["text"] = json!("来电人反映楼上邻居装修噪音很大，双方多次争吵，希望调解员上门调解邻里纠纷。");
+    t["people_involved"] = json!(2);
+    t
+}
+
+fn threat(external_id: &str) -> Value {
+    let mut t = ticket(external_id);
+    t["text"] =
+        json!("老板拖欠工资三个月，工人说再不给钱就拿刀砍人，双方吵起来了，请调解员赶快协调。");
+    t
+}
+
+#[tokio::test]
+async fn claims_come_most_urgent_first_then_oldest_across_queues() {
+    let redis = RedisServer::start();
+    let app = TestApp::spawn_with(&redis, &agents_config(60, true, 3)).await;
+    put_agent(&app, "m1", mediator("grid", "320831")).await;
+
+    let first = post(&app, &ticket("C-1")).await; // labour, no warning
+    let second = post(&app, &neighbour("C-2")).await; // another queue, no warning
+    let urgent = post(&app, &threat("C-3")).await; // labour, red
+    assert_eq!(urgent["classification"]["warning_level"], "red");
+    assert_ne!(first["queue"], second["queue"]);
+
+    let order: Vec<Value> = [
+        claim(&app, "m1").await,
+        claim(&app, "m1").await,
+        claim(&app, "m1").await,
+    ]
+    .into_iter()
+    .map(|c| c.expect("a ticket")["ticket"]["id"].clone())
+    .collect();
+    assert_eq!(
+        order,
+        [
+            urgent["id"].clone(),
+            first["id"].clone(),
+            second["id"].clone()
+        ]
+    );
+    assert!(claim(&app, "m1").await.is_none(), "nothing left: 204");
+
+    let agents: Value = app
+        .get("/v1/agents", SUPERVISOR)
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(agents["agents"][0]["active"], 3);
+}
+
+#[tokio::test]
+async fn an_expired_lease_returns_the_ticket_to_its_old_place_and_repeat_expiries_go_to_supervisors()
+ {
+    let redis = RedisServer::start();
+    let app = TestApp::spawn_with(&redis, &agents_config(1, true, 2)).await;
+    put_agent(&app, "m1", mediator("grid", "320831")).await;
+    let a = post(&app, &ticket("E-1")).await;
+    let id = a["id"].as_str().expect("id").to_string();
+    let queue = "hl:{320831}:q:mediation.320831.labour";
+    let score: f64 = redis.conn().zscore(queue, &id).expect("queued");
+
+    let c = claim(&app, "m1").await.expect("claimed");
+    assert_eq!(c["ticket"]["id"], id.as_str());
+    let b = post(&app, &ticket("E-2")).await; // arrives later
+    // The lease lapses; the reaper puts it back with its old score, ahead of E-2.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut back: Option<f64> = None;
+    while back.is_none() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        back = redis.conn().zscore(queue, &id).expect("zscore");
+    }
+    assert_eq!(back, Some(score));
+    let view: Value = app
+        .get(&format!("/v1/tickets/{id}"), SUPERVISOR)
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(view["status"], "queued");
+    assert!(
+        view["history"]
+            .as_array()
+            .expect("history")
+            .iter()
+            .any(|e| e["type"] == "lease.expired")
+    );
+    let again = claim(&app, "m1").await.expect("claimed again");
+    assert_eq!(
+        again["ticket"]["id"],
+        id.as_str(),
+        "not sent to the back of the line"
+    );
+    assert_ne!(again["ticket"]["id"], b["id"]);
+
+    // Second expiry (max 2): to the supervisors' queue, keeping its score.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut in_supervisors: Option<f64> = None;
+    while in_supervisors.is_none() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        in_supervisors = redis
+            .conn()
+            .zscore("hl:{320831}:q:supervisor.320831", &id)
+            .expect("zscore");
+    }
+    assert_eq!(in_supervisors, Some(score));
+    let agents: Value = app
+        .get("/v1/agents", SUPERVISOR)
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(agents["agents"][0]["missed"], 2);
+    assert_eq!(agents["agents"][0]["active"], 0);
+}
+
+#[tokio::test]
+async fn two_agents_racing_for_the_same_ticket_never_both_get_it() {
+    let redis = RedisServer::start();
+    let app = TestApp::spawn_with(&redis, &agents_config(600, true, 3)).await;
+    put_agent(&app, "m1", mediator("grid", "320831")).await;
+    put_agent(&app, "m2", mediator("grid", "320831")).await;
+    for round in 0..1000 {
+        let t = post(&app, &ticket(&format!("R-{round}"))).await;
+        let (a, b) = tokio::join!(claim(&app, "m1"), claim(&app, "m2"));
+        let winners: Vec<Value> = [a, b].into_iter().flatten().collect();
+        assert_eq!(winners.len(), 1, "round {round}: {winners:?}");
+        assert_eq!(winners[0]["ticket"]["id"], t["id"], "round {round}");
+    }
+    let leases: usize = redis.conn().zcard("hl:{320831}:leases").expect("zcard");
+    assert_eq!(leases, 1000);
+}
+
+#[tokio::test]
+async fn the_ring_widens_from_grid_to_village_after_the_configured_time() {
+    let redis = RedisServer::start();
+    let app = TestApp::spawn_with(&redis, &agents_config(60, false, 3)).await;
+    put_agent(&app, "v1", mediator("village", "320831/城关镇/东关村")).await;
+    let mut away = mediator("grid", "320831/城关镇/东关村");
+    away["status"] = json!("away");
+    put_agent(&app, "g1", away).await;
+    let t = post(&app, &neighbour("W-1")).await;
+    assert!(claim(&app, "v1").await.is_none(), "the grid's turn first");
+    tokio::time::sleep(Duration::from_millis(2200)).await;
+    let c = claim(&app, "v1").await.expect("the village's turn");
+    assert_eq!(c["ticket"]["id"], t["id"]);
+}
+
+#[tokio::test]
+async fn a_stale_lease_gets_409_and_the_full_loop_is_recorded() {
+    let redis = RedisServer::start();
+    let app = TestApp::spawn_with(&redis, &agents_config(60, true, 3)).await;
+    put_agent(&app, "m1", mediator("grid", "320831")).await;
+    let t = post(&app, &ticket("F-1")).await;
+    let id = t["id"].as_str().expect("id").to_string();
+    let as_m1 = |action: &str, body: Value| {
+        let app = &app;
+        let path = format!("/v1/tickets/{id}/{action}");
+        async move { app.post(&path, "t-m1", &body).await }
+    };
+    // Accepting before claiming is refused; so is someone else's lease.
+    assert_eq!(as_m1("accept", json!({})).await.status(), 409);
+    let c = claim(&app, "m1").await.expect("claimed");
+    let lease = c["lease_id"].as_str().expect("lease").to_string();
+    assert_eq!(
+        as_m1("accept", json!({"lease_id": "L999"})).await.status(),
+        409
+    );
+    assert_eq!(
+        as_m1("renew", json!({"lease_id": "L999"})).await.status(),
+        409
+    );
+    assert_eq!(
+        as_m1("renew", json!({"lease_id": lease})).await.status(),
+        200
+    );
+    // Another agent cannot act for m1.
+    let res = app
+        .post(&format!("/v1/agents/m1/claim"), "t-m2", &json!({}))
+        .await;
+    assert_eq!(res.status(), 403);
+
+    assert_eq!(
+        as_m1("accept", json!({"lease_id": lease})).await.status(),
+        200
+    );
+    assert_eq!(as_m1("first_contact", json!({})).await.status(), 200);
+    assert_eq!(
+        as_m1(
+            "resolve",
+            json!({"outcome": "mediated", "summary": "双方达成协议"})
+        )
+        .await
+        .status(),
+        200
+    );
+    let done = as_m1("follow_up", json!({"satisfaction": 4})).await;
+    assert_eq!(done.status(), 200);
+    let v: Value = done.json().await.expect("json");
+    let types: Vec<&str> = v["history"]
+        .as_array()
+        .expect("history")
+        .iter()
+        .filter_map(|e| e["type"].as_str())
+        .collect();
+    assert_eq!(
+        types,
+        [
+            "ticket.created",
+            "ticket.claimed",
+            "ticket.accept",
+            "ticket.first_contact",
+            "ticket.resolve",
+            "ticket.follow_up"
+        ]
+    );
+    let agents: Value = app
+        .get("/v1/agents", SUPERVISOR)
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(agents["agents"][0]["handled"], 1);
+    assert_eq!(agents["agents"][0]["active"], 0);
+    let leases: usize = redis.conn().zcard("hl:{320831}:leases").expect("zcard");
+    assert_eq!(leases, 0);
+}
+
+#[tokio::test]
+async fn a_transfer_keeps_the_tickets_age_records_the_event_and_the_correction() {
+    let redis = RedisServer::start();
+    let app = TestApp::spawn_with(&redis, &agents_config(60, true, 3)).await;
+    let t = post(&app, &ticket("T-1")).await;
+    let id = t["id"].as_str().expect("id").to_string();
+    let since: f64 = redis
+        .conn()
+        .zscore("hl:{320831}:qt:mediation.320831.labour", &id)
+        .expect("zscore");
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let res = app
+        .post(
+            &format!("/v1/tickets/{id}/transfer"),
+            SUPERVISOR,
+            &json!({"service": "legal_consultation", "reason": "来电人只想咨询劳动仲裁程序"}),
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+    let v: Value = res.json().await.expect("json");
+    assert_eq!(v["queue"], "legal.320831");
+    assert_eq!(v["classification"]["service"], "legal_consultation");
+    let moved: Option<f64> = redis
+        .conn()
+        .zscore("hl:{320831}:qt:legal.320831", &id)
+        .expect("zscore");
+    assert_eq!(moved, Some(since), "the ticket keeps its age");
+    let gone: Option<f64> = redis
+        .conn()
+        .zscore("hl:{320831}:q:mediation.320831.labour", &id)
+        .expect("zscore");
+    assert_eq!(gone, None);
+    let event = v["history"]
+        .as_array()
+        .and_then(|h| h.iter().find(|e| e["type"] == "ticket.transfer"))
+        .expect("transfer event");
+    assert_eq!(event["from_queue"], "mediation.320831.labour");
+    assert_eq!(event["to_queue"], "legal.320831");
+    let corrections: redis::streams::StreamRangeReply =
+        redis.conn().xrange_all("hl:corrections").expect("xrange");
+    assert_eq!(corrections.ids.len(), 1);
+    assert_eq!(
+        corrections.ids[0].get::<String>("service").as_deref(),
+        Some("legal_consultation")
+    );
+    // A reason is required.
+    let res = app
+        .post(
+            &format!("/v1/tickets/{id}/transfer"),
+            SUPERVISOR,
+            &json!({"service": "mediation"}),
+        )
+        .await;
+    assert_eq!(res.status(), 422);
+}
+
+#[tokio::test]
+async fn agents_are_managed_by_admins_within_their_regions_and_validated() {
+    let redis = RedisServer::start();
+    let extra = format!(
+        "{}\n[[auth.tokens]]\nname = \"admin of 3208\"\nrole = \"admin\"\nregions = [\"3208\"]\nsha256 = \"{}\"\n",
+        agents_config(60, true, 3),
+        hotline_gateway::auth::digest_hex("t-admin-3208")
+    );
+    let app = TestApp::spawn_with(&redis, &extra).await;
+    put_agent(&app, "m1", mediator("grid", "320831")).await;
+    let put = |token: &'static str, id: &'static str, body: Value| {
+        let app = &app;
+        async move {
+            app.http
+                .put(format!("{}/v1/agents/{id}", app.base))
+                .bearer_auth(token)
+                .json(&body)
+                .send()
+                .await
+                .expect("sent")
+        }
+    };
+    // Outside the admin's regions.
+    assert_eq!(
+        put("t-admin-3208", "x1", mediator("grid", "110101"))
+            .await
+            .status(),
+        403
+    );
+    assert_eq!(
+        put("t-admin-3208", "x2", mediator("grid", "320831"))
+            .await
+            .status(),
+        200
+    );
+    // Not an admin.
+    assert_eq!(
+        put(SUPERVISOR, "x3", mediator("grid", "320831"))
+            .await
+            .status(),
+        403
+    );
+    // Invalid fields are named.
+    let res = put(
+        ADMIN,
+        "x4",
+        json!({"name": "", "kind": "mediator", "regions": ["320831", "110101"],
+        "tier": "grid", "capacity": 0, "status": "available", "skills": ["astrology"]}),
+    )
+    .await;
+    assert_eq!(res.status(), 422);
+    let problem: Value = res.json().await.expect("json");
+    let fields: Vec<&str> = problem["errors"]
+        .as_array()
+        .expect("errors")
+        .iter()
+        .filter_map(|e| e["field"].as_str())
+        .collect();
+    assert_eq!(fields, ["name", "skills[0]", "regions", "capacity"]);
+    let res = put(ADMIN, "x5", json!({"name": "a", "kind": "wizard"})).await;
+    assert_eq!(res.status(), 400);
+    // The operator of 320831 sees that county's agents.
+    let list: Value = app
+        .get("/v1/agents", OPERATOR)
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(list["agents"].as_array().map(Vec::len), Some(2));
+    // Deleting: not while the agent holds tickets.
+    post(&app, &ticket("D-1")).await;
+    claim(&app, "m1").await.expect("claimed");
+    let del = app
+        .http
+        .delete(format!("{}/v1/agents/m1", app.base))
+        .bearer_auth(ADMIN)
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(del.status(), 409);
+    let del = app
+        .http
+        .delete(format!("{}/v1/agents/x2", app.base))
+        .bearer_auth(ADMIN)
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(del.status(), 204);
+    let del = app
+        .http
+        .delete(format!("{}/v1/agents/x2", app.base))
+        .bearer_auth(ADMIN)
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(del.status(), 404);
+}
