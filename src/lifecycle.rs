@@ -210,10 +210,8 @@ impl ActionRequest {
                     }
                 }
             }
-            Action::Renew => {
-                if self.lease_id.is_none() {
-                    e.push(FieldError::new("lease_id", "is required"));
-                }
+            Action::Renew if self.lease_id.is_none() => {
+                e.push(FieldError::new("lease_id", "is required"));
             }
             _ => {}
         }

@@ -328,11 +328,8 @@ fn able(agent: &Agent, c: &Candidate) -> bool {
 /// The order in which eligible tickets are offered: aged band, then arrival.
 pub fn order(candidates: &mut [Candidate], aging_seconds: u64, now_ms: i64) {
     let aged = |c: &Candidate| {
-        let steps = if aging_seconds == 0 {
-            0
-        } else {
-            u64::try_from((now_ms - c.since_ms).max(0) / 1000).unwrap_or(0) / aging_seconds
-        };
+        let waited = u64::try_from((now_ms - c.since_ms).max(0) / 1000).unwrap_or(0);
+        let steps = waited.checked_div(aging_seconds).unwrap_or(0);
         u64::from(c.band).saturating_sub(steps)
     };
     candidates.sort_by_key(|c| (aged(c), c.seq));
