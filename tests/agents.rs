@@ -268,9 +268,7 @@ async fn a_stale_lease_gets_409_and_the_full_loop_is_recorded() {
         200
     );
     // Another agent cannot act for m1.
-    let res = app
-        .post(&format!("/v1/agents/m1/claim"), "t-m2", &json!({}))
-        .await;
+    let res = app.post("/v1/agents/m1/claim", "t-m2", &json!({})).await;
     assert_eq!(res.status(), 403);
 
     assert_eq!(
