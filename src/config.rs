@@ -121,6 +121,8 @@ pub struct IntakeSettings {
     pub batch_max: usize,
     /// How long a (source, external_id) is remembered for idempotency, in days.
     pub idempotency_ttl_days: u64,
+    /// Tickets of the same caller and category within this many days are linked (重复诉求并单).
+    pub duplicate_window_days: u64,
 }
 
 /// `[classify]`
@@ -212,6 +214,8 @@ pub struct AgentsSettings {
     pub max_lease_expiries: u32,
     /// The supervisors' queue, with `{county}`.
     pub supervisor_queue: String,
+    /// How long after resolution a ticket may be reopened, in days.
+    pub reopen_days: u64,
     /// Skip widening steps that no available agent could serve.
     pub skip_empty_steps: bool,
     /// Every this many seconds of waiting raise a ticket one priority band (0: never).

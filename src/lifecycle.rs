@@ -49,6 +49,12 @@ pub enum Action {
     Escalate,
     /// Extends the caller's lease on a claimed ticket.
     Renew,
+    /// 退单: back to the sender hotline with a reason (out of scope for lawyers and mediators).
+    Return,
+    /// 异议/改派: a partner disputes the dispatch; the ticket goes to triage to be dispatched again.
+    Dispute,
+    /// Reopens a resolved ticket within `agents.reopen_days`.
+    Reopen,
 }
 
 impl Action {
@@ -63,6 +69,9 @@ impl Action {
             Action::Transfer => "transfer",
             Action::Escalate => "escalate",
             Action::Renew => "renew",
+            Action::Return => "return",
+            Action::Dispute => "dispute",
+            Action::Reopen => "reopen",
         }
     }
 
@@ -74,7 +83,9 @@ impl Action {
             Action::Resume => Some(ClockEvent::Resume),
             Action::Resolve => Some(ClockEvent::Resolve),
             Action::FollowUp => Some(ClockEvent::FollowUp),
-            Action::Transfer | Action::Escalate | Action::Renew => None,
+            Action::Return => Some(ClockEvent::Return),
+            Action::Reopen => Some(ClockEvent::Reopen),
+            Action::Transfer | Action::Escalate | Action::Renew | Action::Dispute => None,
         }
     }
 
@@ -86,6 +97,9 @@ impl Action {
             Action::Accept => (&["queued", "leased"], Some("accepted")),
             Action::Transfer | Action::Escalate => (OPEN, Some("queued")),
             Action::Renew => (&["leased"], None),
+            Action::Return => (OPEN, Some("returned")),
+            Action::Dispute => (OPEN, Some("queued")),
+            Action::Reopen => (&["resolved", "closed"], Some("queued")),
             Action::FirstContact => (WORKING, Some("in_progress")),
             Action::Pause | Action::Resume => (WORKING, None),
             Action::Resolve => (WORKING, Some("resolved")),
@@ -146,6 +160,9 @@ pub struct ActionRequest {
 
 const ACTORS: &[Role] = &[Role::Agent, Role::Operator, Role::Supervisor, Role::Admin];
 
+/// A dispute of a dispatch comes from the sending side too.
+const DISPUTERS: &[Role] = &[Role::Partner, Role::Operator, Role::Supervisor, Role::Admin];
+
 /// How often an action is recomputed when another one changed the ticket meanwhile.
 const ATTEMPTS: usize = 8;
 
@@ -184,7 +201,11 @@ impl ActionRequest {
                     "is required for a follow-up",
                 )),
             },
-            Action::Transfer | Action::Escalate => {
+            Action::Transfer
+            | Action::Escalate
+            | Action::Return
+            | Action::Dispute
+            | Action::Reopen => {
                 if self.reason.as_deref().is_none_or(|s| s.trim().is_empty()) {
                     e.push(FieldError::new("reason", "is required"));
                 }
@@ -262,9 +283,13 @@ pub async fn act(
     body: Bytes,
 ) -> Result<axum::response::Response, ApiError> {
     tracing::Span::current().record("ticket_id", id.as_str());
-    principal.require(ACTORS)?;
     let action: Action = serde_json::from_value(serde_json::Value::String(action.clone()))
         .map_err(|_| ApiError::NotFound(format!("no action `{action}`")))?;
+    principal.require(if action == Action::Dispute {
+        DISPUTERS
+    } else {
+        ACTORS
+    })?;
     let request = if body.iter().all(u8::is_ascii_whitespace) {
         ActionRequest::default()
     } else {
@@ -433,6 +458,69 @@ async fn apply(
                 }
                 None => {}
             },
+            Action::Return | Action::Dispute | Action::Reopen => {
+                if let Some(me) = &me
+                    && record.lease_agent.as_deref() != Some(me.as_str())
+                    && record.assigned_agent.as_deref() != Some(me.as_str())
+                {
+                    return Err(ApiError::Forbidden(format!(
+                        "ticket `{id}` is not held by `{me}`"
+                    )));
+                }
+                change.event.insert(
+                    "reason".into(),
+                    request.reason.clone().unwrap_or_default().into(),
+                );
+                let queue = record.stored.queue.clone().unwrap_or_default();
+                let requeue = |queue: &str| {
+                    serde_json::json!({
+                        "queue": queue,
+                        "score": f64::from(record.band) * 4_294_967_296.0 + record.seq as f64,
+                        "since": record.stored.created_ms,
+                    })
+                };
+                match action {
+                    Action::Return => {
+                        release_holder(&record, &mut change);
+                        change.dequeue = true;
+                        change.close = true;
+                    }
+                    Action::Dispute => {
+                        release_holder(&record, &mut change);
+                        change.dequeue = true;
+                        let triage = state
+                            .settings
+                            .routing
+                            .default_queues
+                            .triage
+                            .replace("{county}", county);
+                        change.requeue = requeue(&triage);
+                        change.event.insert("from_queue".into(), queue.into());
+                        change.event.insert("to_queue".into(), triage.into());
+                    }
+                    _ => {
+                        let resolved_at =
+                            serde_json::from_str::<TicketClocks>(&record.stored.clocks_json)
+                                .ok()
+                                .and_then(|c| {
+                                    c.clocks.get(&ClockName::Resolve).and_then(|r| r.stopped_ms)
+                                });
+                        let window = i64::try_from(state.settings.agents.reopen_days)
+                            .unwrap_or(i64::MAX / 86_400_000)
+                            .saturating_mul(86_400_000);
+                        if resolved_at.is_none_or(|t| now - t > window) {
+                            return Err(ApiError::State(format!(
+                                "ticket `{id}` was resolved more than {} days ago; register a new ticket",
+                                state.settings.agents.reopen_days
+                            )));
+                        }
+                        change.requeue = requeue(&queue);
+                        change.unassign = record.assigned_agent.is_some();
+                        change.open = true;
+                        change.close = false;
+                    }
+                }
+            }
             Action::Transfer | Action::Escalate => {
                 if let Some(me) = &me
                     && record.lease_agent.as_deref() != Some(me.as_str())
@@ -469,7 +557,17 @@ async fn apply(
                 if action == Action::Resolve
                     && let Some(agent) = &record.assigned_agent
                 {
-                    change.agent_delta = vec![agent.clone().into(), (-1).into(), 1.into()];
+                    // Handle time: from acceptance to resolution.
+                    let accepted = serde_json::from_str::<TicketClocks>(&record.stored.clocks_json)
+                        .ok()
+                        .and_then(|c| c.clocks.get(&ClockName::Accept).and_then(|a| a.stopped_ms))
+                        .unwrap_or(now);
+                    change.agent_delta = vec![
+                        agent.clone().into(),
+                        (-1).into(),
+                        1.into(),
+                        (now - accepted).max(0).into(),
+                    ];
                 }
             }
         }

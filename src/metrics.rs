@@ -40,6 +40,14 @@ pub const QUEUE_SLA_COMPLIANCE: &str = "hotline_queue_sla_compliance";
 pub const SLA_CALENDAR_ERRORS: &str = "hotline_sla_calendar_errors_total";
 /// 1 for each (`calendar`, `year`) of this year and the next that has no holiday data.
 pub const CALENDAR_MISSING_YEAR: &str = "hotline_calendar_missing_year";
+/// Tickets an agent holds now, by `agent` (read from Redis at scrape).
+pub const AGENT_ACTIVE: &str = "hotline_agent_active";
+/// Tickets an agent has resolved, by `agent` (read from Redis at scrape).
+pub const AGENT_HANDLED: &str = "hotline_agent_handled";
+/// Leases that lapsed in an agent's hands, by `agent` (read from Redis at scrape).
+pub const AGENT_MISSED: &str = "hotline_agent_missed";
+/// Mean acceptance-to-resolution time, by `agent`, seconds.
+pub const AGENT_HANDLE_TIME: &str = "hotline_agent_avg_handle_seconds";
 /// Agent actions applied, by `action`.
 pub const TICKET_ACTIONS: &str = "hotline_ticket_actions_total";
 
@@ -206,6 +214,16 @@ pub fn calendar_years(known: &[String], missing: &[(String, i32)], years: &[i32]
             metrics::gauge!(CALENDAR_MISSING_YEAR, "calendar" => calendar.clone(), "year" => year.to_string())
                 .set(if is_missing { 1.0 } else { 0.0 });
         }
+    }
+}
+
+/// Publishes per-agent figures read from Redis. Agent ids are a closed, configured set.
+pub fn agents(list: &[crate::agents::Agent]) {
+    for a in list {
+        metrics::gauge!(AGENT_ACTIVE, "agent" => a.id.clone()).set(f64::from(a.active));
+        metrics::gauge!(AGENT_HANDLED, "agent" => a.id.clone()).set(a.handled as f64);
+        metrics::gauge!(AGENT_MISSED, "agent" => a.id.clone()).set(a.missed as f64);
+        metrics::gauge!(AGENT_HANDLE_TIME, "agent" => a.id.clone()).set(a.avg_handle_seconds);
     }
 }
 

@@ -470,3 +470,187 @@ async fn agents_are_managed_by_admins_within_their_regions_and_validated() {
         .expect("sent");
     assert_eq!(del.status(), 404);
 }
+
+#[tokio::test]
+async fn return_dispute_and_reopen_are_recorded_and_keep_the_ticket_whole() {
+    let redis = RedisServer::start();
+    let app = TestApp::spawn_with(&redis, &agents_config(60, true, 3)).await;
+    let act = |id: String, action: &'static str, token: &'static str, body: Value| {
+        let app = &app;
+        async move {
+            app.post(&format!("/v1/tickets/{id}/{action}"), token, &body)
+                .await
+        }
+    };
+    // 退单: back to the sender, no clocks left running.
+    let t = post(&app, &ticket("X-1")).await;
+    let id = t["id"].as_str().expect("id").to_string();
+    assert_eq!(
+        act(id.clone(), "return", SUPERVISOR, json!({}))
+            .await
+            .status(),
+        422
+    );
+    let v: Value = act(
+        id.clone(),
+        "return",
+        SUPERVISOR,
+        json!({"reason": "属于住建部门职责"}),
+    )
+    .await
+    .json()
+    .await
+    .expect("json");
+    assert_eq!(v["status"], "returned");
+    let open: bool = redis
+        .conn()
+        .sismember("hl:{320831}:open", &id)
+        .expect("sismember");
+    assert!(!open);
+
+    // 异议/改派: the partner disputes the dispatch; the ticket goes to triage with its age.
+    let t = post(&app, &ticket("X-2")).await;
+    let id = t["id"].as_str().expect("id").to_string();
+    let since: f64 = redis
+        .conn()
+        .zscore("hl:{320831}:qt:mediation.320831.labour", &id)
+        .expect("zscore");
+    let res = act(
+        id.clone(),
+        "dispute",
+        PARTNER,
+        json!({"reason": "应由劳动仲裁处理"}),
+    )
+    .await;
+    assert_eq!(res.status(), 200);
+    let moved: Option<f64> = redis
+        .conn()
+        .zscore("hl:{320831}:qt:triage.320831", &id)
+        .expect("zscore");
+    assert_eq!(moved, Some(since));
+    // A partner may dispute, not resolve.
+    assert_eq!(
+        act(id.clone(), "accept", PARTNER, json!({})).await.status(),
+        403
+    );
+
+    // Reopen within the window: back in line; the time spent resolved does not count.
+    let t = post(&app, &ticket("X-3")).await;
+    let id = t["id"].as_str().expect("id").to_string();
+    for (action, body) in [
+        ("accept", json!({})),
+        (
+            "resolve",
+            json!({"outcome": "answered", "summary": "已答复"}),
+        ),
+    ] {
+        assert_eq!(
+            act(id.clone(), action, SUPERVISOR, body).await.status(),
+            200
+        );
+    }
+    let v: Value = act(
+        id.clone(),
+        "reopen",
+        OPERATOR,
+        json!({"reason": "来电人表示问题未解决"}),
+    )
+    .await
+    .json()
+    .await
+    .expect("json");
+    assert_eq!(v["status"], "queued");
+    let resolve = v["clocks"]
+        .as_array()
+        .and_then(|c| c.iter().find(|c| c["clock"] == "resolve"))
+        .expect("resolve");
+    assert_eq!(resolve["state"], "running", "{resolve}");
+    let follow = v["clocks"]
+        .as_array()
+        .and_then(|c| c.iter().find(|c| c["clock"] == "follow_up"))
+        .expect("follow_up");
+    assert_eq!(follow["state"], "not_started");
+    let open: bool = redis
+        .conn()
+        .sismember("hl:{320831}:open", &id)
+        .expect("sismember");
+    assert!(open);
+    let types: Vec<&str> = v["history"]
+        .as_array()
+        .expect("h")
+        .iter()
+        .filter_map(|e| e["type"].as_str())
+        .collect();
+    assert!(
+        types.ends_with(&["ticket.resolve", "ticket.reopen"]),
+        "{types:?}"
+    );
+}
+
+#[tokio::test]
+async fn repeat_requests_of_one_caller_about_one_matter_are_linked_both_ways() {
+    let redis = RedisServer::start();
+    let app = TestApp::spawn_with(&redis, &agents_config(60, true, 3)).await;
+    let first = post(&app, &ticket("L-1")).await;
+    let mut again = ticket("L-2");
+    again["text"] =
+        json!("来电人再次反映老板拖欠工资的问题仍未解决，双方又吵起来了，希望尽快调解。");
+    let second = post(&app, &again).await;
+    let other_matter = post(&app, &neighbour("L-3")).await;
+    let view = |id: &Value| {
+        let app = &app;
+        let id = id.as_str().expect("id").to_string();
+        async move {
+            app.get(&format!("/v1/tickets/{id}"), SUPERVISOR)
+                .await
+                .json::<Value>()
+                .await
+                .expect("json")
+        }
+    };
+    assert_eq!(view(&second["id"]).await["linked"], json!([first["id"]]));
+    assert_eq!(view(&first["id"]).await["linked"], json!([second["id"]]));
+    assert_eq!(view(&other_matter["id"]).await["linked"], json!([]));
+}
+
+#[tokio::test]
+async fn agents_figures_appear_in_the_api_and_in_metrics() {
+    let redis = RedisServer::start();
+    let app = TestApp::spawn_with(&redis, &agents_config(60, true, 3)).await;
+    put_agent(&app, "m1", mediator("grid", "320831")).await;
+    let t = post(&app, &ticket("G-1")).await;
+    let id = t["id"].as_str().expect("id").to_string();
+    let c = claim(&app, "m1").await.expect("claimed");
+    let lease = c["lease_id"].clone();
+    for (action, body) in [
+        ("accept", json!({"lease_id": lease})),
+        (
+            "resolve",
+            json!({"outcome": "mediated", "summary": "调解成功"}),
+        ),
+    ] {
+        let res = app
+            .post(&format!("/v1/tickets/{id}/{action}"), "t-m1", &body)
+            .await;
+        assert_eq!(res.status(), 200);
+    }
+    let agents: Value = app
+        .get("/v1/agents", SUPERVISOR)
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(agents["agents"][0]["handled"], 1);
+    assert!(
+        agents["agents"][0]["avg_handle_seconds"]
+            .as_f64()
+            .expect("avg")
+            >= 0.0
+    );
+    let text = app.get("/metrics", "").await.text().await.expect("text");
+    assert!(
+        text.contains(r#"hotline_agent_handled{agent="m1"} 1"#),
+        "agent figures missing"
+    );
+    assert!(text.contains(r#"hotline_agent_active{agent="m1"} 0"#));
+}

@@ -146,6 +146,8 @@ pub struct Agent {
     pub handled: u64,
     /// Leases that expired in this agent's hands.
     pub missed: u64,
+    /// Mean time from acceptance to resolution, seconds (0 before the first).
+    pub avg_handle_seconds: f64,
 }
 
 impl AgentSpec {
@@ -355,6 +357,7 @@ mod tests {
             active: 0,
             handled: 0,
             missed: 0,
+            avg_handle_seconds: 0.0,
         }
     }
 

@@ -112,7 +112,12 @@ pub async fn metrics(State(state): State<Arc<AppState>>) -> Response {
         .queue_stats(&state.settings.classify.warning_levels)
         .await
     {
-        Ok(stats) => crate::metrics::queues(&stats),
+        Ok(stats) => {
+            crate::metrics::queues(&stats);
+            if let Ok(agents) = state.store.agents(None).await {
+                crate::metrics::agents(&agents);
+            }
+        }
         Err(e) => {
             tracing::warn!(error = %e, "queue gauges not refreshed");
             crate::metrics::redis_down();

@@ -207,6 +207,7 @@ pub(crate) fn view(state: &AppState, record: &TicketRecord) -> TicketView {
         ticket: parse(&record.ticket_json),
         clocks: views,
         overdue: record.overdue,
+        linked: record.linked.clone(),
         history: record.history.iter().map(|h| parse(h)).collect(),
     }
 }
@@ -256,6 +257,7 @@ async fn receive(
     let clocks_json =
         serde_json::to_string(&clocks).map_err(|e| ApiError::Internal(e.to_string()))?;
     let region_path = crate::agents::region_path(&ticket.region);
+    let caller_key = caller_key(&ticket.caller.phone);
     let new = NewTicket {
         ticket: &ticket,
         content_hash: &content_hash,
@@ -270,6 +272,12 @@ async fn receive(
         timers: &timers,
         actor: &principal.name,
         region_path: &region_path,
+        caller_key: if state.settings.intake.duplicate_window_days > 0 {
+            &caller_key
+        } else {
+            ""
+        },
+        duplicate_window_secs: state.settings.intake.duplicate_window_days * 86_400,
     };
 
     let outcome = match state.store.ingest(&new).await {
@@ -318,6 +326,17 @@ async fn receive(
             Err(ApiError::Conflict { id })
         }
     }
+}
+
+/// A key for the caller that links repeat requests without storing the number again: a hash
+/// of the phone's digits; empty when there is no usable number.
+fn caller_key(phone: &str) -> String {
+    let digits: String = phone.chars().filter(char::is_ascii_digit).collect();
+    if digits.len() < 5 {
+        return String::new();
+    }
+    let digest = Sha256::digest(format!("hotline-caller:{digits}").as_bytes());
+    hex::encode(&digest[..16])
 }
 
 /// SHA-256 of the canonical ticket: equal content, equal hash, whatever the JSON formatting or

@@ -122,6 +122,8 @@ pub struct TicketView {
     pub clocks: Vec<crate::sla::clock::ClockView>,
     /// Marked overdue (督办) by a breach.
     pub overdue: bool,
+    /// Other requests of the same caller about the same matter (重复诉求), by id.
+    pub linked: Vec<String>,
     /// Every event of the ticket, oldest first.
     #[schema(value_type = Vec<Object>)]
     pub history: Vec<serde_json::Value>,
@@ -402,6 +404,7 @@ mod tests {
             tags_max: 2,
             batch_max: 10,
             idempotency_ttl_days: 1,
+            duplicate_window_days: 7,
         }
     }
 

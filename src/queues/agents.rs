@@ -343,5 +343,9 @@ fn parse_agent(id: &str, f: &HashMap<String, String>) -> Option<Agent> {
         active: u32::try_from(num("active")).unwrap_or(0),
         handled: num("handled").unsigned_abs(),
         missed: num("missed").unsigned_abs(),
+        avg_handle_seconds: match num("handled") {
+            0 => 0.0,
+            n => num("handle_ms") as f64 / n as f64 / 1000.0,
+        },
     })
 }

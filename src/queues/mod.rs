@@ -99,6 +99,10 @@ pub struct NewTicket<'a> {
     pub actor: &'a str,
     /// `county/town/village/grid`, for agents' region eligibility.
     pub region_path: &'a str,
+    /// A hash of the caller's phone, or empty: links repeat requests.
+    pub caller_key: &'a str,
+    /// How long repeat requests are linked, in seconds.
+    pub duplicate_window_secs: u64,
 }
 
 /// One timer to schedule: clock name, kind (`w0`, `w1`, …, `b`) and due time in ms.
@@ -172,6 +176,8 @@ pub struct TicketRecord {
     pub band: u32,
     /// `county/town/village/grid`.
     pub region_path: String,
+    /// Earlier or later requests of the same caller about the same matter (重复诉求).
+    pub linked: Vec<String>,
 }
 
 /// A change to one ticket, computed by the gateway and applied atomically by [`Store::act`].
@@ -211,6 +217,8 @@ pub struct TicketChange {
     pub requeue: serde_json::Value,
     /// Ticket hash fields to set.
     pub set: std::collections::BTreeMap<String, String>,
+    /// The ticket has running clocks again (reopened).
+    pub open: bool,
 }
 
 impl TicketChange {
@@ -239,6 +247,7 @@ impl TicketChange {
             agent_delta: Vec::new(),
             requeue: serde_json::Value::Object(Default::default()),
             set: Default::default(),
+            open: false,
         }
     }
 }
@@ -449,6 +458,8 @@ impl Store {
             .arg(t.actor)
             .arg(t.rule)
             .arg(t.region_path)
+            .arg(t.caller_key)
+            .arg(t.duplicate_window_secs)
             .invoke_async(&mut conn)
             .await?;
         parse_ingest(reply)
@@ -494,6 +505,7 @@ impl Store {
         let seq = take("seq").parse().unwrap_or(0);
         let band = take("band").parse().unwrap_or(0);
         let region_path = take("region_path");
+        let linked = serde_json::from_str(&take("linked")).unwrap_or_default();
         let fired = fields
             .keys()
             .filter_map(|k| k.strip_prefix("fired:").map(str::to_string))
@@ -516,6 +528,7 @@ impl Store {
             seq,
             band,
             region_path,
+            linked,
         }))
     }
 

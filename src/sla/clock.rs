@@ -65,6 +65,11 @@ pub enum ClockEvent {
     Resolve,
     /// The follow-up call was made.
     FollowUp,
+    /// Returned to its sender (退单): every running clock stops; none counts as met or breached.
+    Return,
+    /// Reopened after resolution: the time spent resolved counts as a pause, the resolve clock
+    /// runs again and the follow-up waits for the next resolution.
+    Reopen,
 }
 
 /// An event that does not fit the clocks' state.
@@ -207,6 +212,31 @@ impl TicketClocks {
                 }
             }
             ClockEvent::FollowUp => self.stop(ClockName::FollowUp, now_ms),
+            ClockEvent::Return => {
+                self.close_pause(now_ms);
+                for c in ClockName::ALL {
+                    self.stop(c, now_ms);
+                }
+            }
+            ClockEvent::Reopen => {
+                let resolved_at = self
+                    .clocks
+                    .get(&ClockName::Resolve)
+                    .and_then(|c| c.stopped_ms);
+                if let Some(from) = resolved_at {
+                    self.pauses.push(Pause {
+                        from_ms: from,
+                        to_ms: Some(now_ms.max(from)),
+                    });
+                }
+                if let Some(r) = self.clocks.get_mut(&ClockName::Resolve) {
+                    r.stopped_ms = None;
+                }
+                if let Some(f) = self.clocks.get_mut(&ClockName::FollowUp) {
+                    f.started_ms = None;
+                    f.stopped_ms = None;
+                }
+            }
         }
         Ok(())
     }

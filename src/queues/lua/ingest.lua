@@ -23,6 +23,8 @@
 -- ARGV[16] approximate MAXLEN of the event stream
 -- ARGV[17] actor (token name)   ARGV[18] routing rule that chose the queue
 -- ARGV[19] region path county/town/village/grid (agents' eligibility)
+-- ARGV[20] caller key (a hash of the phone number, "" when none): links repeat requests
+-- ARGV[21] how long a caller's earlier tickets are linked, in seconds
 -- Returns  { outcome, id, status, queue, classification JSON, created_ms, clocks JSON }
 --          outcome is "created", "existing" or "conflict" (conflict carries only the id).
 
@@ -70,6 +72,30 @@ redis.call('HSET', prefix .. 't:' .. id,
   'created_ms', now_ms, 'region_path', ARGV[19], 'clocks', ARGV[13], 'clock_ver', '1', 'timers', cjson.encode(members))
 if #members > 0 then
   redis.call('SADD', prefix .. 'open', id)
+end
+
+-- 重复诉求并单: the same caller about the same category within the window is linked both ways,
+-- so the agent sees the earlier requests.
+if ARGV[20] ~= '' then
+  local ck = prefix .. 'caller:' .. ARGV[20]
+  local window = tonumber(ARGV[21]) * 1000
+  redis.call('ZREMRANGEBYSCORE', ck, '-inf', now_ms - window)
+  local linked = {}
+  for _, rid in ipairs(redis.call('ZRANGE', ck, -50, -1)) do
+    local rkey = prefix .. 't:' .. rid
+    if redis.call('HGET', rkey, 'category') == ARGV[11] then
+      linked[#linked + 1] = rid
+      local theirs = cjson.decode(redis.call('HGET', rkey, 'linked') or '[]')
+      theirs[#theirs + 1] = id
+      redis.call('HSET', rkey, 'linked', cjson.encode(theirs))
+      redis.call('RPUSH', prefix .. 'h:' .. rid, cjson.encode({type = 'ticket.linked', at_ms = now_ms, with = id}))
+    end
+  end
+  redis.call('ZADD', ck, now_ms, id)
+  redis.call('PEXPIRE', ck, window)
+  if #linked > 0 then
+    redis.call('HSET', prefix .. 't:' .. id, 'linked', cjson.encode(linked))
+  end
 end
 
 if queue ~= '' then

@@ -15,7 +15,8 @@
 --                  lease_check ("" or the lease id the caller holds), lease_agent ("" or the
 --                  agent that must hold it), release_lease (bool), assign ("" or agent id),
 --                  unassign (bool), agent_delta ([agent id, active delta, handled delta] or []),
---                  requeue ({queue, score, since} or {}), set ({field = value}) }
+--                  requeue ({queue, score, since} or {}), set ({field = value}),
+--                  open (bool: back among the tickets with running clocks) }
 -- Returns  { "ok", new_ver } | { "stale", current_ver } | { "missing" } | { "stale_lease" }
 
 local prefix = ARGV[1]
@@ -79,6 +80,9 @@ if a.agent_delta[1] then
   if redis.call('EXISTS', akey) == 1 then
     redis.call('HINCRBY', akey, 'active', a.agent_delta[2])
     redis.call('HINCRBY', akey, 'handled', a.agent_delta[3])
+    if a.agent_delta[4] then
+      redis.call('HINCRBY', akey, 'handle_ms', a.agent_delta[4])
+    end
   end
 end
 for k, v in pairs(a.set) do
@@ -110,6 +114,9 @@ if queue ~= '' then
 end
 if a.close then
   redis.call('SREM', prefix .. 'open', id)
+end
+if a.open then
+  redis.call('SADD', prefix .. 'open', id)
 end
 
 local e = a.event
