@@ -654,3 +654,69 @@ async fn agents_figures_appear_in_the_api_and_in_metrics() {
     );
     assert!(text.contains(r#"hotline_agent_active{agent="m1"} 0"#));
 }
+
+/// Every endpoint that touches a ticket, a queue or an agent refuses a caller from another
+/// region with 403 (and never shows it another region's data).
+#[tokio::test]
+async fn region_scope_holds_on_every_endpoint() {
+    let redis = RedisServer::start();
+    let extra = format!(
+        "{}\n[[auth.tokens]]\nname = \"admin of 110101\"\nrole = \"admin\"\nregions = [\"110101\"]\nsha256 = \"{}\"\n\n[[auth.tokens]]\nname = \"supervisor of 110101\"\nrole = \"supervisor\"\nregions = [\"110101\"]\nsha256 = \"{}\"\n",
+        agents_config(60, true, 3),
+        hotline_gateway::auth::digest_hex("t-admin-bj"),
+        hotline_gateway::auth::digest_hex("t-sup-bj"),
+    );
+    let app = TestApp::spawn_with(&redis, &extra).await;
+    put_agent(&app, "m1", mediator("grid", "320831")).await;
+    let t = post(&app, &ticket("Z-1")).await;
+    let id = t["id"].as_str().expect("id").to_string();
+
+    // Tickets: read and every action.
+    for token in ["t-sup-bj", "t-admin-bj"] {
+        assert_eq!(app.get(&format!("/v1/tickets/{id}"), token).await.status(), 403, "{token}");
+        for action in [
+            "accept", "first_contact", "pause", "resume", "resolve", "follow_up", "transfer",
+            "escalate", "return", "dispute", "reopen",
+        ] {
+            let res = app
+                .post(
+                    &format!("/v1/tickets/{id}/{action}"),
+                    token,
+                    &json!({"reason": "r", "outcome": "answered", "summary": "s", "satisfaction": 3, "service": "mediation"}),
+                )
+                .await;
+            assert_eq!(res.status(), 403, "{token} {action}");
+        }
+    }
+    // Intake: an operator limited to 320831 cannot send for 110101.
+    let mut elsewhere = ticket("Z-2");
+    elsewhere["region"]["code"] = json!("110101");
+    assert_eq!(app.post("/v1/tickets", OPERATOR, &elsewhere).await.status(), 403);
+    // Queues and agents lists show only the caller's regions.
+    let queues: Value = app.get("/v1/queues", "t-sup-bj").await.json().await.expect("json");
+    assert_eq!(queues["queues"], json!([]));
+    let agents: Value = app.get("/v1/agents", "t-sup-bj").await.json().await.expect("json");
+    assert_eq!(agents["agents"], json!([]));
+    // Agents: define and delete only within the admin's regions.
+    let res = app
+        .http
+        .put(format!("{}/v1/agents/m1", app.base))
+        .bearer_auth("t-admin-bj")
+        .json(&mediator("grid", "320831"))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(res.status(), 403);
+    let res = app
+        .http
+        .delete(format!("{}/v1/agents/m1", app.base))
+        .bearer_auth("t-admin-bj")
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(res.status(), 403);
+    // And the ticket is untouched.
+    let v: Value = app.get(&format!("/v1/tickets/{id}"), SUPERVISOR).await.json().await.expect("json");
+    assert_eq!(v["status"], "queued");
+    assert_eq!(v["history"].as_array().map(Vec::len), Some(1));
+}
