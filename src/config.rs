@@ -216,6 +216,12 @@ pub struct AgentsSettings {
     pub supervisor_queue: String,
     /// How long after resolution a ticket may be reopened, in days.
     pub reopen_days: u64,
+    /// How long a pushed offer waits for the agent's accept before it is offered again.
+    pub offer_timeout_seconds: u64,
+    /// Consecutive missed offers (or lapsed leases) after which an agent is set away.
+    pub away_after_missed: u32,
+    /// Whom an offer goes to among eligible online agents: `longest_idle` or `fewest_active`.
+    pub offer_strategy: String,
     /// Skip widening steps that no available agent could serve.
     pub skip_empty_steps: bool,
     /// Every this many seconds of waiting raise a ticket one priority band (0: never).
@@ -482,6 +488,24 @@ impl Settings {
             return Err(invalid(
                 "agents.max_lease_expiries",
                 "must be greater than 0",
+            ));
+        }
+        if a.offer_timeout_seconds == 0 {
+            return Err(invalid(
+                "agents.offer_timeout_seconds",
+                "must be greater than 0",
+            ));
+        }
+        if a.away_after_missed == 0 {
+            return Err(invalid(
+                "agents.away_after_missed",
+                "must be greater than 0",
+            ));
+        }
+        if !["longest_idle", "fewest_active"].contains(&a.offer_strategy.as_str()) {
+            return Err(invalid(
+                "agents.offer_strategy",
+                "must be `longest_idle` or `fewest_active`",
             ));
         }
         if a.claim_scan == 0 {

@@ -55,6 +55,9 @@ pub enum Action {
     Dispute,
     /// Reopens a resolved ticket within `agents.reopen_days`.
     Reopen,
+    /// Turns down an offer or claim at once (with `lease_id`); it goes back to its place and is
+    /// offered again. Counts as a missed offer.
+    Decline,
 }
 
 impl Action {
@@ -72,6 +75,7 @@ impl Action {
             Action::Return => "return",
             Action::Dispute => "dispute",
             Action::Reopen => "reopen",
+            Action::Decline => "decline",
         }
     }
 
@@ -85,7 +89,11 @@ impl Action {
             Action::FollowUp => Some(ClockEvent::FollowUp),
             Action::Return => Some(ClockEvent::Return),
             Action::Reopen => Some(ClockEvent::Reopen),
-            Action::Transfer | Action::Escalate | Action::Renew | Action::Dispute => None,
+            Action::Transfer
+            | Action::Escalate
+            | Action::Renew
+            | Action::Dispute
+            | Action::Decline => None,
         }
     }
 
@@ -96,7 +104,7 @@ impl Action {
         match self {
             Action::Accept => (&["queued", "leased"], Some("accepted")),
             Action::Transfer | Action::Escalate => (OPEN, Some("queued")),
-            Action::Renew => (&["leased"], None),
+            Action::Renew | Action::Decline => (&["leased"], None),
             Action::Return => (OPEN, Some("returned")),
             Action::Dispute => (OPEN, Some("queued")),
             Action::Reopen => (&["resolved", "closed"], Some("queued")),
@@ -231,7 +239,7 @@ impl ActionRequest {
                     }
                 }
             }
-            Action::Renew if self.lease_id.is_none() => {
+            Action::Renew | Action::Decline if self.lease_id.is_none() => {
                 e.push(FieldError::new("lease_id", "is required"));
             }
             _ => {}
@@ -311,8 +319,8 @@ pub async fn act(
             format!("`{c}` is not a configured category"),
         )]));
     }
-    if action == Action::Renew {
-        return renew(&state, &principal, &id, &request).await;
+    if action == Action::Renew || action == Action::Decline {
+        return renew(&state, &principal, &id, &request, action == Action::Decline).await;
     }
     let record = apply(&state, &principal, &id, action, &request).await?;
     crate::metrics::ticket_action(action.as_str());
@@ -333,18 +341,26 @@ async fn renew(
     principal: &Principal,
     id: &str,
     request: &ActionRequest,
+    decline: bool,
 ) -> Result<axum::response::Response, ApiError> {
     principal.require(&[Role::Agent])?;
     let me = principal.agent_id.clone().unwrap_or_default();
     let lease = request.lease_id.clone().unwrap_or_default();
+    // A decline is a renewal to "now": the reaper returns the ticket at once.
+    let length = if decline {
+        0
+    } else {
+        state.settings.agents.lease_seconds * 1000
+    };
     match state
         .store
-        .renew(id, &lease, &me, state.settings.agents.lease_seconds * 1000)
+        .renew(id, &lease, &me, length)
         .await
         .map_err(|e| state.store_error(e))?
     {
         RenewOutcome::Renewed(ms) => {
-            crate::metrics::ticket_action("renew");
+            crate::metrics::ticket_action(if decline { "decline" } else { "renew" });
+            state.mover.nudge();
             Ok(axum::Json(LeaseView {
                 lease_id: lease,
                 lease_expires_at: chrono::DateTime::from_timestamp_millis(ms).unwrap_or_default(),

@@ -121,6 +121,10 @@ impl Application {
                 max_sleep: Duration::from_millis(self.state.settings.sla.mover_max_sleep_ms),
                 max_lease_expiries: self.state.settings.agents.max_lease_expiries,
                 supervisor_queue: self.state.settings.agents.supervisor_queue.clone(),
+                away_after_missed: self.state.settings.agents.away_after_missed,
+                offers: crate::agents::offers::OfferConfig::from_settings(
+                    &self.state.settings.agents,
+                ),
             },
             stop_rx.clone(),
         ));

@@ -673,10 +673,23 @@ async fn region_scope_holds_on_every_endpoint() {
 
     // Tickets: read and every action.
     for token in ["t-sup-bj", "t-admin-bj"] {
-        assert_eq!(app.get(&format!("/v1/tickets/{id}"), token).await.status(), 403, "{token}");
+        assert_eq!(
+            app.get(&format!("/v1/tickets/{id}"), token).await.status(),
+            403,
+            "{token}"
+        );
         for action in [
-            "accept", "first_contact", "pause", "resume", "resolve", "follow_up", "transfer",
-            "escalate", "return", "dispute", "reopen",
+            "accept",
+            "first_contact",
+            "pause",
+            "resume",
+            "resolve",
+            "follow_up",
+            "transfer",
+            "escalate",
+            "return",
+            "dispute",
+            "reopen",
         ] {
             let res = app
                 .post(
@@ -691,11 +704,24 @@ async fn region_scope_holds_on_every_endpoint() {
     // Intake: an operator limited to 320831 cannot send for 110101.
     let mut elsewhere = ticket("Z-2");
     elsewhere["region"]["code"] = json!("110101");
-    assert_eq!(app.post("/v1/tickets", OPERATOR, &elsewhere).await.status(), 403);
+    assert_eq!(
+        app.post("/v1/tickets", OPERATOR, &elsewhere).await.status(),
+        403
+    );
     // Queues and agents lists show only the caller's regions.
-    let queues: Value = app.get("/v1/queues", "t-sup-bj").await.json().await.expect("json");
+    let queues: Value = app
+        .get("/v1/queues", "t-sup-bj")
+        .await
+        .json()
+        .await
+        .expect("json");
     assert_eq!(queues["queues"], json!([]));
-    let agents: Value = app.get("/v1/agents", "t-sup-bj").await.json().await.expect("json");
+    let agents: Value = app
+        .get("/v1/agents", "t-sup-bj")
+        .await
+        .json()
+        .await
+        .expect("json");
     assert_eq!(agents["agents"], json!([]));
     // Agents: define and delete only within the admin's regions.
     let res = app
@@ -716,7 +742,134 @@ async fn region_scope_holds_on_every_endpoint() {
         .expect("sent");
     assert_eq!(res.status(), 403);
     // And the ticket is untouched.
-    let v: Value = app.get(&format!("/v1/tickets/{id}"), SUPERVISOR).await.json().await.expect("json");
+    let v: Value = app
+        .get(&format!("/v1/tickets/{id}"), SUPERVISOR)
+        .await
+        .json()
+        .await
+        .expect("json");
     assert_eq!(v["status"], "queued");
     assert_eq!(v["history"].as_array().map(Vec::len), Some(1));
+}
+
+/// Reads Server-Sent Events from a streaming response.
+struct SseReader {
+    res: reqwest::Response,
+    buf: String,
+}
+
+impl SseReader {
+    /// The next event of one of `names`, as (name, data JSON); panics after `limit`.
+    async fn next_of(&mut self, names: &[&str], limit: Duration) -> (String, Value) {
+        let deadline = Instant::now() + limit;
+        loop {
+            while let Some(end) = self.buf.find("\n\n") {
+                let block: String = self.buf.drain(..end + 2).collect();
+                let mut name = "message".to_string();
+                let mut data = String::new();
+                for line in block.lines() {
+                    if let Some(v) = line.strip_prefix("event:") {
+                        name = v.trim().to_string();
+                    } else if let Some(v) = line.strip_prefix("data:") {
+                        data.push_str(v.trim());
+                    }
+                }
+                if names.contains(&name.as_str()) {
+                    let json = serde_json::from_str(&data).unwrap_or(Value::String(data));
+                    return (name, json);
+                }
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            assert!(!left.is_zero(), "no {names:?} event in time");
+            match tokio::time::timeout(left, self.res.chunk()).await {
+                Ok(Ok(Some(bytes))) => self.buf.push_str(&String::from_utf8_lossy(&bytes)),
+                Ok(_) => panic!("the event stream ended"),
+                Err(_) => panic!("no {names:?} event in time"),
+            }
+        }
+    }
+}
+
+async fn open_offers(app: &TestApp, agent: &str) -> SseReader {
+    let res = app
+        .http
+        .get(format!("{}/v1/agents/{agent}/offers", app.base))
+        .bearer_auth(format!("t-{agent}"))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(res.status(), 200);
+    let mut reader = SseReader {
+        res,
+        buf: String::new(),
+    };
+    reader.next_of(&["online"], Duration::from_secs(5)).await;
+    reader
+}
+
+#[tokio::test]
+async fn offers_are_pushed_to_connected_consoles_re_offered_on_timeout_and_missing_them_sets_away()
+{
+    let redis = RedisServer::start();
+    let config = agents_config(60, true, 10).replace(
+        "aging_seconds = 0",
+        "aging_seconds = 0\noffer_timeout_seconds = 1\naway_after_missed = 2",
+    );
+    let app = TestApp::spawn_with(&redis, &config).await;
+    put_agent(&app, "m1", mediator("grid", "320831")).await;
+    let mut console = open_offers(&app, "m1").await;
+
+    // Offered, then accepted with the offer's lease.
+    let t = post(&app, &ticket("P-1")).await;
+    let (_, offer) = console.next_of(&["offer"], Duration::from_secs(10)).await;
+    assert_eq!(offer["id"], t["id"]);
+    assert_eq!(offer["ticket"]["id"], t["id"]);
+    let lease = offer["lease_id"].clone();
+    let res = app
+        .post(
+            &format!("/v1/tickets/{}/accept", t["id"].as_str().expect("id")),
+            "t-m1",
+            &json!({"lease_id": lease}),
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+
+    // Declined: back in line and offered again.
+    let t2 = post(&app, &ticket("P-2")).await;
+    let (_, offer) = console.next_of(&["offer"], Duration::from_secs(10)).await;
+    assert_eq!(offer["id"], t2["id"]);
+    let res = app
+        .post(
+            &format!("/v1/tickets/{}/decline", t2["id"].as_str().expect("id")),
+            "t-m1",
+            &json!({"lease_id": offer["lease_id"]}),
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+    console
+        .next_of(&["offer_expired"], Duration::from_secs(10))
+        .await;
+    let (_, again) = console.next_of(&["offer"], Duration::from_secs(10)).await;
+    assert_eq!(again["id"], t2["id"], "re-offered after the decline");
+
+    // Ignored twice in a row (the decline counted once): the agent is set away.
+    console.next_of(&["away"], Duration::from_secs(10)).await;
+    let agents: Value = app
+        .get("/v1/agents", SUPERVISOR)
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(agents["agents"][0]["status"], "away");
+    // Nothing is stuck: the ticket waits in its queue again.
+    let view: Value = app
+        .get(
+            &format!("/v1/tickets/{}", t2["id"].as_str().expect("id")),
+            SUPERVISOR,
+        )
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(view["status"], "queued");
 }

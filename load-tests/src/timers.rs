@@ -310,10 +310,13 @@ pub async fn schedule_and_wait(
         );
     }
     let after = used_memory(conn).await?;
-    let per_timer = (after - before) as f64 / settings.pending.max(1) as f64;
+    // No figure at all rather than a meaningless one when nothing was preloaded.
+    let per_timer =
+        (settings.pending > 0).then(|| (after - before) as f64 / settings.pending as f64);
     eprintln!(
-        "timers: {} pending timers preloaded in {preload_s:.1} s, {per_timer:.1} bytes each",
-        settings.pending
+        "timers: {} pending timers preloaded in {preload_s:.1} s, {} bytes each",
+        settings.pending,
+        per_timer.map_or("-".to_string(), |b| format!("{b:.1}"))
     );
 
     // 2. Due work: a burst at one instant, then a steady phase, on Redis's clock.
@@ -397,7 +400,7 @@ pub async fn schedule_and_wait(
         memory: json!({
             "used_memory_before": before,
             "used_memory_after_pending": after,
-            "bytes_per_pending_timer": round(per_timer, 1),
+            "bytes_per_pending_timer": per_timer.map(|b| round(b, 1)),
             "used_memory_after_due_work": memory_due,
             "preload_seconds": round(preload_s, 2),
             "pending_tickets": pending_tickets,

@@ -243,7 +243,7 @@ pub async fn claim(
     for c in candidates {
         match state
             .store
-            .claim(&county, &c, &id, settings.lease_seconds * 1000)
+            .claim(&county, &c, &id, settings.lease_seconds * 1000, false)
             .await
             .map_err(|e| state.store_error(e))?
         {
@@ -278,6 +278,46 @@ pub async fn claim(
         }
     }
     Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// Hold this open to receive offers (Server-Sent Events): `offer` (a ticket reserved for the
+/// agent: accept it with its `lease_id`, or `decline`), `offer_expired`, `away`. While it is
+/// open the agent counts as online for pushed offers.
+#[utoipa::path(
+    get, path = "/v1/agents/{id}/offers", tag = "agents",
+    params(("id" = String, Path, description = "The agent's own id")),
+    responses(
+        (status = 200, description = "text/event-stream of offers", content_type = "text/event-stream"),
+        (status = 403, description = "Not this agent's token", body = crate::api::problem::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such agent", body = crate::api::problem::Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn offers(
+    State(state): State<Arc<AppState>>,
+    Authenticated(principal): Authenticated,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    require_self(&principal, &id)?;
+    let agent = state
+        .store
+        .agent(&id)
+        .await
+        .map_err(|e| state.store_error(e))?
+        .ok_or_else(|| ApiError::NotFound(format!("no agent `{id}`")))?;
+    let county = agent
+        .spec
+        .county()
+        .map(String::from)
+        .ok_or_else(|| ApiError::Internal("agent without a county".into()))?;
+    let rx = super::offers::watch(Arc::clone(&state), county, id)
+        .await
+        .map_err(|e| state.store_error(e))?;
+    Ok(
+        axum::response::sse::Sse::new(tokio_stream::wrappers::ReceiverStream::new(rx))
+            .keep_alive(axum::response::sse::KeepAlive::default())
+            .into_response(),
+    )
 }
 
 /// Agents act only as themselves.

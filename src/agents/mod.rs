@@ -17,6 +17,7 @@
 //!    `aging_seconds`, so low-priority work cannot starve behind a stream of urgent work.
 
 pub mod api;
+pub mod offers;
 
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;

@@ -98,6 +98,7 @@ impl FromRequestParts<Arc<AppState>> for Authenticated {
         crate::agents::api::list_agents,
         crate::agents::api::delete_agent,
         crate::agents::api::claim,
+        crate::agents::api::offers,
         crate::lifecycle::reload_endpoint,
         ops::queues,
         ops::healthz,
@@ -146,6 +147,7 @@ pub fn app(state: Arc<AppState>) -> Router {
                 .delete(crate::agents::api::delete_agent),
         )
         .route("/v1/agents/{id}/claim", post(crate::agents::api::claim))
+        .route("/v1/agents/{id}/offers", get(crate::agents::api::offers))
         .route("/v1/admin/reload", post(crate::lifecycle::reload_endpoint))
         .route("/v1/queues", get(ops::queues))
         .route("/metrics", get(ops::metrics))

@@ -198,13 +198,14 @@ impl Store {
         Ok(out)
     }
 
-    /// Tries to lease one candidate to an agent.
+    /// Tries to lease one candidate to an agent; `offer` marks a pushed offer.
     pub async fn claim(
         &self,
         county: &str,
         c: &Candidate,
         agent_id: &str,
         lease_ms: u64,
+        offer: bool,
     ) -> Result<ClaimOutcome, StoreError> {
         let prefix = county_prefix(county);
         let mut conn = self.conn.clone();
@@ -222,6 +223,7 @@ impl Store {
             .arg(lease_ms)
             .arg(self.stream_maxlen)
             .arg(&prefix)
+            .arg(if offer { "offer" } else { "claim" })
             .invoke_async(&mut conn)
             .await?;
         Ok(match reply.first().map(String::as_str) {
@@ -273,6 +275,7 @@ impl Store {
         batch: usize,
         max_expiries: u32,
         supervisor_queue: &str,
+        away_after_missed: u32,
     ) -> Result<(Option<i64>, usize), StoreError> {
         let prefix = county_prefix(county);
         let mut conn = self.conn.clone();
@@ -285,6 +288,7 @@ impl Store {
             .arg(max_expiries)
             .arg(supervisor_queue.replace("{county}", county))
             .arg(self.stream_maxlen)
+            .arg(away_after_missed)
             .invoke_async(&mut conn)
             .await?;
         let next = reply
@@ -329,8 +333,69 @@ impl Store {
     }
 }
 
+impl Store {
+    /// Marks an agent's console as connected for offers until `until_ms`.
+    pub async fn set_online(
+        &self,
+        county: &str,
+        agent: &str,
+        until_ms: i64,
+    ) -> Result<(), StoreError> {
+        let mut conn = self.conn.clone();
+        let _: () = conn
+            .zadd(format!("{}online", county_prefix(county)), agent, until_ms)
+            .await?;
+        Ok(())
+    }
+
+    /// Marks an agent's console as gone.
+    pub async fn set_offline(&self, county: &str, agent: &str) -> Result<(), StoreError> {
+        let mut conn = self.conn.clone();
+        let _: () = conn
+            .zrem(format!("{}online", county_prefix(county)), agent)
+            .await?;
+        Ok(())
+    }
+
+    /// Agents whose consoles are connected now, with their figures.
+    pub async fn online_agents(&self, county: &str) -> Result<Vec<(Agent, i64, bool)>, StoreError> {
+        let prefix = county_prefix(county);
+        let mut conn = self.conn.clone();
+        let ids: Vec<String> = conn
+            .zrangebyscore(format!("{prefix}online"), self.now_ms(), "+inf")
+            .await?;
+        let mut out = Vec::new();
+        for id in ids {
+            let f: HashMap<String, String> = conn.hgetall(format!("{prefix}agent:{id}")).await?;
+            if let Some(agent) = parse_agent(&id, &f) {
+                let idle_since = f
+                    .get("last_assigned_ms")
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(0);
+                let offering = f.get("offer_ticket").is_some_and(|v| !v.is_empty());
+                out.push((agent, idle_since, offering));
+            }
+        }
+        Ok(out)
+    }
+
+    /// A connection of its own, for blocking stream reads that must not stall shared traffic.
+    pub async fn dedicated_connection(
+        &self,
+    ) -> Result<redis::aio::MultiplexedConnection, StoreError> {
+        Ok(self.client.get_multiplexed_async_connection().await?)
+    }
+}
+
 fn parse_agent(id: &str, f: &HashMap<String, String>) -> Option<Agent> {
-    let spec: AgentSpec = serde_json::from_str(f.get("spec")?).ok()?;
+    let mut spec: AgentSpec = serde_json::from_str(f.get("spec")?).ok()?;
+    // The live status (set away by missed offers) wins over the defined one.
+    if let Some(status) = f
+        .get("status")
+        .and_then(|s| serde_json::from_value(serde_json::Value::String(s.clone())).ok())
+    {
+        spec.status = status;
+    }
     let num = |k: &str| {
         f.get(k)
             .and_then(|v| v.parse::<i64>().ok())
@@ -348,4 +413,43 @@ fn parse_agent(id: &str, f: &HashMap<String, String>) -> Option<Agent> {
             n => num("handle_ms") as f64 / n as f64 / 1000.0,
         },
     })
+}
+
+impl Store {
+    /// Blocking read of a county's event stream after `last` (`$` for "from now"), on a
+    /// dedicated connection; waits at most `block_ms`.
+    pub async fn read_events(
+        &self,
+        conn: &mut redis::aio::MultiplexedConnection,
+        county: &str,
+        last: &str,
+        block_ms: usize,
+    ) -> Result<Vec<(String, HashMap<String, String>)>, StoreError> {
+        let opts = redis::streams::StreamReadOptions::default()
+            .block(block_ms)
+            .count(100);
+        let reply: Option<redis::streams::StreamReadReply> = conn
+            .xread_options(
+                &[format!("{}events", county_prefix(county))],
+                &[last],
+                &opts,
+            )
+            .await?;
+        let mut out = Vec::new();
+        for key in reply.map(|r| r.keys).unwrap_or_default() {
+            for entry in key.ids {
+                let fields = entry
+                    .map
+                    .iter()
+                    .filter_map(|(k, v)| {
+                        redis::from_redis_value::<String>(v.clone())
+                            .ok()
+                            .map(|v| (k.clone(), v))
+                    })
+                    .collect();
+                out.push((entry.id, fields));
+            }
+        }
+        Ok(out)
+    }
 }

@@ -336,6 +336,7 @@ pub struct ServerReport {
 #[derive(Clone)]
 pub struct Store {
     conn: ConnectionManager,
+    client: redis::Client,
     ingest: std::sync::Arc<Script>,
     stats: std::sync::Arc<Script>,
     action: std::sync::Arc<Script>,
@@ -383,9 +384,10 @@ impl Store {
             .set_response_timeout(Some(response_timeout))
             .set_number_of_retries(2)
             .set_max_delay(Duration::from_millis(500));
-        let conn = ConnectionManager::new_lazy_with_config(client, config)?;
+        let conn = ConnectionManager::new_lazy_with_config(client.clone(), config)?;
         Ok(Store {
             conn,
+            client,
             ingest: std::sync::Arc::new(Script::new(include_str!("lua/ingest.lua"))),
             stats: std::sync::Arc::new(Script::new(include_str!("lua/queue_stats.lua"))),
             action: std::sync::Arc::new(Script::new(include_str!("lua/ticket_action.lua"))),

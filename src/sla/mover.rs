@@ -37,6 +37,10 @@ pub struct MoverConfig {
     pub max_lease_expiries: u32,
     /// The supervisors' queue template.
     pub supervisor_queue: String,
+    /// Missed offers in a row before an agent is set away.
+    pub away_after_missed: u32,
+    /// Pushing offers to connected consoles.
+    pub offers: crate::agents::offers::OfferConfig,
 }
 
 /// Runs until `stop` turns true. Besides SLA timers it returns expired leases to their queues,
@@ -85,6 +89,7 @@ async fn step(store: &Store, config: &MoverConfig) -> Duration {
                 batch,
                 config.max_lease_expiries,
                 &config.supervisor_queue,
+                config.away_after_missed,
             )
             .await
         {
@@ -98,6 +103,11 @@ async fn step(store: &Store, config: &MoverConfig) -> Duration {
                 }
             }
             Err(e) => tracing::warn!(county = %county, error = %e, "lease reaper step failed"),
+        }
+        match crate::agents::offers::offer_round(store, &county, &config.offers).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(county = %county, offered = n, "tickets offered to agents"),
+            Err(e) => tracing::warn!(county = %county, error = %e, "offer round failed"),
         }
         // Bounded: a county with a huge backlog is drained in batches, but never forever in
         // one step, so other counties get their turn.

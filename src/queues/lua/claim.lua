@@ -14,6 +14,7 @@
 -- KEYS[7] event stream      hl:{c}:events
 -- ARGV[1] ticket id   ARGV[2] agent id   ARGV[3] lease length ms   ARGV[4] stream MAXLEN
 -- ARGV[5] key prefix "hl:{c}:"
+-- ARGV[6] "claim" (the agent pulled it) or "offer" (pushed to the agent's console)
 -- Returns { "ok", lease_id, expires_ms } | { "gone" } | { "full" } | { "unavailable" }
 
 local id = ARGV[1]
@@ -40,10 +41,17 @@ redis.call('ZADD', KEYS[3], expires, id)
 redis.call('HSET', KEYS[5], 'status', 'leased', 'lease_id', lease, 'lease_agent', ARGV[2],
   'lease_expires_ms', expires, 'q_score', score, 'q_since', since or now)
 redis.call('HINCRBY', KEYS[4], 'active', 1)
+redis.call('HSET', KEYS[4], 'last_assigned_ms', now)
+local etype = 'ticket.claimed'
+if ARGV[6] == 'offer' then
+  etype = 'ticket.offered'
+  redis.call('HSET', KEYS[4], 'offer_ticket', id)
+end
 
 local queue = redis.call('HGET', KEYS[5], 'queue') or ''
-redis.call('RPUSH', ARGV[5] .. 'h:' .. id, cjson.encode({type = 'ticket.claimed', at_ms = now,
+redis.call('RPUSH', ARGV[5] .. 'h:' .. id, cjson.encode({type = etype, at_ms = now,
   actor = ARGV[2], agent = ARGV[2], lease_id = lease, lease_expires_ms = expires}))
-redis.call('XADD', KEYS[7], 'MAXLEN', '~', ARGV[4], '*', 'type', 'ticket.claimed', 'id', id,
-  'queue', queue, 'agent', ARGV[2], 'at_ms', tostring(now))
+redis.call('XADD', KEYS[7], 'MAXLEN', '~', ARGV[4], '*', 'type', etype, 'id', id,
+  'queue', queue, 'agent', ARGV[2], 'lease_id', lease, 'lease_expires_ms', tostring(expires),
+  'at_ms', tostring(now))
 return {'ok', lease, tostring(expires)}

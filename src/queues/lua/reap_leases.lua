@@ -7,6 +7,7 @@
 -- KEYS[1] county leases  hl:{c}:leases   KEYS[2] county events  hl:{c}:events
 -- ARGV[1] key prefix "hl:{c}:"   ARGV[2] most to reap   ARGV[3] max expiries
 -- ARGV[4] supervisors' queue name   ARGV[5] stream MAXLEN
+-- ARGV[6] missed offers or leases in a row after which the agent is set away
 -- Returns { next_deadline_ms or "", reaped count }
 
 local prefix = ARGV[1]
@@ -35,6 +36,15 @@ for _, id in ipairs(due) do
       if redis.call('EXISTS', akey) == 1 then
         redis.call('HINCRBY', akey, 'active', -1)
         redis.call('HINCRBY', akey, 'missed', 1)
+        if redis.call('HGET', akey, 'offer_ticket') == id then
+          redis.call('HDEL', akey, 'offer_ticket')
+        end
+        local streak = redis.call('HINCRBY', akey, 'missed_streak', 1)
+        if streak >= tonumber(ARGV[6]) and redis.call('HGET', akey, 'status') == 'available' then
+          redis.call('HSET', akey, 'status', 'away')
+          redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[5], '*', 'type', 'agent.away', 'agent', f[4],
+            'missed_in_a_row', tostring(streak), 'at_ms', tostring(now))
+        end
       end
     end
     redis.call('RPUSH', prefix .. 'h:' .. id, cjson.encode({type = 'lease.expired', at_ms = now,

@@ -71,6 +71,11 @@ if a.release_lease then
 end
 if a.assign ~= '' then
   redis.call('HSET', tkey, 'assigned_agent', a.assign)
+  local akey = prefix .. 'agent:' .. a.assign
+  redis.call('HSET', akey, 'missed_streak', 0)
+  if redis.call('HGET', akey, 'offer_ticket') == id then
+    redis.call('HDEL', akey, 'offer_ticket')
+  end
 end
 if a.unassign then
   redis.call('HDEL', tkey, 'assigned_agent')

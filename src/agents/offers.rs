@@ -1,0 +1,204 @@
+//! Push: offering waiting tickets to agents whose consoles are connected.
+//!
+//! A console holds `GET /v1/agents/{id}/offers` open (Server-Sent Events); while it does, the
+//! agent is online. Each mover step, in each county, the most urgent eligible waiting tickets are
+//! offered to online agents that are available, below capacity and hold no offer, chosen by
+//! `agents.offer_strategy` (longest idle, or fewest active). An offer is a lease of
+//! `offer_timeout_seconds`, taken by the same atomic script as a pull claim, so a ticket is never
+//! offered to two agents at once. A timeout or a decline returns it to its place in line and it
+//! is offered again; after `away_after_missed` misses in a row the agent is set away. The console
+//! hears of its offers from the county's event stream, read on a connection of its own, so any
+//! gateway replica can serve any console.
+
+use std::collections::{BTreeMap, HashSet};
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::response::sse::Event;
+use tokio::sync::mpsc;
+
+use super::{AgentStatus, ClaimRules, Step, eligible, order};
+use crate::api::AppState;
+use crate::config::AgentsSettings;
+use crate::queues::{ClaimOutcome, Store, StoreError};
+
+/// What the offer round needs from the settings.
+#[derive(Debug, Clone, Default)]
+pub struct OfferConfig {
+    /// Offer lease length, ms.
+    pub timeout_ms: u64,
+    /// `longest_idle` or `fewest_active`.
+    pub strategy: String,
+    /// Widening steps per service.
+    pub widening: BTreeMap<String, Vec<Step>>,
+    /// Skip widening steps nobody could serve.
+    pub skip_empty_steps: bool,
+    /// Aging of priority.
+    pub aging_seconds: u64,
+    /// Waiting tickets looked at per queue.
+    pub scan: usize,
+}
+
+impl OfferConfig {
+    /// From `[agents]`.
+    pub fn from_settings(a: &AgentsSettings) -> OfferConfig {
+        OfferConfig {
+            timeout_ms: a.offer_timeout_seconds * 1000,
+            strategy: a.offer_strategy.clone(),
+            widening: a.widening.clone(),
+            skip_empty_steps: a.skip_empty_steps,
+            aging_seconds: a.aging_seconds,
+            scan: a.claim_scan,
+        }
+    }
+}
+
+/// Offers what can be offered in one county now; returns how many offers were made.
+pub async fn offer_round(
+    store: &Store,
+    county: &str,
+    cfg: &OfferConfig,
+) -> Result<usize, StoreError> {
+    let online = store.online_agents(county).await?;
+    let ready: Vec<_> = online
+        .into_iter()
+        .filter(|(a, _, offering)| {
+            a.spec.status == AgentStatus::Available && a.active < a.spec.capacity && !offering
+        })
+        .collect();
+    if ready.is_empty() {
+        return Ok(0);
+    }
+    let everyone = store.agents(Some(county)).await?;
+    let now = store.now_ms();
+    let mut taken: HashSet<String> = HashSet::new();
+    let mut offered = 0;
+    let mut kinds: Vec<_> = ready.iter().map(|(a, _, _)| a.spec.kind).collect();
+    kinds.dedup();
+    for kind in kinds {
+        let steps = cfg
+            .widening
+            .get(kind.service())
+            .cloned()
+            .unwrap_or_default();
+        let rules = ClaimRules {
+            steps: &steps,
+            skip_empty_steps: cfg.skip_empty_steps,
+            aging_seconds: cfg.aging_seconds,
+        };
+        let mut candidates = store
+            .candidates(county, kind.queue_kind(), cfg.scan)
+            .await?;
+        order(&mut candidates, cfg.aging_seconds, now);
+        for c in candidates {
+            let best = ready
+                .iter()
+                .filter(|(a, _, _)| a.spec.kind == kind && !taken.contains(&a.id))
+                .filter(|(a, _, _)| eligible(a, &c, &rules, &everyone, now))
+                .min_by_key(|(a, idle_since, _)| {
+                    if cfg.strategy == "fewest_active" {
+                        (i64::from(a.active), *idle_since)
+                    } else {
+                        (*idle_since, i64::from(a.active))
+                    }
+                });
+            let Some((agent, _, _)) = best else {
+                continue;
+            };
+            if let ClaimOutcome::Leased { .. } = store
+                .claim(county, &c, &agent.id, cfg.timeout_ms, true)
+                .await?
+            {
+                offered += 1;
+            }
+            taken.insert(agent.id.clone());
+            if ready
+                .iter()
+                .all(|(a, _, _)| a.spec.kind != kind || taken.contains(&a.id))
+            {
+                break;
+            }
+        }
+    }
+    Ok(offered)
+}
+
+/// How long a console's presence lasts without a refresh.
+const PRESENCE: Duration = Duration::from_secs(30);
+
+/// Marks the agent online and starts relaying its offers; the channel closes when the console
+/// goes away, and the agent is then marked offline.
+pub async fn watch(
+    state: Arc<AppState>,
+    county: String,
+    agent: String,
+) -> Result<mpsc::Receiver<Result<Event, Infallible>>, StoreError> {
+    let mut conn = state.store.dedicated_connection().await?;
+    let presence_ms = i64::try_from(PRESENCE.as_millis()).unwrap_or(30_000);
+    state
+        .store
+        .set_online(&county, &agent, state.store.now_ms() + presence_ms)
+        .await?;
+    state.mover.nudge();
+    let (tx, rx) = mpsc::channel(16);
+    tokio::spawn(async move {
+        let mut last = "$".to_string();
+        let mut refreshed = Instant::now();
+        let _ = tx
+            .send(Ok(Event::default().event("online").data(agent.clone())))
+            .await;
+        while !tx.is_closed() {
+            if refreshed.elapsed() > PRESENCE / 3 {
+                let until = state.store.now_ms() + presence_ms;
+                if state.store.set_online(&county, &agent, until).await.is_ok() {
+                    refreshed = Instant::now();
+                }
+            }
+            let entries = match state
+                .store
+                .read_events(&mut conn, &county, &last, 2000)
+                .await
+            {
+                Ok(e) => e,
+                Err(e) => {
+                    tracing::warn!(agent = %agent, error = %e, "offer stream read failed");
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                    continue;
+                }
+            };
+            for (event_id, fields) in entries {
+                last = event_id.clone();
+                if fields.get("agent") != Some(&agent) {
+                    continue;
+                }
+                let kind = fields.get("type").map(String::as_str).unwrap_or_default();
+                let name = match kind {
+                    "ticket.offered" => "offer",
+                    "lease.expired" => "offer_expired",
+                    "agent.away" => "away",
+                    _ => continue,
+                };
+                let mut data = serde_json::to_value(&fields).unwrap_or_default();
+                if kind == "ticket.offered"
+                    && let Some(id) = fields.get("id")
+                    && let Ok(Some(record)) = state.store.ticket(id).await
+                {
+                    data["ticket"] = serde_json::to_value(crate::intake::view(&state, &record))
+                        .unwrap_or_default();
+                }
+                let event = Event::default()
+                    .event(name)
+                    .id(event_id)
+                    .data(data.to_string());
+                if tx.send(Ok(event)).await.is_err() {
+                    break;
+                }
+            }
+        }
+        if let Err(e) = state.store.set_offline(&county, &agent).await {
+            tracing::warn!(agent = %agent, error = %e, "agent left online after its console went away");
+        }
+    });
+    Ok(rx)
+}
