@@ -3,8 +3,10 @@
 //! moves the ticket's status and its SLA clocks together, in one atomic script guarded by the
 //! clock version, so timers always match the state.
 //!
-//! The agents issue adds claims and leases on top; until then these actions are called directly
-//! by agents, operators or supervisors within their regions.
+//! Agents act only on tickets they hold (a lease from a claim or offer, then the assignment
+//! that `accept` makes); operators, supervisors and admins act on any ticket in their regions.
+//! Transfers, escalations, returns, disputes and reopenings put the ticket back in line with its
+//! original arrival order and age.
 
 use std::sync::Arc;
 
@@ -55,6 +57,8 @@ pub enum Action {
     Dispute,
     /// Reopens a resolved ticket within `agents.reopen_days`.
     Reopen,
+    /// Adds a note to the history (e.g. what the caller said on a call back); changes nothing else.
+    Note,
     /// Turns down an offer or claim at once (with `lease_id`); it goes back to its place and is
     /// offered again. Counts as a missed offer.
     Decline,
@@ -76,6 +80,7 @@ impl Action {
             Action::Dispute => "dispute",
             Action::Reopen => "reopen",
             Action::Decline => "decline",
+            Action::Note => "note",
         }
     }
 
@@ -93,7 +98,8 @@ impl Action {
             | Action::Escalate
             | Action::Renew
             | Action::Dispute
-            | Action::Decline => None,
+            | Action::Decline
+            | Action::Note => None,
         }
     }
 
@@ -105,6 +111,10 @@ impl Action {
             Action::Accept => (&["queued", "leased"], Some("accepted")),
             Action::Transfer | Action::Escalate => (OPEN, Some("queued")),
             Action::Renew | Action::Decline => (&["leased"], None),
+            Action::Note => (
+                &["queued", "leased", "accepted", "in_progress", "resolved"],
+                None,
+            ),
             Action::Return => (OPEN, Some("returned")),
             Action::Dispute => (OPEN, Some("queued")),
             Action::Reopen => (&["resolved", "closed"], Some("queued")),
@@ -238,6 +248,9 @@ impl ActionRequest {
                         ));
                     }
                 }
+            }
+            Action::Note if self.note.as_deref().is_none_or(|s| s.trim().is_empty()) => {
+                e.push(FieldError::new("note", "is required"));
             }
             Action::Renew | Action::Decline if self.lease_id.is_none() => {
                 e.push(FieldError::new("lease_id", "is required"));

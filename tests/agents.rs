@@ -873,3 +873,46 @@ async fn offers_are_pushed_to_connected_consoles_re_offered_on_timeout_and_missi
         .expect("json");
     assert_eq!(view["status"], "queued");
 }
+
+#[tokio::test]
+async fn configured_agents_are_created_at_start_up_and_notes_are_recorded() {
+    let redis = RedisServer::start();
+    let extra = format!(
+        "{}\n[[agents.bootstrap]]\nid = \"m1\"\nname = \"李调解员\"\nkind = \"mediator\"\nregions = [\"320831/城关镇\"]\ntier = \"town\"\ncapacity = 3\nstatus = \"available\"\ncontact = \"8012\"\n",
+        agents_config(60, true, 3)
+    );
+    let app = TestApp::spawn_with(&redis, &extra).await;
+    let agents: Value = app
+        .get("/v1/agents", SUPERVISOR)
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(agents["agents"][0]["id"], "m1");
+    assert_eq!(agents["agents"][0]["contact"], "8012");
+    assert_eq!(agents["agents"][0]["tier"], "town");
+
+    let t = post(&app, &ticket("N-1")).await;
+    let id = t["id"].as_str().expect("id").to_string();
+    let res = app
+        .post(&format!("/v1/tickets/{id}/note"), SUPERVISOR, &json!({}))
+        .await;
+    assert_eq!(res.status(), 422);
+    let v: Value = app
+        .post(
+            &format!("/v1/tickets/{id}/note"),
+            SUPERVISOR,
+            &json!({"note": "来电人再次来电催办"}),
+        )
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(v["status"], "queued");
+    let last = v["history"]
+        .as_array()
+        .and_then(|h| h.last())
+        .expect("history");
+    assert_eq!(last["type"], "ticket.note");
+    assert_eq!(last["note"], "来电人再次来电催办");
+}

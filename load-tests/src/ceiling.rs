@@ -26,6 +26,19 @@ const POOL: usize = 512;
 const IDEMPOTENCY_TTL_SECS: u64 = 90 * 86_400;
 /// Event-stream MAXLEN the gateway passes by default.
 const STREAM_MAXLEN: u64 = 100_000;
+/// Repeat-caller linking window the gateway passes by default (`intake.duplicate_window_days`
+/// 7), in seconds.
+const DUPLICATE_WINDOW_SECS: u64 = 7 * 86_400;
+
+/// The caller key `ingest.lua` links repeat requests by, made as the gateway makes it (first
+/// 16 bytes of SHA-256 of `hotline-caller:<digits>`, hex). The ceiling draws a fresh phone
+/// number per call, as `steady` does per request: with a template's fixed number every call
+/// would be linked to up to 50 earlier tickets, which real traffic does not do.
+fn caller_key(rng: &mut StdRng) -> String {
+    let phone = format!("13{:09}", rng.random_range(0..1_000_000_000u64));
+    let digest = Sha256::digest(format!("hotline-caller:{phone}").as_bytes());
+    hex::encode(&digest[..16])
+}
 
 /// One pre-built ticket: its JSON split around the external id, and its decision.
 struct Template {
@@ -247,9 +260,9 @@ impl Workload {
         })
     }
 
-    /// The EVALSHA of one new ticket: 4 keys and 19 arguments, as in `Store::ingest`, SLA
-    /// clocks, timers and the region path included (a script that reads only 18 ignores the
-    /// last).
+    /// The EVALSHA of one new ticket: 4 keys and 21 arguments, as in `Store::ingest`: SLA
+    /// clocks and timers, the region path, the caller key and the linking window included (an
+    /// older script that reads fewer ignores the rest).
     pub fn call(&self, rng: &mut StdRng, task: usize, n: u64) -> Call {
         let t = &self.pool[rng.random_range(0..self.pool.len())];
         let external_id = format!("C{}-{task}-{n}", self.run);
@@ -283,7 +296,9 @@ impl Workload {
             .arg(STREAM_MAXLEN)
             .arg("partner-load")
             .arg("load test routing")
-            .arg(&t.region_path);
+            .arg(&t.region_path)
+            .arg(caller_key(rng))
+            .arg(DUPLICATE_WINDOW_SECS);
         Call {
             source: t.source,
             external_id,
