@@ -28,6 +28,7 @@ use crate::sla::clock::{ClockEvent, TicketClocks};
 use crate::sla::policy::{ClockName, TicketFacts};
 use crate::ticket::Source;
 use axum::response::IntoResponse;
+use sha2::Digest;
 
 /// The actions of this module, as they appear in the path.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, ToSchema)]
@@ -174,6 +175,8 @@ pub struct ActionRequest {
     pub village: Option<String>,
     /// New grid (transfer).
     pub grid: Option<String>,
+    /// Another county (transfer): the ticket moves there in two idempotent steps.
+    pub region_code: Option<String>,
 }
 
 const ACTORS: &[Role] = &[Role::Agent, Role::Operator, Role::Supervisor, Role::Admin];
@@ -236,8 +239,17 @@ impl ActionRequest {
                             "must be legal_consultation, mediation or triage",
                         ));
                     }
+                    if let Some(code) = &self.region_code
+                        && !crate::ticket::Region::is_valid_code(code)
+                    {
+                        e.push(FieldError::new(
+                            "region_code",
+                            "must be a 6-digit region code",
+                        ));
+                    }
                     if self.service.is_none()
                         && self.category.is_none()
+                        && self.region_code.is_none()
                         && self.town.is_none()
                         && self.village.is_none()
                         && self.grid.is_none()
@@ -569,7 +581,28 @@ async fn apply(
                     "reason".into(),
                     request.reason.clone().unwrap_or_default().into(),
                 );
-                if action == Action::Transfer {
+                let elsewhere = request
+                    .region_code
+                    .as_deref()
+                    .filter(|c| *c != county && action == Action::Transfer);
+                if let Some(target) = elsewhere {
+                    if !principal.covers(target) {
+                        return Err(ApiError::Forbidden(format!(
+                            "county {target} is outside the regions of `{}`",
+                            principal.name
+                        )));
+                    }
+                    correction = move_county(
+                        state,
+                        principal,
+                        &record,
+                        request,
+                        target,
+                        &sla,
+                        &mut change,
+                    )
+                    .await?;
+                } else if action == Action::Transfer {
                     correction = transfer(state, &record, request, county, &sla, &mut change)?;
                 } else {
                     escalate(state, &record, &mut change).await?;
@@ -733,6 +766,136 @@ fn transfer(
     change
         .set
         .insert("classification".into(), classification.to_string());
+    change.event.insert("to_queue".into(), queue.into());
+    let changed = service_name != record.service || category != record.category;
+    Ok(changed.then(|| Correction {
+        title: ticket.title,
+        text: ticket.text,
+        source: ticket.source.as_str().to_string(),
+        service: service_name,
+        category,
+    }))
+}
+
+/// A transfer to another county, in two idempotent steps (the two counties are different Redis
+/// slots): first the ticket is registered there under the idempotency key
+/// `transfer:<old id>`, keeping its clocks and its age; then (the caller's change) the old ticket
+/// is closed as `transferred`, pointing at the new one. A retry of either step finds the first
+/// step's ticket instead of making another.
+async fn move_county(
+    state: &AppState,
+    principal: &Principal,
+    record: &TicketRecord,
+    request: &ActionRequest,
+    target: &str,
+    sla: &SlaConfig,
+    change: &mut TicketChange,
+) -> Result<Option<Correction>, ApiError> {
+    let mut ticket: crate::ticket::Ticket = serde_json::from_str(&record.ticket_json)
+        .map_err(|e| ApiError::Internal(format!("stored ticket unreadable: {e}")))?;
+    let old_id = record.stored.id.clone();
+    ticket.external_id = format!("transfer:{old_id}");
+    ticket.region = crate::ticket::Region {
+        code: target.to_string(),
+        town: request.town.clone(),
+        village: request.village.clone(),
+        grid: request.grid.clone(),
+    };
+    let service_name = request
+        .service
+        .clone()
+        .unwrap_or_else(|| record.service.clone());
+    let service = crate::classify::Service::parse(&service_name).ok_or_else(|| {
+        ApiError::State(format!("ticket service `{service_name}` cannot be routed"))
+    })?;
+    let category = request
+        .category
+        .clone()
+        .unwrap_or_else(|| record.category.clone());
+    let mut classification: serde_json::Value =
+        serde_json::from_str(&record.stored.classification_json).unwrap_or_default();
+    classification["service"] = service_name.clone().into();
+    classification["category"] = category.clone().into();
+    if let Some(reasons) = classification["reasons"].as_array_mut() {
+        reasons.push(
+            format!(
+                "跨县转办自{old_id}: {}",
+                request.reason.clone().unwrap_or_default()
+            )
+            .into(),
+        );
+    }
+    let decision = crate::classify::Decision {
+        service,
+        category: category.clone(),
+        warning_level: record.level.clone(),
+        confidence: 1.0,
+        reasons: vec![],
+        model: "manual".into(),
+    };
+    let route = state.router.route(&decision, ticket.source, &ticket.region);
+    let queue = route
+        .queue
+        .clone()
+        .ok_or_else(|| ApiError::State("that service has no queue there".into()))?;
+    // The clocks go along, re-targeted for the new county's policies.
+    let mut clocks: TicketClocks =
+        serde_json::from_str(&record.stored.clocks_json).unwrap_or_default();
+    let facts = TicketFacts {
+        service: &service_name,
+        warning_level: &record.level,
+        source: ticket.source,
+        category: &category,
+    };
+    clocks.retarget(sla.policies.terms(facts, target));
+    let timers = plan_timers(&clocks, sla);
+    let clocks_json =
+        serde_json::to_string(&clocks).map_err(|e| ApiError::Internal(e.to_string()))?;
+    let classification_json = classification.to_string();
+    let content_hash = hex::encode(sha2::Sha256::digest(
+        serde_json::to_vec(&ticket).map_err(|e| ApiError::Internal(e.to_string()))?,
+    ));
+    let region_path = crate::agents::region_path(&ticket.region);
+    let new = crate::queues::NewTicket {
+        ticket: &ticket,
+        content_hash: &content_hash,
+        classification_json: &classification_json,
+        service: &service_name,
+        level: &record.level,
+        category: &category,
+        queue: Some(&queue),
+        rule: &route.rule,
+        band: route.band,
+        clocks_json: &clocks_json,
+        timers: &timers,
+        actor: &principal.name,
+        region_path: &region_path,
+        caller_key: "",
+        duplicate_window_secs: 0,
+        since_ms: Some(record.stored.created_ms),
+        transferred_from: Some(&old_id),
+    };
+    let new_id = match state
+        .store
+        .ingest(&new)
+        .await
+        .map_err(|e| state.store_error(e))?
+    {
+        crate::queues::IngestOutcome::Created(s) | crate::queues::IngestOutcome::Existing(s) => {
+            s.id
+        }
+        crate::queues::IngestOutcome::Conflict { id } => id,
+    };
+    // Step two: the old ticket is closed, its clocks stopped, pointing at the new one.
+    let mut old_clocks: TicketClocks = serde_json::from_str(&change.clocks).unwrap_or_default();
+    let _ = old_clocks.apply(ClockEvent::Return, state.store.now_ms());
+    change.timers = Vec::new();
+    change.clocks =
+        serde_json::to_string(&old_clocks).map_err(|e| ApiError::Internal(e.to_string()))?;
+    change.status = "transferred".into();
+    change.close = true;
+    change.set.insert("transferred_to".into(), new_id.clone());
+    change.event.insert("to_ticket".into(), new_id.into());
     change.event.insert("to_queue".into(), queue.into());
     let changed = service_name != record.service || category != record.category;
     Ok(changed.then(|| Correction {

@@ -916,3 +916,65 @@ async fn configured_agents_are_created_at_start_up_and_notes_are_recorded() {
     assert_eq!(last["type"], "ticket.note");
     assert_eq!(last["note"], "来电人再次来电催办");
 }
+
+#[tokio::test]
+async fn a_transfer_to_another_county_moves_the_ticket_with_its_age_in_two_idempotent_steps() {
+    let redis = RedisServer::start();
+    let app = TestApp::spawn_with(&redis, &agents_config(60, true, 3)).await;
+    let t = post(&app, &ticket("XC-1")).await;
+    let id = t["id"].as_str().expect("id").to_string();
+    let since: f64 = redis
+        .conn()
+        .zscore("hl:{320831}:qt:mediation.320831.labour", &id)
+        .expect("zscore");
+    // The operator of 320831 may not move it out of its regions.
+    let res = app
+        .post(
+            &format!("/v1/tickets/{id}/transfer"),
+            OPERATOR,
+            &json!({"region_code": "320324", "reason": "事发地在睢宁县"}),
+        )
+        .await;
+    assert_eq!(res.status(), 403);
+    let v: Value = app
+        .post(
+            &format!("/v1/tickets/{id}/transfer"),
+            SUPERVISOR,
+            &json!({"region_code": "320324", "reason": "事发地在睢宁县"}),
+        )
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(v["status"], "transferred");
+    let event = v["history"]
+        .as_array()
+        .and_then(|h| h.last())
+        .expect("event");
+    let new_id = event["to_ticket"].as_str().expect("new id").to_string();
+    assert!(new_id.starts_with("320324-"), "{new_id}");
+    let moved: Option<f64> = redis
+        .conn()
+        .zscore("hl:{320324}:qt:mediation.320324.labour", &new_id)
+        .expect("zscore");
+    assert_eq!(moved, Some(since), "it keeps its age in the new county");
+    let gone: Option<f64> = redis
+        .conn()
+        .zscore("hl:{320831}:q:mediation.320831.labour", &id)
+        .expect("zscore");
+    assert_eq!(gone, None);
+    let new: Value = app
+        .get(&format!("/v1/tickets/{new_id}"), SUPERVISOR)
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(new["history"][0]["transferred_from"], id.as_str());
+    assert_eq!(new["status"], "queued");
+    // Step one is idempotent: the same move again finds the same ticket.
+    let key: Option<String> = redis
+        .conn()
+        .get(format!("hl:{{320324}}:idem:12345:transfer:{id}"))
+        .expect("get");
+    assert!(key.is_some_and(|k| k.starts_with(&new_id)));
+}

@@ -278,6 +278,8 @@ async fn receive(
             ""
         },
         duplicate_window_secs: state.settings.intake.duplicate_window_days * 86_400,
+        since_ms: None,
+        transferred_from: None,
     };
 
     let outcome = match state.store.ingest(&new).await {

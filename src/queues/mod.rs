@@ -103,6 +103,10 @@ pub struct NewTicket<'a> {
     pub caller_key: &'a str,
     /// How long repeat requests are linked, in seconds.
     pub duplicate_window_secs: u64,
+    /// Enqueue time to keep (a ticket moved from another county keeps its age); `None` = now.
+    pub since_ms: Option<i64>,
+    /// The ticket this one was moved from, if any.
+    pub transferred_from: Option<&'a str>,
 }
 
 /// One timer to schedule: clock name, kind (`w0`, `w1`, …, `b`) and due time in ms.
@@ -462,6 +466,8 @@ impl Store {
             .arg(t.region_path)
             .arg(t.caller_key)
             .arg(t.duplicate_window_secs)
+            .arg(t.since_ms.unwrap_or(0))
+            .arg(t.transferred_from.unwrap_or(""))
             .invoke_async(&mut conn)
             .await?;
         parse_ingest(reply)

@@ -25,6 +25,8 @@
 -- ARGV[19] region path county/town/village/grid (agents' eligibility)
 -- ARGV[20] caller key (a hash of the phone number, "" when none): links repeat requests
 -- ARGV[21] how long a caller's earlier tickets are linked, in seconds
+-- ARGV[22] enqueue time to keep (ms; "0" = now): a ticket moved from another county keeps its age
+-- ARGV[23] the id it was moved from, or ""
 -- Returns  { outcome, id, status, queue, classification JSON, created_ms, clocks JSON }
 --          outcome is "created", "existing" or "conflict" (conflict carries only the id).
 
@@ -101,13 +103,22 @@ end
 if queue ~= '' then
   -- Most urgent band first, then arrival order: band * 2^32 + seq.
   redis.call('ZADD', prefix .. 'q:' .. queue, tonumber(ARGV[5]) * 4294967296 + seq, id)
-  redis.call('ZADD', prefix .. 'qt:' .. queue, now_ms, id)
+  local since = tonumber(ARGV[22])
+  if since == nil or since <= 0 then
+    since = now_ms
+  end
+  redis.call('ZADD', prefix .. 'qt:' .. queue, since, id)
   redis.call('SADD', KEYS[3], queue)
 end
 
-local event = cjson.encode({
+local created = {
   type = 'ticket.created', at_ms = now_ms, actor = ARGV[17], status = ARGV[6],
-  queue = queue, rule = ARGV[18], service = ARGV[9], level = ARGV[10], category = ARGV[11]})
+  queue = queue, rule = ARGV[18], service = ARGV[9], level = ARGV[10], category = ARGV[11]}
+if ARGV[23] ~= '' then
+  created.transferred_from = ARGV[23]
+  redis.call('HSET', prefix .. 't:' .. id, 'transferred_from', ARGV[23])
+end
+local event = cjson.encode(created)
 redis.call('RPUSH', prefix .. 'h:' .. id, event)
 redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[16], '*',
   'type', 'ticket.created', 'id', id, 'status', ARGV[6], 'queue', queue,
