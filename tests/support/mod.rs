@@ -342,7 +342,22 @@ impl GatewayProcess {
 }
 
 impl Drop for GatewayProcess {
+    /// SIGTERM first, so a gateway that started its own redis-server stops it too; SIGKILL only
+    /// if it has not exited within 10 s.
     fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(Some(_))) {
+            return;
+        }
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if matches!(self.child.try_wait(), Ok(Some(_))) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
