@@ -7,6 +7,7 @@
 //! - [`routing`]: decision and region in, queue out (pure).
 //! - [`sla`]: working calendars, policies, per-ticket clocks and the timer mover.
 //! - [`agents`]: who may take which ticket (pure), and the agents' HTTP API.
+//! - [`events`]: `GET /v1/events`, the county event streams as Server-Sent Events.
 //! - [`lifecycle`]: accept, first contact, pause, resume, resolve, follow-up; reload.
 //! - [`queues`]: the Redis store; the only module that knows key names and Lua.
 //! - [`api`]: router, problem+json errors, auth extractor, ops endpoints.
@@ -23,6 +24,7 @@ pub mod api;
 pub mod auth;
 pub mod classify;
 pub mod config;
+pub mod events;
 pub mod intake;
 pub mod lifecycle;
 pub mod local_redis;

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use redis::Commands;
 use serde_json::{Value, json};
-use support::{ADMIN, OPERATOR, PARTNER, RedisServer, SUPERVISOR, TestApp, ticket};
+use support::{ADMIN, OPERATOR, PARTNER, RedisServer, SUPERVISOR, SseReader, TestApp, ticket};
 
 /// Agent tokens (`t-<id>`) and fast settings for tests.
 fn agents_config(lease_seconds: u32, skip_empty_steps: bool, max_expiries: u32) -> String {
@@ -750,44 +750,6 @@ async fn region_scope_holds_on_every_endpoint() {
         .expect("json");
     assert_eq!(v["status"], "queued");
     assert_eq!(v["history"].as_array().map(Vec::len), Some(1));
-}
-
-/// Reads Server-Sent Events from a streaming response.
-struct SseReader {
-    res: reqwest::Response,
-    buf: String,
-}
-
-impl SseReader {
-    /// The next event of one of `names`, as (name, data JSON); panics after `limit`.
-    async fn next_of(&mut self, names: &[&str], limit: Duration) -> (String, Value) {
-        let deadline = Instant::now() + limit;
-        loop {
-            while let Some(end) = self.buf.find("\n\n") {
-                let block: String = self.buf.drain(..end + 2).collect();
-                let mut name = "message".to_string();
-                let mut data = String::new();
-                for line in block.lines() {
-                    if let Some(v) = line.strip_prefix("event:") {
-                        name = v.trim().to_string();
-                    } else if let Some(v) = line.strip_prefix("data:") {
-                        data.push_str(v.trim());
-                    }
-                }
-                if names.contains(&name.as_str()) {
-                    let json = serde_json::from_str(&data).unwrap_or(Value::String(data));
-                    return (name, json);
-                }
-            }
-            let left = deadline.saturating_duration_since(Instant::now());
-            assert!(!left.is_zero(), "no {names:?} event in time");
-            match tokio::time::timeout(left, self.res.chunk()).await {
-                Ok(Ok(Some(bytes))) => self.buf.push_str(&String::from_utf8_lossy(&bytes)),
-                Ok(_) => panic!("the event stream ended"),
-                Err(_) => panic!("no {names:?} event in time"),
-            }
-        }
-    }
 }
 
 async fn open_offers(app: &TestApp, agent: &str) -> SseReader {

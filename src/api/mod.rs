@@ -101,6 +101,7 @@ impl FromRequestParts<Arc<AppState>> for Authenticated {
         crate::agents::api::offers,
         crate::lifecycle::reload_endpoint,
         ops::queues,
+        crate::events::events,
         ops::healthz,
         ops::readyz,
         ops::metrics,
@@ -150,6 +151,7 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route("/v1/agents/{id}/offers", get(crate::agents::api::offers))
         .route("/v1/admin/reload", post(crate::lifecycle::reload_endpoint))
         .route("/v1/queues", get(ops::queues))
+        .route("/v1/events", get(crate::events::events))
         .route("/metrics", get(ops::metrics))
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))

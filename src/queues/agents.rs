@@ -453,3 +453,48 @@ impl Store {
         Ok(out)
     }
 }
+
+impl Store {
+    /// Blocking read of several counties' event streams from the given positions (`$` for
+    /// "from now"), on a dedicated connection. Streams of different counties are different
+    /// slots: on Redis Cluster this must become one read per county.
+    pub async fn read_many(
+        &self,
+        conn: &mut redis::aio::MultiplexedConnection,
+        positions: &std::collections::BTreeMap<String, String>,
+        block_ms: usize,
+    ) -> Result<Vec<(String, String, HashMap<String, String>)>, StoreError> {
+        let keys: Vec<String> = positions
+            .keys()
+            .map(|c| format!("{}events", county_prefix(c)))
+            .collect();
+        let ids: Vec<&str> = positions.values().map(String::as_str).collect();
+        let opts = redis::streams::StreamReadOptions::default()
+            .block(block_ms)
+            .count(200);
+        let reply: Option<redis::streams::StreamReadReply> =
+            conn.xread_options(&keys, &ids, &opts).await?;
+        let mut out = Vec::new();
+        for key in reply.map(|r| r.keys).unwrap_or_default() {
+            let county = key
+                .key
+                .split_once('{')
+                .and_then(|(_, rest)| rest.split_once('}'))
+                .map(|(c, _)| c.to_string())
+                .unwrap_or_default();
+            for entry in key.ids {
+                let fields = entry
+                    .map
+                    .iter()
+                    .filter_map(|(k, v)| {
+                        redis::from_redis_value::<String>(v.clone())
+                            .ok()
+                            .map(|v| (k.clone(), v))
+                    })
+                    .collect();
+                out.push((county.clone(), entry.id, fields));
+            }
+        }
+        Ok(out)
+    }
+}

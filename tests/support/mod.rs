@@ -362,3 +362,48 @@ impl Drop for GatewayProcess {
         let _ = self.child.wait();
     }
 }
+
+/// Reads Server-Sent Events from a streaming response.
+pub struct SseReader {
+    /// The streaming response.
+    pub res: reqwest::Response,
+    /// Text received and not yet parsed.
+    pub buf: String,
+}
+
+impl SseReader {
+    /// The next event of one of `names`, as (name, data JSON); panics after `limit`.
+    pub async fn next_of(
+        &mut self,
+        names: &[&str],
+        limit: Duration,
+    ) -> (String, serde_json::Value) {
+        let deadline = Instant::now() + limit;
+        loop {
+            while let Some(end) = self.buf.find("\n\n") {
+                let block: String = self.buf.drain(..end + 2).collect();
+                let mut name = "message".to_string();
+                let mut data = String::new();
+                for line in block.lines() {
+                    if let Some(v) = line.strip_prefix("event:") {
+                        name = v.trim().to_string();
+                    } else if let Some(v) = line.strip_prefix("data:") {
+                        data.push_str(v.trim());
+                    }
+                }
+                if names.contains(&name.as_str()) {
+                    let json =
+                        serde_json::from_str(&data).unwrap_or(serde_json::Value::String(data));
+                    return (name, json);
+                }
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            assert!(!left.is_zero(), "no {names:?} event in time");
+            match tokio::time::timeout(left, self.res.chunk()).await {
+                Ok(Ok(Some(bytes))) => self.buf.push_str(&String::from_utf8_lossy(&bytes)),
+                Ok(_) => panic!("the event stream ended"),
+                Err(_) => panic!("no {names:?} event in time"),
+            }
+        }
+    }
+}
