@@ -8,6 +8,7 @@
 //! - [`sla`]: working calendars, policies, per-ticket clocks and the timer mover.
 //! - [`agents`]: who may take which ticket (pure), and the agents' HTTP API.
 //! - [`events`]: `GET /v1/events`, the county event streams as Server-Sent Events.
+//! - [`supervision`]: tickets at risk and breached, the day's counts.
 //! - [`lifecycle`]: accept, first contact, pause, resume, resolve, follow-up; reload.
 //! - [`queues`]: the Redis store; the only module that knows key names and Lua.
 //! - [`api`]: router, problem+json errors, auth extractor, ops endpoints.
@@ -33,5 +34,6 @@ pub mod queues;
 pub mod routing;
 pub mod sla;
 pub mod startup;
+pub mod supervision;
 pub mod telemetry;
 pub mod ticket;

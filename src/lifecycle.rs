@@ -58,6 +58,8 @@ pub enum Action {
     Dispute,
     /// Reopens a resolved ticket within `agents.reopen_days`.
     Reopen,
+    /// 提高优先级: one priority band up, keeping its arrival order (supervisors).
+    Raise,
     /// Adds a note to the history (e.g. what the caller said on a call back); changes nothing else.
     Note,
     /// Turns down an offer or claim at once (with `lease_id`); it goes back to its place and is
@@ -82,6 +84,7 @@ impl Action {
             Action::Reopen => "reopen",
             Action::Decline => "decline",
             Action::Note => "note",
+            Action::Raise => "raise",
         }
     }
 
@@ -100,7 +103,8 @@ impl Action {
             | Action::Renew
             | Action::Dispute
             | Action::Decline
-            | Action::Note => None,
+            | Action::Note
+            | Action::Raise => None,
         }
     }
 
@@ -112,6 +116,7 @@ impl Action {
             Action::Accept => (&["queued", "leased"], Some("accepted")),
             Action::Transfer | Action::Escalate => (OPEN, Some("queued")),
             Action::Renew | Action::Decline => (&["leased"], None),
+            Action::Raise => (&["queued"], None),
             Action::Note => (
                 &["queued", "leased", "accepted", "in_progress", "resolved"],
                 None,
@@ -226,7 +231,8 @@ impl ActionRequest {
             | Action::Escalate
             | Action::Return
             | Action::Dispute
-            | Action::Reopen => {
+            | Action::Reopen
+            | Action::Raise => {
                 if self.reason.as_deref().is_none_or(|s| s.trim().is_empty()) {
                     e.push(FieldError::new("reason", "is required"));
                 }
@@ -318,10 +324,10 @@ pub async fn act(
     tracing::Span::current().record("ticket_id", id.as_str());
     let action: Action = serde_json::from_value(serde_json::Value::String(action.clone()))
         .map_err(|_| ApiError::NotFound(format!("no action `{action}`")))?;
-    principal.require(if action == Action::Dispute {
-        DISPUTERS
-    } else {
-        ACTORS
+    principal.require(match action {
+        Action::Dispute => DISPUTERS,
+        Action::Raise => &[Role::Supervisor, Role::Admin],
+        _ => ACTORS,
     })?;
     let request = if body.iter().all(u8::is_ascii_whitespace) {
         ActionRequest::default()
@@ -561,6 +567,23 @@ async fn apply(
                         change.close = false;
                     }
                 }
+            }
+            Action::Raise => {
+                let band = record.band.checked_sub(1).ok_or_else(|| {
+                    ApiError::State(format!("ticket `{id}` is already in the most urgent band"))
+                })?;
+                let queue = record.stored.queue.clone().unwrap_or_default();
+                change.requeue = serde_json::json!({
+                    "queue": queue,
+                    "score": f64::from(band) * 4_294_967_296.0 + record.seq as f64,
+                    "since": record.stored.created_ms,
+                });
+                change.set.insert("band".into(), band.to_string());
+                change.event.insert("band".into(), band.into());
+                change.event.insert(
+                    "reason".into(),
+                    request.reason.clone().unwrap_or_default().into(),
+                );
             }
             Action::Transfer | Action::Escalate => {
                 if let Some(me) = &me

@@ -102,6 +102,8 @@ impl FromRequestParts<Arc<AppState>> for Authenticated {
         crate::lifecycle::reload_endpoint,
         ops::queues,
         crate::events::events,
+        crate::supervision::risk,
+        crate::supervision::today,
         ops::healthz,
         ops::readyz,
         ops::metrics,
@@ -152,6 +154,8 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route("/v1/admin/reload", post(crate::lifecycle::reload_endpoint))
         .route("/v1/queues", get(ops::queues))
         .route("/v1/events", get(crate::events::events))
+        .route("/v1/dashboard/risk", get(crate::supervision::risk))
+        .route("/v1/dashboard/today", get(crate::supervision::today))
         .route("/metrics", get(ops::metrics))
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))

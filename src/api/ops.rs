@@ -23,6 +23,7 @@ pub struct QueuesResponse {
 /// Depth, depth by warning level and oldest wait of every queue, read from Redis.
 #[utoipa::path(
     get, path = "/v1/queues", tag = "queues",
+    params(crate::supervision::RegionQuery),
     responses(
         (status = 200, description = "Queue state", body = QueuesResponse),
         (status = 401, description = "No or unknown token", body = super::problem::Problem, content_type = "application/problem+json"),
@@ -34,6 +35,7 @@ pub struct QueuesResponse {
 pub async fn queues(
     State(state): State<Arc<AppState>>,
     Authenticated(principal): Authenticated,
+    axum::extract::Query(q): axum::extract::Query<crate::supervision::RegionQuery>,
 ) -> Result<axum::Json<QueuesResponse>, ApiError> {
     principal.require(&[Role::Operator, Role::Supervisor, Role::Admin, Role::Agent])?;
     let all = state
@@ -41,9 +43,28 @@ pub async fn queues(
         .queue_stats(&state.settings.classify.warning_levels)
         .await
         .map_err(|e| state.store_error(e))?;
+    let visible =
+        crate::supervision::visible_counties(&state, &principal, q.region.as_deref()).await?;
+    let agents = state
+        .store
+        .agents(None)
+        .await
+        .map_err(|e| state.store_error(e))?;
     let queues = all
         .into_iter()
-        .filter(|q| principal.covers(&q.county))
+        .filter(|q| visible.contains(&q.county))
+        .map(|mut q| {
+            q.agents_available = agents
+                .iter()
+                .filter(|a| {
+                    a.spec.county() == Some(q.county.as_str())
+                        && a.spec.status == crate::agents::AgentStatus::Available
+                        && q.name
+                            .starts_with(&format!("{}.", a.spec.kind.queue_kind()))
+                })
+                .count() as u32;
+            q
+        })
         .collect();
     Ok(axum::Json(QueuesResponse { queues }))
 }

@@ -498,3 +498,74 @@ impl Store {
         Ok(out)
     }
 }
+
+/// One warned or breached clock, as stored.
+#[derive(Debug, Clone)]
+pub struct RiskRow {
+    /// Ticket id.
+    pub id: String,
+    /// Clock name.
+    pub clock: String,
+    /// The ticket's queue.
+    pub queue: String,
+    /// The ticket's warning level.
+    pub level: String,
+    /// The clock's deadline, ms.
+    pub due_ms: i64,
+}
+
+impl Store {
+    /// Warned and breached clocks of a county (`hl:{c}:risk`, `hl:{c}:late`).
+    pub async fn risk(&self, county: &str) -> Result<(Vec<RiskRow>, Vec<RiskRow>), StoreError> {
+        let prefix = county_prefix(county);
+        let mut conn = self.conn.clone();
+        let mut out = (Vec::new(), Vec::new());
+        for (set, slot) in [("risk", 0), ("late", 1)] {
+            let members: Vec<(String, f64)> = conn
+                .zrange_withscores(format!("{prefix}{set}"), 0, 499)
+                .await?;
+            let mut pipe = redis::pipe();
+            for (m, _) in &members {
+                let id = m.split('|').next().unwrap_or_default();
+                pipe.cmd("HMGET")
+                    .arg(format!("{prefix}t:{id}"))
+                    .arg(&["queue", "level"]);
+            }
+            let fields: Vec<Vec<Option<String>>> = if members.is_empty() {
+                Vec::new()
+            } else {
+                pipe.query_async(&mut conn).await?
+            };
+            let rows = members.into_iter().zip(fields).map(|((m, due), f)| {
+                let (id, clock) = m.split_once('|').unwrap_or((m.as_str(), ""));
+                let get = |i: usize| f.get(i).cloned().flatten().unwrap_or_default();
+                RiskRow {
+                    id: id.to_string(),
+                    clock: clock.to_string(),
+                    queue: get(0),
+                    level: get(1),
+                    due_ms: due as i64,
+                }
+            });
+            if slot == 0 {
+                out.0.extend(rows);
+            } else {
+                out.1.extend(rows);
+            }
+        }
+        Ok(out)
+    }
+
+    /// The day's counters of a county (`day` = days since the epoch in China Standard Time).
+    pub async fn day_counts(
+        &self,
+        county: &str,
+        day: i64,
+    ) -> Result<Vec<(String, u64)>, StoreError> {
+        let mut conn = self.conn.clone();
+        let map: HashMap<String, u64> = conn
+            .hgetall(format!("{}day:{day}", county_prefix(county)))
+            .await?;
+        Ok(map.into_iter().collect())
+    }
+}

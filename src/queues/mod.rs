@@ -299,6 +299,8 @@ pub struct QueueStats {
     pub oldest_age_seconds: f64,
     /// SLA compliance of the clocks that stopped in rolling windows (1h, 24h, 7d).
     pub sla: Vec<SlaWindow>,
+    /// Agents of this queue's kind in its county who are available now.
+    pub agents_available: u32,
 }
 
 /// Clocks that stopped within a rolling window, and the share that met their target.
@@ -819,6 +821,7 @@ fn parse_stats(
                 depth_by_level,
                 oldest_age_seconds,
                 sla,
+                agents_available: 0,
             })
         })
         .collect()

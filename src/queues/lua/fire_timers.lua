@@ -77,6 +77,14 @@ for i = 1, #due, 2 do
     if redis.call('HGET', tkey, 'clock_ver') == ver
       and redis.call('HSETNX', tkey, 'fired:' .. clock .. ':' .. kind, now) == 1 then
       local queue = redis.call('HGET', tkey, 'queue') or ''
+      -- Supervisors' lists: warned clocks are at risk until they breach or stop.
+      if kind == 'b' then
+        redis.call('ZREM', prefix .. 'risk', id .. '|' .. clock)
+        redis.call('ZADD', prefix .. 'late', score, id .. '|' .. clock)
+      else
+        local due_b = redis.call('ZSCORE', KEYS[1], id .. '|' .. clock .. '|b|' .. ver)
+        redis.call('ZADD', prefix .. 'risk', due_b or score, id .. '|' .. clock)
+      end
       if kind == 'b' then
         local clocks = cjson.decode(redis.call('HGET', tkey, 'clocks') or '{}')
         local terms = (clocks.clocks or {})[clock] and clocks.clocks[clock].terms or {}

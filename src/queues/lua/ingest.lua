@@ -119,6 +119,15 @@ if ARGV[23] ~= '' then
   redis.call('HSET', prefix .. 't:' .. id, 'transferred_from', ARGV[23])
 end
 local event = cjson.encode(created)
+
+-- The day's counts for supervisors (China Standard Time, UTC+8 all year).
+local local_s = math.floor(now_ms / 1000) + 8 * 3600
+local day = prefix .. 'day:' .. math.floor(local_s / 86400)
+redis.call('HINCRBY', day, 'total', 1)
+redis.call('HINCRBY', day, 'category:' .. ARGV[11], 1)
+redis.call('HINCRBY', day, 'source:' .. ARGV[12], 1)
+redis.call('HINCRBY', day, 'hour:' .. math.floor((local_s % 86400) / 3600), 1)
+redis.call('EXPIRE', day, 8 * 86400)
 redis.call('RPUSH', prefix .. 'h:' .. id, event)
 redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[16], '*',
   'type', 'ticket.created', 'id', id, 'status', ARGV[6], 'queue', queue,

@@ -117,8 +117,16 @@ if queue ~= '' then
     redis.call('EXPIRE', kh, 8 * 86400)
   end
 end
+for _, o in ipairs(a.outcomes) do
+  redis.call('ZREM', prefix .. 'risk', id .. '|' .. o[1])
+  redis.call('ZREM', prefix .. 'late', id .. '|' .. o[1])
+end
 if a.close then
   redis.call('SREM', prefix .. 'open', id)
+  for _, c in ipairs({'accept', 'first_contact', 'resolve', 'follow_up'}) do
+    redis.call('ZREM', prefix .. 'risk', id .. '|' .. c)
+    redis.call('ZREM', prefix .. 'late', id .. '|' .. c)
+  end
 end
 if a.open then
   redis.call('SADD', prefix .. 'open', id)
