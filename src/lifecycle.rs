@@ -664,6 +664,24 @@ async fn apply(
         {
             ActOutcome::Applied(_) => {
                 state.mover.nudge();
+                let queue = record.stored.queue.clone().unwrap_or_default();
+                match action {
+                    Action::Resolve => {
+                        crate::metrics::queue_event(&queue, "resolution");
+                        let accepted =
+                            serde_json::from_str::<TicketClocks>(&record.stored.clocks_json)
+                                .ok()
+                                .and_then(|c| {
+                                    c.clocks.get(&ClockName::Accept).and_then(|a| a.stopped_ms)
+                                });
+                        if let Some(a) = accepted {
+                            crate::metrics::queue_handle(&queue, (now - a) as f64 / 1000.0);
+                        }
+                    }
+                    Action::Transfer => crate::metrics::queue_event(&queue, "transfer"),
+                    Action::Escalate => crate::metrics::queue_event(&queue, "escalation"),
+                    _ => {}
+                }
                 if let Some(c) = correction {
                     // The corrections stream is a learning signal written after the change (it
                     // lives outside the county's slot); a lost entry costs one example.

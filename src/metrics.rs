@@ -48,6 +48,16 @@ pub const AGENT_HANDLED: &str = "hotline_agent_handled";
 pub const AGENT_MISSED: &str = "hotline_agent_missed";
 /// Mean acceptance-to-resolution time, by `agent`, seconds.
 pub const AGENT_HANDLE_TIME: &str = "hotline_agent_avg_handle_seconds";
+/// Per-queue happenings, by `queue` and `event` (arrival, claim, resolution, transfer, escalation).
+pub const QUEUE_EVENTS: &str = "hotline_queue_events_total";
+/// SLA warnings and breaches per `queue`, `clock` and `kind`.
+pub const QUEUE_SLA_EVENTS: &str = "hotline_queue_sla_events_total";
+/// Time from entering a queue to being taken (claimed, offered or accepted), by `queue`.
+pub const QUEUE_WAIT: &str = "hotline_queue_wait_seconds";
+/// Time from acceptance to resolution, by `queue`.
+pub const QUEUE_HANDLE: &str = "hotline_queue_handle_seconds";
+/// Latency of Redis scripts, by `op`.
+pub const REDIS_LATENCY: &str = "hotline_redis_latency_seconds";
 /// Agent actions applied, by `action`.
 pub const TICKET_ACTIONS: &str = "hotline_ticket_actions_total";
 
@@ -70,6 +80,30 @@ pub fn install() -> Result<PrometheusHandle, String> {
                     b.set_buckets_for_metric(
                         Matcher::Full(CLASSIFICATION_CONFIDENCE.to_string()),
                         &[0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0],
+                    )
+                })
+                .and_then(|b| {
+                    b.set_buckets_for_metric(
+                        Matcher::Full(QUEUE_WAIT.to_string()),
+                        &[
+                            1.0, 10.0, 60.0, 300.0, 900.0, 1800.0, 3600.0, 7200.0, 14400.0, 86400.0,
+                        ],
+                    )
+                })
+                .and_then(|b| {
+                    b.set_buckets_for_metric(
+                        Matcher::Full(QUEUE_HANDLE.to_string()),
+                        &[
+                            60.0, 600.0, 3600.0, 14400.0, 86400.0, 259200.0, 604800.0, 2592000.0,
+                        ],
+                    )
+                })
+                .and_then(|b| {
+                    b.set_buckets_for_metric(
+                        Matcher::Full(REDIS_LATENCY.to_string()),
+                        &[
+                            0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1, 1.0,
+                        ],
                     )
                 })
                 .and_then(|b| {
@@ -132,6 +166,29 @@ fn describe() {
         "1 for each calendar and year (this and next) without holiday data"
     );
     metrics::describe_counter!(TICKET_ACTIONS, "Agent actions applied, by action");
+    metrics::describe_counter!(
+        QUEUE_EVENTS,
+        "Arrivals, claims, resolutions, transfers and escalations, by queue"
+    );
+    metrics::describe_counter!(
+        QUEUE_SLA_EVENTS,
+        "SLA warnings and breaches, by queue, clock and kind"
+    );
+    metrics::describe_histogram!(
+        QUEUE_WAIT,
+        metrics::Unit::Seconds,
+        "Time from entering a queue to being taken, by queue"
+    );
+    metrics::describe_histogram!(
+        QUEUE_HANDLE,
+        metrics::Unit::Seconds,
+        "Time from acceptance to resolution, by queue"
+    );
+    metrics::describe_histogram!(
+        REDIS_LATENCY,
+        metrics::Unit::Seconds,
+        "Latency of Redis scripts, by operation"
+    );
 }
 
 /// Counts a received ticket.
@@ -187,8 +244,31 @@ pub fn queues(stats: &[QueueStats]) {
     }
 }
 
+/// Counts something that happened to a ticket of a queue.
+pub fn queue_event(queue: &str, event: &'static str) {
+    if !queue.is_empty() {
+        metrics::counter!(QUEUE_EVENTS, "queue" => queue.to_string(), "event" => event)
+            .increment(1);
+    }
+}
+
+/// Records how long a ticket waited in its queue before it was taken.
+pub fn queue_wait(queue: &str, seconds: f64) {
+    metrics::histogram!(QUEUE_WAIT, "queue" => queue.to_string()).record(seconds.max(0.0));
+}
+
+/// Records how long a ticket took from acceptance to resolution.
+pub fn queue_handle(queue: &str, seconds: f64) {
+    metrics::histogram!(QUEUE_HANDLE, "queue" => queue.to_string()).record(seconds.max(0.0));
+}
+
+/// Records the latency of one Redis script call.
+pub fn redis_latency(op: &'static str, elapsed: Duration) {
+    metrics::histogram!(REDIS_LATENCY, "op" => op).record(elapsed.as_secs_f64());
+}
+
 /// Records one fired SLA timer.
-pub fn sla_fired(clock: &str, kind: &str, lateness_ms: i64) {
+pub fn sla_fired(clock: &str, kind: &str, lateness_ms: i64, queue: &str) {
     let kind = if kind == "b" { "breach" } else { "warning" };
     let clock = match clock {
         "accept" => "accept",
@@ -198,6 +278,10 @@ pub fn sla_fired(clock: &str, kind: &str, lateness_ms: i64) {
         _ => "other",
     };
     metrics::counter!(SLA_FIRED, "clock" => clock, "kind" => kind).increment(1);
+    if !queue.is_empty() {
+        metrics::counter!(QUEUE_SLA_EVENTS, "queue" => queue.to_string(), "clock" => clock, "kind" => kind)
+            .increment(1);
+    }
     metrics::histogram!(SLA_LATENESS).record(lateness_ms.max(0) as f64 / 1000.0);
 }
 

@@ -242,3 +242,37 @@ async fn the_api_speaks_http2_as_well_as_http1() {
     assert_eq!(res.version(), reqwest::Version::HTTP_2);
     assert_eq!(res.status(), 201);
 }
+
+#[test]
+fn the_grafana_dashboard_plots_only_documented_metrics() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let dash: Value = serde_json::from_str(
+        &std::fs::read_to_string(format!("{root}/dashboards/grafana-hotline-gateway.json"))
+            .expect("read"),
+    )
+    .expect("valid JSON");
+    let readme = std::fs::read_to_string(format!("{root}/README.md")).expect("readme");
+    let mut names = Vec::new();
+    for panel in dash["panels"].as_array().expect("panels") {
+        for target in panel["targets"].as_array().expect("targets") {
+            let expr = target["expr"].as_str().expect("expr");
+            for word in expr.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')) {
+                if let Some(base) = word.strip_prefix("hotline_") {
+                    let base = ["_bucket", "_count", "_sum"]
+                        .iter()
+                        .fold(base.to_string(), |b, s| {
+                            b.strip_suffix(s).map(String::from).unwrap_or(b)
+                        });
+                    names.push(format!("hotline_{base}"));
+                }
+            }
+        }
+    }
+    assert!(names.len() > 10);
+    for name in names {
+        assert!(
+            readme.contains(&format!("`{name}`")),
+            "{name} is not documented in README.md"
+        );
+    }
+}

@@ -252,6 +252,8 @@ pub async fn claim(
                 expires_ms,
             } => {
                 tracing::Span::current().record("ticket_id", c.id.as_str());
+                crate::metrics::queue_event(&c.queue, "claim");
+                crate::metrics::queue_wait(&c.queue, (now - c.since_ms) as f64 / 1000.0);
                 state.mover.nudge();
                 let record = state
                     .store

@@ -111,6 +111,8 @@ pub async fn offer_round(
                 .await?
             {
                 offered += 1;
+                crate::metrics::queue_event(&c.queue, "offer");
+                crate::metrics::queue_wait(&c.queue, (now - c.since_ms) as f64 / 1000.0);
             }
             taken.insert(agent.id.clone());
             if ready

@@ -300,6 +300,9 @@ async fn receive(
         IngestOutcome::Created(stored) => {
             tracing::Span::current().record("ticket_id", stored.id.as_str());
             metrics::ticket_received(ticket.source, "created");
+            if let Some(q) = &stored.queue {
+                metrics::queue_event(q, "arrival");
+            }
             metrics::classified(&decision);
             tracing::info!(
                 source = %ticket.source,

@@ -209,6 +209,7 @@ impl Store {
     ) -> Result<ClaimOutcome, StoreError> {
         let prefix = county_prefix(county);
         let mut conn = self.conn.clone();
+        let started = std::time::Instant::now();
         let reply: Vec<String> = self
             .claim
             .key(format!("{prefix}q:{}", c.queue))
@@ -226,6 +227,7 @@ impl Store {
             .arg(if offer { "offer" } else { "claim" })
             .invoke_async(&mut conn)
             .await?;
+        crate::metrics::redis_latency("claim", started.elapsed());
         Ok(match reply.first().map(String::as_str) {
             Some("ok") => ClaimOutcome::Leased {
                 lease_id: reply.get(1).cloned().unwrap_or_default(),

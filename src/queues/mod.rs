@@ -278,8 +278,21 @@ pub struct FireReport {
     pub next_due_ms: Option<i64>,
     /// The batch was full: call again at once.
     pub more: bool,
-    /// Fired timers: (clock, kind, lateness ms).
-    pub fired: Vec<(String, String, i64)>,
+    /// Fired timers.
+    pub fired: Vec<FiredTimer>,
+}
+
+/// One warning or breach the mover raised.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FiredTimer {
+    /// Clock name.
+    pub clock: String,
+    /// `w0`, `w1`, … or `b`.
+    pub kind: String,
+    /// How late it fired, ms.
+    pub lateness_ms: i64,
+    /// The ticket's queue.
+    pub queue: String,
 }
 
 /// Live numbers of one queue, read from Redis.
@@ -434,6 +447,7 @@ impl Store {
         // and harmless if the script then fails.
         self.register_county(county).await?;
         let mut conn = self.conn.clone();
+        let started = std::time::Instant::now();
         let reply: Vec<String> = self
             .ingest
             .key(format!(
@@ -472,6 +486,7 @@ impl Store {
             .arg(t.transferred_from.unwrap_or(""))
             .invoke_async(&mut conn)
             .await?;
+        crate::metrics::redis_latency("ingest", started.elapsed());
         parse_ingest(reply)
     }
 
@@ -551,6 +566,7 @@ impl Store {
         change.maxlen = self.stream_maxlen;
         let body = serde_json::to_string(&change).map_err(|e| StoreError::Reply(e.to_string()))?;
         let mut conn = self.conn.clone();
+        let started = std::time::Instant::now();
         let reply: Vec<String> = self
             .action
             .key(format!("{prefix}t:{id}"))
@@ -560,6 +576,7 @@ impl Store {
             .arg(body)
             .invoke_async(&mut conn)
             .await?;
+        crate::metrics::redis_latency("action", started.elapsed());
         Ok(match reply.first().map(String::as_str) {
             Some("ok") => ActOutcome::Applied(reply.get(1).cloned().unwrap_or_default()),
             Some("stale") => ActOutcome::Stale,
@@ -572,6 +589,7 @@ impl Store {
     pub async fn fire_due(&self, county: &str, batch: usize) -> Result<FireReport, StoreError> {
         let prefix = county_prefix(county);
         let mut conn = self.conn.clone();
+        let started = std::time::Instant::now();
         let reply: Vec<String> = self
             .fire
             .key(format!("{prefix}timers"))
@@ -581,6 +599,7 @@ impl Store {
             .arg(self.stream_maxlen)
             .invoke_async(&mut conn)
             .await?;
+        crate::metrics::redis_latency("fire_timers", started.elapsed());
         let bad = || StoreError::Reply("fire_timers reply has the wrong shape".into());
         let now_ms: i64 = reply.first().and_then(|v| v.parse().ok()).ok_or_else(bad)?;
         self.observe_redis_time(now_ms);
@@ -592,11 +611,14 @@ impl Store {
         let fired = reply
             .get(3..)
             .unwrap_or_default()
-            .chunks(3)
+            .chunks(4)
             .filter_map(|c| match c {
-                [clock, kind, late] => {
-                    Some((clock.clone(), kind.clone(), late.parse().unwrap_or(0)))
-                }
+                [clock, kind, late, queue] => Some(FiredTimer {
+                    clock: clock.clone(),
+                    kind: kind.clone(),
+                    lateness_ms: late.parse().unwrap_or(0),
+                    queue: queue.clone(),
+                }),
                 _ => None,
             })
             .collect();

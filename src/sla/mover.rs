@@ -114,8 +114,8 @@ async fn step(store: &Store, config: &MoverConfig) -> Duration {
         for _ in 0..100 {
             match store.fire_due(&county, batch).await {
                 Ok(report) => {
-                    for (clock, kind, late) in &report.fired {
-                        crate::metrics::sla_fired(clock, kind, *late);
+                    for f in &report.fired {
+                        crate::metrics::sla_fired(&f.clock, &f.kind, f.lateness_ms, &f.queue);
                     }
                     if !report.fired.is_empty() {
                         tracing::info!(county = %county, fired = report.fired.len(), "SLA timers fired");

@@ -10,7 +10,8 @@
 -- ARGV[1]  key prefix of the county, "hl:{county}:"
 -- ARGV[2]  most timers to fire in this call
 -- ARGV[3]  approximate MAXLEN of the event stream
--- Returns  { now_ms, next_due_ms or "", more (1 if the batch was full), clock, kind, lateness_ms, ... }
+-- Returns  { now_ms, next_due_ms or "", more (1 if the batch was full),
+--            clock, kind, lateness_ms, queue, ... }
 
 local prefix = ARGV[1]
 local t = redis.call('TIME')
@@ -104,6 +105,7 @@ for i = 1, #due, 2 do
       out[#out + 1] = clock
       out[#out + 1] = kind
       out[#out + 1] = tostring(now - score)
+      out[#out + 1] = queue
     end
   end
 end
