@@ -738,17 +738,11 @@ fn transfer(
 ) -> Result<Option<Correction>, ApiError> {
     let ticket: crate::ticket::Ticket = serde_json::from_str(&record.ticket_json)
         .map_err(|e| ApiError::Internal(format!("stored ticket unreadable: {e}")))?;
-    let service_name = request
-        .service
-        .clone()
-        .unwrap_or_else(|| record.service.clone());
-    let service = crate::classify::Service::parse(&service_name).ok_or_else(|| {
-        ApiError::State(format!("ticket service `{service_name}` cannot be routed"))
-    })?;
-    let category = request
-        .category
-        .clone()
-        .unwrap_or_else(|| record.category.clone());
+    let labels = Relabel::new(
+        record,
+        request,
+        format!("人工改派: {}", request.reason.clone().unwrap_or_default()),
+    )?;
     let mut region = ticket.region.clone();
     let mut path: Vec<String> = record.region_path.split('/').map(String::from).collect();
     for (depth, (new, slot)) in [
@@ -765,33 +759,15 @@ fn transfer(
             path.push(v.clone());
         }
     }
-    let mut classification: serde_json::Value =
-        serde_json::from_str(&record.stored.classification_json).unwrap_or_default();
-    classification["service"] = service_name.clone().into();
-    classification["category"] = category.clone().into();
-    if let Some(reasons) = classification["reasons"].as_array_mut() {
-        reasons.push(format!("人工改派: {}", request.reason.clone().unwrap_or_default()).into());
-    }
-    let decision = crate::classify::Decision {
-        service,
-        category: category.clone(),
-        warning_level: record.level.clone(),
-        confidence: 1.0,
-        reasons: vec![],
-        model: "manual".into(),
-    };
-    let route = state.router.route(&decision, ticket.source, &region);
+    let route = state.router.route(&labels.decision, ticket.source, &region);
     let queue = route
         .queue
         .ok_or_else(|| ApiError::State("that service has no queue here".into()))?;
-    let facts = TicketFacts {
-        service: &service_name,
-        warning_level: &record.level,
-        source: ticket.source,
-        category: &category,
-    };
     let mut clocks: TicketClocks = serde_json::from_str(&change.clocks).unwrap_or_default();
-    clocks.retarget(sla.policies.terms(facts, county));
+    clocks.retarget(
+        sla.policies
+            .terms(labels.facts(record, ticket.source), county),
+    );
     change.timers = plan_timers(&clocks, sla);
     change.clocks =
         serde_json::to_string(&clocks).map_err(|e| ApiError::Internal(e.to_string()))?;
@@ -800,22 +776,99 @@ fn transfer(
         "score": f64::from(route.band) * 4_294_967_296.0 + record.seq as f64,
         "since": record.stored.created_ms,
     });
-    change.set.insert("service".into(), service_name.clone());
-    change.set.insert("category".into(), category.clone());
+    change.set.insert("service".into(), labels.service.clone());
+    change
+        .set
+        .insert("category".into(), labels.category.clone());
     change.set.insert("band".into(), route.band.to_string());
     change.set.insert("region_path".into(), path.join("/"));
     change
         .set
-        .insert("classification".into(), classification.to_string());
+        .insert("classification".into(), labels.classification.to_string());
     change.event.insert("to_queue".into(), queue.into());
-    let changed = service_name != record.service || category != record.category;
-    Ok(changed.then(|| Correction {
-        title: ticket.title,
-        text: ticket.text,
-        source: ticket.source.as_str().to_string(),
-        service: service_name,
-        category,
-    }))
+    Ok(labels.correction(record, ticket))
+}
+
+/// The labels a transfer corrects, and what follows from them; shared by transfers within a
+/// county and to another one.
+struct Relabel {
+    service: String,
+    category: String,
+    /// The classification shown to operators, with the transfer's reason appended.
+    classification: serde_json::Value,
+    /// What the routing table reads.
+    decision: crate::classify::Decision,
+}
+
+impl Relabel {
+    fn new(
+        record: &TicketRecord,
+        request: &ActionRequest,
+        note: String,
+    ) -> Result<Relabel, ApiError> {
+        let service_name = request
+            .service
+            .clone()
+            .unwrap_or_else(|| record.service.clone());
+        let service = crate::classify::Service::parse(&service_name).ok_or_else(|| {
+            ApiError::State(format!("ticket service `{service_name}` cannot be routed"))
+        })?;
+        let category = request
+            .category
+            .clone()
+            .unwrap_or_else(|| record.category.clone());
+        let mut classification: serde_json::Value =
+            serde_json::from_str(&record.stored.classification_json).unwrap_or_default();
+        classification["service"] = service_name.clone().into();
+        classification["category"] = category.clone().into();
+        if let Some(reasons) = classification["reasons"].as_array_mut() {
+            reasons.push(note.into());
+        }
+        let decision = crate::classify::Decision {
+            service,
+            category: category.clone(),
+            warning_level: record.level.clone(),
+            confidence: 1.0,
+            reasons: vec![],
+            model: "manual".into(),
+        };
+        Ok(Relabel {
+            service: service_name,
+            category,
+            classification,
+            decision,
+        })
+    }
+
+    /// What the SLA policies match on, with the corrected labels.
+    fn facts<'a>(
+        &'a self,
+        record: &'a TicketRecord,
+        source: crate::ticket::Source,
+    ) -> TicketFacts<'a> {
+        TicketFacts {
+            service: &self.service,
+            warning_level: &record.level,
+            source,
+            category: &self.category,
+        }
+    }
+
+    /// The labelled example to record, when service or category changed.
+    fn correction(
+        &self,
+        record: &TicketRecord,
+        ticket: crate::ticket::Ticket,
+    ) -> Option<Correction> {
+        let changed = self.service != record.service || self.category != record.category;
+        changed.then(|| Correction {
+            title: ticket.title,
+            text: ticket.text,
+            source: ticket.source.as_str().to_string(),
+            service: self.service.clone(),
+            category: self.category.clone(),
+        })
+    }
 }
 
 /// A transfer to another county, in two idempotent steps (the two counties are different Redis
@@ -842,39 +895,17 @@ async fn move_county(
         village: request.village.clone(),
         grid: request.grid.clone(),
     };
-    let service_name = request
-        .service
-        .clone()
-        .unwrap_or_else(|| record.service.clone());
-    let service = crate::classify::Service::parse(&service_name).ok_or_else(|| {
-        ApiError::State(format!("ticket service `{service_name}` cannot be routed"))
-    })?;
-    let category = request
-        .category
-        .clone()
-        .unwrap_or_else(|| record.category.clone());
-    let mut classification: serde_json::Value =
-        serde_json::from_str(&record.stored.classification_json).unwrap_or_default();
-    classification["service"] = service_name.clone().into();
-    classification["category"] = category.clone().into();
-    if let Some(reasons) = classification["reasons"].as_array_mut() {
-        reasons.push(
-            format!(
-                "跨县转办自{old_id}: {}",
-                request.reason.clone().unwrap_or_default()
-            )
-            .into(),
-        );
-    }
-    let decision = crate::classify::Decision {
-        service,
-        category: category.clone(),
-        warning_level: record.level.clone(),
-        confidence: 1.0,
-        reasons: vec![],
-        model: "manual".into(),
-    };
-    let route = state.router.route(&decision, ticket.source, &ticket.region);
+    let labels = Relabel::new(
+        record,
+        request,
+        format!(
+            "跨县转办自{old_id}: {}",
+            request.reason.clone().unwrap_or_default()
+        ),
+    )?;
+    let route = state
+        .router
+        .route(&labels.decision, ticket.source, &ticket.region);
     let queue = route
         .queue
         .clone()
@@ -882,17 +913,14 @@ async fn move_county(
     // The clocks go along, re-targeted for the new county's policies.
     let mut clocks: TicketClocks =
         serde_json::from_str(&record.stored.clocks_json).unwrap_or_default();
-    let facts = TicketFacts {
-        service: &service_name,
-        warning_level: &record.level,
-        source: ticket.source,
-        category: &category,
-    };
-    clocks.retarget(sla.policies.terms(facts, target));
+    clocks.retarget(
+        sla.policies
+            .terms(labels.facts(record, ticket.source), target),
+    );
     let timers = plan_timers(&clocks, sla);
     let clocks_json =
         serde_json::to_string(&clocks).map_err(|e| ApiError::Internal(e.to_string()))?;
-    let classification_json = classification.to_string();
+    let classification_json = labels.classification.to_string();
     let content_hash = hex::encode(sha2::Sha256::digest(
         serde_json::to_vec(&ticket).map_err(|e| ApiError::Internal(e.to_string()))?,
     ));
@@ -901,9 +929,9 @@ async fn move_county(
         ticket: &ticket,
         content_hash: &content_hash,
         classification_json: &classification_json,
-        service: &service_name,
+        service: &labels.service,
         level: &record.level,
-        category: &category,
+        category: &labels.category,
         queue: Some(&queue),
         rule: &route.rule,
         band: route.band,
@@ -938,14 +966,7 @@ async fn move_county(
     change.set.insert("transferred_to".into(), new_id.clone());
     change.event.insert("to_ticket".into(), new_id.into());
     change.event.insert("to_queue".into(), queue.into());
-    let changed = service_name != record.service || category != record.category;
-    Ok(changed.then(|| Correction {
-        title: ticket.title,
-        text: ticket.text,
-        source: ticket.source.as_str().to_string(),
-        service: service_name,
-        category,
-    }))
+    Ok(labels.correction(record, ticket))
 }
 
 /// Escalation: the tier above whoever held it (or above the ticket's current floor) becomes the

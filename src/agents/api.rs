@@ -153,12 +153,7 @@ pub async fn delete_agent(
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     principal.require(&[Role::Admin])?;
-    let agent = state
-        .store
-        .agent(&id)
-        .await
-        .map_err(|e| state.store_error(e))?
-        .ok_or_else(|| ApiError::NotFound(format!("no agent `{id}`")))?;
+    let agent = load_agent(&state, &id).await?;
     if !in_regions(&principal, &agent) {
         return Err(ApiError::Forbidden(format!(
             "agent `{id}` is outside your regions"
@@ -198,12 +193,7 @@ pub async fn claim(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     require_self(&principal, &id)?;
-    let agent = state
-        .store
-        .agent(&id)
-        .await
-        .map_err(|e| state.store_error(e))?
-        .ok_or_else(|| ApiError::NotFound(format!("no agent `{id}`")))?;
+    let agent = load_agent(&state, &id).await?;
     if agent.spec.status != AgentStatus::Available {
         return Err(ApiError::State(format!("agent `{id}` is not available")));
     }
@@ -301,12 +291,7 @@ pub async fn offers(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     require_self(&principal, &id)?;
-    let agent = state
-        .store
-        .agent(&id)
-        .await
-        .map_err(|e| state.store_error(e))?
-        .ok_or_else(|| ApiError::NotFound(format!("no agent `{id}`")))?;
+    let agent = load_agent(&state, &id).await?;
     let county = agent
         .spec
         .county()
@@ -320,6 +305,16 @@ pub async fn offers(
             .keep_alive(axum::response::sse::KeepAlive::default())
             .into_response(),
     )
+}
+
+/// One agent, or 404.
+async fn load_agent(state: &AppState, id: &str) -> Result<Agent, ApiError> {
+    state
+        .store
+        .agent(id)
+        .await
+        .map_err(|e| state.store_error(e))?
+        .ok_or_else(|| ApiError::NotFound(format!("no agent `{id}`")))
 }
 
 /// Agents act only as themselves.

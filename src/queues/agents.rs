@@ -440,15 +440,7 @@ impl Store {
         let mut out = Vec::new();
         for key in reply.map(|r| r.keys).unwrap_or_default() {
             for entry in key.ids {
-                let fields = entry
-                    .map
-                    .iter()
-                    .filter_map(|(k, v)| {
-                        redis::from_redis_value::<String>(v.clone())
-                            .ok()
-                            .map(|v| (k.clone(), v))
-                    })
-                    .collect();
+                let fields = entry_fields(&entry);
                 out.push((entry.id, fields));
             }
         }
@@ -485,15 +477,7 @@ impl Store {
                 .map(|(c, _)| c.to_string())
                 .unwrap_or_default();
             for entry in key.ids {
-                let fields = entry
-                    .map
-                    .iter()
-                    .filter_map(|(k, v)| {
-                        redis::from_redis_value::<String>(v.clone())
-                            .ok()
-                            .map(|v| (k.clone(), v))
-                    })
-                    .collect();
+                let fields = entry_fields(&entry);
                 out.push((county.clone(), entry.id, fields));
             }
         }
@@ -570,4 +554,17 @@ impl Store {
             .await?;
         Ok(map.into_iter().collect())
     }
+}
+
+/// The fields of a stream entry as text (every field the scripts write is text).
+fn entry_fields(entry: &redis::streams::StreamId) -> HashMap<String, String> {
+    entry
+        .map
+        .iter()
+        .filter_map(|(k, v)| {
+            redis::from_redis_value::<String>(v.clone())
+                .ok()
+                .map(|v| (k.clone(), v))
+        })
+        .collect()
 }
