@@ -68,16 +68,25 @@ local function breach_actions(id, tkey, terms)
   return done, queue
 end
 
+-- Take the whole batch off the timers at once.
+if #due > 0 then
+  local members = {}
+  for i = 1, #due, 2 do
+    members[#members + 1] = due[i]
+  end
+  redis.call('ZREM', KEYS[1], unpack(members))
+end
+
 for i = 1, #due, 2 do
   local member = due[i]
   local score = tonumber(due[i + 1])
-  redis.call('ZREM', KEYS[1], member)
   local id, clock, kind, ver = string.match(member, '^([^|]+)|([^|]+)|([^|]+)|([^|]+)$')
   if id then
     local tkey = prefix .. 't:' .. id
-    if redis.call('HGET', tkey, 'clock_ver') == ver
+    local cur = redis.call('HMGET', tkey, 'clock_ver', 'queue')
+    if cur[1] == ver
       and redis.call('HSETNX', tkey, 'fired:' .. clock .. ':' .. kind, now) == 1 then
-      local queue = redis.call('HGET', tkey, 'queue') or ''
+      local queue = cur[2] or ''
       -- Supervisors' lists: warned clocks are at risk until they breach or stop.
       if kind == 'b' then
         redis.call('ZREM', prefix .. 'risk', id .. '|' .. clock)
