@@ -19,10 +19,11 @@ struct Row {
     label: String,
 }
 
-fn read(path: &str) -> Result<Vec<Row>, Box<dyn std::error::Error>> {
+fn read(path: &str, every: usize) -> Result<Vec<Row>, Box<dyn std::error::Error>> {
     let mut rows = Vec::new();
-    for line in std::fs::read_to_string(path)?.lines() {
-        if line.trim().is_empty() {
+    let lines = std::fs::read_to_string(path)?;
+    for (i, line) in lines.lines().filter(|l| !l.trim().is_empty()).enumerate() {
+        if every > 0 && i % every != 0 {
             continue;
         }
         let v: serde_json::Value = serde_json::from_str(line)?;
@@ -79,7 +80,15 @@ fn run(
     source: Source,
     total_time: &mut (Duration, usize),
 ) {
-    let rows = match read(&format!("{data}/{set}/{file}")) {
+    // `--holdout-every N`: only the rows `train --holdout-every N` left out of the tipdm set.
+    let every = if set == "tipdm2020_gov" {
+        flag("--holdout-every")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    } else {
+        0
+    };
+    let rows = match read(&format!("{data}/{set}/{file}"), every) {
         Ok(r) => r,
         Err(e) => {
             eprintln!("{set}: {e}");
@@ -173,16 +182,32 @@ fn macro_f1(pairs: &[(&str, String)]) -> f64 {
     sum / golds.len().max(1) as f64
 }
 
+/// `--name VALUE` from the command line.
+fn flag(name: &str) -> Option<String> {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1).cloned())
+}
+
 fn main() {
-    let data = std::env::args().nth(1).unwrap_or_else(|| DATA.to_string());
+    let data = std::env::args()
+        .nth(1)
+        .filter(|a| !a.starts_with("--"))
+        .unwrap_or_else(|| DATA.to_string());
     // The shipped configuration: the same taxonomy, scale and threshold as the gateway.
-    let settings = match hotline_gateway::config::Settings::load(None) {
+    let mut settings = match hotline_gateway::config::Settings::load(None) {
         Ok(s) => s.classify,
         Err(e) => {
             eprintln!("{e}");
             std::process::exit(1);
         }
     };
+    // `--lexicon FILE`: measure another lexicon (e.g. one naming a model trained with a hold-out).
+    if let Some(l) = flag("--lexicon") {
+        settings.lexicon = l.into();
+    }
+    let load_started = Instant::now();
     let c = match Classifier::load(&settings) {
         Ok(c) => c,
         Err(e) => {
@@ -190,7 +215,11 @@ fn main() {
             std::process::exit(1);
         }
     };
-    println!("model {}", c.model());
+    println!(
+        "model {} (loaded in {:.0} ms)",
+        c.model(),
+        load_started.elapsed().as_secs_f64() * 1e3
+    );
     let mut time = (Duration::ZERO, 0usize);
     for source in [Source::Citizen12345, Source::Legal12348] {
         run(&c, &data, "lawbench_topic", "dev.jsonl", source, &mut time);

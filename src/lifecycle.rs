@@ -1190,6 +1190,8 @@ pub struct ReloadReport {
     pub missing_years: Vec<(String, i32)>,
     /// Open tickets whose clocks were recomputed.
     pub recomputed: usize,
+    /// The classifier version now in force (lexicon and model reloaded).
+    pub classifier_model: String,
 }
 
 /// Re-reads the configuration file and holiday data, puts the SLA section in force and
@@ -1199,6 +1201,11 @@ pub async fn reload(state: &AppState) -> Result<ReloadReport, ApiError> {
         .map_err(|e| ApiError::Invalid(vec![FieldError::new("configuration", e.to_string())]))?;
     let config = SlaConfig::build(&settings.sla, &state.settings.classify)
         .map_err(|e| ApiError::Invalid(vec![FieldError::new("configuration", e.to_string())]))?;
+    // The lexicon and model files are re-read with the taxonomy the gateway started with.
+    let classifier = crate::classify::Classifier::load(&state.settings.classify)
+        .map_err(|e| ApiError::Invalid(vec![FieldError::new("classify.lexicon", e.to_string())]))?;
+    let classifier_model = classifier.model().to_string();
+    state.replace_classifier(classifier);
     publish_calendar_years(&config);
     let calendars = config.calendars.keys().cloned().collect();
     let missing_years = config.missing_years();
@@ -1209,6 +1216,7 @@ pub async fn reload(state: &AppState) -> Result<ReloadReport, ApiError> {
         calendars,
         missing_years,
         recomputed,
+        classifier_model,
     })
 }
 
@@ -1224,7 +1232,8 @@ pub fn publish_calendar_years(config: &SlaConfig) {
     crate::metrics::calendar_years(&names, &missing, &[year, year + 1]);
 }
 
-/// Reload the SLA configuration and holiday files, and recompute open tickets' deadlines.
+/// Reload the SLA configuration, holiday files, lexicon and model; recompute open tickets'
+/// deadlines.
 #[utoipa::path(
     post, path = "/v1/admin/reload", tag = "ops",
     responses(

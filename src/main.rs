@@ -5,6 +5,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+use hotline_gateway::classify::model::TrainOptions;
+use hotline_gateway::classify::tools::{self, TrainRequest};
 use hotline_gateway::config::Settings;
 use hotline_gateway::startup::{Application, shutdown_signal};
 
@@ -32,10 +34,87 @@ enum Command {
     },
     /// Print the SHA-256 digest of a token read from standard input, for [[auth.tokens]] sha256.
     HashToken,
+    /// Classify JSON Lines from stdin ({"text", "source"?, "title"?, "people_involved"?}) to
+    /// stdout, one decision per line in input order; a bad line gives an error line.
+    Classify {
+        /// A TOML file layered over config/default.toml.
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
+    /// Measure the classifier on labelled JSON Lines: accuracy, macro-F1, per-class
+    /// precision and recall, confusion matrices.
+    Eval {
+        /// Labelled JSON Lines (`text`, `service`/`label_service`, `category`/`label_category`).
+        #[arg(long, required = true)]
+        data: Vec<PathBuf>,
+        /// Hotline assumed for rows without a `source` of their own (12345, 110, 12348).
+        #[arg(long, default_value = "12345")]
+        source: String,
+        /// A TOML file layered over config/default.toml.
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
+    /// Train the n-gram model offline and write it as a model file.
+    Train {
+        /// Labelled JSON Lines: every row has `service` (and in-scope rows a `category`).
+        #[arg(long, required = true)]
+        data: Vec<PathBuf>,
+        /// JSON Lines whose every row is an out-of-scope department matter.
+        #[arg(long)]
+        out_of_scope: Vec<PathBuf>,
+        /// The model file to write, e.g. models/ngram-lr-2026.11-1.hlm.
+        #[arg(long)]
+        out: PathBuf,
+        /// Version recorded in every decision; defaults to the file name without extension.
+        #[arg(long)]
+        version: Option<String>,
+        /// Leave out every Nth out-of-scope row (to measure on them); 0 keeps all.
+        #[arg(long, default_value_t = 0)]
+        holdout_every: usize,
+        /// A lexicon whose category terms also teach the category model.
+        #[arg(long)]
+        lexicon: Option<PathBuf>,
+        /// Passes over the data.
+        #[arg(long, default_value_t = 12)]
+        epochs: usize,
+        /// Longest character n-gram (1 to 3).
+        #[arg(long, default_value_t = 3)]
+        max_n: usize,
+        /// Hash buckets (a power of two keeps the file small and the look-ups cached).
+        #[arg(long, default_value_t = 65_536)]
+        buckets: u32,
+        /// n-grams whose largest weight is below this are left out of the file.
+        #[arg(long, default_value_t = 0.1)]
+        prune_below: f32,
+        /// A TOML file layered over config/default.toml (for the taxonomy).
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
+    /// Agents' corrections of the classifier.
+    Corrections {
+        #[command(subcommand)]
+        command: CorrectionsCommand,
+    },
     /// Working calendars: check a deadline by hand.
     Calendar {
         #[command(subcommand)]
         command: CalendarCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum CorrectionsCommand {
+    /// Write the corrections stream (hl:corrections) as training JSON Lines.
+    Export {
+        /// redis:// URL of the gateway's Redis.
+        #[arg(long)]
+        redis_url: String,
+        /// Only entries after this stream id ("-": all).
+        #[arg(long, default_value = "-")]
+        since: String,
+        /// Output file; standard output when absent.
+        #[arg(long)]
+        out: Option<PathBuf>,
     },
 }
 
@@ -96,6 +175,50 @@ fn main() -> ExitCode {
             working_hours,
             minutes,
         ),
+        Command::Classify { config } => classify_stdin(config),
+        Command::Eval {
+            data,
+            source,
+            config,
+        } => eval(config, &data, &source),
+        Command::Train {
+            data,
+            out_of_scope,
+            out,
+            version,
+            holdout_every,
+            lexicon,
+            epochs,
+            max_n,
+            buckets,
+            prune_below,
+            config,
+        } => train(
+            config,
+            TrainRequest {
+                data,
+                out_of_scope,
+                holdout_every,
+                lexicon,
+                options: TrainOptions {
+                    epochs,
+                    max_n,
+                    buckets,
+                    prune_below,
+                    ..TrainOptions::default()
+                },
+            },
+            &out,
+            version,
+        ),
+        Command::Corrections {
+            command:
+                CorrectionsCommand::Export {
+                    redis_url,
+                    since,
+                    out,
+                },
+        } => corrections_export(&redis_url, &since, out),
         Command::HashToken => {
             let mut token = String::new();
             if std::io::stdin().read_line(&mut token).is_err() {
@@ -188,5 +311,135 @@ fn calendar_due(
             ExitCode::SUCCESS
         }
         Err(e) => fail(e.to_string()),
+    }
+}
+
+fn fail(msg: impl std::fmt::Display) -> ExitCode {
+    eprintln!("error: {msg}");
+    ExitCode::from(2)
+}
+
+fn load_classifier(
+    config: Option<&std::path::Path>,
+) -> Result<(Settings, hotline_gateway::classify::Classifier), String> {
+    let settings = Settings::load(config).map_err(|e| e.to_string())?;
+    let c = hotline_gateway::classify::Classifier::load(&settings.classify)
+        .map_err(|e| e.to_string())?;
+    Ok((settings, c))
+}
+
+fn classify_stdin(config: Option<PathBuf>) -> ExitCode {
+    let c = match load_classifier(config.as_deref()) {
+        Ok((_, c)) => c,
+        Err(e) => return fail(e),
+    };
+    let stdin = std::io::stdin();
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    match tools::classify_lines(&c, &mut stdin.lock(), &mut out) {
+        Ok((_, 0)) => ExitCode::SUCCESS,
+        Ok((_, bad)) => {
+            eprintln!("{bad} line(s) could not be classified (see their error lines)");
+            ExitCode::from(1)
+        }
+        Err(e) => fail(e),
+    }
+}
+
+fn eval(config: Option<PathBuf>, data: &[PathBuf], source: &str) -> ExitCode {
+    let Some(source) = hotline_gateway::ticket::Source::parse(source) else {
+        return fail(format!(
+            "--source must be 12345, 110 or 12348, not `{source}`"
+        ));
+    };
+    let (settings, c) = match load_classifier(config.as_deref()) {
+        Ok(x) => x,
+        Err(e) => return fail(e),
+    };
+    for path in data {
+        match tools::read_rows(path) {
+            Ok(rows) => {
+                println!("== {}", path.display());
+                print!(
+                    "{}",
+                    tools::evaluate(&c, &rows, source, &settings.classify.categories)
+                );
+            }
+            Err(e) => return fail(e),
+        }
+    }
+    ExitCode::SUCCESS
+}
+
+fn train(
+    config: Option<PathBuf>,
+    mut req: TrainRequest,
+    out: &std::path::Path,
+    version: Option<String>,
+) -> ExitCode {
+    let settings = match Settings::load(config.as_deref()) {
+        Ok(s) => s,
+        Err(e) => return fail(e),
+    };
+    let version = version.unwrap_or_else(|| {
+        out.file_stem()
+            .map_or("model".into(), |s| s.to_string_lossy().into_owned())
+    });
+    req.options.version = version;
+    let started = std::time::Instant::now();
+    let (model, summary) = match tools::train_from_files(&req, &settings.classify) {
+        Ok(x) => x,
+        Err(e) => return fail(e),
+    };
+    if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty())
+        && let Err(e) = std::fs::create_dir_all(dir)
+    {
+        return fail(format!("{}: {e}", dir.display()));
+    }
+    let bytes = model.to_bytes();
+    if let Err(e) = std::fs::write(out, &bytes) {
+        return fail(format!("{}: {e}", out.display()));
+    }
+    for line in summary {
+        println!("trained on {line}");
+    }
+    println!(
+        "wrote {} ({} bytes, version {}) in {:.1} s",
+        out.display(),
+        bytes.len(),
+        model.version(),
+        started.elapsed().as_secs_f64()
+    );
+    ExitCode::SUCCESS
+}
+
+fn corrections_export(redis_url: &str, since: &str, out: Option<PathBuf>) -> ExitCode {
+    use tools::{CORRECTIONS_STREAM, export_corrections};
+    let result = match &out {
+        Some(path) => match std::fs::File::create(path) {
+            Ok(f) => export_corrections(
+                redis_url,
+                CORRECTIONS_STREAM,
+                since,
+                &mut std::io::BufWriter::new(f),
+            ),
+            Err(e) => return fail(format!("{}: {e}", path.display())),
+        },
+        None => export_corrections(
+            redis_url,
+            CORRECTIONS_STREAM,
+            since,
+            &mut std::io::stdout().lock(),
+        ),
+    };
+    match result {
+        Ok(stats) => {
+            eprintln!(
+                "exported {} correction(s), skipped {} (no text, or service triage/unknown)",
+                stats.written, stats.skipped
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(e),
     }
 }

@@ -83,7 +83,7 @@ impl Application {
         let state = Arc::new(AppState {
             settings,
             store,
-            classifier,
+            classifier: std::sync::RwLock::new(Arc::new(classifier)),
             router,
             auth,
             metrics,

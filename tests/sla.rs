@@ -561,3 +561,75 @@ async fn sighup_reloads_the_configuration_and_recomputes_deadlines() {
     }
     assert_eq!(policy, "after the reload");
 }
+
+#[tokio::test]
+async fn a_reload_puts_an_edited_lexicon_in_force() {
+    let redis = RedisServer::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let lexicon = dir.path().join("lexicon.toml");
+    let shipped =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/config/lexicon.toml"))
+            .expect("read");
+    std::fs::write(&lexicon, &shipped).expect("write");
+    let extra = format!("\n[classify]\nlexicon = \"{}\"\n", lexicon.display());
+    let app = TestApp::spawn_with(&redis, &extra).await;
+    let before: Value = app
+        .post("/v1/tickets", PARTNER, &ticket("LX-1"))
+        .await
+        .json()
+        .await
+        .expect("json");
+    let old_model = before["classification"]["model"]
+        .as_str()
+        .expect("model")
+        .to_string();
+    assert!(old_model.contains("2026.11-1"), "{old_model}");
+
+    std::fs::write(
+        &lexicon,
+        shipped.replacen("version = \"2026.11-1\"", "version = \"2026.11-2\"", 1),
+    )
+    .expect("write");
+    let report: Value = app
+        .post("/v1/admin/reload", ADMIN, &json!({}))
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert!(
+        report["classifier_model"]
+            .as_str()
+            .expect("model")
+            .contains("2026.11-2"),
+        "{report}"
+    );
+    let after: Value = app
+        .post("/v1/tickets", PARTNER, &ticket("LX-2"))
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert!(
+        after["classification"]["model"]
+            .as_str()
+            .expect("model")
+            .contains("2026.11-2")
+    );
+
+    // A broken lexicon is refused and the one in force stays.
+    std::fs::write(&lexicon, "version = ").expect("write");
+    let res = app.post("/v1/admin/reload", ADMIN, &json!({})).await;
+    assert_eq!(res.status(), 422);
+    let still: Value = app
+        .post("/v1/tickets", PARTNER, &ticket("LX-3"))
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert!(
+        still["classification"]["model"]
+            .as_str()
+            .expect("model")
+            .contains("2026.11-2")
+    );
+}

@@ -39,8 +39,8 @@ pub struct AppState {
     pub settings: Settings,
     /// The Redis store.
     pub store: Store,
-    /// The classifier (pure).
-    pub classifier: Classifier,
+    /// The classifier in force (pure; swapped whole on reload).
+    pub classifier: std::sync::RwLock<Arc<Classifier>>,
     /// The routing table (pure).
     pub router: TicketRouter,
     /// Configured tokens.
@@ -56,6 +56,24 @@ pub struct AppState {
 }
 
 impl AppState {
+    /// The classifier in force; callers keep the `Arc` for one decision, so a reload never
+    /// mixes an old lexicon with a new model.
+    pub fn classifier(&self) -> Arc<Classifier> {
+        match self.classifier.read() {
+            Ok(c) => Arc::clone(&c),
+            Err(poisoned) => Arc::clone(&poisoned.into_inner()),
+        }
+    }
+
+    /// Puts a newly loaded classifier in force.
+    pub fn replace_classifier(&self, classifier: Classifier) {
+        let new = Arc::new(classifier);
+        match self.classifier.write() {
+            Ok(mut c) => *c = new,
+            Err(poisoned) => *poisoned.into_inner() = new,
+        }
+    }
+
     /// Maps a store failure with the configured `Retry-After`.
     pub fn store_error(&self, e: StoreError) -> ApiError {
         ApiError::from_store(e, self.settings.redis.retry_after_seconds)

@@ -23,16 +23,20 @@
 //! All matching is done by one automaton built at load time over every term of every table, with
 //! overlapping matches so that 拖欠工资 and 工资 both count.
 
-use aho_corasick::{AhoCorasick, MatchKind};
+use std::sync::Arc;
 
+use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
+
+use super::features::is_han;
 use super::lexicon::Lexicon;
+use super::model::{LinearModel, MODEL_SERVICES};
 use super::normalize::{HeadCount, PeopleWords, max_head_count, normalize};
 use super::{ClassifyError, Decision, Service};
 use crate::config::ClassifySettings;
 use crate::ticket::{Source, TicketText};
 
 /// At most this many reasons per decision: operators read them, they are not a debug dump.
-const MAX_REASONS: usize = 8;
+const MAX_REASONS: usize = 10;
 /// Terms quoted per category or service in the reasons.
 const TERMS_PER_REASON: usize = 2;
 
@@ -100,6 +104,24 @@ pub struct Classifier {
     uses: Vec<Vec<Use>>,
     /// Longest exception phrase in bytes, to bound the search for a covering exception.
     max_except_len: usize,
+    /// The trained model, shared (a rebuilt classifier on reload loads its own).
+    model_file: Option<Arc<LinearModel>>,
+    /// Per model category: the settings' category index, if the taxonomy still has it.
+    model_categories: Vec<Option<usize>>,
+    /// How much the model counts (`[model]` in the lexicon).
+    tuning: Tuning,
+    /// Characters read per field (`[input] max_chars`).
+    max_chars: usize,
+}
+
+/// `[model]` weights, copied out of the lexicon.
+#[derive(Debug, Clone, Copy)]
+struct Tuning {
+    service_weight: f64,
+    category_weight: f64,
+    evidence_weight: f64,
+    margin_cap: f64,
+    category_min: f64,
 }
 
 impl Classifier {
@@ -238,8 +260,40 @@ impl Classifier {
                 );
             }
         }
+        let model_file = if lexicon.model.path.trim().is_empty() {
+            None
+        } else {
+            let path = std::path::Path::new(lexicon.model.path.trim());
+            let m = LinearModel::load(path).map_err(|e| ClassifyError::Invalid {
+                key: "model.path".to_owned(),
+                message: e.to_string(),
+            })?;
+            Some(Arc::new(m))
+        };
+        let model_categories = model_file.as_ref().map_or_else(Vec::new, |m| {
+            m.header()
+                .categories
+                .iter()
+                .map(|c| settings.categories.iter().position(|x| x == c))
+                .collect()
+        });
+        let lm = &lexicon.model;
+        let tuning = Tuning {
+            service_weight: lm.service_weight,
+            category_weight: lm.category_weight,
+            evidence_weight: lm.evidence_weight,
+            margin_cap: lm.margin_cap,
+            category_min: lm.category_min,
+        };
+        let model_name = match &model_file {
+            Some(m) => format!("lexicon-{}+{}", lexicon.version(), m.version()),
+            None => format!("lexicon-{}", lexicon.version()),
+        };
+
+        // A full DFA: a few hundred kilobytes for a few thousand terms, and the fastest search.
         let automaton = AhoCorasick::builder()
             .match_kind(MatchKind::Standard)
+            .kind(Some(AhoCorasickKind::DFA))
             .build(&patterns)
             .map_err(|e| ClassifyError::Invalid {
                 key: "(all terms)".to_owned(),
@@ -247,7 +301,7 @@ impl Classifier {
             })?;
 
         Ok(Classifier {
-            model: format!("lexicon-{}", lexicon.version()),
+            model: model_name,
             categories: settings.categories.clone(),
             category_labels,
             category_lean,
@@ -263,6 +317,10 @@ impl Classifier {
             automaton,
             uses,
             max_except_len,
+            model_file,
+            model_categories,
+            tuning,
+            max_chars: lexicon.input.max_chars,
         })
     }
 
@@ -273,8 +331,30 @@ impl Classifier {
 
     /// Classifies one ticket. Pure and total: any text, however empty or long, gets a decision.
     pub fn classify(&self, t: &TicketText<'_>) -> Decision {
-        let text = format!("{}\n{}", normalize(t.title), normalize(t.text));
+        let (title, title_cut) = truncate(t.title, self.max_chars);
+        let (body, body_cut) = truncate(t.text, self.max_chars);
+        let text = format!("{}\n{}", normalize(title), normalize(body));
         let matched = self.matched_terms(&text);
+        let mut input_reasons = Vec::new();
+        if title_cut || body_cut {
+            input_reasons.push(format!(
+                "文本超过{}字，只分析了前{}字",
+                self.max_chars, self.max_chars
+            ));
+        }
+        let has_han = text.chars().any(is_han);
+        if text.trim().is_empty() {
+            input_reasons.push("文本为空".to_owned());
+        } else if !has_han && !text.chars().any(|c| c.is_alphanumeric()) {
+            input_reasons.push("文本只有标点或表情，没有可分析的文字".to_owned());
+        } else if !has_han {
+            input_reasons.push("文本不含中文，无法可靠判断".to_owned());
+        }
+        let model_scores = self
+            .model_file
+            .as_ref()
+            .map(|m| m.score(&text))
+            .filter(|s| s.known > 0);
 
         // Scores per table: each distinct term once.
         let mut table_score = vec![0.0_f64; self.tables.len()];
@@ -297,8 +377,42 @@ impl Classifier {
                 Some((_, b)) if b >= s => acc,
                 _ => Some((i, s)),
             });
-        let category_index = best.map_or(self.categories.len() - 1, |(i, _)| i);
-        let category_found = best.is_some();
+        let mut category_by_model = false;
+        let w = self.tuning.category_weight;
+        if let Some(s) = &model_scores
+            && w > 0.0
+        {
+            // Lexicon weight plus the model's log-probability relative to its favourite: the
+            // model moves close calls and fills in when the lexicon found nothing.
+            let pmax = s.category_p.iter().copied().fold(0.0_f64, f64::max);
+            for (m, settings_index) in self.model_categories.iter().enumerate() {
+                if let (Some(c), Some(p)) = (settings_index, s.category_p.get(m))
+                    && *p > 0.0
+                    && pmax > 0.0
+                    && (category_score[*c] > 0.0 || *p >= self.tuning.category_min)
+                {
+                    // A lexicon hit is lowered by the model, never erased by it.
+                    let lexicon = category_score[*c];
+                    category_score[*c] = (lexicon + 1.0 + w * (p / pmax).ln()).max(lexicon * 0.1);
+                }
+            }
+        }
+        let best_combined = category_score
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| **s > 0.0)
+            .fold(None::<(usize, f64)>, |acc, (i, &s)| match acc {
+                Some((_, b)) if b >= s => acc,
+                _ => Some((i, s)),
+            });
+        let category_index = match best_combined {
+            Some((i, _)) => {
+                category_by_model = best.is_none_or(|(b, _)| b != i);
+                i
+            }
+            None => self.categories.len() - 1,
+        };
+        let category_found = best_combined.is_some();
 
         // Service scores: text evidence plus priors.
         let mut evidence = [0.0_f64; 3];
@@ -315,8 +429,24 @@ impl Classifier {
                 *score += self.category_hit_prior[s] + self.category_lean[category_index][s];
             }
         }
-        let total_evidence = evidence.iter().sum::<f64>() + best.map_or(0.0, |(_, s)| s).max(0.0);
+        let mut total_evidence =
+            evidence.iter().sum::<f64>() + best.map_or(0.0, |(_, s)| s).max(0.0);
+        if let Some(s) = &model_scores {
+            for (x, logp) in scores.iter_mut().zip(s.service_logp) {
+                *x += self.tuning.service_weight * logp;
+            }
+        }
         let (top, probability) = softmax_top(&scores);
+        // The model's own margin for the chosen service is evidence too, capped.
+        if let Some(s) = &model_scores {
+            let own = s.service_logp[top];
+            let other = (0..3)
+                .filter(|i| *i != top)
+                .map(|i| s.service_logp[i])
+                .fold(f64::NEG_INFINITY, f64::max);
+            let margin = (own - other).clamp(0.0, self.tuning.margin_cap);
+            total_evidence += self.tuning.evidence_weight * margin;
+        }
         let coverage = total_evidence / (total_evidence + self.evidence_half);
         let mut confidence = probability * coverage;
         // A lawyer or mediator decision needs a subject: without a single category term the
@@ -328,7 +458,7 @@ impl Classifier {
             confidence = 0.0;
         }
         let confidence = (confidence.clamp(0.0, 1.0) * 1000.0).round() / 1000.0;
-        let service = if confidence < self.triage_below {
+        let service = if confidence < self.triage_below || !has_han {
             Service::Triage
         } else {
             SERVICES[top]
@@ -374,8 +504,9 @@ impl Classifier {
             ));
         }
 
-        // Reasons: triage first, then warnings, category, service evidence, priors.
-        let mut reasons = Vec::new();
+        // Reasons: input problems and triage first, then warnings, category, the model's view,
+        // service evidence, priors.
+        let mut reasons = input_reasons;
         if service == Service::Triage {
             reasons.push(format!(
                 "置信度{confidence:.2}低于阈值{:.2}，转人工分拣",
@@ -393,6 +524,24 @@ impl Classifier {
         }
         if !category_found {
             reasons.push(format!("未命中类别词，归入{label}"));
+        }
+        if let (Some(s), Some(m)) = (&model_scores, &self.model_file) {
+            if category_by_model
+                && let Some(mi) = self
+                    .model_categories
+                    .iter()
+                    .position(|c| *c == Some(category_index))
+            {
+                let p = s.category_p.get(mi).copied().unwrap_or(0.0);
+                let words = quote(&text, &m.evidence_for(s, MODEL_SERVICES.len() + mi, 3));
+                reasons.push(format!("模型判为{label}(概率{p:.2}){words}"));
+            }
+            let p = s.service_logp[top].exp();
+            let words = quote(&text, &m.evidence_for(s, top, 3));
+            reasons.push(format!(
+                "模型倾向{}(概率{p:.2}){words}",
+                service_zh(SERVICES[top])
+            ));
         }
         for (i, table) in self.tables.iter().enumerate() {
             if let Role::Service(s) = table.role {
@@ -481,6 +630,32 @@ impl Classifier {
             .filter(|(_, min)| n >= *min)
             .map(|(level, _)| *level)
             .min()
+    }
+}
+
+/// The first `max` characters of `s`, and whether anything was cut.
+fn truncate(s: &str, max: usize) -> (&str, bool) {
+    // No more bytes than characters allowed: nothing to cut, and no need to count.
+    if s.len() <= max {
+        return (s, false);
+    }
+    match s.char_indices().nth(max) {
+        Some((i, _)) => (&s[..i], true),
+        None => (s, false),
+    }
+}
+
+/// `，依据"起诉""欠薪"` from n-gram positions, or nothing when there are none.
+fn quote(text: &str, grams: &[super::features::Gram]) -> String {
+    let words: Vec<String> = grams
+        .iter()
+        .filter_map(|g| text.get(g.start..g.end))
+        .map(|w| format!("\"{w}\""))
+        .collect();
+    if words.is_empty() {
+        String::new()
+    } else {
+        format!("，依据{}", words.join(""))
     }
 }
 
@@ -709,9 +884,29 @@ mod tests {
         assert!(d.reasons.iter().any(|r| r.contains("30多名业主")), "{d:?}");
     }
 
+    fn lexicon_only() -> Classifier {
+        let s = SHIPPED.replace("path = \"models/ngram-lr-2026.11-1.hlm\"", "path = \"\"");
+        Classifier::from_lexicon(Lexicon::from_toml_str(&s).unwrap(), &settings()).unwrap()
+    }
+
+    #[test]
+    fn with_the_model_the_source_still_leans_the_decision() {
+        // The model reads this as a caller's question; a 110 hand-over is less sure of that.
+        let c = classifier();
+        let text = "欠款三万元一直不还";
+        let legal = c.classify(&ticket(Source::Legal12348, text, None));
+        let police = c.classify(&ticket(Source::Police110, text, None));
+        assert_eq!(legal.service, Service::LegalConsultation, "{legal:?}");
+        assert!(
+            police.service != Service::LegalConsultation || police.confidence < legal.confidence,
+            "{police:?}"
+        );
+    }
+
     #[test]
     fn the_source_leans_the_service_when_the_text_is_undecided() {
-        let c = classifier();
+        // The lexicon's priors on their own (the model reads this text as a question).
+        let c = lexicon_only();
         let text = "欠款三万元一直不还";
         let legal = c.classify(&ticket(Source::Legal12348, text, None));
         let police = c.classify(&ticket(Source::Police110, text, None));
@@ -728,8 +923,8 @@ mod tests {
     #[test]
     fn the_decision_records_the_lexicon_version() {
         let c = classifier();
-        assert_eq!(c.model(), "lexicon-2026.11-1");
-        assert_eq!(classify("欠薪").model, "lexicon-2026.11-1");
+        assert_eq!(c.model(), "lexicon-2026.11-1+ngram-lr-2026.11-1");
+        assert_eq!(classify("欠薪").model, c.model());
     }
 
     #[test]
@@ -794,6 +989,94 @@ mod tests {
         let d = c.classify(&ticket(Source::Police110, &text, Some(u32::MAX)));
         assert_eq!(d.category, "labour");
         assert!((0.0..=1.0).contains(&d.confidence));
+    }
+
+    #[test]
+    fn a_long_text_is_truncated_and_the_decision_says_so() {
+        let text = "老板拖欠工资，".repeat(1_000);
+        let d = classify(&text);
+        assert!(d.reasons[0].contains("只分析了前2000字"), "{:?}", d.reasons);
+        assert_eq!(d.category, "labour");
+        let d = classify("老板拖欠工资");
+        assert!(!d.reasons.iter().any(|r| r.contains("只分析了")), "{d:?}");
+    }
+
+    #[test]
+    fn punctuation_or_emoji_only_goes_to_triage_with_a_reason() {
+        for text in ["！？。，……", "🤔🤔🙏", "...---"] {
+            let d = classify(text);
+            assert_eq!(d.service, Service::Triage, "{text} {d:?}");
+            assert!(
+                d.reasons.iter().any(|r| r.contains("只有标点或表情")),
+                "{d:?}"
+            );
+        }
+        let d = classify("");
+        assert!(d.reasons.iter().any(|r| r.contains("文本为空")), "{d:?}");
+    }
+
+    #[test]
+    fn text_without_chinese_goes_to_triage_with_a_reason() {
+        let c = classifier();
+        for source in Source::ALL {
+            let d = c.classify(&ticket(
+                source,
+                "My boss has not paid my wages for three months, what can I do?",
+                None,
+            ));
+            assert_eq!(d.service, Service::Triage, "{d:?}");
+            assert!(d.reasons.iter().any(|r| r.contains("不含中文")), "{d:?}");
+        }
+    }
+
+    #[test]
+    fn mixed_script_text_is_read_for_its_chinese() {
+        let d = classify("我在4S店买的车有质量问题，售后不给换，请问怎么办？thanks");
+        assert_eq!(d.category, "consumer", "{d:?}");
+        assert_eq!(d.service, Service::LegalConsultation, "{d:?}");
+    }
+
+    #[test]
+    fn traditional_characters_are_read_like_simplified_ones() {
+        let simplified = classify("请问离婚后孩子的抚养权怎么判？");
+        let traditional = classify("請問離婚後孩子的撫養權怎麼判？");
+        assert_eq!(traditional.service, simplified.service, "{traditional:?}");
+        assert_eq!(traditional.category, "marriage_family", "{traditional:?}");
+    }
+
+    #[test]
+    fn the_model_never_lowers_a_warning_level() {
+        // A department matter by every signal, with a threat in it: the rule's level stands.
+        let d = classify("小区门口的路灯坏了，再不修我就拿汽油去市政府同归于尽");
+        assert_eq!(d.warning_level, "red", "{d:?}");
+    }
+
+    #[test]
+    fn the_model_adds_its_view_to_the_reasons() {
+        let d = classify("老板拖欠工资三个月，工人去讨薪，双方吵起来了，请求帮忙协调。");
+        assert!(d.reasons.iter().any(|r| r.starts_with("模型倾向")), "{d:?}");
+    }
+
+    #[test]
+    fn without_a_model_the_lexicon_still_decides() {
+        let c = lexicon_only();
+        assert_eq!(c.model(), "lexicon-2026.11-1");
+        let d = c.classify(&ticket(
+            Source::Legal12348,
+            "请问离婚后孩子的抚养权怎么判？",
+            None,
+        ));
+        assert_eq!(d.service, Service::LegalConsultation, "{d:?}");
+    }
+
+    #[test]
+    fn a_missing_model_file_is_an_error_naming_the_key() {
+        let s = SHIPPED.replace(
+            "path = \"models/ngram-lr-2026.11-1.hlm\"",
+            "path = \"models/nope.hlm\"",
+        );
+        let err = Classifier::from_lexicon(Lexicon::from_toml_str(&s).unwrap(), &settings());
+        assert_eq!(key_of(err.unwrap_err()), "model.path");
     }
 
     #[test]

@@ -31,6 +31,17 @@
 //! reason = "暴力威胁"
 //! terms = ["刀", "砍"]
 //! except = ["刀削面", "砍价"]
+//!
+//! [model]                             # optional: the trained model and how much it counts
+//! path = "models/ngram-lr-2026.11-1.hlm"   # relative to the working directory; "" = none
+//! service_weight = 1.0                # × the model's service log-probabilities
+//! category_weight = 2.0               # × the model's category log-probabilities
+//! evidence_weight = 1.0               # evidence per unit of the model's log-odds margin
+//! margin_cap = 3.0                    # largest margin credited
+//! category_min = 0.2                  # model category used without any lexicon term from here
+//!
+//! [input]
+//! max_chars = 2000                    # characters read per field; the decision says when cut
 //! ```
 //!
 //! Weights are per term rather than per tier so that a later, trained model can write the same
@@ -55,6 +66,84 @@ pub struct Lexicon {
     pub(super) service: ServiceSection,
     #[serde(default)]
     pub(super) warning: WarningSection,
+    #[serde(default)]
+    pub(super) model: ModelSection,
+    #[serde(default)]
+    pub(super) input: InputSection,
+}
+
+/// `[model]`: the trained model beside the lexicon, and how much it counts.
+///
+/// It lives in the lexicon file (not in the gateway settings) because the weights below are
+/// tuned together with the lexicon's own weights: shipping a new model or lexicon is one file
+/// edit and one reload.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct ModelSection {
+    /// Model file, relative to the working directory like `classify.lexicon`; empty: no model.
+    #[serde(default)]
+    pub(super) path: String,
+    /// Multiplier of the model's service log-probabilities added to the lexicon's scores.
+    #[serde(default = "one")]
+    pub(super) service_weight: f64,
+    /// Multiplier of the model's category log-probabilities added to the lexicon's scores.
+    #[serde(default = "one")]
+    pub(super) category_weight: f64,
+    /// Evidence credited per unit of the model's log-odds margin for the chosen service.
+    #[serde(default = "one")]
+    pub(super) evidence_weight: f64,
+    /// Largest margin credited: past it the model's certainty adds nothing.
+    #[serde(default = "default_margin_cap")]
+    pub(super) margin_cap: f64,
+    /// A model category counts as found (without any lexicon term) from this probability on.
+    #[serde(default = "default_category_min")]
+    pub(super) category_min: f64,
+}
+
+impl Default for ModelSection {
+    fn default() -> ModelSection {
+        ModelSection {
+            path: String::new(),
+            service_weight: 1.0,
+            category_weight: 1.0,
+            evidence_weight: 1.0,
+            margin_cap: default_margin_cap(),
+            category_min: default_category_min(),
+        }
+    }
+}
+
+fn one() -> f64 {
+    1.0
+}
+
+fn default_margin_cap() -> f64 {
+    3.0
+}
+
+fn default_category_min() -> f64 {
+    0.5
+}
+
+/// `[input]`: limits on what is read.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct InputSection {
+    /// Characters of the title and of the text read; the rest is ignored, and the decision says so.
+    #[serde(default = "default_max_chars")]
+    pub(super) max_chars: usize,
+}
+
+impl Default for InputSection {
+    fn default() -> InputSection {
+        InputSection {
+            max_chars: default_max_chars(),
+        }
+    }
+}
+
+fn default_max_chars() -> usize {
+    2000
 }
 
 /// `[categories.<name>]`: the terms that point to one dispute category.
@@ -155,6 +244,16 @@ impl Lexicon {
         Ok(lexicon)
     }
 
+    /// Every `(category, term)` of the category tables (normalised), for training the model.
+    pub fn category_terms(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.categories.iter().flat_map(|(name, table)| {
+            table
+                .terms
+                .keys()
+                .map(move |term| (name.as_str(), term.as_str()))
+        })
+    }
+
     /// The lexicon's version, recorded in every decision so it can be traced.
     pub fn version(&self) -> &str {
         &self.version
@@ -221,8 +320,7 @@ impl Lexicon {
             rule.terms = plain_terms(&rule.terms, &format!("{key}.terms"))?;
             rule.except = plain_terms(&rule.except, &format!("{key}.except"))?;
         }
-        let hc = &mut self.warning.head_counts;
-        for (level, min) in &hc.levels {
+        for (level, min) in &self.warning.head_counts.levels {
             if *min == 0 {
                 return Err(invalid(
                     &format!("warning.head_counts.levels.{level}"),
@@ -230,6 +328,24 @@ impl Lexicon {
                 ));
             }
         }
+        let m = &self.model;
+        for (key, v) in [
+            ("model.service_weight", m.service_weight),
+            ("model.category_weight", m.category_weight),
+            ("model.evidence_weight", m.evidence_weight),
+            ("model.margin_cap", m.margin_cap),
+        ] {
+            if !(v.is_finite() && v >= 0.0) {
+                return Err(invalid(key, "must be a number of at least 0"));
+            }
+        }
+        if !(0.0..=1.0).contains(&m.category_min) {
+            return Err(invalid("model.category_min", "must be between 0 and 1"));
+        }
+        if self.input.max_chars == 0 {
+            return Err(invalid("input.max_chars", "must be at least 1"));
+        }
+        let hc = &mut self.warning.head_counts;
         hc.units = plain_terms(&hc.units, "warning.head_counts.units")?;
         hc.nouns = plain_terms(&hc.nouns, "warning.head_counts.nouns")?;
         Ok(())

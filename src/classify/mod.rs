@@ -1,20 +1,32 @@
 //! Classification: ticket text in, a [`Decision`] with its reasons out. Pure: no I/O after the
 //! lexicon is loaded, so it is tested without Redis and costs microseconds per ticket.
 //!
+//! Two readers decide together: the lexicon (`config/lexicon.toml`, words staff edit) and a small
+//! logistic regression over character n-grams ([`model`], trained offline by
+//! `hotline-gateway train` and named in the lexicon's `[model]` section). The model's
+//! log-probabilities are added to the lexicon's scores and its certainty counts as evidence; the
+//! warning level comes from rules alone. [`Classifier::load`] reads both files and builds an
+//! immutable value in milliseconds, so a reload is simply a new `Classifier` swapped in.
+//!
 //! The decision answers three questions an operator used to answer by reading: who should handle
 //! it (lawyer, mediator, back to the sender, or a human first), what the dispute is about, and how
 //! dangerous it may become. Rules for danger only ever *raise* the warning level. Anything the
 //! classifier is unsure of becomes [`Service::Triage`], never a silent guess.
 
 mod engine;
+mod features;
 mod lexicon;
+pub mod model;
 mod normalize;
+mod t2s;
+pub mod tools;
 
 use serde::Serialize;
 use utoipa::ToSchema;
 
 pub use engine::Classifier;
 pub use lexicon::Lexicon;
+pub use model::LinearModel;
 
 /// Who handles the ticket.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, ToSchema)]

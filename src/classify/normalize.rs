@@ -14,9 +14,42 @@
 
 use unicode_normalization::UnicodeNormalization;
 
-/// NFKC (full-width letters, digits and punctuation become half-width) then ASCII lower-case.
+use super::t2s::simplify;
+
+/// NFKC (full-width letters, digits and punctuation become half-width), ASCII lower-case, and
+/// traditional characters to simplified ([`super::t2s`]).
+///
+/// Most tickets are Chinese ideographs, ASCII and full-width punctuation, whose NFKC forms are
+/// known without tables; those take a fast path of one pass. Any other character sends the
+/// whole text through the full NFKC algorithm, so the result is always NFKC (property-tested).
 pub(crate) fn normalize(s: &str) -> String {
-    s.nfkc().map(|c| c.to_ascii_lowercase()).collect()
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match fast_nfkc(c) {
+            Some(n) => out.push(simplify(n.to_ascii_lowercase())),
+            None => return slow(s),
+        }
+    }
+    out
+}
+
+fn slow(s: &str) -> String {
+    s.nfkc().map(|c| simplify(c.to_ascii_lowercase())).collect()
+}
+
+/// The NFKC form of `c` when it is one character that NFKC maps without context: ASCII other
+/// than controls that could start a sequence, CJK ideographs, full-width ASCII (U+FF01–FF5E), the
+/// ideographic space and CJK punctuation without compatibility forms or combining marks.
+fn fast_nfkc(c: char) -> Option<char> {
+    match c {
+        ' '..='~' | '\n' | '\t' | '\r' => Some(c),
+        '\u{4E00}'..='\u{9FFF}' | '\u{3400}'..='\u{4DBF}' => Some(c),
+        '\u{FF01}'..='\u{FF5E}' => char::from_u32(c as u32 - 0xFEE0),
+        '\u{3000}' => Some(' '),
+        '\u{3001}'..='\u{3029}' | '\u{3030}'..='\u{3035}' | '\u{3037}' => Some(c),
+        '\u{2014}' | '\u{2018}' | '\u{2019}' | '\u{201C}' | '\u{201D}' => Some(c),
+        _ => None,
+    }
 }
 
 /// A head count found in the text, with the words it came from (for the operator's reason).
@@ -76,7 +109,28 @@ pub(crate) fn max_head_count(text: &str, words: PeopleWords<'_>) -> Option<HeadC
 
 /// Characters that can be part of a number: ASCII digits and Chinese numerals.
 fn is_numeral(c: char) -> bool {
-    c.is_ascii_digit() || "零〇一二两三四五六七八九十百千万几数".contains(c)
+    matches!(
+        c,
+        '0'..='9'
+            | '零'
+            | '〇'
+            | '一'
+            | '二'
+            | '两'
+            | '三'
+            | '四'
+            | '五'
+            | '六'
+            | '七'
+            | '八'
+            | '九'
+            | '十'
+            | '百'
+            | '千'
+            | '万'
+            | '几'
+            | '数'
+    )
 }
 
 /// Value of a Chinese or Arabic numeral run, or `None` when it is not a number at all.
@@ -223,6 +277,31 @@ mod tests {
             nouns: &nouns,
         };
         max_head_count(&normalize(text), w).map(|h| h.count)
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn the_fast_path_equals_full_nfkc(s in "[\\PC\\u{3000}-\\u{303F}\\u{FF00}-\\u{FFEF}\\u{4E00}-\\u{4E40}a-zA-Z0-9 ，。！？]{0,40}") {
+            let reference: String = s.nfkc().map(|c| simplify(c.to_ascii_lowercase())).collect();
+            proptest::prop_assert_eq!(normalize(&s), reference);
+        }
+
+        #[test]
+        fn normalising_twice_changes_nothing(s in "\\PC{0,60}") {
+            let once = normalize(&s);
+            proptest::prop_assert_eq!(normalize(&once), once.clone());
+        }
+
+        #[test]
+        fn head_counts_never_panic(s in "[0-9一二三四五六七八九十百千万几多余来个名人第前]{0,30}") {
+            let _ = count(&s);
+        }
+    }
+
+    #[test]
+    fn traditional_characters_become_simplified() {
+        assert_eq!(normalize("離婚後的撫養權"), "离婚后的抚养权");
+        assert_eq!(normalize("老闆拖欠工資，勞動仲裁"), "老板拖欠工资,劳动仲裁");
     }
 
     #[test]

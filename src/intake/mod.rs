@@ -232,7 +232,7 @@ async fn receive(
         )));
     }
 
-    let decision = state.classifier.classify(&ticket.text_view());
+    let decision = state.classifier().classify(&ticket.text_view());
     let route = state.router.route(&decision, ticket.source, &ticket.region);
     let classification_json =
         serde_json::to_string(&decision).map_err(|e| ApiError::Internal(e.to_string()))?;

@@ -314,7 +314,7 @@ impl Store {
         let mut conn = self.conn.clone();
         let at = chrono::Utc::now().timestamp_millis().to_string();
         let _: String = redis::cmd("XADD")
-            .arg("hl:corrections")
+            .arg(super::CORRECTIONS_STREAM)
             .arg("MAXLEN")
             .arg("~")
             .arg(1_000_000)

@@ -30,6 +30,10 @@ pub use agents::{ClaimOutcome, RenewOutcome};
 
 const COUNTIES: &str = "hl:counties";
 
+/// The stream of corrected labels (transfers that changed service or category), read by
+/// `hotline-gateway corrections export` to retrain the classifier.
+pub const CORRECTIONS_STREAM: &str = "hl:corrections";
+
 /// Why the store could not do what was asked.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

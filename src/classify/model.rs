@@ -1,0 +1,563 @@
+//! The statistical model: two multinomial logistic regressions (service, category) over hashed
+//! character n-grams ([`super::features`]), trained offline by `hotline-gateway train` and
+//! shipped as a versioned file under `models/`.
+//!
+//! Why logistic regression: it is small (one row of weights per n-gram), fast (one table look-up
+//! per n-gram), explains itself (the n-grams with the largest weights for the chosen class are
+//! the reasons), and its probabilities are better calibrated than naive Bayes, which matters
+//! because confidence decides what goes to a human. It is written here (about two hundred
+//! lines) rather than taken from a crate: the crates that do it pull in linear-algebra stacks
+//! far larger than the model.
+//!
+//! File format (`HLMODEL1`): a first line `HLMODEL1`, a second line of JSON ([`Header`]), then
+//! little-endian binary: `rows: u32`, `rows` buckets (`u32`, ascending), then `rows × classes`
+//! weights as `i16`, multiplied by `header.scale` when read. Classes are the services then the
+//! categories. Only n-grams seen in training have rows; every other n-gram weighs nothing.
+
+use serde::{Deserialize, Serialize};
+
+use super::features::{Gram, distinct_buckets, for_each_gram, grams};
+
+/// The services the model scores, in this order (triage is never a label).
+pub(crate) const MODEL_SERVICES: [&str; 3] = ["legal_consultation", "mediation", "out_of_scope"];
+
+/// Magic first line of a model file.
+const MAGIC: &str = "HLMODEL1";
+
+/// The JSON header line of a model file.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Header {
+    /// Recorded in every decision (`model`), e.g. `ngram-lr-2026.11-1`.
+    pub version: String,
+    /// Hash buckets: n-grams are hashed modulo this.
+    pub buckets: u32,
+    /// Longest n-gram, 1 to 3.
+    pub max_n: usize,
+    /// Category names, in weight-column order after the three services.
+    pub categories: Vec<String>,
+    /// Multiplier from stored `i16` to weight.
+    pub scale: f32,
+    /// Biases: three services, then the categories.
+    pub bias: Vec<f32>,
+    /// What it was trained on, for the record (files and row counts).
+    #[serde(default)]
+    pub trained_on: Vec<String>,
+}
+
+/// A loaded model: immutable, shared by every request.
+#[derive(Debug, Clone)]
+pub struct LinearModel {
+    header: Header,
+    /// Sorted buckets that have a row.
+    buckets: Vec<u32>,
+    /// Bucket → row, `u32::MAX` for none: one look-up per n-gram at run time.
+    index: Vec<u32>,
+    /// `buckets.len() × classes` weights as stored (`i16`, times `header.scale`): small enough
+    /// to stay in the CPU cache, which is what makes a ticket cost microseconds.
+    weights: Vec<i16>,
+    classes: usize,
+}
+
+/// The model's view of one ticket.
+#[derive(Debug, Clone)]
+pub(crate) struct Scores {
+    /// Log-probabilities of [`MODEL_SERVICES`].
+    pub(crate) service_logp: [f64; 3],
+    /// Probabilities of `header.categories`.
+    pub(crate) category_p: Vec<f64>,
+    /// Number of n-grams the model knew (0: the model has nothing to say).
+    pub(crate) known: usize,
+    /// Known n-grams with their row, for explaining a class afterwards.
+    pub(crate) rows: Vec<(usize, Gram)>,
+}
+
+/// Why a model file could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ModelError {
+    /// Reading or writing the file failed.
+    #[error("model file {path}: {source}")]
+    Io {
+        /// The file.
+        path: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The file is not a model of this format.
+    #[error("model file {path}: {message}")]
+    Format {
+        /// The file.
+        path: String,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+impl LinearModel {
+    /// Reads a model file; errors name the file and what is wrong with it.
+    pub fn load(path: &std::path::Path) -> Result<LinearModel, ModelError> {
+        let bytes = std::fs::read(path).map_err(|source| ModelError::Io {
+            path: path.display().to_string(),
+            source,
+        })?;
+        LinearModel::from_bytes(&bytes).map_err(|message| ModelError::Format {
+            path: path.display().to_string(),
+            message,
+        })
+    }
+
+    /// Parses the bytes of a model file.
+    pub fn from_bytes(bytes: &[u8]) -> Result<LinearModel, String> {
+        let line = |from: usize| -> Result<(&[u8], usize), String> {
+            let rest = bytes.get(from..).ok_or("truncated")?;
+            let n = rest
+                .iter()
+                .position(|b| *b == b'\n')
+                .ok_or("missing header line")?;
+            Ok((&rest[..n], from + n + 1))
+        };
+        let (magic, pos) = line(0)?;
+        if magic != MAGIC.as_bytes() {
+            return Err(format!("not a {MAGIC} model file"));
+        }
+        let (json, mut pos) = line(pos)?;
+        let header: Header =
+            serde_json::from_slice(json).map_err(|e| format!("bad header: {e}"))?;
+        if !(1..=3).contains(&header.max_n) || header.buckets == 0 {
+            return Err("header: max_n must be 1..=3 and buckets positive".into());
+        }
+        let classes = MODEL_SERVICES.len() + header.categories.len();
+        if header.bias.len() != classes || !header.scale.is_finite() {
+            return Err("header: bias must have one value per class".into());
+        }
+        let mut take = |n: usize| -> Result<&[u8], String> {
+            let s = bytes.get(pos..pos + n).ok_or("truncated weights")?;
+            pos += n;
+            Ok(s)
+        };
+        let rows = u32_le(take(4)?) as usize;
+        let mut buckets = Vec::with_capacity(rows);
+        for chunk in take(rows.checked_mul(4).ok_or("too many rows")?)?.chunks_exact(4) {
+            buckets.push(u32_le(chunk));
+        }
+        if buckets.windows(2).any(|w| w[0] >= w[1]) {
+            return Err("buckets are not strictly ascending".into());
+        }
+        let n = rows.checked_mul(classes).ok_or("too many weights")?;
+        let raw = take(n.checked_mul(2).ok_or("too many weights")?)?;
+        let weights = raw
+            .chunks_exact(2)
+            .map(|c| i16::from_le_bytes([c[0], c[1]]))
+            .collect();
+        if pos != bytes.len() {
+            return Err("trailing bytes after the weights".into());
+        }
+        if buckets.last().is_some_and(|b| *b >= header.buckets) {
+            return Err("a bucket is out of range".into());
+        }
+        let mut index = vec![u32::MAX; header.buckets as usize];
+        for (row, b) in buckets.iter().enumerate() {
+            // rows came from a u32 count.
+            index[*b as usize] = row as u32;
+        }
+        Ok(LinearModel {
+            header,
+            buckets,
+            index,
+            weights,
+            classes,
+        })
+    }
+
+    /// The bytes of a model file (see the module documentation).
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        let header = &self.header;
+        out.extend_from_slice(MAGIC.as_bytes());
+        out.push(b'\n');
+        // A header of plain strings and numbers always serialises.
+        out.extend_from_slice(serde_json::to_string(header).unwrap_or_default().as_bytes());
+        out.push(b'\n');
+        let rows = u32::try_from(self.buckets.len()).unwrap_or(u32::MAX);
+        out.extend_from_slice(&rows.to_le_bytes());
+        for b in &self.buckets {
+            out.extend_from_slice(&b.to_le_bytes());
+        }
+        for w in &self.weights {
+            out.extend_from_slice(&w.to_le_bytes());
+        }
+        out
+    }
+
+    /// The model's version string, recorded in decisions.
+    pub fn version(&self) -> &str {
+        &self.header.version
+    }
+
+    /// The header (categories, n-gram settings, provenance).
+    pub fn header(&self) -> &Header {
+        &self.header
+    }
+
+    /// Scores a normalised text.
+    pub(crate) fn score(&self, text: &str) -> Scores {
+        // Each known row once, at its first occurrence; a bit per row says "seen".
+        let mut seen = vec![0u64; self.buckets.len() / 64 + 1];
+        let mut sums = vec![0i64; self.classes];
+        let mut rows: Vec<(usize, Gram)> = Vec::new();
+        let mut total = 0usize;
+        for_each_gram(text, self.header.max_n, self.header.buckets, |g| {
+            total += 1;
+            let Some(&r) = self.index.get(g.bucket as usize) else {
+                return;
+            };
+            if r == u32::MAX {
+                return;
+            }
+            let r = r as usize;
+            let (word, bit) = (r / 64, 1u64 << (r % 64));
+            if seen[word] & bit != 0 {
+                return;
+            }
+            seen[word] |= bit;
+            let w = &self.weights[r * self.classes..(r + 1) * self.classes];
+            for (sc, wc) in sums.iter_mut().zip(w) {
+                *sc += i64::from(*wc);
+            }
+            rows.push((r, g));
+        });
+        let value = if total == 0 {
+            0.0
+        } else {
+            f64::from(self.header.scale) / (total as f64).sqrt()
+        };
+        let z: Vec<f64> = self
+            .header
+            .bias
+            .iter()
+            .zip(&sums)
+            .map(|(b, s)| f64::from(*b) + *s as f64 * value)
+            .collect();
+        let (s, c) = z.split_at(MODEL_SERVICES.len());
+        let sp = softmax(s);
+        let service_logp = [sp[0].ln(), sp[1].ln(), sp[2].ln()];
+        Scores {
+            service_logp,
+            category_p: softmax(c),
+            known: rows.len(),
+            rows,
+        }
+    }
+
+    /// The known n-grams that pushed most towards `class` (a service index, or
+    /// `3 + category index`) against the other classes of its head, strongest first.
+    pub(crate) fn evidence_for(&self, scores: &Scores, class: usize, n: usize) -> Vec<Gram> {
+        let (lo, hi) = if class < MODEL_SERVICES.len() {
+            (0, MODEL_SERVICES.len())
+        } else {
+            (MODEL_SERVICES.len(), self.classes)
+        };
+        // The n best by (own weight × classes − sum of the head's weights), kept by insertion.
+        let mut best: Vec<(i64, Gram)> = Vec::with_capacity(n + 1);
+        for (r, g) in &scores.rows {
+            let Some(w) = self
+                .weights
+                .get(r * self.classes + lo..r * self.classes + hi)
+            else {
+                continue;
+            };
+            let Some(own) = w.get(class.wrapping_sub(lo)) else {
+                continue;
+            };
+            let sum: i64 = w.iter().map(|x| i64::from(*x)).sum();
+            let lead = i64::from(*own) * w.len() as i64 - sum;
+            // Single characters explain little to an operator: quote words (2+ characters).
+            let short = g.end - g.start < 4;
+            if short || lead <= 0 || best.len() == n && best.last().is_some_and(|b| b.0 >= lead) {
+                continue;
+            }
+            let at = best.partition_point(|b| b.0 >= lead);
+            best.insert(at, (lead, *g));
+            best.truncate(n);
+        }
+        best.into_iter().map(|(_, g)| g).collect()
+    }
+}
+
+fn u32_le(b: &[u8]) -> u32 {
+    let mut a = [0u8; 4];
+    a.copy_from_slice(&b[..4]);
+    u32::from_le_bytes(a)
+}
+
+/// Numerically stable softmax; an empty slice gives an empty vector.
+pub(crate) fn softmax(z: &[f64]) -> Vec<f64> {
+    let max = z.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let e: Vec<f64> = z.iter().map(|v| (v - max).exp()).collect();
+    let sum: f64 = e.iter().sum();
+    if sum.is_finite() && sum > 0.0 {
+        e.into_iter().map(|v| v / sum).collect()
+    } else {
+        vec![1.0 / z.len().max(1) as f64; z.len()]
+    }
+}
+
+/// One labelled example for training.
+#[derive(Debug, Clone)]
+pub struct Example {
+    /// The normalised text.
+    pub text: String,
+    /// Index into [`MODEL_SERVICES`]; `None` for an example that only teaches a category
+    /// (a lexicon term on its own).
+    pub service: Option<usize>,
+    /// Category name, when the example has one that counts (in-scope examples).
+    pub category: Option<String>,
+}
+
+/// Training settings; the defaults are what the shipped model uses.
+#[derive(Debug, Clone)]
+pub struct TrainOptions {
+    /// Recorded as the model's version.
+    pub version: String,
+    /// Hash buckets.
+    pub buckets: u32,
+    /// Longest n-gram.
+    pub max_n: usize,
+    /// Passes over the data.
+    pub epochs: usize,
+    /// Starting learning rate (decays as 1/(1 + epoch)).
+    pub learning_rate: f64,
+    /// L2 penalty per update on the touched weights.
+    pub l2: f64,
+    /// Rows whose largest weight is smaller are not shipped.
+    pub prune_below: f32,
+    /// Categories in column order (the taxonomy).
+    pub categories: Vec<String>,
+    /// Provenance recorded in the header.
+    pub trained_on: Vec<String>,
+}
+
+impl Default for TrainOptions {
+    fn default() -> TrainOptions {
+        TrainOptions {
+            version: "ngram-lr-dev".into(),
+            buckets: 1 << 16,
+            max_n: 3,
+            epochs: 12,
+            learning_rate: 0.5,
+            l2: 1e-4,
+            prune_below: 0.1,
+            categories: Vec::new(),
+            trained_on: Vec::new(),
+        }
+    }
+}
+
+/// A training example as features: (distinct buckets, n-gram count), service, category.
+type Doc = ((Vec<u32>, usize), Option<usize>, Option<usize>);
+
+/// Trains both heads by stochastic gradient descent on the softmax loss, each service weighted
+/// so that the services count equally (the out-of-scope examples outnumber the others), and each
+/// category likewise within the category head. Deterministic: the order is shuffled with a
+/// fixed seed.
+pub fn train(examples: &[Example], opts: &TrainOptions) -> LinearModel {
+    let ns = MODEL_SERVICES.len();
+    let nc = opts.categories.len();
+    let classes = ns + nc;
+    let buckets = opts.buckets.max(1);
+    let docs: Vec<Doc> = examples
+        .iter()
+        .map(|e| {
+            let all = grams(&e.text, opts.max_n, buckets);
+            let b = (distinct_buckets(&all), all.len());
+            let cat = e
+                .category
+                .as_deref()
+                .and_then(|c| opts.categories.iter().position(|x| x == c));
+            (b, e.service, cat)
+        })
+        .collect();
+    // Class weights: total weight per class equal, mean weight 1.
+    let mut s_count = vec![0usize; ns];
+    let mut c_count = vec![0usize; nc];
+    for (_, s, c) in &docs {
+        if let Some(s) = s {
+            s_count[*s] += 1;
+        }
+        if let Some(c) = c {
+            c_count[*c] += 1;
+        }
+    }
+    let class_weight = |counts: &[usize]| -> Vec<f64> {
+        let present = counts.iter().filter(|n| **n > 0).count().max(1) as f64;
+        let total: usize = counts.iter().sum();
+        counts
+            .iter()
+            .map(|n| {
+                if *n == 0 {
+                    0.0
+                } else {
+                    total as f64 / (present * *n as f64)
+                }
+            })
+            .collect()
+    };
+    let sw = class_weight(&s_count);
+    let cw = class_weight(&c_count);
+
+    // Dense weights while training: buckets × classes.
+    let mut w = vec![0.0_f64; buckets as usize * classes];
+    let mut bias = vec![0.0_f64; classes];
+    let mut order: Vec<usize> = (0..docs.len()).collect();
+    let mut seed: u64 = 0x2026_1124;
+    for epoch in 0..opts.epochs {
+        // Fisher-Yates with a 64-bit LCG: reproducible across platforms.
+        for i in (1..order.len()).rev() {
+            seed = seed
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            let j = ((seed >> 33) % (i as u64 + 1)) as usize;
+            order.swap(i, j);
+        }
+        let lr = opts.learning_rate / (1.0 + epoch as f64);
+        for &d in &order {
+            let ((feats, total), s, c) = &docs[d];
+            if feats.is_empty() {
+                continue;
+            }
+            let value = 1.0 / (*total as f64).sqrt();
+            let mut heads: Vec<(usize, usize, usize, f64)> = Vec::new();
+            if let Some(s) = s {
+                heads.push((0, ns, *s, sw[*s]));
+            }
+            if let Some(c) = c {
+                heads.push((ns, classes, ns + c, cw[*c]));
+            }
+            for (lo, hi, gold, weight) in heads {
+                let mut z: Vec<f64> = bias[lo..hi].to_vec();
+                for f in feats {
+                    let row = *f as usize * classes;
+                    for (k, zk) in z.iter_mut().enumerate() {
+                        *zk += w[row + lo + k] * value;
+                    }
+                }
+                let p = softmax(&z);
+                for (k, pk) in p.iter().enumerate() {
+                    let g = (pk - if lo + k == gold { 1.0 } else { 0.0 }) * weight * lr;
+                    bias[lo + k] -= g * 0.1;
+                    for f in feats {
+                        let i = *f as usize * classes + lo + k;
+                        w[i] -= g * value + opts.l2 * lr * w[i];
+                    }
+                }
+            }
+        }
+    }
+    let mut kept_buckets = Vec::new();
+    let mut kept = Vec::new();
+    let max = w.iter().fold(0.0_f64, |m, v| m.max(v.abs()));
+    let scale = if max > 0.0 { max / 32_767.0 } else { 1.0 };
+    for b in 0..buckets as usize {
+        let row = &w[b * classes..(b + 1) * classes];
+        let row_max = row.iter().fold(0.0_f64, |m, v| m.max(v.abs()));
+        if row_max as f32 >= opts.prune_below {
+            // b < buckets, a u32; |v / scale| ≤ 32767 by construction of `scale`.
+            kept_buckets.push(b as u32);
+            kept.extend(row.iter().map(|v| (v / scale).round() as i16));
+        }
+    }
+    let model = LinearModel {
+        index: Vec::new(),
+        header: Header {
+            version: opts.version.clone(),
+            buckets,
+            max_n: opts.max_n,
+            categories: opts.categories.clone(),
+            scale: scale as f32,
+            bias: bias.iter().map(|b| *b as f32).collect(),
+            trained_on: opts.trained_on.clone(),
+        },
+        buckets: kept_buckets,
+        weights: kept,
+        classes,
+    };
+    // Round-trip through the file format so the returned model is exactly what ships.
+    LinearModel::from_bytes(&model.to_bytes()).unwrap_or(model)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ex(text: &str, service: usize, category: Option<&str>) -> Example {
+        Example {
+            text: text.into(),
+            service: Some(service),
+            category: category.map(String::from),
+        }
+    }
+
+    fn tiny() -> LinearModel {
+        let data = vec![
+            ex("请问欠薪怎么起诉", 0, Some("labour")),
+            ex("请问离婚孩子归谁", 0, Some("marriage_family")),
+            ex("双方因欠薪吵起来请求调解", 1, Some("labour")),
+            ex("夫妻吵架双方请求调解", 1, Some("marriage_family")),
+            ex("路灯坏了请有关部门维修", 2, None),
+            ex("公交站台太远希望增加线路", 2, None),
+        ];
+        let opts = TrainOptions {
+            categories: vec!["labour".into(), "marriage_family".into()],
+            buckets: 1 << 12,
+            epochs: 30,
+            ..TrainOptions::default()
+        };
+        train(&data, &opts)
+    }
+
+    #[test]
+    fn a_tiny_model_learns_its_own_examples() {
+        let m = tiny();
+        let s = m.score("请问欠薪怎么起诉");
+        let top = (0..3)
+            .max_by(|a, b| s.service_logp[*a].total_cmp(&s.service_logp[*b]))
+            .unwrap();
+        assert_eq!(top, 0);
+        assert!(s.category_p[0] > s.category_p[1]);
+        let s = m.score("路灯坏了");
+        let top = (0..3)
+            .max_by(|a, b| s.service_logp[*a].total_cmp(&s.service_logp[*b]))
+            .unwrap();
+        assert_eq!(top, 2);
+    }
+
+    #[test]
+    fn the_file_format_round_trips() {
+        let m = tiny();
+        let again = LinearModel::from_bytes(&m.to_bytes()).unwrap();
+        assert_eq!(again.header, m.header);
+        assert_eq!(again.buckets, m.buckets);
+        assert_eq!(again.weights, m.weights);
+    }
+
+    #[test]
+    fn broken_files_are_refused_not_panicked_on() {
+        let bytes = tiny().to_bytes();
+        assert!(LinearModel::from_bytes(b"").is_err());
+        assert!(LinearModel::from_bytes(b"HLMODEL1\n{}\n").is_err());
+        for cut in [1, 9, 20, bytes.len() / 2, bytes.len() - 1] {
+            assert!(LinearModel::from_bytes(&bytes[..cut]).is_err(), "cut {cut}");
+        }
+        let mut extra = bytes.clone();
+        extra.push(0);
+        assert!(LinearModel::from_bytes(&extra).is_err());
+    }
+
+    #[test]
+    fn no_known_ngrams_means_the_biases_alone() {
+        let m = tiny();
+        let s = m.score("！！！");
+        assert_eq!(s.known, 0);
+        assert!(s.service_logp.iter().all(|v| v.is_finite()));
+    }
+}
