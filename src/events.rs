@@ -148,12 +148,20 @@ async fn relay(
         if listed.elapsed() > Duration::from_secs(5) {
             if let Ok(counties) = state.store.counties().await {
                 for c in counties.into_iter().filter(|c| wanted(c)) {
-                    // Known at connect: resume, or start from now. Appearing later: from its start.
-                    let start = resume
-                        .get(&c)
-                        .cloned()
-                        .unwrap_or_else(|| if first_listing { "$" } else { "0-0" }.to_string());
-                    position.entry(c).or_insert(start);
+                    if position.contains_key(&c) {
+                        continue;
+                    }
+                    // Known at connect: resume, or start after its newest entry. Appearing
+                    // later: from its start.
+                    let start = match resume.get(&c) {
+                        Some(id) => id.clone(),
+                        None if first_listing => match state.store.last_event_id(&c).await {
+                            Ok(id) => id,
+                            Err(_) => continue,
+                        },
+                        None => "0-0".to_string(),
+                    };
+                    position.insert(c, start);
                 }
                 first_listing = false;
             }

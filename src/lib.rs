@@ -7,6 +7,7 @@
 //! - [`routing`]: decision and region in, queue out (pure).
 //! - [`sla`]: working calendars, policies, per-ticket clocks and the timer mover.
 //! - [`agents`]: who may take which ticket (pure), and the agents' HTTP API.
+//! - [`dashboard`]: the supervisors' live page, embedded in the binary.
 //! - [`events`]: `GET /v1/events`, the county event streams as Server-Sent Events.
 //! - [`supervision`]: tickets at risk and breached, the day's counts.
 //! - [`lifecycle`]: accept, first contact, pause, resume, resolve, follow-up; reload.
@@ -25,6 +26,7 @@ pub mod api;
 pub mod auth;
 pub mod classify;
 pub mod config;
+pub mod dashboard;
 pub mod events;
 pub mod intake;
 pub mod lifecycle;

@@ -145,7 +145,11 @@ pub async fn watch(
     state.mover.nudge();
     let (tx, rx) = mpsc::channel(16);
     tokio::spawn(async move {
-        let mut last = "$".to_string();
+        // Start after the newest entry, so nothing written between two reads is skipped.
+        let mut last = match state.store.last_event_id(&county).await {
+            Ok(id) => id,
+            Err(_) => "$".to_string(),
+        };
         let mut refreshed = Instant::now();
         let _ = tx
             .send(Ok(Event::default().event("online").data(agent.clone())))

@@ -382,10 +382,31 @@ impl Store {
     }
 
     /// A connection of its own, for blocking stream reads that must not stall shared traffic.
+    /// Its reply timeout is well above the blocking time of the reads (2 s); the client's default
+    /// of 500 ms would abandon every blocked read.
     pub async fn dedicated_connection(
         &self,
     ) -> Result<redis::aio::MultiplexedConnection, StoreError> {
-        Ok(self.client.get_multiplexed_async_connection().await?)
+        let config = redis::AsyncConnectionConfig::new()
+            .set_response_timeout(Some(std::time::Duration::from_secs(10)));
+        Ok(self
+            .client
+            .get_multiplexed_async_connection_with_config(&config)
+            .await?)
+    }
+
+    /// The id of a county stream's newest entry (`0-0` when empty): where a reader that wants
+    /// "from now on" starts, so nothing written between two reads is skipped.
+    pub async fn last_event_id(&self, county: &str) -> Result<String, StoreError> {
+        let mut conn = self.conn.clone();
+        let newest: redis::streams::StreamRangeReply = conn
+            .xrevrange_count(format!("{}events", county_prefix(county)), "+", "-", 1)
+            .await?;
+        Ok(newest
+            .ids
+            .first()
+            .map(|e| e.id.clone())
+            .unwrap_or_else(|| "0-0".to_string()))
     }
 }
 
