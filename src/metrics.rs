@@ -14,7 +14,7 @@ use crate::classify::Decision;
 use crate::queues::QueueStats;
 use crate::ticket::Source;
 
-/// Tickets received, by `source` and `outcome` (created, duplicate, conflict, unavailable).
+/// Tickets received, by `source`, `channel` and `outcome` (created, duplicate, conflict, unavailable).
 pub const TICKETS_RECEIVED: &str = "hotline_tickets_received_total";
 /// Tickets refused before classification, by `reason` (invalid, malformed, forbidden_region).
 pub const TICKETS_REJECTED: &str = "hotline_tickets_rejected_total";
@@ -24,6 +24,8 @@ pub const CLASSIFICATIONS: &str = "hotline_classifications_total";
 pub const CLASSIFICATION_CONFIDENCE: &str = "hotline_classification_confidence";
 /// HTTP request latency in seconds (histogram), by `route`, `method` and `status`.
 pub const HTTP_DURATION: &str = "hotline_http_request_duration_seconds";
+/// Tickets under a lease, by `queue` (read from Redis at scrape).
+pub const QUEUE_LEASED: &str = "hotline_queue_leased";
 /// Tickets waiting, by `queue` and `level`.
 pub const QUEUE_DEPTH: &str = "hotline_queue_depth";
 /// Age of the oldest waiting ticket in seconds, by `queue`.
@@ -192,9 +194,14 @@ fn describe() {
 }
 
 /// Counts a received ticket.
-pub fn ticket_received(source: Source, outcome: &'static str) {
-    metrics::counter!(TICKETS_RECEIVED, "source" => source.as_str(), "outcome" => outcome)
-        .increment(1);
+pub fn ticket_received(source: Source, channel: crate::ticket::Channel, outcome: &'static str) {
+    metrics::counter!(
+        TICKETS_RECEIVED,
+        "source" => source.as_str(),
+        "channel" => channel.as_str(),
+        "outcome" => outcome
+    )
+    .increment(1);
 }
 
 /// Counts a ticket refused before it reached the store.
@@ -235,6 +242,7 @@ pub fn queues(stats: &[QueueStats]) {
                 .set(level.depth as f64);
         }
         metrics::gauge!(QUEUE_OLDEST_AGE, "queue" => q.name.clone()).set(q.oldest_age_seconds);
+        metrics::gauge!(QUEUE_LEASED, "queue" => q.name.clone()).set(q.leased as f64);
         for w in &q.sla {
             if let Some(c) = w.compliance {
                 metrics::gauge!(QUEUE_SLA_COMPLIANCE, "queue" => q.name.clone(), "window" => w.window.clone())

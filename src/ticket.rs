@@ -65,6 +65,19 @@ pub enum Channel {
     WalkIn,
 }
 
+impl Channel {
+    /// The wire name, also a metric label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Channel::Phone => "phone",
+            Channel::Web => "web",
+            Channel::Wechat => "wechat",
+            Channel::App => "app",
+            Channel::WalkIn => "walk_in",
+        }
+    }
+}
+
 /// How the ticket was handed over: by an operator, by one click in a console, or by rules.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]

@@ -140,6 +140,21 @@ async fn claims_come_most_urgent_first_then_oldest_across_queues() {
         .await
         .expect("json");
     assert_eq!(agents["agents"][0]["active"], 3);
+    // Leased, not yet accepted: counted per queue they came from.
+    let queues: Value = app
+        .get("/v1/queues", SUPERVISOR)
+        .await
+        .json()
+        .await
+        .expect("json");
+    let leased = |name: &Value| {
+        queues["queues"]
+            .as_array()
+            .and_then(|qs| qs.iter().find(|q| q["name"] == *name))
+            .map(|q| q["leased"].clone())
+    };
+    assert_eq!(leased(&first["queue"]), Some(json!(2)));
+    assert_eq!(leased(&second["queue"]), Some(json!(1)));
 }
 
 #[tokio::test]

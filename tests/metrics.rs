@@ -130,11 +130,13 @@ async fn metrics_count_exactly_what_happened() {
             1.0,
         ),
         (
-            r#"hotline_tickets_received_total{source="12345",outcome="created"}"#.to_string(),
+            r#"hotline_tickets_received_total{source="12345",channel="phone",outcome="created"}"#
+                .to_string(),
             3.0,
         ),
         (
-            r#"hotline_tickets_received_total{source="12345",outcome="duplicate"}"#.to_string(),
+            r#"hotline_tickets_received_total{source="12345",channel="phone",outcome="duplicate"}"#
+                .to_string(),
             1.0,
         ),
         (

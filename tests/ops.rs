@@ -98,8 +98,8 @@ async fn metrics_carry_received_tickets_classifications_latency_and_queue_gauges
     assert_eq!(res.status(), 200);
     let text = res.text().await.expect("text");
     for needle in [
-        r#"hotline_tickets_received_total{source="12345",outcome="created"}"#,
-        r#"hotline_tickets_received_total{source="12345",outcome="duplicate"}"#,
+        r#"hotline_tickets_received_total{source="12345",channel="phone",outcome="created"}"#,
+        r#"hotline_tickets_received_total{source="12345",channel="phone",outcome="duplicate"}"#,
         r#"hotline_classifications_total{service="mediation",category="labour",warning_level="none"}"#,
         r#"hotline_queue_depth{queue="mediation.320831.labour",level="none"} 1"#,
         r#"hotline_queue_oldest_age_seconds{queue="mediation.320831.labour"}"#,

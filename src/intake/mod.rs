@@ -292,14 +292,14 @@ async fn receive(
         other => other,
     }
     .map_err(|e| {
-        metrics::ticket_received(ticket.source, "unavailable");
+        metrics::ticket_received(ticket.source, ticket.channel, "unavailable");
         state.store_error(e)
     })?;
 
     match outcome {
         IngestOutcome::Created(stored) => {
             tracing::Span::current().record("ticket_id", stored.id.as_str());
-            metrics::ticket_received(ticket.source, "created");
+            metrics::ticket_received(ticket.source, ticket.channel, "created");
             if let Some(q) = &stored.queue {
                 metrics::queue_event(q, "arrival");
             }
@@ -321,13 +321,13 @@ async fn receive(
         }
         IngestOutcome::Existing(stored) => {
             tracing::Span::current().record("ticket_id", stored.id.as_str());
-            metrics::ticket_received(ticket.source, "duplicate");
+            metrics::ticket_received(ticket.source, ticket.channel, "duplicate");
             tracing::info!(source = %ticket.source, "retry of a registered ticket");
             Ok((StatusCode::OK, receipt(&stored, &sla)))
         }
         IngestOutcome::Conflict { id } => {
             tracing::Span::current().record("ticket_id", id.as_str());
-            metrics::ticket_received(ticket.source, "conflict");
+            metrics::ticket_received(ticket.source, ticket.channel, "conflict");
             Err(ApiError::Conflict { id })
         }
     }

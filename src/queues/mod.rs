@@ -318,6 +318,8 @@ pub struct QueueStats {
     pub sla: Vec<SlaWindow>,
     /// Agents of this queue's kind in its county who are available now.
     pub agents_available: u32,
+    /// Tickets of this queue under a lease (claimed or offered, not yet accepted).
+    pub leased: u64,
 }
 
 /// Clocks that stopped within a rolling window, and the share that met their target.
@@ -799,7 +801,7 @@ fn parse_stats(
     let bad = || StoreError::Reply("queue_stats reply has the wrong shape".into());
     let (now, rest) = reply.split_first().ok_or_else(bad)?;
     let now_ms: f64 = now.parse().map_err(|_| bad())?;
-    let width = 3 + levels.len() + 6;
+    let width = 3 + levels.len() + 6 + 1;
     if rest.len() % width != 0 {
         return Err(bad());
     }
@@ -848,6 +850,7 @@ fn parse_stats(
                 oldest_age_seconds,
                 sla,
                 agents_available: 0,
+                leased: n(&row[width - 1])?,
             })
         })
         .collect()
@@ -887,11 +890,13 @@ mod tests {
                 "0".into(),
                 "3".into(),
                 "1".into(),
+                "2".into(),
             ],
         )
         .expect("parses");
         assert_eq!(ok[0].sla[0].compliance, Some(0.75));
         assert_eq!(ok[0].sla[1].compliance, None);
+        assert_eq!(ok[0].leased, 2);
         assert_eq!(ok[0].depth, 3);
         assert_eq!(ok[0].kind, "mediation");
         assert!((ok[0].oldest_age_seconds - 6.0).abs() < 1e-9);

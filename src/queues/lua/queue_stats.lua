@@ -7,7 +7,7 @@
 -- ARGV[1]  key prefix of the county, "hl:{county}:"
 -- ARGV[2]  number of bands (warning levels)
 -- Returns  { now_ms, name, depth, oldest_enqueued_ms (0 if empty), band0, band1, ...,
---            met_1h, breached_1h, met_24h, breached_24h, met_7d, breached_7d, name, ... }
+--            met_1h, breached_1h, met_24h, breached_24h, met_7d, breached_7d, leased, name, ... }
 -- SLA outcomes come from ticket_action.lua's buckets: 5-minute ones for the last hour, hourly
 -- ones for 24 hours and 7 days (every clock counted).
 
@@ -32,6 +32,15 @@ local function outcomes(key_base, newest, count)
   return met, breached
 end
 
+-- Tickets under a lease (claimed or offered, not yet accepted), by the queue they came from.
+local leased = {}
+for _, id in ipairs(redis.call('ZRANGE', prefix .. 'leases', 0, -1)) do
+  local q = redis.call('HGET', prefix .. 't:' .. id, 'queue')
+  if q then
+    leased[q] = (leased[q] or 0) + 1
+  end
+end
+
 local names = redis.call('SMEMBERS', KEYS[1])
 table.sort(names)
 for _, name in ipairs(names) do
@@ -54,5 +63,6 @@ for _, name in ipairs(names) do
     out[#out + 1] = tostring(met)
     out[#out + 1] = tostring(breached)
   end
+  out[#out + 1] = tostring(leased[name] or 0)
 end
 return out
