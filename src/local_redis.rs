@@ -190,7 +190,7 @@ mod tests {
             binary: "redis-server-that-is-not-installed".into(),
             port: 1,
             dir: dir.path().join("data"),
-            appendfsync: "everysec".into(),
+            appendfsync: "always".into(),
         };
         let err = match LocalRedis::start(&settings).await {
             Err(e) => e,

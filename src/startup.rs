@@ -199,6 +199,11 @@ async fn check_server(store: &Store) {
                 tracing::warn!(
                     "Redis AOF is off: a crash loses tickets acknowledged since the last RDB snapshot; set `appendonly yes`"
                 );
+            } else if report.appendfsync != "always" {
+                tracing::warn!(
+                    appendfsync = %report.appendfsync,
+                    "Redis may answer before writing its AOF: a Redis crash can lose tickets acknowledged in the last seconds; set `appendfsync always` for no loss"
+                );
             }
             tracing::info!(version = %report.version, aof = report.aof, "connected to Redis");
         }

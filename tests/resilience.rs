@@ -197,7 +197,7 @@ async fn without_redis_url_the_gateway_starts_its_own_redis_and_stops_it_on_sigt
     // No redis.url: the gateway must start redis-server itself, here on a free port.
     let toml = test_config_with_redis(
         &format!(
-            "local = {{ binary = \"redis-server\", port = {redis_port}, dir = \"{}\", appendfsync = \"everysec\" }}",
+            "local = {{ binary = \"redis-server\", port = {redis_port}, dir = \"{}\", appendfsync = \"always\" }}",
             data.display()
         ),
         "",

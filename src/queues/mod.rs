@@ -351,6 +351,8 @@ pub struct ServerReport {
     pub maxmemory_policy: String,
     /// Whether AOF is on.
     pub aof: bool,
+    /// `appendfsync`; only `always` makes every acknowledged write survive a Redis crash.
+    pub appendfsync: String,
     /// The RDB `save` schedule; empty means no snapshots.
     pub save: String,
     /// Redis version.
@@ -726,6 +728,7 @@ impl Store {
         };
         let maxmemory_policy = get("maxmemory-policy").await?;
         let aof = get("appendonly").await? == "yes";
+        let appendfsync = get("appendfsync").await?;
         let save = get("save").await?;
         let info: String = redis::cmd("INFO")
             .arg("server")
@@ -740,6 +743,7 @@ impl Store {
         Ok(ServerReport {
             maxmemory_policy,
             aof,
+            appendfsync,
             save,
             version,
         })
