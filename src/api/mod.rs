@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, FromRequestParts, MatchedPath, Request, State};
+use axum::extract::{DefaultBodyLimit, FromRequestParts, MatchedPath, Request};
 use axum::http::request::Parts;
 use axum::http::{HeaderName, StatusCode, header};
 use axum::middleware::{self, Next};
@@ -181,10 +181,7 @@ pub fn app(state: Arc<AppState>) -> Router {
         .merge(crate::dashboard::routes())
         .fallback(|| async { ApiError::NotFound("no such route".into()) })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
-        .layer(middleware::from_fn_with_state(
-            Arc::clone(&state),
-            record_latency,
-        ))
+        .layer(middleware::from_fn(record_latency))
         .layer(
             ServiceBuilder::new()
                 .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
@@ -222,7 +219,7 @@ pub fn app(state: Arc<AppState>) -> Router {
 }
 
 /// Records latency by the matched route template (a closed set), not the raw path.
-async fn record_latency(State(_state): State<Arc<AppState>>, req: Request, next: Next) -> Response {
+async fn record_latency(req: Request, next: Next) -> Response {
     let started = Instant::now();
     let route = req
         .extensions()
