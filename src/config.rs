@@ -56,6 +56,8 @@ pub struct Settings {
     pub auth: AuthSettings,
     /// Leases, widening and agents to bootstrap.
     pub agents: AgentsSettings,
+    /// Live transfer while the caller waits: reservations, presence, duty hours.
+    pub live: LiveSettings,
     /// Log format and level.
     pub log: LogSettings,
 }
@@ -235,6 +237,32 @@ pub struct AgentsSettings {
     pub bootstrap: Vec<BootstrapAgent>,
 }
 
+/// `[live]`: live transfer (人工转接, 一键转接) while the caller is still on the line.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LiveSettings {
+    /// How long a reserved agent has to accept before the caller is offered to the next one.
+    pub accept_timeout_seconds: u64,
+    /// Whom a reservation goes to among free agents: `longest_idle` or `fewest_active`.
+    pub selection: String,
+    /// An agent whose console sent no heartbeat (or held no offer stream) for this long is
+    /// offline, so nobody is reserved who has left.
+    pub heartbeat_timeout_seconds: u64,
+    /// After a live call ends the agent stays busy this long (wrap-up, 话后处理).
+    pub wrap_up_seconds: u64,
+    /// An accepted live call that is never ended frees its agent after this long.
+    pub max_call_seconds: u64,
+    /// Handle time assumed by the wait estimate until real calls have been measured.
+    pub default_handle_seconds: u64,
+    /// Weight of the newest call in the moving average of handle times (0 < w <= 1).
+    pub handle_time_weight: f64,
+    /// Zone of the duty hours.
+    pub time_zone: String,
+    /// Duty hours per service, as "HH:MM-HH:MM" intervals; a service that is not listed has no
+    /// live transfer, and `["00:00-24:00"]` is 7×24.
+    pub duty_hours: BTreeMap<String, Vec<String>>,
+}
+
 /// One `[[agents.bootstrap]]` entry: an id plus the fields of `PUT /v1/agents/{id}`.
 #[derive(Debug, Clone, Deserialize)]
 pub struct BootstrapAgent {
@@ -354,6 +382,7 @@ impl Settings {
         self.validate_sla()?;
         self.validate_auth()?;
         self.validate_agents()?;
+        self.validate_live()?;
         if !["json", "pretty"].contains(&self.log.format.as_str()) {
             return Err(invalid("log.format", "must be `json` or `pretty`"));
         }
@@ -477,6 +506,35 @@ impl Settings {
             }
         }
         Ok(())
+    }
+
+    fn validate_live(&self) -> Result<(), ConfigError> {
+        let l = &self.live;
+        for (key, v) in [
+            ("live.accept_timeout_seconds", l.accept_timeout_seconds),
+            ("live.heartbeat_timeout_seconds", l.heartbeat_timeout_seconds),
+            ("live.max_call_seconds", l.max_call_seconds),
+            ("live.default_handle_seconds", l.default_handle_seconds),
+        ] {
+            if v == 0 {
+                return Err(invalid(key, "must be greater than 0"));
+            }
+        }
+        if !["longest_idle", "fewest_active"].contains(&l.selection.as_str()) {
+            return Err(invalid(
+                "live.selection",
+                "must be `longest_idle` or `fewest_active`",
+            ));
+        }
+        if !(l.handle_time_weight > 0.0 && l.handle_time_weight <= 1.0) {
+            return Err(invalid(
+                "live.handle_time_weight",
+                "must be greater than 0 and at most 1",
+            ));
+        }
+        crate::live::DutyHours::from_settings(l)
+            .map(|_| ())
+            .map_err(|(key, message)| invalid(key, message))
     }
 
     fn validate_agents(&self) -> Result<(), ConfigError> {

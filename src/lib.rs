@@ -30,6 +30,7 @@ pub mod dashboard;
 pub mod events;
 pub mod intake;
 pub mod lifecycle;
+pub mod live;
 pub mod local_redis;
 pub mod metrics;
 pub mod queues;

@@ -65,6 +65,14 @@ pub enum Action {
     /// Turns down an offer or claim at once (with `lease_id`); it goes back to its place and is
     /// offered again. Counts as a missed offer.
     Decline,
+    /// 挂断: a live caller hung up (operator or partner). A reservation not yet accepted is
+    /// released and the ticket stays queued as ordinary work, unless `withdraw` is true.
+    CancelLive,
+    /// The agent's live call ended; wrap-up starts, and the call's handle time feeds the wait
+    /// estimate.
+    EndCall,
+    /// 撤回: the caller withdraws the request; the ticket leaves the queues and its clocks stop.
+    Withdraw,
 }
 
 impl Action {
@@ -85,6 +93,9 @@ impl Action {
             Action::Decline => "decline",
             Action::Note => "note",
             Action::Raise => "raise",
+            Action::CancelLive => "cancel_live",
+            Action::EndCall => "end_call",
+            Action::Withdraw => "withdraw",
         }
     }
 
@@ -96,7 +107,7 @@ impl Action {
             Action::Resume => Some(ClockEvent::Resume),
             Action::Resolve => Some(ClockEvent::Resolve),
             Action::FollowUp => Some(ClockEvent::FollowUp),
-            Action::Return => Some(ClockEvent::Return),
+            Action::Return | Action::Withdraw => Some(ClockEvent::Return),
             Action::Reopen => Some(ClockEvent::Reopen),
             Action::Transfer
             | Action::Escalate
@@ -104,7 +115,9 @@ impl Action {
             | Action::Dispute
             | Action::Decline
             | Action::Note
-            | Action::Raise => None,
+            | Action::Raise
+            | Action::CancelLive
+            | Action::EndCall => None,
         }
     }
 
@@ -122,6 +135,8 @@ impl Action {
                 None,
             ),
             Action::Return => (OPEN, Some("returned")),
+            Action::Withdraw | Action::CancelLive => (OPEN, Some("withdrawn")),
+            Action::EndCall => (WORKING, None),
             Action::Dispute => (OPEN, Some("queued")),
             Action::Reopen => (&["resolved", "closed"], Some("queued")),
             Action::FirstContact => (WORKING, Some("in_progress")),
@@ -168,6 +183,8 @@ pub struct ActionRequest {
     pub satisfaction: Option<u8>,
     /// The caller's comment (follow_up).
     pub comment: Option<String>,
+    /// cancel_live: the caller also withdraws the request, so it leaves the queues.
+    pub withdraw: Option<bool>,
     /// The lease from the claim (accept and renew, for agents).
     pub lease_id: Option<String>,
     /// New service (transfer): `legal_consultation`, `mediation` or `triage`.
@@ -325,7 +342,7 @@ pub async fn act(
     let action: Action = serde_json::from_value(serde_json::Value::String(action.clone()))
         .map_err(|_| ApiError::NotFound(format!("no action `{action}`")))?;
     principal.require(match action {
-        Action::Dispute => DISPUTERS,
+        Action::Dispute | Action::CancelLive | Action::Withdraw => DISPUTERS,
         Action::Raise => &[Role::Supervisor, Role::Admin],
         _ => ACTORS,
     })?;
@@ -352,6 +369,9 @@ pub async fn act(
     }
     if action == Action::Renew || action == Action::Decline {
         return renew(&state, &principal, &id, &request, action == Action::Decline).await;
+    }
+    if action == Action::CancelLive {
+        return crate::live::api::cancel(&state, &principal, &id, &request).await;
     }
     let record = apply(&state, &principal, &id, action, &request).await?;
     crate::metrics::ticket_action(action.as_str());
@@ -405,7 +425,7 @@ async fn renew(
 }
 
 /// Reads, computes and applies, retrying when another action got there first.
-async fn apply(
+pub(crate) async fn apply(
     state: &AppState,
     principal: &Principal,
     id: &str,
@@ -496,6 +516,7 @@ async fn apply(
                     change.lease_agent = me.clone();
                     change.release_lease = true;
                     change.assign = me.clone();
+                    crate::live::api::on_accept(state, &record, me, now, &mut change);
                 }
                 None if status == "leased" => {
                     return Err(ApiError::State(format!(
@@ -505,7 +526,7 @@ async fn apply(
                 }
                 None => {}
             },
-            Action::Return | Action::Dispute | Action::Reopen => {
+            Action::Return | Action::Withdraw | Action::Dispute | Action::Reopen => {
                 if let Some(me) = &me
                     && record.lease_agent.as_deref() != Some(me.as_str())
                     && record.assigned_agent.as_deref() != Some(me.as_str())
@@ -527,7 +548,7 @@ async fn apply(
                     })
                 };
                 match action {
-                    Action::Return => {
+                    Action::Return | Action::Withdraw => {
                         release_holder(&record, &mut change);
                         change.dequeue = true;
                         change.close = true;
@@ -639,6 +660,12 @@ async fn apply(
                         "ticket `{id}` is assigned to another agent"
                     )));
                 }
+                if action == Action::FirstContact {
+                    crate::live::api::on_first_contact(&record, &mut change);
+                }
+                if action == Action::EndCall {
+                    crate::live::api::on_end_call(state, &record, now, &mut change)?;
+                }
                 if action == Action::Resolve
                     && let Some(agent) = &record.assigned_agent
                 {
@@ -679,6 +706,7 @@ async fn apply(
                         }
                     }
                     Action::Transfer => crate::metrics::queue_event(&queue, "transfer"),
+                    Action::Accept => crate::live::api::accepted(&record, now),
                     Action::Escalate => crate::metrics::queue_event(&queue, "escalation"),
                     _ => {}
                 }
@@ -851,6 +879,7 @@ impl Relabel {
             warning_level: &record.level,
             source,
             category: &self.category,
+            transfer: record.live.as_ref().map_or("", |l| l.transfer.as_str()),
         }
     }
 
@@ -1159,6 +1188,7 @@ async fn recompute_one(state: &AppState, county: &str, id: &str) -> Result<bool,
             warning_level: &record.level,
             source,
             category: &record.category,
+            transfer: record.live.as_ref().map_or("", |l| l.transfer.as_str()),
         };
         let mut clocks: TicketClocks =
             serde_json::from_str(&record.stored.clocks_json).unwrap_or_default();

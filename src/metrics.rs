@@ -62,6 +62,16 @@ pub const QUEUE_HANDLE: &str = "hotline_queue_handle_seconds";
 pub const REDIS_LATENCY: &str = "hotline_redis_latency_seconds";
 /// Agent actions applied, by `action`.
 pub const TICKET_ACTIONS: &str = "hotline_ticket_actions_total";
+/// Live-transfer requests by service and answer (reserved, waiting, off_duty, not_offered).
+pub const LIVE_REQUESTS: &str = "hotline_live_requests_total";
+/// Live-transfer decision time: from the request to the answer with a reservation or estimate.
+pub const LIVE_DECISION: &str = "hotline_live_decision_seconds";
+/// What became of reservations: reserved (by the mover, after a wait), accepted, cancelled.
+pub const LIVE_RESERVATIONS: &str = "hotline_live_reservations_total";
+/// |estimated wait − real wait| of callers who had to wait, when an agent accepted them.
+pub const LIVE_ESTIMATE_ERROR: &str = "hotline_live_wait_estimate_error_seconds";
+/// Real wait of live callers from request to an agent's accept.
+pub const LIVE_WAIT: &str = "hotline_live_wait_seconds";
 
 static HANDLE: OnceLock<Result<PrometheusHandle, String>> = OnceLock::new();
 
@@ -116,6 +126,22 @@ pub fn install() -> Result<PrometheusHandle, String> {
                         ],
                     )
                 })
+                .and_then(|b| {
+                    b.set_buckets_for_metric(
+                        Matcher::Full(LIVE_DECISION.to_string()),
+                        &[
+                            0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0,
+                        ],
+                    )
+                })
+                .and_then(|b| {
+                    b.set_buckets_for_metric(
+                        Matcher::Prefix("hotline_live_wait".to_string()),
+                        &[
+                            1.0, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0,
+                        ],
+                    )
+                })
                 .map_err(|e| e.to_string())?
                 .build_recorder();
             let handle = recorder.handle();
@@ -127,6 +153,26 @@ pub fn install() -> Result<PrometheusHandle, String> {
 }
 
 fn describe() {
+    metrics::describe_counter!(
+        LIVE_REQUESTS,
+        "Live-transfer requests, by service and answer (reserved, waiting, off_duty, not_offered)"
+    );
+    metrics::describe_histogram!(
+        LIVE_DECISION,
+        "Seconds from a live-transfer request to its answer (reservation or estimate)"
+    );
+    metrics::describe_counter!(
+        LIVE_RESERVATIONS,
+        "Live reservations by what became of them (reserved after a wait, accepted, cancelled)"
+    );
+    metrics::describe_histogram!(
+        LIVE_ESTIMATE_ERROR,
+        "Absolute error of the wait estimate told to a live caller, seconds"
+    );
+    metrics::describe_histogram!(
+        LIVE_WAIT,
+        "Real wait of live callers from request to an agent's accept, seconds"
+    );
     metrics::describe_counter!(TICKETS_RECEIVED, "Tickets received, by source and outcome");
     metrics::describe_counter!(TICKETS_REJECTED, "Tickets refused at validation, by reason");
     metrics::describe_counter!(
@@ -249,6 +295,26 @@ pub fn queues(stats: &[QueueStats]) {
                     .set(c);
             }
         }
+    }
+}
+
+/// Counts a live-transfer request by its answer.
+pub fn live_request(service: &str, answer: &'static str, seconds: f64) {
+    metrics::counter!(LIVE_REQUESTS, "service" => service.to_string(), "answer" => answer)
+        .increment(1);
+    metrics::histogram!(LIVE_DECISION).record(seconds.max(0.0));
+}
+
+/// Counts what became of a live reservation.
+pub fn live_reservation(outcome: &'static str) {
+    metrics::counter!(LIVE_RESERVATIONS, "outcome" => outcome).increment(1);
+}
+
+/// Records a live caller's real wait and, when they were given one, the estimate's error.
+pub fn live_waited(wait_seconds: f64, estimate_seconds: Option<f64>) {
+    metrics::histogram!(LIVE_WAIT).record(wait_seconds.max(0.0));
+    if let Some(e) = estimate_seconds {
+        metrics::histogram!(LIVE_ESTIMATE_ERROR).record((e - wait_seconds).abs());
     }
 }
 

@@ -80,6 +80,8 @@ impl Application {
             tokens = auth.len(),
             "gateway ready"
         );
+        let live = crate::live::LiveConfig::from_settings(&settings.live)
+            .map_err(|(key, message)| anyhow::anyhow!("{key}: {message}"))?;
         let state = Arc::new(AppState {
             settings,
             store,
@@ -90,6 +92,7 @@ impl Application {
             sla: Sla::new(sla_config),
             mover: MoverHandle::default(),
             config_path,
+            live,
         });
         Ok(Application {
             listener,
@@ -125,6 +128,7 @@ impl Application {
                 offers: crate::agents::offers::OfferConfig::from_settings(
                     &self.state.settings.agents,
                 ),
+                live: self.state.live.clone(),
             },
             stop_rx.clone(),
         ));

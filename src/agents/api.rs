@@ -233,7 +233,13 @@ pub async fn claim(
     for c in candidates {
         match state
             .store
-            .claim(&county, &c, &id, settings.lease_seconds * 1000, false)
+            .claim(
+                &county,
+                &c,
+                &id,
+                settings.lease_seconds * 1000,
+                crate::queues::ClaimMode::Claim,
+            )
             .await
             .map_err(|e| state.store_error(e))?
         {
@@ -262,7 +268,7 @@ pub async fn claim(
             }
             // Another agent was faster: try the next one in line.
             ClaimOutcome::Gone => continue,
-            ClaimOutcome::Full | ClaimOutcome::Unavailable => {
+            ClaimOutcome::Full | ClaimOutcome::Unavailable | ClaimOutcome::Busy => {
                 return Err(ApiError::State(format!(
                     "agent `{id}` became unavailable or full"
                 )));
@@ -273,8 +279,9 @@ pub async fn claim(
 }
 
 /// Hold this open to receive offers (Server-Sent Events): `offer` (a ticket reserved for the
-/// agent: accept it with its `lease_id`, or `decline`), `offer_expired`, `away`. While it is
-/// open the agent counts as online for pushed offers.
+/// agent: accept it with its `lease_id`, or `decline`; `live: "1"` marks a caller waiting on the
+/// line), `offer_expired`, `offer_declined`, `offer_cancelled` (the caller hung up), `away`.
+/// While it is open the agent counts as online for pushed offers and live reservations.
 #[utoipa::path(
     get, path = "/v1/agents/{id}/offers", tag = "agents",
     params(("id" = String, Path, description = "The agent's own id")),

@@ -322,6 +322,16 @@ pub fn eligible(
         })
 }
 
+/// Can `agent` take `c` for a caller waiting on the line? Kind, skills, region and any
+/// escalation floor must fit; the widening schedule does not apply, because the caller cannot
+/// wait for it: the nearest tier is preferred instead (see `live::rank`).
+pub fn can_take_live(agent: &Agent, c: &Candidate) -> bool {
+    c.queue
+        .starts_with(&format!("{}.", agent.spec.kind.queue_kind()))
+        && able(agent, c)
+        && c.min_tier.is_none_or(|m| agent.spec.tier >= m)
+}
+
 /// Skills and region, the parts of eligibility that do not depend on time.
 fn able(agent: &Agent, c: &Candidate) -> bool {
     (agent.spec.skills.is_empty() || agent.spec.skills.contains(&c.category))

@@ -21,7 +21,7 @@ use tokio::sync::mpsc;
 use super::{AgentStatus, ClaimRules, Step, eligible, order};
 use crate::api::AppState;
 use crate::config::AgentsSettings;
-use crate::queues::{ClaimOutcome, Store, StoreError};
+use crate::queues::{ClaimMode, ClaimOutcome, Store, StoreError};
 
 /// What the offer round needs from the settings.
 #[derive(Debug, Clone, Default)]
@@ -61,20 +61,24 @@ pub async fn offer_round(
     cfg: &OfferConfig,
 ) -> Result<usize, StoreError> {
     let online = store.online_agents(county).await?;
+    let now = store.now_ms();
     let ready: Vec<_> = online
         .into_iter()
-        .filter(|(a, _, offering)| {
-            a.spec.status == AgentStatus::Available && a.active < a.spec.capacity && !offering
+        .filter(|o| {
+            o.agent.spec.status == AgentStatus::Available
+                && o.agent.active < o.agent.spec.capacity
+                && !o.offering
+                && o.busy_until_ms <= now
         })
+        .map(|o| (o.agent, o.idle_since_ms))
         .collect();
     if ready.is_empty() {
         return Ok(0);
     }
     let everyone = store.agents(Some(county)).await?;
-    let now = store.now_ms();
     let mut taken: HashSet<String> = HashSet::new();
     let mut offered = 0;
-    let mut kinds: Vec<_> = ready.iter().map(|(a, _, _)| a.spec.kind).collect();
+    let mut kinds: Vec<_> = ready.iter().map(|(a, _)| a.spec.kind).collect();
     kinds.dedup();
     for kind in kinds {
         let steps = cfg
@@ -94,20 +98,20 @@ pub async fn offer_round(
         for c in candidates {
             let best = ready
                 .iter()
-                .filter(|(a, _, _)| a.spec.kind == kind && !taken.contains(&a.id))
-                .filter(|(a, _, _)| eligible(a, &c, &rules, &everyone, now))
-                .min_by_key(|(a, idle_since, _)| {
+                .filter(|(a, _)| a.spec.kind == kind && !taken.contains(&a.id))
+                .filter(|(a, _)| eligible(a, &c, &rules, &everyone, now))
+                .min_by_key(|(a, idle_since)| {
                     if cfg.strategy == "fewest_active" {
                         (i64::from(a.active), *idle_since)
                     } else {
                         (*idle_since, i64::from(a.active))
                     }
                 });
-            let Some((agent, _, _)) = best else {
+            let Some((agent, _)) = best else {
                 continue;
             };
             if let ClaimOutcome::Leased { .. } = store
-                .claim(county, &c, &agent.id, cfg.timeout_ms, true)
+                .claim(county, &c, &agent.id, cfg.timeout_ms, ClaimMode::Offer)
                 .await?
             {
                 offered += 1;
@@ -117,7 +121,7 @@ pub async fn offer_round(
             taken.insert(agent.id.clone());
             if ready
                 .iter()
-                .all(|(a, _, _)| a.spec.kind != kind || taken.contains(&a.id))
+                .all(|(a, _)| a.spec.kind != kind || taken.contains(&a.id))
             {
                 break;
             }
@@ -125,9 +129,6 @@ pub async fn offer_round(
     }
     Ok(offered)
 }
-
-/// How long a console's presence lasts without a refresh.
-const PRESENCE: Duration = Duration::from_secs(30);
 
 /// Marks the agent online and starts relaying its offers; the channel closes when the console
 /// goes away, and the agent is then marked offline.
@@ -137,7 +138,9 @@ pub async fn watch(
     agent: String,
 ) -> Result<mpsc::Receiver<Result<Event, Infallible>>, StoreError> {
     let mut conn = state.store.dedicated_connection().await?;
-    let presence_ms = i64::try_from(PRESENCE.as_millis()).unwrap_or(30_000);
+    // Presence lasts `live.heartbeat_timeout_seconds` and is refreshed at a third of it.
+    let presence = Duration::from_secs(state.settings.live.heartbeat_timeout_seconds);
+    let presence_ms = i64::try_from(presence.as_millis()).unwrap_or(15_000);
     state
         .store
         .set_online(&county, &agent, state.store.now_ms() + presence_ms)
@@ -155,7 +158,7 @@ pub async fn watch(
             .send(Ok(Event::default().event("online").data(agent.clone())))
             .await;
         while !tx.is_closed() {
-            if refreshed.elapsed() > PRESENCE / 3 {
+            if refreshed.elapsed() > presence / 3 {
                 let until = state.store.now_ms() + presence_ms;
                 if state.store.set_online(&county, &agent, until).await.is_ok() {
                     refreshed = Instant::now();
@@ -182,6 +185,9 @@ pub async fn watch(
                 let name = match kind {
                     "ticket.offered" => "offer",
                     "lease.expired" => "offer_expired",
+                    "lease.declined" => "offer_declined",
+                    // The caller hung up before the agent accepted.
+                    "live.cancelled" => "offer_cancelled",
                     "agent.away" => "away",
                     _ => continue,
                 };

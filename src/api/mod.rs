@@ -53,6 +53,8 @@ pub struct AppState {
     pub mover: crate::sla::mover::MoverHandle,
     /// The `--config` file, re-read on reload.
     pub config_path: Option<std::path::PathBuf>,
+    /// Live transfer: reservation length, duty hours, presence.
+    pub live: crate::live::LiveConfig,
 }
 
 impl AppState {
@@ -117,6 +119,8 @@ impl FromRequestParts<Arc<AppState>> for Authenticated {
         crate::agents::api::delete_agent,
         crate::agents::api::claim,
         crate::agents::api::offers,
+        crate::live::api::get_live,
+        crate::live::api::heartbeat,
         crate::lifecycle::reload_endpoint,
         ops::queues,
         crate::events::events,
@@ -132,6 +136,7 @@ impl FromRequestParts<Arc<AppState>> for Authenticated {
         (name = "intake", description = "Tickets in"),
         (name = "lifecycle", description = "Accept, contact, pause, resolve, follow up, transfer, escalate"),
         (name = "agents", description = "Lawyers, mediators and triage operators; claims and leases"),
+        (name = "live", description = "Live transfer while the caller waits: reservations, estimates, presence"),
         (name = "queues", description = "Queue state"),
         (name = "ops", description = "Health, readiness, metrics")
     )
@@ -160,6 +165,7 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route("/v1/tickets", post(crate::intake::create_ticket))
         .route("/v1/tickets:batch", post(crate::intake::create_batch))
         .route("/v1/tickets/{id}", get(crate::intake::get_ticket))
+        .route("/v1/tickets/{id}/live", get(crate::live::api::get_live))
         .route("/v1/tickets/{id}/{action}", post(crate::lifecycle::act))
         .route("/v1/agents", get(crate::agents::api::list_agents))
         .route(
@@ -169,6 +175,7 @@ pub fn app(state: Arc<AppState>) -> Router {
         )
         .route("/v1/agents/{id}/claim", post(crate::agents::api::claim))
         .route("/v1/agents/{id}/offers", get(crate::agents::api::offers))
+        .route("/v1/agents/{id}/heartbeat", post(crate::live::api::heartbeat))
         .route("/v1/admin/reload", post(crate::lifecycle::reload_endpoint))
         .route("/v1/queues", get(ops::queues))
         .route("/v1/events", get(crate::events::events))

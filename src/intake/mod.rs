@@ -58,7 +58,15 @@ pub async fn create_ticket(
     JsonBody(request): JsonBody<TicketRequest>,
 ) -> Result<impl IntoResponse, ApiError> {
     principal.require(SENDERS)?;
-    let (status, receipt) = receive(&state, &principal, &request).await?;
+    let (status, mut receipt) = receive(&state, &principal, &request).await?;
+    if request.live == Some(true) {
+        let mode = receipt
+            .classification
+            .get("service")
+            .and_then(|s| s.as_str())
+            .map_or("", |s| crate::live::api::transfer_mode(&state, s));
+        receipt.live = Some(crate::live::api::start(&state, &principal, &receipt.id, mode).await?);
+    }
     Ok((status, axum::Json(receipt)))
 }
 
@@ -106,6 +114,13 @@ pub async fn create_batch(
             tokio::spawn(
                 async move {
                     let result = match serde_json::from_value::<TicketRequest>(value) {
+                        Ok(request) if request.live.is_some() => {
+                            metrics::ticket_rejected("invalid");
+                            Err(ApiError::Invalid(vec![FieldError::new(
+                                "live",
+                                "live transfer is one caller at a time: use POST /v1/tickets",
+                            )]))
+                        }
                         Ok(request) => receive(&state, &principal, &request).await,
                         Err(e) => {
                             metrics::ticket_rejected("malformed");
@@ -245,6 +260,11 @@ async fn receive(
             warning_level: &decision.warning_level,
             source: ticket.source,
             category: &decision.category,
+            transfer: if request.live == Some(true) {
+                crate::live::api::transfer_mode(state, decision.service.as_str())
+            } else {
+                ""
+            },
         };
         TicketClocks::start(
             sla.policies.terms(facts, &ticket.region.code),
@@ -387,5 +407,6 @@ pub(crate) fn receipt(stored: &StoredTicket, sla: &SlaConfig) -> TicketReceipt {
             follow_up_by: due(ClockName::FollowUp),
         }),
         created_at: ms_to_time(stored.created_ms),
+        live: None,
     }
 }

@@ -43,6 +43,10 @@ pub struct TicketRequest {
     pub people_involved: Option<u32>,
     /// Free tags.
     pub tags: Option<Vec<String>>,
+    /// The caller is on the line and should be transferred live (人工转接/一键转接): the answer
+    /// carries a reserved agent, or the caller's position and an estimated wait (`live`).
+    /// Single tickets only, not batches.
+    pub live: Option<bool>,
 }
 
 /// The caller part of a request.
@@ -94,6 +98,9 @@ pub struct TicketReceipt {
     pub sla: Option<SlaDeadlines>,
     /// When the gateway registered it (Redis clock).
     pub created_at: DateTime<Utc>,
+    /// The live transfer, when `live` was asked for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub live: Option<crate::live::api::LiveView>,
 }
 
 /// The deadlines of the running clocks (details per clock in `GET /v1/tickets/{id}`).

@@ -30,6 +30,43 @@ pub enum ClaimOutcome {
     Full,
     /// The agent is not available.
     Unavailable,
+    /// The agent holds another offer, or is on a live call or in its wrap-up.
+    Busy,
+}
+
+/// How a ticket reaches an agent; decides the event and the checks of `claim.lua`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClaimMode {
+    /// The agent pulled it.
+    Claim,
+    /// Pushed to the agent's console.
+    Offer,
+    /// Reserved for a caller waiting on the line.
+    Live,
+}
+
+impl ClaimMode {
+    fn as_str(self) -> &'static str {
+        match self {
+            ClaimMode::Claim => "claim",
+            ClaimMode::Offer => "offer",
+            ClaimMode::Live => "live",
+        }
+    }
+}
+
+/// An agent whose console is connected (offer stream or heartbeat), with what the offer round
+/// and live reservations need to choose among them.
+#[derive(Debug, Clone)]
+pub struct OnlineAgent {
+    /// The agent.
+    pub agent: Agent,
+    /// When it was last given a ticket (ms; 0 if never): "longest idle" first.
+    pub idle_since_ms: i64,
+    /// It holds an offer now.
+    pub offering: bool,
+    /// On a live call or in its wrap-up until then (ms; 0 if not).
+    pub busy_until_ms: i64,
 }
 
 /// The result of a renewal.
@@ -198,14 +235,14 @@ impl Store {
         Ok(out)
     }
 
-    /// Tries to lease one candidate to an agent; `offer` marks a pushed offer.
+    /// Tries to lease one candidate to an agent.
     pub async fn claim(
         &self,
         county: &str,
         c: &Candidate,
         agent_id: &str,
         lease_ms: u64,
-        offer: bool,
+        mode: ClaimMode,
     ) -> Result<ClaimOutcome, StoreError> {
         let prefix = county_prefix(county);
         let mut conn = self.conn.clone();
@@ -224,7 +261,7 @@ impl Store {
             .arg(lease_ms)
             .arg(self.stream_maxlen)
             .arg(&prefix)
-            .arg(if offer { "offer" } else { "claim" })
+            .arg(mode.as_str())
             .invoke_async(&mut conn)
             .await?;
         crate::metrics::redis_latency("claim", started.elapsed());
@@ -235,6 +272,7 @@ impl Store {
             },
             Some("full") => ClaimOutcome::Full,
             Some("unavailable") => ClaimOutcome::Unavailable,
+            Some("busy") => ClaimOutcome::Busy,
             _ => ClaimOutcome::Gone,
         })
     }
@@ -360,7 +398,7 @@ impl Store {
     }
 
     /// Agents whose consoles are connected now, with their figures.
-    pub async fn online_agents(&self, county: &str) -> Result<Vec<(Agent, i64, bool)>, StoreError> {
+    pub async fn online_agents(&self, county: &str) -> Result<Vec<OnlineAgent>, StoreError> {
         let prefix = county_prefix(county);
         let mut conn = self.conn.clone();
         let ids: Vec<String> = conn
@@ -375,7 +413,16 @@ impl Store {
                     .and_then(|v| v.parse().ok())
                     .unwrap_or(0);
                 let offering = f.get("offer_ticket").is_some_and(|v| !v.is_empty());
-                out.push((agent, idle_since, offering));
+                let busy_until_ms = f
+                    .get("busy_until_ms")
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(0);
+                out.push(OnlineAgent {
+                    agent,
+                    idle_since_ms: idle_since,
+                    offering,
+                    busy_until_ms,
+                });
             }
         }
         Ok(out)

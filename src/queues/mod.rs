@@ -26,7 +26,9 @@ use utoipa::ToSchema;
 use crate::ticket::Ticket;
 
 mod agents;
-pub use agents::{ClaimOutcome, RenewOutcome};
+mod live;
+pub use agents::{ClaimMode, ClaimOutcome, OnlineAgent, RenewOutcome};
+pub use live::{LiveBegin, LiveCancel, LiveFields};
 
 const COUNTIES: &str = "hl:counties";
 
@@ -186,6 +188,8 @@ pub struct TicketRecord {
     pub region_path: String,
     /// Earlier or later requests of the same caller about the same matter (重复诉求).
     pub linked: Vec<String>,
+    /// The live transfer, when the caller asked for one.
+    pub live: Option<LiveFields>,
 }
 
 /// A change to one ticket, computed by the gateway and applied atomically by [`Store::act`].
@@ -227,6 +231,8 @@ pub struct TicketChange {
     pub set: std::collections::BTreeMap<String, String>,
     /// The ticket has running clocks again (reopened).
     pub open: bool,
+    /// Live-transfer bookkeeping: `{}` or `{unwait, busy, aht}` (see `ticket_action.lua`).
+    pub live: serde_json::Value,
 }
 
 impl TicketChange {
@@ -256,6 +262,7 @@ impl TicketChange {
             requeue: serde_json::Value::Object(Default::default()),
             set: Default::default(),
             open: false,
+            live: serde_json::Value::Object(Default::default()),
         }
     }
 }
@@ -371,6 +378,7 @@ pub struct Store {
     claim: std::sync::Arc<Script>,
     renew: std::sync::Arc<Script>,
     reap: std::sync::Arc<Script>,
+    live: std::sync::Arc<Script>,
     /// Redis clock minus this host's clock, ms; refreshed by every mover step.
     clock_offset_ms: std::sync::Arc<std::sync::atomic::AtomicI64>,
     stream_maxlen: u64,
@@ -422,6 +430,7 @@ impl Store {
             claim: std::sync::Arc::new(Script::new(include_str!("lua/claim.lua"))),
             renew: std::sync::Arc::new(Script::new(include_str!("lua/renew.lua"))),
             reap: std::sync::Arc::new(Script::new(include_str!("lua/reap_leases.lua"))),
+            live: std::sync::Arc::new(Script::new(include_str!("lua/live.lua"))),
             clock_offset_ms: Default::default(),
             stream_maxlen,
             idempotency_ttl_secs,
@@ -539,6 +548,7 @@ impl Store {
         let band = take("band").parse().unwrap_or(0);
         let region_path = take("region_path");
         let linked = serde_json::from_str(&take("linked")).unwrap_or_default();
+        let live = LiveFields::take(&mut take);
         let fired = fields
             .keys()
             .filter_map(|k| k.strip_prefix("fired:").map(str::to_string))
@@ -562,6 +572,7 @@ impl Store {
             band,
             region_path,
             linked,
+            live,
         }))
     }
 

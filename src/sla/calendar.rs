@@ -529,7 +529,7 @@ fn parse_settings(key: &str, s: &CalendarSettings) -> Result<Parsed, CalendarErr
 }
 
 /// "HH:MM-HH:MM" as minutes after midnight; the start must be before 24:00.
-fn parse_interval(text: &str) -> Option<Span> {
+pub(crate) fn parse_interval(text: &str) -> Option<Span> {
     let (start, end) = text.split_once('-')?;
     let start = parse_clock(start.trim())?;
     let end = parse_clock(end.trim())?;

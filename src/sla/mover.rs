@@ -41,6 +41,8 @@ pub struct MoverConfig {
     pub away_after_missed: u32,
     /// Pushing offers to connected consoles.
     pub offers: crate::agents::offers::OfferConfig,
+    /// Reserving agents for callers waiting on the line (served before ordinary offers).
+    pub live: crate::live::LiveConfig,
 }
 
 /// Runs until `stop` turns true. Besides SLA timers it returns expired leases to their queues,
@@ -103,6 +105,11 @@ async fn step(store: &Store, config: &MoverConfig) -> Duration {
                 }
             }
             Err(e) => tracing::warn!(county = %county, error = %e, "lease reaper step failed"),
+        }
+        match crate::live::serve_waiting(store, &county, &config.live).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(county = %county, reserved = n, "agents reserved for live callers"),
+            Err(e) => tracing::warn!(county = %county, error = %e, "live round failed"),
         }
         match crate::agents::offers::offer_round(store, &county, &config.offers).await {
             Ok(0) => {}

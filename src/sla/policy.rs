@@ -228,6 +228,10 @@ pub struct PolicySettings {
     /// Categories it applies to (e.g. complex matters such as demolition).
     #[serde(default)]
     pub categories: Vec<String>,
+    /// Transfer modes it applies to: `live` (the caller asked for a live transfer) or
+    /// `callback` (they asked outside duty hours and are called back).
+    #[serde(default)]
+    pub transfer: Vec<String>,
     /// Target of the accept clock.
     #[serde(default)]
     pub accept: Option<TargetSettings>,
@@ -262,6 +266,7 @@ pub struct Policy {
     warning_levels: Vec<String>,
     sources: Vec<Source>,
     categories: Vec<String>,
+    transfer: Vec<String>,
     targets: BTreeMap<ClockName, Target>,
     warn_at: Vec<f64>,
     on_breach: Vec<String>,
@@ -279,6 +284,8 @@ pub struct TicketFacts<'a> {
     pub source: Source,
     /// Category.
     pub category: &'a str,
+    /// `live`, `callback`, or empty for ordinary work.
+    pub transfer: &'a str,
 }
 
 /// The terms one clock of one ticket runs on.
@@ -347,6 +354,14 @@ impl Policies {
                     ));
                 }
             }
+            for (j, s) in p.transfer.iter().enumerate() {
+                if !["live", "callback"].contains(&s.as_str()) {
+                    return Err(err(
+                        format!("{}[{j}]", at("transfer")),
+                        format!("`{s}` is not `live` or `callback`"),
+                    ));
+                }
+            }
             for (j, s) in p.categories.iter().enumerate() {
                 if !categories.contains(s) {
                     return Err(err(
@@ -393,6 +408,7 @@ impl Policies {
                 warning_levels: p.warning_levels.clone(),
                 sources,
                 categories: p.categories.clone(),
+                transfer: p.transfer.clone(),
                 targets,
                 warn_at,
                 on_breach: p.on_breach.clone(),
@@ -406,12 +422,13 @@ impl Policies {
                     && p.warning_levels.is_empty()
                     && p.sources.is_empty()
                     && p.categories.is_empty()
+                    && p.transfer.is_empty()
             });
             if !covered {
                 return Err(err(
                     "sla.policies".into(),
                     format!(
-                        "no catch-all policy (one with no services, warning_levels, sources or categories) sets `{}`",
+                        "no catch-all policy (one with no services, warning_levels, sources, categories or transfer) sets `{}`",
                         clock.as_str()
                     ),
                 ));
@@ -456,6 +473,7 @@ impl Policy {
                 || self.warning_levels.iter().any(|l| l == f.warning_level))
             && (self.sources.is_empty() || self.sources.contains(&f.source))
             && (self.categories.is_empty() || self.categories.iter().any(|c| c == f.category))
+            && (self.transfer.is_empty() || self.transfer.iter().any(|t| t == f.transfer))
     }
 }
 

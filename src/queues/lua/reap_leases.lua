@@ -17,7 +17,13 @@ local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, tonumb
 for _, id in ipairs(due) do
   redis.call('ZREM', KEYS[1], id)
   local tkey = prefix .. 't:' .. id
-  local f = redis.call('HMGET', tkey, 'queue', 'q_score', 'q_since', 'lease_agent', 'lease_id', 'status')
+  local f = redis.call('HMGET', tkey, 'queue', 'q_score', 'q_since', 'lease_agent', 'lease_id', 'status',
+    'lease_declined')
+  -- A declined lease is reported as such, so the operator's console can say "declined".
+  local etype = 'lease.expired'
+  if f[7] == '1' then
+    etype = 'lease.declined'
+  end
   if f[6] == 'leased' then
     local queue = f[1] or ''
     local expiries = redis.call('HINCRBY', tkey, 'lease_expiries', 1)
@@ -30,7 +36,7 @@ for _, id in ipairs(due) do
     redis.call('ZADD', prefix .. 'q:' .. target, f[2], id)
     redis.call('ZADD', prefix .. 'qt:' .. target, f[3] or now, id)
     redis.call('HSET', tkey, 'status', 'queued')
-    redis.call('HDEL', tkey, 'lease_id', 'lease_agent', 'lease_expires_ms')
+    redis.call('HDEL', tkey, 'lease_id', 'lease_agent', 'lease_expires_ms', 'lease_declined', 'live_lease')
     if f[4] then
       local akey = prefix .. 'agent:' .. f[4]
       if redis.call('EXISTS', akey) == 1 then
@@ -47,9 +53,9 @@ for _, id in ipairs(due) do
         end
       end
     end
-    redis.call('RPUSH', prefix .. 'h:' .. id, cjson.encode({type = 'lease.expired', at_ms = now,
+    redis.call('RPUSH', prefix .. 'h:' .. id, cjson.encode({type = etype, at_ms = now,
       agent = f[4], lease_id = f[5], expiries = expiries, queue = target}))
-    redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[5], '*', 'type', 'lease.expired', 'id', id,
+    redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[5], '*', 'type', etype, 'id', id,
       'queue', target, 'agent', f[4] or '', 'at_ms', tostring(now))
   end
 end

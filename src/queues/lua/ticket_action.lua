@@ -16,7 +16,10 @@
 --                  agent that must hold it), release_lease (bool), assign ("" or agent id),
 --                  unassign (bool), agent_delta ([agent id, active delta, handled delta] or []),
 --                  requeue ({queue, score, since} or {}), set ({field = value}),
---                  open (bool: back among the tickets with running clocks) }
+--                  open (bool: back among the tickets with running clocks),
+--                  live ({} or { unwait = pool (the caller no longer waits in hl:{c}:live:<pool>),
+--                        busy = [agent id, until ms] (on a live call or in wrap-up),
+--                        aht = [pool, sample ms, weight] (a handle time for the wait estimate)}) }
 -- Returns  { "ok", new_ver } | { "stale", current_ver } | { "missing" } | { "stale_lease" }
 
 local prefix = ARGV[1]
@@ -67,7 +70,7 @@ if a.dequeue and queue ~= '' then
 end
 if a.release_lease then
   redis.call('ZREM', prefix .. 'leases', id)
-  redis.call('HDEL', tkey, 'lease_id', 'lease_agent', 'lease_expires_ms')
+  redis.call('HDEL', tkey, 'lease_id', 'lease_agent', 'lease_expires_ms', 'lease_declined', 'live_lease')
 end
 if a.assign ~= '' then
   redis.call('HSET', tkey, 'assigned_agent', a.assign)
@@ -92,6 +95,26 @@ if a.agent_delta[1] then
 end
 for k, v in pairs(a.set) do
   redis.call('HSET', tkey, k, v)
+end
+if a.live and a.live.unwait then
+  redis.call('ZREM', prefix .. 'live:' .. a.live.unwait, id)
+end
+if a.live and a.live.busy then
+  local akey = prefix .. 'agent:' .. a.live.busy[1]
+  if redis.call('EXISTS', akey) == 1 then
+    redis.call('HSET', akey, 'busy_until_ms', a.live.busy[2])
+  end
+end
+if a.live and a.live.aht then
+  -- Exponentially weighted moving average of live handle times, per pool.
+  local field = a.live.aht[1]
+  local old = tonumber(redis.call('HGET', prefix .. 'aht', field) or '')
+  local v = a.live.aht[2]
+  if old then
+    v = old + a.live.aht[3] * (v - old)
+  end
+  redis.call('HSET', prefix .. 'aht', field, tostring(math.floor(v)))
+  redis.call('HINCRBY', prefix .. 'aht', field .. ':n', 1)
 end
 if a.requeue.queue then
   -- A transfer or escalation: back in line with its old arrival order and age.
@@ -143,6 +166,14 @@ end
 if a.status ~= '' then
   fields[#fields + 1] = 'status'
   fields[#fields + 1] = a.status
+end
+if e.live then
+  fields[#fields + 1] = 'live'
+  fields[#fields + 1] = e.live
+end
+if e.agent then
+  fields[#fields + 1] = 'agent'
+  fields[#fields + 1] = e.agent
 end
 redis.call('XADD', KEYS[3], 'MAXLEN', '~', a.maxlen, '*', unpack(fields))
 return {'ok', ver}
