@@ -512,7 +512,10 @@ impl Settings {
         let l = &self.live;
         for (key, v) in [
             ("live.accept_timeout_seconds", l.accept_timeout_seconds),
-            ("live.heartbeat_timeout_seconds", l.heartbeat_timeout_seconds),
+            (
+                "live.heartbeat_timeout_seconds",
+                l.heartbeat_timeout_seconds,
+            ),
             ("live.max_call_seconds", l.max_call_seconds),
             ("live.default_handle_seconds", l.default_handle_seconds),
         ] {

@@ -175,7 +175,10 @@ pub fn app(state: Arc<AppState>) -> Router {
         )
         .route("/v1/agents/{id}/claim", post(crate::agents::api::claim))
         .route("/v1/agents/{id}/offers", get(crate::agents::api::offers))
-        .route("/v1/agents/{id}/heartbeat", post(crate::live::api::heartbeat))
+        .route(
+            "/v1/agents/{id}/heartbeat",
+            post(crate::live::api::heartbeat),
+        )
         .route("/v1/admin/reload", post(crate::lifecycle::reload_endpoint))
         .route("/v1/queues", get(ops::queues))
         .route("/v1/events", get(crate::events::events))

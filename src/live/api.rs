@@ -10,9 +10,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::{
-    Duty, Reservation, agents_on_duty, candidate, estimate_wait_ms, pool_of, reserve,
-};
+use super::{Duty, Reservation, agents_on_duty, candidate, estimate_wait_ms, pool_of, reserve};
 use crate::api::problem::{ApiError, FieldError};
 use crate::api::{AppState, Authenticated};
 use crate::auth::{Principal, Role};
@@ -171,25 +169,30 @@ pub(crate) async fn start(
         tracing::info!(agent = %r.agent.id, "live caller reserved an agent");
         return Ok(reserved_view(id, &service, &r));
     }
+    // The place in line now: callers ahead may have been reserved meanwhile.
+    let position = state
+        .store
+        .live_position(id, pool.queue_kind())
+        .await
+        .map_err(|e| state.store_error(e))?;
+    if position == 0 {
+        // Reserved by the mover in between.
+        crate::metrics::live_request(&service, "reserved", started.elapsed().as_secs_f64());
+        return view_of(state, &reread(state, id).await?).await;
+    }
     let agents = agents_on_duty(&online, &c);
     let (handle_ms, calls) = handle_time(state, county, pool.queue_kind()).await?;
-    let estimate = estimate_wait_ms(begin.position, handle_ms, agents);
+    let estimate = estimate_wait_ms(position, handle_ms, agents);
     if let Some(e) = estimate {
         state
             .store
-            .live_estimate(id, pool.queue_kind(), e, begin.position, agents, handle_ms)
+            .live_estimate(id, pool.queue_kind(), e, position, agents, handle_ms)
             .await
             .map_err(|e| state.store_error(e))?;
     }
     crate::metrics::live_request(&service, "waiting", started.elapsed().as_secs_f64());
     Ok(waiting_view(
-        id,
-        &service,
-        begin.position,
-        agents,
-        handle_ms,
-        calls,
-        estimate,
+        id, &service, position, agents, handle_ms, calls, estimate,
     ))
 }
 
@@ -220,7 +223,11 @@ fn reserved_view(id: &str, service: &str, r: &Reservation) -> LiveView {
             "transfer to {} {} at {}, reserved for {} s",
             pool_word(service),
             r.agent.spec.name,
-            r.agent.spec.contact.as_deref().unwrap_or("(no contact on record)"),
+            r.agent
+                .spec
+                .contact
+                .as_deref()
+                .unwrap_or("(no contact on record)"),
             ((r.expires_ms - Utc::now().timestamp_millis()).max(0) + 500) / 1000
         ),
     );
@@ -278,7 +285,11 @@ pub(crate) async fn view_of(state: &AppState, record: &TicketRecord) -> Result<L
     let id = &record.stored.id;
     let service = &record.service;
     let Some(live) = &record.live else {
-        return Ok(base(id, "not_offered", "no live transfer was asked for".into()));
+        return Ok(base(
+            id,
+            "not_offered",
+            "no live transfer was asked for".into(),
+        ));
     };
     match live.state.as_str() {
         "callback" => {
@@ -340,7 +351,9 @@ pub(crate) async fn view_of(state: &AppState, record: &TicketRecord) -> Result<L
                 "accepted" => format!("{agent} accepted; transfer the call"),
                 "connected" => format!("{agent} is speaking with the caller"),
                 "ended" => "the call ended".to_string(),
-                "cancelled" => "the caller hung up; the ticket stays queued unless withdrawn".into(),
+                "cancelled" => {
+                    "the caller hung up; the ticket stays queued unless withdrawn".into()
+                }
                 _ => other.to_string(),
             };
             Ok(base(id, other, message))
@@ -470,7 +483,9 @@ pub(crate) fn on_accept(
     let busy_until = now.saturating_add(i64::try_from(state.live.max_call_ms).unwrap_or(i64::MAX));
     change.live = serde_json::json!({ "unwait": pool, "busy": [agent, busy_until] });
     change.set.insert("live".into(), "accepted".into());
-    change.set.insert("live_accepted_ms".into(), now.to_string());
+    change
+        .set
+        .insert("live_accepted_ms".into(), now.to_string());
     change.event.insert("live".into(), "accepted".into());
     change.event.insert("agent".into(), agent.into());
 }

@@ -195,17 +195,19 @@ impl LiveConfig {
     }
 }
 
-/// Is this online agent free to be reserved now?
+/// Could this online agent be reserved now? An agent holding a pushed offer of queued work
+/// could: a caller on the line outranks it, and `claim.lua` withdraws that offer (but not a
+/// live one: that caller was first).
 fn free(o: &OnlineAgent, now_ms: i64) -> bool {
     o.agent.spec.status == AgentStatus::Available
-        && o.agent.active < o.agent.spec.capacity
-        && !o.offering
+        && (o.agent.active < o.agent.spec.capacity || o.offering)
         && o.busy_until_ms <= now_ms
 }
 
-/// The order in which free agents are tried for a caller: the nearest tier first (grid, village,
-/// town, county centre: the widening order, applied at once because the caller cannot wait),
-/// then by `selection` (longest idle, or fewest active), then by id for a stable order.
+/// The order in which free agents are tried for a caller: agents holding no offer first, then
+/// the nearest tier (grid, village, town, county centre: the widening order, applied at once
+/// because the caller cannot wait), then by `selection` (longest idle, or fewest active), then
+/// by id for a stable order.
 pub fn rank<'a>(
     agents: &'a [OnlineAgent],
     c: &Candidate,
@@ -223,8 +225,9 @@ pub fn rank<'a>(
         } else {
             (x.idle_since_ms, x.agent.active).cmp(&(y.idle_since_ms, y.agent.active))
         };
-        tier(&x.agent)
-            .cmp(&tier(&y.agent))
+        x.offering
+            .cmp(&y.offering)
+            .then(tier(&x.agent).cmp(&tier(&y.agent)))
             .then(by_strategy)
             .then_with(|| x.agent.id.cmp(&y.agent.id))
     });
@@ -277,7 +280,13 @@ pub async fn reserve(
     let now = store.now_ms();
     for o in rank(online, c, &cfg.selection, now) {
         match store
-            .claim(county, c, &o.agent.id, cfg.accept_timeout_ms, ClaimMode::Live)
+            .claim(
+                county,
+                c,
+                &o.agent.id,
+                cfg.accept_timeout_ms,
+                ClaimMode::Live,
+            )
             .await?
         {
             ClaimOutcome::Leased {

@@ -54,7 +54,10 @@ fn duty_hours_say_on_off_and_when_duty_opens_again() {
             opens_at: shanghai(2026, 11, 25, 8, 0)
         }
     );
-    assert_eq!(d.duty("triage", shanghai(2026, 11, 24, 9, 0)), Duty::NotOffered);
+    assert_eq!(
+        d.duty("triage", shanghai(2026, 11, 24, 9, 0)),
+        Duty::NotOffered
+    );
 }
 
 #[test]
@@ -63,15 +66,16 @@ fn bad_duty_hours_name_the_key() {
     assert_eq!(err.0, "live.duty_hours.mediation[0]");
     let err = DutyHours::from_settings(&settings(&[("triage", &["08:00-20:00"])])).unwrap_err();
     assert_eq!(err.0, "live.duty_hours.triage");
-    let err = DutyHours::from_settings(&settings(&[(
-        "mediation",
-        &["08:00-12:00", "11:00-13:00"],
-    )]))
-    .unwrap_err();
+    let err =
+        DutyHours::from_settings(&settings(&[("mediation", &["08:00-12:00", "11:00-13:00"])]))
+            .unwrap_err();
     assert_eq!(err.0, "live.duty_hours.mediation[1]");
     let mut s = settings(&[]);
     s.time_zone = "Mars/Olympus".into();
-    assert_eq!(DutyHours::from_settings(&s).unwrap_err().0, "live.time_zone");
+    assert_eq!(
+        DutyHours::from_settings(&s).unwrap_err().0,
+        "live.time_zone"
+    );
 }
 
 #[test]
@@ -133,7 +137,13 @@ fn caller() -> Candidate {
 fn the_nearest_tier_goes_first_then_the_longest_idle() {
     let agents = vec![
         online("county-idle", Tier::County, "320831", 1, 0),
-        online("grid-busy-recently", Tier::Grid, "320831/城关镇/东关村/3", 500, 0),
+        online(
+            "grid-busy-recently",
+            Tier::Grid,
+            "320831/城关镇/东关村/3",
+            500,
+            0,
+        ),
         online("grid-idle", Tier::Grid, "320831/城关镇/东关村/3", 100, 2),
         online("other-town", Tier::Town, "320831/高沟镇", 1, 0),
     ];
@@ -150,21 +160,29 @@ fn the_nearest_tier_goes_first_then_the_longest_idle() {
 }
 
 #[test]
-fn busy_offering_away_and_full_agents_are_not_free() {
+fn busy_away_and_full_agents_are_not_free_and_offering_ones_come_last() {
     let mut a = vec![
         online("on-call", Tier::Grid, "320831", 0, 0),
-        online("offering", Tier::Grid, "320831", 0, 0),
+        online("offering", Tier::Grid, "320831", 0, 1),
         online("away", Tier::Grid, "320831", 0, 0),
         online("full", Tier::Grid, "320831", 0, 3),
+        online("county", Tier::County, "320831", 0, 0),
     ];
     a[0].busy_until_ms = 5_000;
     a[1].offering = true;
     a[2].agent.spec.status = AgentStatus::Away;
-    assert!(rank(&a, &caller(), "longest_idle", 1_000).is_empty());
+    let ids = |now| -> Vec<String> {
+        rank(&a, &caller(), "longest_idle", now)
+            .iter()
+            .map(|o| o.agent.id.clone())
+            .collect()
+    };
+    // A pushed offer of queued work can be withdrawn for a caller, but only as a last resort.
+    assert_eq!(ids(1_000), ["county", "offering"]);
     // On a call, they still count for the estimate: they will be free again.
-    assert_eq!(agents_on_duty(&a, &caller()), 3);
-    // After the wrap-up, the agent on the call is free again.
-    assert_eq!(rank(&a, &caller(), "longest_idle", 6_000).len(), 1);
+    assert_eq!(agents_on_duty(&a, &caller()), 4);
+    // After the wrap-up, the agent on the call is free again, nearest tier first.
+    assert_eq!(ids(6_000), ["on-call", "county", "offering"]);
 }
 
 /// A small deterministic generator (xorshift64*), so the simulated day is the same every run.
@@ -272,6 +290,10 @@ fn on_a_simulated_day_the_estimate_is_within_the_stated_error() {
             bias * 100.0
         );
         assert!(mae < 0.4, "seed {seed}: mean |error| {:.0} %", mae * 100.0);
-        assert!(bias.abs() < 0.15, "seed {seed}: bias {:+.0} %", bias * 100.0);
+        assert!(
+            bias.abs() < 0.15,
+            "seed {seed}: bias {:+.0} %",
+            bias * 100.0
+        );
     }
 }

@@ -115,7 +115,12 @@ impl Store {
         actor: &str,
     ) -> Result<Option<LiveBegin>, StoreError> {
         let reply = self
-            .live_op(id, pool, actor, &["begin".into(), transfer.into()])
+            .live_op(
+                id,
+                pool,
+                actor,
+                &["begin".into(), transfer.into(), pool.into()],
+            )
             .await?;
         Ok(match reply.first().map(String::as_str) {
             Some(kind @ ("new" | "exists")) => Some(LiveBegin {

@@ -108,7 +108,9 @@ async fn step(store: &Store, config: &MoverConfig) -> Duration {
         }
         match crate::live::serve_waiting(store, &county, &config.live).await {
             Ok(0) => {}
-            Ok(n) => tracing::info!(county = %county, reserved = n, "agents reserved for live callers"),
+            Ok(n) => {
+                tracing::info!(county = %county, reserved = n, "agents reserved for live callers")
+            }
             Err(e) => tracing::warn!(county = %county, error = %e, "live round failed"),
         }
         match crate::agents::offers::offer_round(store, &county, &config.offers).await {

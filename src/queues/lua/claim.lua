@@ -20,7 +20,10 @@
 --
 -- Offers and live reservations go only to an agent who holds no other offer and is not on a
 -- live call or in its wrap-up (busy_until_ms), checked here so that two consoles racing for the
--- last free lawyer never both get them. A live reservation also needs the caller still waiting.
+-- last free lawyer never both get them. A live reservation also needs the caller still waiting,
+-- and it outranks a pushed offer of queued work: that offer is withdrawn (the ticket returns to
+-- its place in line) so the caller on the line gets the agent. A caller with a reservation (or a
+-- claim) leaves the waiting line hl:{c}:live:<pool>; the reaper puts them back if it lapses.
 
 local id = ARGV[1]
 local mode = ARGV[6]
@@ -33,15 +36,42 @@ if tonumber(spec[2] or '0') >= tonumber(spec[3] or '0') then
 end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-if mode ~= 'claim' and ((spec[4] or '') ~= '' or tonumber(spec[5] or '0') > now) then
+if mode ~= 'claim' and tonumber(spec[5] or '0') > now then
   return {'busy'}
 end
-if mode == 'live' and redis.call('HGET', KEYS[5], 'live') ~= 'waiting' then
+local live_state = redis.call('HGET', KEYS[5], 'live')
+if mode == 'live' and live_state ~= 'waiting' then
   return {'gone'}
 end
 local score = redis.call('ZSCORE', KEYS[1], id)
 if not score then
   return {'gone'}
+end
+local held = spec[4] or ''
+if mode ~= 'claim' and held ~= '' then
+  local hkey = ARGV[5] .. 't:' .. held
+  local h = redis.call('HMGET', hkey, 'status', 'lease_agent', 'lease_id', 'live_lease', 'queue',
+    'q_score', 'q_since')
+  if h[1] == 'leased' and h[2] == ARGV[2] then
+    if mode ~= 'live' or (h[4] and h[4] == h[3]) then
+      return {'busy'}
+    end
+    -- Withdraw the pushed offer of queued work: back to its place, the agent one ticket lighter.
+    redis.call('ZREM', KEYS[3], held)
+    redis.call('ZADD', ARGV[5] .. 'q:' .. h[5], h[6], held)
+    redis.call('ZADD', ARGV[5] .. 'qt:' .. h[5], h[7] or now, held)
+    redis.call('HSET', hkey, 'status', 'queued')
+    redis.call('HDEL', hkey, 'lease_id', 'lease_agent', 'lease_expires_ms', 'lease_declined', 'live_lease')
+    redis.call('HINCRBY', KEYS[4], 'active', -1)
+    redis.call('RPUSH', ARGV[5] .. 'h:' .. held, cjson.encode({type = 'lease.preempted', at_ms = now,
+      agent = ARGV[2], lease_id = h[3]}))
+    redis.call('XADD', KEYS[7], 'MAXLEN', '~', ARGV[4], '*', 'type', 'lease.preempted', 'id', held,
+      'queue', h[5] or '', 'agent', ARGV[2], 'at_ms', tostring(now))
+  end
+  redis.call('HDEL', KEYS[4], 'offer_ticket')
+end
+if live_state == 'waiting' then
+  redis.call('ZREM', ARGV[5] .. 'live:' .. (redis.call('HGET', KEYS[5], 'live_pool') or ''), id)
 end
 local since = redis.call('ZSCORE', KEYS[2], id)
 redis.call('ZREM', KEYS[1], id)

@@ -11,6 +11,7 @@
 -- ARGV[2] key prefix "hl:{c}:"   ARGV[3] stream MAXLEN   ARGV[4] actor
 --
 -- begin:    ARGV[5] "live" (on duty: the caller waits) or "callback" (off duty: called back)
+--           ARGV[6] the pool (agent kind's queue prefix), kept for the reaper
 --           Registers the request once; a retry changes nothing.
 --           Returns { "new" | "exists", live state, position (1-based, 0 when not waiting) }
 -- estimate: ARGV[5] estimate ms   ARGV[6] position   ARGV[7] agents counted   ARGV[8] handle ms
@@ -62,7 +63,7 @@ if op == 'begin' then
     state = 'callback'
   end
   redis.call('HSET', tkey, 'live', state, 'transfer', mode, 'live_since_ms', now,
-    'live_operator', ARGV[4])
+    'live_operator', ARGV[4], 'live_pool', ARGV[6])
   if state == 'waiting' then
     redis.call('ZADD', KEYS[2], now, id)
   end

@@ -33,6 +33,11 @@ for _, id in ipairs(due) do
       redis.call('HSET', tkey, 'queue', target)
       redis.call('SADD', prefix .. 'queues', target)
     end
+    -- A live caller whose reservation lapsed waits in line again, in their original place.
+    local live = redis.call('HMGET', tkey, 'live', 'live_pool', 'live_since_ms')
+    if live[1] == 'waiting' and live[2] then
+      redis.call('ZADD', prefix .. 'live:' .. live[2], live[3] or now, id)
+    end
     redis.call('ZADD', prefix .. 'q:' .. target, f[2], id)
     redis.call('ZADD', prefix .. 'qt:' .. target, f[3] or now, id)
     redis.call('HSET', tkey, 'status', 'queued')
