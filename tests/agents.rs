@@ -824,7 +824,7 @@ async fn offers_are_pushed_to_connected_consoles_re_offered_on_timeout_and_missi
         .await;
     assert_eq!(res.status(), 200);
     console
-        .next_of(&["offer_expired"], Duration::from_secs(10))
+        .next_of(&["offer_declined"], Duration::from_secs(10))
         .await;
     let (_, again) = console.next_of(&["offer"], Duration::from_secs(10)).await;
     assert_eq!(again["id"], t2["id"], "re-offered after the decline");

@@ -474,7 +474,7 @@ pub(crate) fn on_accept(
     now: i64,
     change: &mut TicketChange,
 ) {
-    if !record.live.as_ref().is_some_and(|l| l.state == "waiting") {
+    if record.live.as_ref().is_none_or(|l| l.state != "waiting") {
         return;
     }
     let pool = pool_of(&record.service)
