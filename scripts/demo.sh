@@ -64,6 +64,19 @@ echo
 [ "$code" = 200 ] || { echo "error: a retry of the first ticket got HTTP $code, expected 200" >&2; exit 1; }
 echo "A partner retrying the first transfer gets HTTP $code and the same ticket (never a second one)."
 echo
+echo "Live transfer (人工转接): an operator passes two callers with legal questions to the duty lawyer."
+curl -fsS -X POST "$base/v1/agents/l-320831-01/heartbeat" -H 'authorization: Bearer demo-lawyer' >/dev/null
+for k in 1 2; do
+  live_body='{"source":"12345","external_id":"LIVE-'"$run"'-'"$k"'","received_at":"'"$now"'","channel":"phone",
+    "transfer":"one_click","region":{"code":"320831","town":"城关镇"},"title":"咨询劳动合同",
+    "text":"我想咨询一下，公司没有和我签劳动合同，已经干了八个月，现在要辞退我，请问能不能要求双倍工资？","live":true}'
+  out=$(curl -sS -X POST "$base/v1/tickets" -H 'authorization: Bearer demo-operator' \
+        -H 'content-type: application/json' --data-binary "$live_body")
+  msg=$(printf '%s' "$out" | grep -o '"message":"[^"]*"' | head -1 | cut -d'"' -f4)
+  [ -n "$msg" ] || { echo "error: live transfer $k got no answer: $out" >&2; exit 1; }
+  echo "  caller $k ($(printf '%s' "$out" | field id)): $msg"
+done
+echo
 echo "Where to look (demo tokens are public; see config/demo.toml):"
 echo "  queues:    curl -s $base/v1/queues -H 'authorization: Bearer demo-supervisor'"
 echo "  a ticket:  curl -s $base/v1/tickets/<id> -H 'authorization: Bearer demo-supervisor'"
