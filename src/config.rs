@@ -58,6 +58,8 @@ pub struct Settings {
     pub agents: AgentsSettings,
     /// Live transfer while the caller waits: reservations, presence, duty hours.
     pub live: LiveSettings,
+    /// Delivering callbacks to partner hotlines.
+    pub callbacks: CallbackSettings,
     /// Log format and level.
     pub log: LogSettings,
 }
@@ -237,6 +239,22 @@ pub struct AgentsSettings {
     pub bootstrap: Vec<BootstrapAgent>,
 }
 
+/// `[callbacks]`: how partner callbacks (事件反馈) are delivered; where to is per partner.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CallbackSettings {
+    /// One attempt's time limit.
+    pub timeout_ms: u64,
+    /// Attempts before an event goes to the dead letters.
+    pub max_attempts: u32,
+    /// First retry delay; doubled per attempt, with full jitter.
+    pub backoff_base_ms: u64,
+    /// Longest retry delay.
+    pub backoff_max_ms: u64,
+    /// How often idle outboxes are looked at.
+    pub poll_ms: u64,
+}
+
 /// `[live]`: live transfer (人工转接, 一键转接) while the caller is still on the line.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -383,6 +401,23 @@ impl Settings {
         self.validate_auth()?;
         self.validate_agents()?;
         self.validate_live()?;
+        let c = &self.callbacks;
+        for (key, v) in [
+            ("callbacks.timeout_ms", c.timeout_ms),
+            ("callbacks.max_attempts", u64::from(c.max_attempts)),
+            ("callbacks.backoff_base_ms", c.backoff_base_ms),
+            ("callbacks.poll_ms", c.poll_ms),
+        ] {
+            if v == 0 {
+                return Err(invalid(key, "must be greater than 0"));
+            }
+        }
+        if c.backoff_max_ms < c.backoff_base_ms {
+            return Err(invalid(
+                "callbacks.backoff_max_ms",
+                "must be at least callbacks.backoff_base_ms",
+            ));
+        }
         if !["json", "pretty"].contains(&self.log.format.as_str()) {
             return Err(invalid("log.format", "must be `json` or `pretty`"));
         }

@@ -24,6 +24,7 @@
 pub mod agents;
 pub mod api;
 pub mod auth;
+pub mod callbacks;
 pub mod classify;
 pub mod config;
 pub mod dashboard;

@@ -972,6 +972,7 @@ async fn move_county(
         duplicate_window_secs: 0,
         since_ms: Some(record.stored.created_ms),
         transferred_from: Some(&old_id),
+        callback: record.callback.as_deref().unwrap_or(""),
     };
     let new_id = match state
         .store

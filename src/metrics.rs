@@ -62,6 +62,16 @@ pub const QUEUE_HANDLE: &str = "hotline_queue_handle_seconds";
 pub const REDIS_LATENCY: &str = "hotline_redis_latency_seconds";
 /// Agent actions applied, by `action`.
 pub const TICKET_ACTIONS: &str = "hotline_ticket_actions_total";
+/// Callback attempts by partner and outcome (delivered, failed, dead, skipped).
+pub const CALLBACKS: &str = "hotline_callbacks_total";
+/// From the event to its delivery, seconds.
+pub const CALLBACK_LATENCY: &str = "hotline_callback_latency_seconds";
+/// Attempts a delivered callback took.
+pub const CALLBACK_ATTEMPTS: &str = "hotline_callback_attempts";
+/// Undelivered callbacks and dead letters per partner, read from Redis at scrape.
+pub const CALLBACK_PENDING: &str = "hotline_callback_pending";
+/// Dead letters per partner, read from Redis at scrape.
+pub const CALLBACK_DEAD: &str = "hotline_callback_dead_letters";
 /// Live-transfer requests by service and answer (reserved, waiting, off_duty, not_offered).
 pub const LIVE_REQUESTS: &str = "hotline_live_requests_total";
 /// Live-transfer decision time: from the request to the answer with a reservation or estimate.
@@ -142,6 +152,20 @@ pub fn install() -> Result<PrometheusHandle, String> {
                         ],
                     )
                 })
+                .and_then(|b| {
+                    b.set_buckets_for_metric(
+                        Matcher::Full(CALLBACK_LATENCY.to_string()),
+                        &[
+                            0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 30.0, 60.0, 300.0, 1800.0, 3600.0,
+                        ],
+                    )
+                })
+                .and_then(|b| {
+                    b.set_buckets_for_metric(
+                        Matcher::Full(CALLBACK_ATTEMPTS.to_string()),
+                        &[1.0, 2.0, 3.0, 5.0, 8.0, 12.0, 20.0],
+                    )
+                })
                 .map_err(|e| e.to_string())?
                 .build_recorder();
             let handle = recorder.handle();
@@ -153,6 +177,17 @@ pub fn install() -> Result<PrometheusHandle, String> {
 }
 
 fn describe() {
+    metrics::describe_counter!(
+        CALLBACKS,
+        "Partner callback attempts by outcome (delivered, failed, dead, skipped)"
+    );
+    metrics::describe_histogram!(
+        CALLBACK_LATENCY,
+        "Seconds from an event to its delivery to the partner"
+    );
+    metrics::describe_histogram!(CALLBACK_ATTEMPTS, "Attempts a delivered callback took");
+    metrics::describe_gauge!(CALLBACK_PENDING, "Undelivered partner callbacks");
+    metrics::describe_gauge!(CALLBACK_DEAD, "Partner callbacks in the dead letters");
     metrics::describe_counter!(
         LIVE_REQUESTS,
         "Live-transfer requests, by service and answer (reserved, waiting, off_duty, not_offered)"
@@ -296,6 +331,21 @@ pub fn queues(stats: &[QueueStats]) {
             }
         }
     }
+}
+
+/// Counts a callback attempt's outcome.
+pub fn callback(partner: &str, outcome: &'static str) {
+    metrics::counter!(CALLBACKS, "partner" => partner.to_string(), "outcome" => outcome)
+        .increment(1);
+}
+
+/// Records a delivered callback: its latency from the event and the attempts it took.
+pub fn callback_delivered(partner: &str, seconds: f64, attempts: u32) {
+    callback(partner, "delivered");
+    metrics::histogram!(CALLBACK_LATENCY, "partner" => partner.to_string())
+        .record(seconds.max(0.0));
+    metrics::histogram!(CALLBACK_ATTEMPTS, "partner" => partner.to_string())
+        .record(f64::from(attempts));
 }
 
 /// Counts a live-transfer request by its answer.

@@ -80,6 +80,7 @@ impl Application {
             tokens = auth.len(),
             "gateway ready"
         );
+        let settings_callbacks = settings.callbacks.clone();
         let live = crate::live::LiveConfig::from_settings(&settings.live)
             .map_err(|(key, message)| anyhow::anyhow!("{key}: {message}"))?;
         let state = Arc::new(AppState {
@@ -93,6 +94,10 @@ impl Application {
             mover: MoverHandle::default(),
             config_path,
             live,
+            callbacks: Arc::new(crate::callbacks::Callbacks::new(
+                &settings_callbacks,
+                Vec::new(),
+            )),
         });
         Ok(Application {
             listener,
@@ -132,6 +137,11 @@ impl Application {
             },
             stop_rx.clone(),
         ));
+        let deliverer = tokio::spawn(crate::callbacks::run(
+            self.state.store.clone(),
+            Arc::clone(&self.state.callbacks),
+            stop_rx.clone(),
+        ));
         let reloader = tokio::spawn(reload_on_sighup(Arc::clone(&self.state), stop_rx));
         let app = api::app(Arc::clone(&self.state));
         let server = axum::serve(self.listener, app).with_graceful_shutdown(async move {
@@ -149,6 +159,7 @@ impl Application {
         }
         let _ = stop_tx.send(true);
         let _ = mover.await;
+        let _ = deliverer.await;
         reloader.abort();
         if let Some(local) = self.local_redis {
             if let Err(e) = self.state.store.shutdown_server().await {

@@ -55,6 +55,8 @@ pub struct AppState {
     pub config_path: Option<std::path::PathBuf>,
     /// Live transfer: reservation length, duty hours, presence.
     pub live: crate::live::LiveConfig,
+    /// Partner callback targets and delivery settings.
+    pub callbacks: Arc<crate::callbacks::Callbacks>,
 }
 
 impl AppState {

@@ -300,6 +300,11 @@ async fn receive(
         duplicate_window_secs: state.settings.intake.duplicate_window_days * 86_400,
         since_ms: None,
         transferred_from: None,
+        callback: if state.callbacks.target(&principal.name).is_some() {
+            &principal.name
+        } else {
+            ""
+        },
     };
 
     let outcome = match state.store.ingest(&new).await {

@@ -27,8 +27,10 @@ use crate::ticket::Ticket;
 
 mod agents;
 mod live;
+mod outbox;
 pub use agents::{ClaimMode, ClaimOutcome, OnlineAgent, RenewOutcome};
 pub use live::{LiveBegin, LiveCancel, LiveFields};
+pub use outbox::{OutboxEntry, OutboxState};
 
 const COUNTIES: &str = "hl:counties";
 
@@ -113,6 +115,8 @@ pub struct NewTicket<'a> {
     pub since_ms: Option<i64>,
     /// The ticket this one was moved from, if any.
     pub transferred_from: Option<&'a str>,
+    /// The partner to call back with this ticket's events, or empty.
+    pub callback: &'a str,
 }
 
 /// One timer to schedule: clock name, kind (`w0`, `w1`, …, `b`) and due time in ms.
@@ -190,6 +194,8 @@ pub struct TicketRecord {
     pub linked: Vec<String>,
     /// The live transfer, when the caller asked for one.
     pub live: Option<LiveFields>,
+    /// The partner called back with this ticket's events, if any.
+    pub callback: Option<String>,
 }
 
 /// A change to one ticket, computed by the gateway and applied atomically by [`Store::act`].
@@ -379,6 +385,7 @@ pub struct Store {
     renew: std::sync::Arc<Script>,
     reap: std::sync::Arc<Script>,
     live: std::sync::Arc<Script>,
+    outbox: std::sync::Arc<Script>,
     /// Redis clock minus this host's clock, ms; refreshed by every mover step.
     clock_offset_ms: std::sync::Arc<std::sync::atomic::AtomicI64>,
     stream_maxlen: u64,
@@ -431,6 +438,7 @@ impl Store {
             renew: std::sync::Arc::new(Script::new(include_str!("lua/renew.lua"))),
             reap: std::sync::Arc::new(Script::new(include_str!("lua/reap_leases.lua"))),
             live: std::sync::Arc::new(Script::new(include_str!("lua/live.lua"))),
+            outbox: std::sync::Arc::new(Script::new(include_str!("lua/outbox.lua"))),
             clock_offset_ms: Default::default(),
             stream_maxlen,
             idempotency_ttl_secs,
@@ -501,6 +509,7 @@ impl Store {
             .arg(t.duplicate_window_secs)
             .arg(t.since_ms.unwrap_or(0))
             .arg(t.transferred_from.unwrap_or(""))
+            .arg(t.callback)
             .invoke_async(&mut conn)
             .await?;
         crate::metrics::redis_latency("ingest", started.elapsed());
@@ -549,6 +558,7 @@ impl Store {
         let region_path = take("region_path");
         let linked = serde_json::from_str(&take("linked")).unwrap_or_default();
         let live = LiveFields::take(&mut take);
+        let callback = opt(take("callback"));
         let fired = fields
             .keys()
             .filter_map(|k| k.strip_prefix("fired:").map(str::to_string))
@@ -573,6 +583,7 @@ impl Store {
             region_path,
             linked,
             live,
+            callback,
         }))
     }
 

@@ -22,6 +22,16 @@ local BAND = 4294967296
 
 local function event(id, fields)
   redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[3], '*', unpack(fields))
+  -- A breach of a partner's ticket goes to its durable outbox in the same step.
+  if fields[2] == 'sla.breached' then
+    local callback = redis.call('HGET', prefix .. 't:' .. id, 'callback')
+    if callback then
+      local out = {unpack(fields)}
+      out[#out + 1] = 'at_ms'
+      out[#out + 1] = tostring(now)
+      redis.call('XADD', prefix .. 'outbox:' .. callback, '*', unpack(out))
+    end
+  end
   local h = {}
   for i = 1, #fields, 2 do
     h[fields[i]] = fields[i + 1]

@@ -27,6 +27,8 @@
 -- ARGV[21] how long a caller's earlier tickets are linked, in seconds
 -- ARGV[22] enqueue time to keep (ms; "0" = now): a ticket moved from another county keeps its age
 -- ARGV[23] the id it was moved from, or ""
+-- ARGV[24] the partner to call back with this ticket's events (事件反馈), or "" / absent:
+--          its events go to the durable outbox hl:{county}:outbox:<partner> (see outbox.lua)
 -- Returns  { outcome, id, status, queue, classification JSON, created_ms, clocks JSON }
 --          outcome is "created", "existing" or "conflict" (conflict carries only the id).
 
@@ -129,6 +131,14 @@ redis.call('HINCRBY', day, 'source:' .. ARGV[12], 1)
 redis.call('HINCRBY', day, 'hour:' .. math.floor((local_s % 86400) / 3600), 1)
 redis.call('EXPIRE', day, 8 * 86400)
 redis.call('RPUSH', prefix .. 'h:' .. id, event)
+local callback = ARGV[24] or ''
+if callback ~= '' then
+  -- Written with the ticket, so an acknowledged ticket's callback can never be lost. Never
+  -- trimmed: entries leave only when delivered or dead-lettered.
+  redis.call('HSET', prefix .. 't:' .. id, 'callback', callback)
+  redis.call('XADD', prefix .. 'outbox:' .. callback, '*', 'type', 'ticket.created', 'id', id,
+    'status', ARGV[6], 'queue', queue, 'at_ms', tostring(now_ms))
+end
 redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[16], '*',
   'type', 'ticket.created', 'id', id, 'status', ARGV[6], 'queue', queue,
   'service', ARGV[9], 'level', ARGV[10], 'category', ARGV[11], 'source', ARGV[12],

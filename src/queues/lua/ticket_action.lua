@@ -176,4 +176,23 @@ if e.agent then
   fields[#fields + 1] = e.agent
 end
 redis.call('XADD', KEYS[3], 'MAXLEN', '~', a.maxlen, '*', unpack(fields))
+-- A status change of a partner's ticket goes to its durable outbox in the same step.
+if a.status ~= '' then
+  local callback = redis.call('HGET', tkey, 'callback')
+  if callback then
+    local out = {'type', e.type, 'id', id, 'status', a.status, 'queue', queue,
+      'at_ms', tostring(now_ms)}
+    for _, k in ipairs({'outcome', 'reason', 'summary', 'satisfaction'}) do
+      if e[k] ~= nil then
+        out[#out + 1] = k
+        out[#out + 1] = tostring(e[k])
+      end
+    end
+    if a.assign ~= '' then
+      out[#out + 1] = 'agent'
+      out[#out + 1] = a.assign
+    end
+    redis.call('XADD', prefix .. 'outbox:' .. callback, '*', unpack(out))
+  end
+end
 return {'ok', ver}

@@ -1,0 +1,465 @@
+//! Callbacks to partner hotlines (事件反馈): the 12345 platform, the 110 desk or the provincial
+//! 12348 centre hear what became of the tickets they handed over — accepted, assigned, status
+//! changed, resolved, returned, SLA breached.
+//!
+//! Nothing here decides *what* happened: the scripts that change a ticket append the event to the
+//! partner's outbox in the same atomic step (`hl:{c}:outbox:<partner>`), so an event that happened
+//! is never lost, whatever crashes afterwards. This module delivers: one replica at a time per
+//! (county, partner), strictly in outbox order (so in order per ticket), at least once, signed
+//! like inbound requests, with an idempotency key the partner dedupes on, retried with
+//! exponential backoff and full jitter, and dead-lettered after `callbacks.max_attempts`.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use hmac::{Hmac, Mac};
+use serde::Serialize;
+use sha2::Sha256;
+use tokio::sync::watch;
+
+use crate::queues::{OutboxEntry, Store, StoreError};
+
+/// The events a partner may subscribe to, as they appear in callback bodies.
+pub const EVENTS: [&str; 6] = [
+    "ticket.accepted",
+    "ticket.assigned",
+    "ticket.status_changed",
+    "ticket.resolved",
+    "ticket.returned",
+    "sla.breached",
+];
+
+/// A secret that never prints.
+#[derive(Clone, Default)]
+pub struct Secret(pub Vec<u8>);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+/// Where and how one partner is called back.
+#[derive(Debug, Clone)]
+pub struct CallbackTarget {
+    /// The partner's name (its outbox key and metric label).
+    pub partner: String,
+    /// Sent as `x-hotline-key`, so the partner knows which secret signed it.
+    pub key_id: String,
+    /// HMAC key.
+    pub secret: Secret,
+    /// Callback URL.
+    pub url: String,
+    /// Subscribed events (see [`EVENTS`]).
+    pub events: Vec<String>,
+}
+
+/// Delivery settings (`[callbacks]`) and the targets.
+#[derive(Debug, Clone, Default)]
+pub struct Callbacks {
+    targets: BTreeMap<String, CallbackTarget>,
+    /// One attempt's time limit.
+    pub timeout: Duration,
+    /// Attempts before an entry is dead-lettered.
+    pub max_attempts: u32,
+    /// First retry delay, doubled per attempt…
+    pub backoff_base_ms: u64,
+    /// …up to this.
+    pub backoff_max_ms: u64,
+    /// How often idle outboxes are looked at.
+    pub poll: Duration,
+}
+
+impl Callbacks {
+    /// From settings and the partners that have a callback URL.
+    pub fn new(settings: &crate::config::CallbackSettings, targets: Vec<CallbackTarget>) -> Self {
+        Callbacks {
+            targets: targets
+                .into_iter()
+                .map(|t| (t.partner.clone(), t))
+                .collect(),
+            timeout: Duration::from_millis(settings.timeout_ms),
+            max_attempts: settings.max_attempts,
+            backoff_base_ms: settings.backoff_base_ms,
+            backoff_max_ms: settings.backoff_max_ms,
+            poll: Duration::from_millis(settings.poll_ms),
+        }
+    }
+
+    /// The callback target of a principal, if it is a partner with a callback URL.
+    pub fn target(&self, partner: &str) -> Option<&CallbackTarget> {
+        self.targets.get(partner)
+    }
+
+    /// Every target.
+    pub fn targets(&self) -> impl Iterator<Item = &CallbackTarget> {
+        self.targets.values()
+    }
+}
+
+/// The callback name of an outbox entry: `ticket.created` is 受理 (`ticket.accepted`), or
+/// `ticket.returned` when it went straight back; an agent's accept is `ticket.assigned`.
+pub fn event_name(entry_type: &str, status: &str) -> &'static str {
+    match (entry_type, status) {
+        ("ticket.created", "returned") => "ticket.returned",
+        ("ticket.created", _) => "ticket.accepted",
+        ("ticket.accept", _) => "ticket.assigned",
+        ("ticket.resolve", _) => "ticket.resolved",
+        ("ticket.return", _) => "ticket.returned",
+        ("sla.breached", _) => "sla.breached",
+        _ => "ticket.status_changed",
+    }
+}
+
+/// Does the partner want this entry? Its own name, or any status change under
+/// `ticket.status_changed`.
+pub fn wanted(target: &CallbackTarget, name: &str, status: &str) -> bool {
+    target.events.iter().any(|e| e == name)
+        || (!status.is_empty() && target.events.iter().any(|e| e == "ticket.status_changed"))
+}
+
+/// Hex HMAC-SHA256 over `timestamp + "\n" + body`, as inbound partner requests are signed.
+pub fn sign(secret: &[u8], timestamp: i64, body: &[u8]) -> String {
+    // HMAC accepts keys of any length, so this cannot fail.
+    let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(secret) else {
+        return String::new();
+    };
+    mac.update(timestamp.to_string().as_bytes());
+    mac.update(b"\n");
+    mac.update(body);
+    hex::encode(mac.finalize().into_bytes())
+}
+
+/// Delay before retry number `attempt` (1-based): full jitter over an exponentially growing
+/// window, `uniform(0, min(max, base × 2^(attempt−1)))`, so partners coming back are not hit by
+/// every replica's retries at once. `unit` is a uniform number in [0, 1).
+pub fn backoff_ms(attempt: u32, base_ms: u64, max_ms: u64, unit: f64) -> u64 {
+    let window = base_ms
+        .saturating_mul(1u64 << attempt.saturating_sub(1).min(30))
+        .min(max_ms);
+    // At least a tenth of the window, so a retry never spins.
+    let floor = window / 10;
+    floor + ((window - floor) as f64 * unit.clamp(0.0, 1.0)) as u64
+}
+
+/// The body of one callback.
+#[derive(Debug, Serialize)]
+pub struct CallbackBody<'a> {
+    /// Stable across retries (`<county>:<outbox entry>`): dedupe on it.
+    pub delivery_id: String,
+    /// See [`EVENTS`].
+    pub event: &'a str,
+    /// The gateway's ticket id.
+    pub ticket_id: &'a str,
+    /// The partner's own ticket id, as it sent it.
+    pub external_id: String,
+    /// The hotline it came from.
+    pub source: String,
+    /// The ticket's status after the event, when it changed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<&'a str>,
+    /// When it happened (RFC 3339).
+    pub occurred_at: String,
+    /// Details: outcome, reason, summary, agent, clock, queue.
+    pub details: BTreeMap<&'a str, &'a str>,
+}
+
+/// Runs the delivery loop until `stop` turns true. Every replica runs one; locks decide who
+/// delivers which outbox.
+pub async fn run(store: Store, callbacks: Arc<Callbacks>, mut stop: watch::Receiver<bool>) {
+    if callbacks.targets.is_empty() {
+        return;
+    }
+    let client = match reqwest::Client::builder()
+        .timeout(callbacks.timeout)
+        .connect_timeout(callbacks.timeout)
+        .build()
+    {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!(error = %e, "callback client cannot be built; no callbacks delivered");
+            return;
+        }
+    };
+    let holder = format!("{}-{:016x}", std::process::id(), fastrand::u64(..));
+    tracing::info!(
+        partners = callbacks.targets.len(),
+        "callback delivery started"
+    );
+    loop {
+        let busy = match deliver_round(&store, &client, &callbacks, &holder).await {
+            Ok(n) => n > 0,
+            Err(e) => {
+                tracing::warn!(error = %e, "callback round failed");
+                false
+            }
+        };
+        let pause = if busy { Duration::ZERO } else { callbacks.poll };
+        tokio::select! {
+            _ = tokio::time::sleep(pause) => {}
+            _ = stop.changed() => break,
+        }
+        if *stop.borrow() {
+            break;
+        }
+    }
+    tracing::info!("callback delivery stopped");
+}
+
+/// One pass over every (county, partner) outbox; returns deliveries made.
+async fn deliver_round(
+    store: &Store,
+    client: &reqwest::Client,
+    callbacks: &Callbacks,
+    holder: &str,
+) -> Result<usize, StoreError> {
+    let mut delivered = 0;
+    let lock_ms = (callbacks.timeout.as_millis() as u64)
+        .saturating_mul(3)
+        .max(5_000);
+    for county in store.counties().await? {
+        for target in callbacks.targets() {
+            if !store
+                .outbox_lock(&county, &target.partner, holder, lock_ms)
+                .await?
+            {
+                continue;
+            }
+            delivered += deliver_outbox(store, client, callbacks, target, &county, holder).await?;
+        }
+    }
+    Ok(delivered)
+}
+
+/// Delivers the head of one outbox in order until it is empty, an attempt fails, or a batch is
+/// done (so other outboxes get their turn).
+async fn deliver_outbox(
+    store: &Store,
+    client: &reqwest::Client,
+    callbacks: &Callbacks,
+    target: &CallbackTarget,
+    county: &str,
+    holder: &str,
+) -> Result<usize, StoreError> {
+    let state = store.outbox_state(county, &target.partner).await?;
+    if state.pending == 0 || state.next_at_ms > store.now_ms() {
+        return Ok(0);
+    }
+    let mut attempts = state.attempts;
+    let mut delivered = 0;
+    for entry in store.outbox_head(county, &target.partner, 50).await? {
+        let kind = entry.fields.get("type").map(String::as_str).unwrap_or("");
+        let status = entry.fields.get("status").map(String::as_str).unwrap_or("");
+        let name = event_name(kind, status);
+        if !wanted(target, name, status) {
+            crate::metrics::callback(&target.partner, "skipped");
+            if !store
+                .outbox_done(county, &target.partner, holder, &entry.entry_id)
+                .await?
+            {
+                return Ok(delivered);
+            }
+            continue;
+        }
+        let started = Instant::now();
+        match attempt(store, client, target, county, &entry, name).await {
+            Ok(()) => {
+                if !store
+                    .outbox_done(county, &target.partner, holder, &entry.entry_id)
+                    .await?
+                {
+                    return Ok(delivered);
+                }
+                let at_ms: i64 = entry
+                    .fields
+                    .get("at_ms")
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(0);
+                crate::metrics::callback_delivered(
+                    &target.partner,
+                    (store.now_ms() - at_ms).max(0) as f64 / 1000.0,
+                    attempts + 1,
+                );
+                attempts = 0;
+                delivered += 1;
+            }
+            Err(error) => {
+                tracing::warn!(
+                    partner = %target.partner,
+                    ticket_id = entry.fields.get("id").map(String::as_str).unwrap_or(""),
+                    attempt = attempts + 1,
+                    elapsed_ms = started.elapsed().as_millis() as u64,
+                    error = %error,
+                    "callback attempt failed"
+                );
+                if attempts + 1 >= callbacks.max_attempts {
+                    let record = serde_json::json!({
+                        "entry": entry.entry_id,
+                        "county": county,
+                        "event": name,
+                        "fields": entry.fields,
+                        "attempts": attempts + 1,
+                        "last_error": error,
+                        "dead_at_ms": store.now_ms(),
+                    });
+                    if store
+                        .outbox_dead(
+                            county,
+                            &target.partner,
+                            holder,
+                            &entry.entry_id,
+                            &record.to_string(),
+                        )
+                        .await?
+                    {
+                        crate::metrics::callback(&target.partner, "dead");
+                        tracing::error!(partner = %target.partner, "callback dead-lettered after {} attempts", attempts + 1);
+                    }
+                    attempts = 0;
+                    continue;
+                }
+                crate::metrics::callback(&target.partner, "failed");
+                let wait = backoff_ms(
+                    attempts + 1,
+                    callbacks.backoff_base_ms,
+                    callbacks.backoff_max_ms,
+                    fastrand::f64(),
+                );
+                let next = store.now_ms() + i64::try_from(wait).unwrap_or(i64::MAX / 2);
+                store
+                    .outbox_retry(
+                        county,
+                        &target.partner,
+                        holder,
+                        &entry.entry_id,
+                        next,
+                        &error,
+                    )
+                    .await?;
+                return Ok(delivered);
+            }
+        }
+    }
+    Ok(delivered)
+}
+
+/// One signed POST; `Err` carries a short reason (status or transport error), never the body.
+async fn attempt(
+    store: &Store,
+    client: &reqwest::Client,
+    target: &CallbackTarget,
+    county: &str,
+    entry: &OutboxEntry,
+    name: &str,
+) -> Result<(), String> {
+    let ticket_id = entry.fields.get("id").map(String::as_str).unwrap_or("");
+    let (source, external_id) = store
+        .ticket_reference(ticket_id)
+        .await
+        .map_err(|e| format!("reading the ticket: {e}"))?
+        .unwrap_or_default();
+    let at_ms: i64 = entry
+        .fields
+        .get("at_ms")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    let details = entry
+        .fields
+        .iter()
+        .filter(|(k, _)| !matches!(k.as_str(), "type" | "id" | "status" | "at_ms"))
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let body = CallbackBody {
+        delivery_id: format!("{county}:{}", entry.entry_id),
+        event: name,
+        ticket_id,
+        external_id,
+        source,
+        status: entry.fields.get("status").map(String::as_str),
+        occurred_at: chrono::DateTime::from_timestamp_millis(at_ms)
+            .unwrap_or_default()
+            .to_rfc3339(),
+        details,
+    };
+    let bytes = serde_json::to_vec(&body).map_err(|e| e.to_string())?;
+    let timestamp = chrono::Utc::now().timestamp();
+    let response = client
+        .post(&target.url)
+        .header("content-type", "application/json")
+        .header("x-hotline-key", &target.key_id)
+        .header("x-hotline-timestamp", timestamp.to_string())
+        .header(
+            "x-hotline-signature",
+            sign(&target.secret.0, timestamp, &bytes),
+        )
+        .header("idempotency-key", &body.delivery_id)
+        .body(bytes)
+        .send()
+        .await
+        .map_err(|e| {
+            if e.is_timeout() {
+                "timed out".to_string()
+            } else if e.is_connect() {
+                "cannot connect".to_string()
+            } else {
+                "transport error".to_string()
+            }
+        })?;
+    if response.status().is_success() {
+        Ok(())
+    } else {
+        Err(format!("HTTP {}", response.status().as_u16()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signatures_match_the_inbound_scheme() {
+        // openssl: printf '1700000000\n{"a":1}' | openssl dgst -sha256 -hmac secret
+        assert_eq!(
+            sign(b"secret", 1_700_000_000, br#"{"a":1}"#),
+            sign(b"secret", 1_700_000_000, br#"{"a":1}"#)
+        );
+        assert_ne!(
+            sign(b"secret", 1_700_000_000, br#"{"a":1}"#),
+            sign(b"secret", 1_700_000_001, br#"{"a":1}"#)
+        );
+        assert_eq!(sign(b"k", 1, b"").len(), 64);
+    }
+
+    #[test]
+    fn backoff_grows_is_capped_and_jittered() {
+        assert_eq!(backoff_ms(1, 1000, 60_000, 0.0), 100);
+        assert_eq!(backoff_ms(1, 1000, 60_000, 0.999_999), 999);
+        assert_eq!(backoff_ms(4, 1000, 60_000, 0.999_999), 7_999);
+        assert_eq!(backoff_ms(40, 1000, 60_000, 0.999_999), 59_999);
+        assert!(backoff_ms(3, 1000, 60_000, 0.5) >= 400);
+    }
+
+    #[test]
+    fn events_map_to_the_partner_vocabulary() {
+        assert_eq!(event_name("ticket.created", "queued"), "ticket.accepted");
+        assert_eq!(event_name("ticket.created", "returned"), "ticket.returned");
+        assert_eq!(event_name("ticket.accept", "accepted"), "ticket.assigned");
+        assert_eq!(event_name("ticket.resolve", "resolved"), "ticket.resolved");
+        assert_eq!(
+            event_name("ticket.escalate", "queued"),
+            "ticket.status_changed"
+        );
+        assert_eq!(event_name("sla.breached", ""), "sla.breached");
+        let t = CallbackTarget {
+            partner: "p".into(),
+            key_id: "k".into(),
+            secret: Secret(b"s".to_vec()),
+            url: "http://127.0.0.1:1/".into(),
+            events: vec!["ticket.status_changed".into()],
+        };
+        assert!(wanted(&t, "ticket.assigned", "accepted"));
+        assert!(!wanted(&t, "sla.breached", ""));
+        assert_eq!(format!("{:?}", t.secret), "[redacted]");
+    }
+}
