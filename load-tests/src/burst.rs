@@ -120,8 +120,11 @@ pub async fn check(conn: &mut MultiplexedConnection, county: &str, acks: &[Ack])
         .query_async(conn)
         .await?;
     let n = acks.len() as u64;
+    let sent_back = acks.iter().filter(|a| a.queue.is_none()).count() as u64;
     Ok(json!({
         "tickets": n,
+        "queued": n - sent_back,
+        "sent_back_to_hotline": sent_back,
         "meant_raised": meant_raised,
         "raised_as_meant": raised_as_meant,
         "meant_raised_but_not_raised": meant_raised - raised_as_meant,
@@ -133,6 +136,7 @@ pub async fn check(conn: &mut MultiplexedConnection, county: &str, acks: &[Ack])
             "present_in_zset": timers_present,
             "tickets_with_all_timers": tickets_all_timers,
             "tickets_without_timers": tickets_without_timers,
+            "note": "tickets sent back to the hotline (no queue) have no SLA timers",
             "by_clock_and_kind": by_clock,
             "zset_size": pending_timers,
             "earliest_due_in_s": if earliest_due_ms.is_finite() {

@@ -119,30 +119,45 @@ pub async fn run(peer_dir: &Path, settings: Settings) -> Result<Value> {
         std::fs::copy(peer_dir.join(f), dir.path().join(f))
             .with_context(|| format!("copy {}", peer_dir.join(f).display()))?;
     }
-    eprintln!(
-        "peer: npm ci (bullmq, pinned in load-tests/peer/package-lock.json) into {} ...",
-        dir.path().display()
-    );
     let install_log = dir.path().join("npm.log");
-    // --ignore-scripts: the optional native msgpack build is not needed (BullMQ falls back to
-    // pure JS), and nothing from the registry runs at install time.
-    let mut install = Guard(Some(
-        Command::new("npm")
-            .args(["ci", "--no-audit", "--no-fund", "--ignore-scripts"])
-            .current_dir(dir.path())
-            .stdout(Stdio::null())
-            .stderr(File::create(&install_log)?)
-            .spawn()
-            .context("start npm ci")?,
-    ));
-    if !install.finish(INSTALL_LIMIT)? {
+    // `npm ci` first; npm 11 rejects this lock as "not in sync" because of msgpackr-extract's
+    // optional per-platform packages, and then `npm install`, which follows the same lock (the
+    // same versions) and fixes that up in the temp copy. --ignore-scripts: the optional native
+    // msgpack build is not needed (BullMQ falls back to pure JS), and nothing from the registry
+    // runs at install time.
+    let mut installed_with = None;
+    for how in ["ci", "install"] {
+        eprintln!(
+            "peer: npm {how} (bullmq pinned by load-tests/peer/package-lock.json) into {} ...",
+            dir.path().display()
+        );
+        let mut install = Guard(Some(
+            Command::new("npm")
+                .args([how, "--no-audit", "--no-fund", "--ignore-scripts"])
+                .current_dir(dir.path())
+                .stdout(Stdio::null())
+                .stderr(File::create(&install_log)?)
+                .spawn()
+                .with_context(|| format!("start npm {how}"))?,
+        ));
+        if install.finish(INSTALL_LIMIT)? {
+            installed_with = Some(how);
+            break;
+        }
+    }
+    let Some(installed_with) = installed_with else {
         let log = std::fs::read_to_string(&install_log).unwrap_or_default();
-        let tail: String = log.lines().rev().take(5).collect::<Vec<_>>().join(" / ");
+        let tail: String = log
+            .lines()
+            .filter(|l| !l.contains("Unknown user config"))
+            .take(6)
+            .collect::<Vec<_>>()
+            .join(" / ");
         return Ok(unavailable(&format!(
-            "npm ci failed or took over {} s: {tail}",
+            "npm ci and npm install failed (or took over {} s): {tail}",
             INSTALL_LIMIT.as_secs()
         )));
-    }
+    };
     let samples_path = dir.path().join("samples.json");
     std::fs::write(&samples_path, serde_json::to_vec(&samples())?)?;
     let redis = RedisServer::start()?;
@@ -185,6 +200,7 @@ pub async fn run(peer_dir: &Path, settings: Settings) -> Result<Value> {
     let mut out: Value = serde_json::from_str(line).context("parse the peer's JSON")?;
     out["scenario"] = json!("peer");
     out["available"] = json!(true);
+    out["installed_with"] = json!(format!("npm {installed_with}"));
     out["redis"] = json!(
         "fresh redis-server, --appendonly yes --appendfsync everysec --maxmemory-policy noeviction"
     );
