@@ -83,6 +83,10 @@ struct Args {
     /// `work`: closed-loop intake workers while the agents work.
     #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u64).range(1..=1024))]
     work_intake_concurrency: u64,
+    /// `work`: the gateway's `agents.claim_scan` (waiting tickets a claim reads per queue)
+    /// [default: the gateway's, 200].
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    claim_scan: Option<u64>,
     /// `peer`: BullMQ delayed jobs all due at one instant.
     #[arg(long, default_value_t = 20_000, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     delayed: u64,
@@ -545,7 +549,7 @@ async fn run_work(args: &Args, run: &str) -> Result<(Value, bool)> {
     let mut redis = RedisServer::start()?;
     let machine_facts = machine(&redis.url()).await;
     let tuning = GatewayTuning {
-        extra_toml: work::config_toml(&agents, args.agent_capacity),
+        extra_toml: work::config_toml(&agents, args.agent_capacity, args.claim_scan),
         ..GatewayTuning::default()
     };
     let mut gateway = Gateway::start(&bin, &workspace_root(), &redis.url(), tuning).await?;
@@ -651,6 +655,7 @@ async fn run_work(args: &Args, run: &str) -> Result<(Value, bool)> {
             "kinds": ["lawyer", "mediator", "triage"],
             "tier": "county",
             "capacity": args.agent_capacity,
+            "claim_scan": args.claim_scan.map_or(json!("default (200)"), |n| json!(n)),
         },
         "backlog": {
             "requests": backlog.requests,

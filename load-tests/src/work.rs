@@ -56,8 +56,12 @@ pub fn agents(per_kind: usize) -> Vec<AgentDef> {
 
 /// The TOML appended to the gateway's config: a token per agent and the agents themselves
 /// (`[[agents.bootstrap]]`, created at start-up before `/readyz` answers).
-pub fn config_toml(agents: &[AgentDef], capacity: u32) -> String {
+/// With `claim_scan`, also `[agents] claim_scan` (waiting tickets one claim looks at per queue).
+pub fn config_toml(agents: &[AgentDef], capacity: u32, claim_scan: Option<u64>) -> String {
     let mut s = String::new();
+    if let Some(n) = claim_scan {
+        s.push_str(&format!("\n[agents]\nclaim_scan = {n}\n"));
+    }
     for a in agents {
         let digest = hex::encode(Sha256::digest(a.token.as_bytes()));
         s.push_str(&format!(
