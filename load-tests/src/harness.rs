@@ -23,7 +23,7 @@ pub fn free_port() -> Result<u16> {
 }
 
 /// Waits until `child` exits, at most `limit`; `true` when it did.
-pub fn wait_bounded(child: &mut Child, limit: Duration) -> bool {
+fn wait_bounded(child: &mut Child, limit: Duration) -> bool {
     let deadline = Instant::now() + limit;
     while Instant::now() < deadline {
         if let Ok(Some(_)) = child.try_wait() {

@@ -8,14 +8,14 @@
 use std::fs::File;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::{Value, json};
 
-use crate::harness::{RedisServer, wait_bounded};
+use crate::harness::RedisServer;
 use crate::texts;
 
 /// The files copied from `load-tests/peer/` into the temp directory.
@@ -42,18 +42,27 @@ pub struct Settings {
 struct Guard(Option<Child>);
 
 impl Guard {
-    /// Waits at most `limit`; kills it if it is still running then. `true` when it exited
-    /// with success in time.
-    fn finish(&mut self, limit: Duration) -> Result<bool> {
-        let Some(mut child) = self.0.take() else {
-            return Ok(false);
-        };
-        if !wait_bounded(&mut child, limit) {
-            let _ = child.kill();
-            let _ = child.wait();
-            return Ok(false);
+    /// Waits at most `limit` without blocking the runtime (so Ctrl-C is still seen and drops
+    /// this guard, killing the child); kills it if it is still running then. `true` when it
+    /// exited with success in time.
+    async fn finish(&mut self, limit: Duration) -> Result<bool> {
+        let deadline = Instant::now() + limit;
+        loop {
+            let Some(child) = self.0.as_mut() else {
+                return Ok(false);
+            };
+            if let Some(status) = child.try_wait()? {
+                self.0 = None;
+                return Ok(status.success());
+            }
+            if Instant::now() >= deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                self.0 = None;
+                return Ok(false);
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        Ok(child.wait()?.success())
     }
 }
 
@@ -140,7 +149,7 @@ pub async fn run(peer_dir: &Path, settings: Settings) -> Result<Value> {
                 .spawn()
                 .with_context(|| format!("start npm {how}"))?,
         ));
-        if install.finish(INSTALL_LIMIT)? {
+        if install.finish(INSTALL_LIMIT).await? {
             installed_with = Some(how);
             break;
         }
@@ -189,9 +198,7 @@ pub async fn run(peer_dir: &Path, settings: Settings) -> Result<Value> {
     ));
     // The script stops itself long before this; it is the last resort.
     let limit = Duration::from_secs(2 * settings.duration + lead_ms / 1000 + drain_s + 180);
-    let finished = tokio::task::spawn_blocking(move || bench.finish(limit))
-        .await
-        .context("the peer waiter panicked")??;
+    let finished = bench.finish(limit).await?;
     drop(redis);
     let text = std::fs::read_to_string(&out_path).unwrap_or_default();
     let Some(line) = text.lines().rev().find(|l| l.starts_with('{')) else {
