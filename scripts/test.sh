@@ -21,4 +21,5 @@ PROFILE=debug PORT="${SMOKE_PORT:-18080}" \
 echo "== load-test smoke run: a few seconds; fails on any lost or duplicated ticket, asserts no speed"
 cargo build --quiet -p hotline-gateway
 cargo run --quiet -p load-tests -- --scenario steady --duration 3 --gateway-bin target/debug/hotline-gateway >/dev/null
+cargo run --quiet -p load-tests -- --scenario work --duration 2 --backlog 300 --gateway-bin target/debug/hotline-gateway >/dev/null
 echo "all checks passed"

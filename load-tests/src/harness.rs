@@ -135,7 +135,7 @@ pub struct Gateway {
 }
 
 /// Settings a scenario changes from the gateway's defaults; `None` keeps the default.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct GatewayTuning {
     /// `redis.stream_maxlen`: the `timers` scenario reads every fired timer back from the
     /// county's event stream, so the stream must not be trimmed under it.
@@ -144,11 +144,14 @@ pub struct GatewayTuning {
     pub mover_max_sleep_ms: Option<u64>,
     /// `sla.mover_batch`: the most timers one mover step fires per county.
     pub mover_batch: Option<u64>,
+    /// More TOML appended as is: the `work` scenario's agent tokens and `[[agents.bootstrap]]`
+    /// entries.
+    pub extra_toml: String,
 }
 
 /// The TOML the gateway runs with: the shape of `tests/support/mod.rs` `test_config`, plus any
 /// [`GatewayTuning`] (the gateway merges it over its compiled-in defaults key by key).
-fn config_toml(redis_url: &str, port: u16, tuning: GatewayTuning) -> String {
+fn config_toml(redis_url: &str, port: u16, tuning: &GatewayTuning) -> String {
     let digest = hex::encode(Sha256::digest(PARTNER_TOKEN.as_bytes()));
     let stream_maxlen = tuning
         .stream_maxlen
@@ -184,7 +187,8 @@ level = "warn"
 name = "partner-load"
 role = "partner"
 sha256 = "{digest}"
-{sla}"#
+{sla}{extra}"#,
+        extra = tuning.extra_toml
     )
 }
 
@@ -209,7 +213,7 @@ impl Gateway {
             .context("create a temp dir for the gateway")?;
         let port = free_port()?;
         let config = dir.path().join("gateway.toml");
-        std::fs::write(&config, config_toml(redis_url, port, tuning))
+        std::fs::write(&config, config_toml(redis_url, port, &tuning))
             .context("write gateway config")?;
         let log = File::create(dir.path().join("gateway.log")).context("create gateway log")?;
         let child = Command::new(bin)

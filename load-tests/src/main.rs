@@ -8,13 +8,16 @@
 //! cargo run --release -p load-tests -- --scenario all --duration 20
 //! ```
 
+mod burst;
 mod ceiling;
 mod harness;
+mod peer;
 mod stats;
 mod steady;
 mod texts;
 mod timers;
 mod verify;
+mod work;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -31,12 +34,23 @@ use stats::{Verification, print_table, round};
 /// What to run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 enum Scenario {
-    /// `ceiling`, then `steady`, then the gateway's throughput as a fraction of the ceiling.
+    /// `ceiling`, `steady`, `work` and `peer`, then the ratios: our ingest / ceiling, our
+    /// ingest / BullMQ add, our full loop / BullMQ add + worker.
     All,
     /// POST /v1/tickets through the gateway: three hotlines, several counties, 10 % retries.
     Steady,
     /// The gateway's ingest.lua by EVALSHA straight at Redis: the physical limit.
     Ceiling,
+    /// The morning peak: open-loop at 5 × the steady reference rate (`--rate`, else 400/s).
+    Peak,
+    /// 2,000 tickets in 60 s from one county (`--county`), most raised; then bands, SLA timers
+    /// and queues. Fixed size and length.
+    Burst,
+    /// Agents claim, accept and resolve: alone on a backlog, then while intake runs.
+    Work,
+    /// BullMQ (Node) on the same machine: add, add + worker, add-to-start latency, delayed
+    /// jobs as SLA timers. Needs node and npm (and the npm registry, or its cache).
+    Peer,
     /// SLA timers: pending timers preloaded, then a burst and a steady stream of due ones
     /// fired by the gateway's mover; lateness and exactly-once. Not part of `all`.
     Timers,
@@ -54,8 +68,28 @@ struct Args {
     #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..=3600))]
     duration: u64,
     /// Open-loop request rate for `steady` (requests/s); without it `steady` is closed-loop.
+    /// Also the steady reference rate that `peak` multiplies by 5 [default there: 400].
     #[arg(long)]
     rate: Option<f64>,
+    /// `work`: agents of each kind (lawyer, mediator, triage) in each of the six counties.
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u64).range(1..=50))]
+    agents_per_kind: u64,
+    /// `work`: tickets an agent may hold at once.
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    agent_capacity: u32,
+    /// `work`: requests sent to build the backlog the agents drain first.
+    #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(0..=2_000_000))]
+    backlog: u64,
+    /// `work`: closed-loop intake workers while the agents work.
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u64).range(1..=1024))]
+    work_intake_concurrency: u64,
+    /// `work`: the gateway's `agents.claim_scan` (waiting tickets a claim reads per queue)
+    /// [default: the gateway's, 200].
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    claim_scan: Option<u64>,
+    /// `peer`: BullMQ delayed jobs all due at one instant.
+    #[arg(long, default_value_t = 20_000, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    delayed: u64,
     /// Closed-loop workers for `steady`, and concurrent EVALSHA tasks for `ceiling`.
     #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u64).range(1..=4096))]
     concurrency: u64,
@@ -97,7 +131,8 @@ struct Args {
     /// `timers`: the gateway's `sla.mover_batch` [default: the gateway's, 500].
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..=100_000))]
     mover_batch: Option<u64>,
-    /// `timers`: the county code whose timers ZSET is used.
+    /// `timers`: the county code whose timers ZSET is used; `burst`: the county the tickets
+    /// come from (one of the generator's six).
     #[arg(long, default_value = "320831")]
     county: String,
     /// The gateway binary [default: <workspace>/target/release/hotline-gateway].
@@ -266,17 +301,61 @@ async fn run_ceiling(args: &Args, run: &str) -> Result<(Value, bool)> {
     Ok((summary, ok))
 }
 
-/// The steady scenario through a fresh Redis and gateway, verified.
-async fn run_steady(args: &Args, run: &str) -> Result<(Value, bool)> {
+/// One intake phase: what it is called, how the load is offered and what it carries.
+struct Intake {
+    /// `steady`, `peak` or `burst`.
+    name: &'static str,
+    /// Open or closed loop.
+    mode: steady::Mode,
+    /// Hotline mix or one county.
+    mix: steady::Mix,
+    /// Seconds of load.
+    duration: u64,
+    /// Most requests, whatever the time.
+    max_requests: u64,
+}
+
+/// An intake phase's results, with its Redis still running for further checks.
+struct IntakeOut {
+    /// The JSON summary (not yet printed).
+    summary: Value,
+    /// Nothing lost or duplicated.
+    ok: bool,
+    /// The phase's Redis; stopped when dropped.
+    redis: RedisServer,
+    /// New tickets acknowledged.
+    acks: Vec<verify::Ack>,
+}
+
+/// The steady rate `peak` multiplies by 5 when `--rate` is not given: an assumption (the issue
+/// names none), about a fifth of what one gateway sustained on this 2-core machine.
+const REFERENCE_STEADY_RATE: f64 = 400.0;
+
+/// Open-loop rate check.
+fn open_rate(rate: f64) -> Result<steady::Mode> {
+    if rate > 0.0 && rate <= 1_000_000.0 {
+        Ok(steady::Mode::Open { rate })
+    } else {
+        anyhow::bail!("rate {rate} must be in (0, 1000000]")
+    }
+}
+
+/// The gateway binary, or a clear error before anything is started.
+fn checked_gateway_bin(args: &Args) -> Result<PathBuf> {
     let bin = gateway_bin(args);
-    // Fail early and clearly, before starting anything.
     if !bin.is_file() {
         anyhow::bail!(
             "gateway binary {} not found: run `cargo build --release` first, or pass --gateway-bin",
             bin.display()
         );
     }
-    let mut redis = RedisServer::start()?;
+    Ok(bin)
+}
+
+/// An intake phase through a fresh Redis and gateway, verified.
+async fn run_intake(args: &Args, run: &str, intake: Intake) -> Result<IntakeOut> {
+    let bin = checked_gateway_bin(args)?;
+    let redis = RedisServer::start()?;
     let machine_facts = machine(&redis.url()).await;
     let mut gateway = Gateway::start(
         &bin,
@@ -285,22 +364,17 @@ async fn run_steady(args: &Args, run: &str) -> Result<(Value, bool)> {
         GatewayTuning::default(),
     )
     .await?;
-    let mode = match args.rate {
-        Some(rate) if rate > 0.0 && rate <= 1_000_000.0 => steady::Mode::Open { rate },
-        Some(rate) => anyhow::bail!("--rate {rate} must be in (0, 1000000]"),
-        None => steady::Mode::Closed {
-            concurrency: args.concurrency as usize,
-        },
-    };
+    let mode = intake.mode;
     eprintln!(
-        "steady: {} s, {mode:?}, gateway {} (redis port {}) ...",
-        args.duration, gateway.base, redis.port
+        "{}: {} s, {mode:?}, gateway {} (redis port {}) ...",
+        intake.name, intake.duration, gateway.base, redis.port
     );
     let settings = steady::Settings {
         mode,
-        duration: Duration::from_secs(args.duration),
+        mix: intake.mix,
+        duration: Duration::from_secs(intake.duration),
         timeout: Duration::from_millis(args.timeout_ms),
-        max_requests: args.max_requests,
+        max_requests: intake.max_requests,
     };
     let measured = steady::run(&gateway.base, run, settings).await;
     // Stop the gateway before verifying, so nothing is still being written.
@@ -308,12 +382,11 @@ async fn run_steady(args: &Args, run: &str) -> Result<(Value, bool)> {
     let measured = measured?;
     let verification: Verification =
         verify::verify(&redis.url(), &measured.acks, &measured.unanswered).await?;
-    redis.stop();
     let ok = verification.ok();
     let mut summary = measured.recorder.summary(measured.wall);
     let created = measured.acks.len() as f64;
-    summary["scenario"] = json!("steady");
-    summary["duration_s"] = json!(args.duration);
+    summary["scenario"] = json!(intake.name);
+    summary["duration_s"] = json!(intake.duration);
     summary["mode"] = match mode {
         steady::Mode::Closed { concurrency } => {
             json!({"loop": "closed", "concurrency": concurrency})
@@ -327,7 +400,7 @@ async fn run_steady(args: &Args, run: &str) -> Result<(Value, bool)> {
     summary["machine"] = machine_facts;
     summary["ok"] = json!(ok);
     print_table(
-        "steady (gateway, POST /v1/tickets)",
+        &format!("{} (gateway, POST /v1/tickets)", intake.name),
         &summary,
         Some(&verification),
     );
@@ -336,7 +409,355 @@ async fn run_steady(args: &Args, run: &str) -> Result<(Value, bool)> {
         "retries same ticket",
         format!("{}/{}", measured.retries_ok, measured.retries)
     );
+    Ok(IntakeOut {
+        summary,
+        ok,
+        redis,
+        acks: measured.acks,
+    })
+}
+
+/// `steady`: closed-loop with `--concurrency` workers, or open-loop at `--rate`.
+async fn run_steady(args: &Args, run: &str) -> Result<(Value, bool)> {
+    let mode = match args.rate {
+        Some(rate) => open_rate(rate)?,
+        None => steady::Mode::Closed {
+            concurrency: args.concurrency as usize,
+        },
+    };
+    let mut out = run_intake(
+        args,
+        run,
+        Intake {
+            name: "steady",
+            mode,
+            mix: steady::Mix::Hotline,
+            duration: args.duration,
+            max_requests: args.max_requests,
+        },
+    )
+    .await?;
+    out.redis.stop();
+    Ok((emit(out.summary), out.ok))
+}
+
+/// `peak`: the morning peak, open-loop at 5 × the steady reference rate (`--rate`, else
+/// [`REFERENCE_STEADY_RATE`]), with steady's mix.
+async fn run_peak(args: &Args, run: &str) -> Result<(Value, bool)> {
+    let reference = args.rate.unwrap_or(REFERENCE_STEADY_RATE);
+    let mode = open_rate(5.0 * reference)?;
+    let mut out = run_intake(
+        args,
+        run,
+        Intake {
+            name: "peak",
+            mode,
+            mix: steady::Mix::Hotline,
+            duration: args.duration,
+            max_requests: args.max_requests,
+        },
+    )
+    .await?;
+    out.redis.stop();
+    out.summary["reference_steady_rate"] = json!(reference);
+    out.summary["reference_from"] = json!(if args.rate.is_some() {
+        "--rate"
+    } else {
+        "default (400/s)"
+    });
+    out.summary["peak_factor"] = json!(5);
+    let offered = 5.0 * reference;
+    let created = out.summary["created_per_s"].as_f64().unwrap_or(0.0);
+    let answered = out.summary["throughput_per_s"].as_f64().unwrap_or(0.0);
+    out.summary["kept_up"] = json!(answered >= 0.98 * offered);
+    eprintln!(
+        "  {:<22} {:>12}",
+        "offered (/s)",
+        format!("{offered} (created {created})")
+    );
+    Ok((emit(out.summary), out.ok))
+}
+
+/// Tickets in the burst, and its length: fixed by the issue.
+const BURST_TICKETS: f64 = 2000.0;
+/// See [`BURST_TICKETS`].
+const BURST_SECONDS: u64 = 60;
+
+/// `burst`: 2,000 tickets in 60 s from one county (`--county`), 90 % written to be raised;
+/// then the bands, SLA timers and queues they left.
+async fn run_burst(args: &Args, run: &str) -> Result<(Value, bool)> {
+    let county = texts::COUNTIES
+        .iter()
+        .map(|(c, _, _)| *c)
+        .find(|c| *c == args.county)
+        .with_context(|| {
+            format!(
+                "--county {} must be one of the load generator's counties",
+                args.county
+            )
+        })?;
+    let mut out = run_intake(
+        args,
+        run,
+        Intake {
+            name: "burst",
+            mode: steady::Mode::Open {
+                rate: BURST_TICKETS / BURST_SECONDS as f64,
+            },
+            mix: steady::Mix::County {
+                county,
+                raised_share: 0.9,
+            },
+            duration: BURST_SECONDS,
+            // The schedule's rounding must not add a 2,001st.
+            max_requests: args.max_requests.min(BURST_TICKETS as u64),
+        },
+    )
+    .await?;
+    let mut conn = connect(&out.redis.url()).await?;
+    let after = burst::check(&mut conn, county, &out.acks).await?;
+    out.redis.stop();
+    let v = &out.summary["verification"];
+    let all_once = v["acknowledged"].as_u64() == Some(BURST_TICKETS as u64)
+        && v["found"].as_u64() == Some(BURST_TICKETS as u64)
+        && v["stored_tickets"].as_u64() == Some(BURST_TICKETS as u64)
+        && v["duplicated"].as_u64() == Some(0);
+    eprintln!(
+        "  {:<22} {:>12}",
+        "raised as meant",
+        format!("{}/{}", after["raised_as_meant"], after["meant_raised"])
+    );
+    eprintln!(
+        "  {:<22} {:>12}",
+        "timers in ZSET",
+        format!(
+            "{}/{}",
+            after["timers"]["present_in_zset"], after["timers"]["listed_in_tickets"]
+        )
+    );
+    out.summary["county"] = json!(county);
+    out.summary["after"] = after;
+    out.summary["all_2000_present_once"] = json!(all_once);
+    Ok((emit(out.summary), out.ok))
+}
+
+/// `work`: agents drain a backlog alone (claim + resolve throughput), then work while intake
+/// runs (the full loop); every acknowledged ticket must end resolved once or still queued.
+async fn run_work(args: &Args, run: &str) -> Result<(Value, bool)> {
+    let bin = checked_gateway_bin(args)?;
+    let agents = work::agents(args.agents_per_kind as usize);
+    let mut redis = RedisServer::start()?;
+    let machine_facts = machine(&redis.url()).await;
+    let tuning = GatewayTuning {
+        extra_toml: work::config_toml(&agents, args.agent_capacity, args.claim_scan),
+        ..GatewayTuning::default()
+    };
+    let mut gateway = Gateway::start(&bin, &workspace_root(), &redis.url(), tuning).await?;
+    let timeout = Duration::from_millis(args.timeout_ms);
+    let mut acks = Vec::new();
+    let mut unanswered = Vec::new();
+    let mut resolved = Vec::new();
+
+    // 1. Backlog: intake alone, as fast as it goes, bounded in count and time.
+    eprintln!(
+        "work: backlog of {} requests, {} agents, gateway {} (redis port {}) ...",
+        args.backlog,
+        agents.len(),
+        gateway.base,
+        redis.port
+    );
+    let backlog = steady::run(
+        &gateway.base,
+        &format!("{run}b"),
+        steady::Settings {
+            mode: steady::Mode::Closed { concurrency: 32 },
+            mix: steady::Mix::Hotline,
+            duration: Duration::from_secs(120),
+            timeout,
+            max_requests: args.backlog,
+        },
+    )
+    .await?;
+    let backlog_created = backlog.acks.len();
+    acks.extend(backlog.acks);
+    unanswered.extend(backlog.unanswered);
+
+    // 2. Drain: agents alone until the backlog is gone or `--duration` is up.
+    eprintln!(
+        "work: agents drain the backlog ({} s at most) ...",
+        args.duration
+    );
+    let drain = work::run_agents(
+        &gateway.base,
+        &agents,
+        work::AgentSettings {
+            duration: Duration::from_secs(args.duration),
+            timeout,
+            max_claims: args.max_requests,
+            stop_after_empty: Some(10),
+        },
+    )
+    .await?;
+    resolved.extend(drain.resolved.iter().cloned());
+
+    // 3. Full loop: intake and agents together for `--duration`.
+    eprintln!(
+        "work: intake ({} workers) and agents together, {} s ...",
+        args.work_intake_concurrency, args.duration
+    );
+    let loop_run = format!("{run}l");
+    let intake = steady::run(
+        &gateway.base,
+        &loop_run,
+        steady::Settings {
+            mode: steady::Mode::Closed {
+                concurrency: args.work_intake_concurrency as usize,
+            },
+            mix: steady::Mix::Hotline,
+            duration: Duration::from_secs(args.duration),
+            timeout,
+            max_requests: args.max_requests,
+        },
+    );
+    let working = work::run_agents(
+        &gateway.base,
+        &agents,
+        work::AgentSettings {
+            duration: Duration::from_secs(args.duration),
+            timeout,
+            max_claims: args.max_requests,
+            stop_after_empty: None,
+        },
+    );
+    let (intake, working) = tokio::join!(intake, working);
+    gateway.stop();
+    let intake = intake?;
+    let working = working?;
+    resolved.extend(working.resolved.iter().cloned());
+    let loop_created = intake.acks.len();
+    acks.extend(intake.acks.iter().cloned());
+    unanswered.extend(intake.unanswered.iter().cloned());
+
+    let verification = verify::verify(&redis.url(), &acks, &unanswered).await?;
+    let mut conn = connect(&redis.url()).await?;
+    let mut check = work::check(&mut conn, &acks, &resolved).await?;
+    check.duplicated = verification.duplicated;
+    check.stored_tickets = verification.stored_tickets;
+    redis.stop();
+    let ok = check.ok();
+    let wall = intake.wall.max(working.wall).as_secs_f64().max(1e-9);
+    let loop_resolved = working.resolved.len() as f64;
+    let summary = json!({
+        "scenario": "work",
+        "agents": {
+            "count": agents.len(),
+            "per_kind_per_county": args.agents_per_kind,
+            "kinds": ["lawyer", "mediator", "triage"],
+            "tier": "county",
+            "capacity": args.agent_capacity,
+            "claim_scan": args.claim_scan.map_or(json!("default (200)"), |n| json!(n)),
+        },
+        "backlog": {
+            "requests": backlog.requests,
+            "created": backlog_created,
+            "wall_seconds": round(backlog.wall.as_secs_f64(), 3),
+            "created_per_s": round(backlog_created as f64 / backlog.wall.as_secs_f64().max(1e-9), 1),
+        },
+        "drain": drain.summary(),
+        "full_loop": {
+            "duration_s": args.duration,
+            "intake_concurrency": args.work_intake_concurrency,
+            "ingested_per_s": round(loop_created as f64 / wall, 1),
+            "resolved_per_s": round(loop_resolved / wall, 1),
+            "intake": intake.recorder.summary(intake.wall),
+            "agents": working.summary(),
+        },
+        "claim_resolve_per_s": round(drain.resolved_per_s(), 1),
+        "full_loop_resolved_per_s": round(loop_resolved / wall, 1),
+        "target_claim_resolve_per_s": 5000,
+        "verification": serde_json::to_value(&check)?,
+        "machine": machine_facts,
+        "ok": ok,
+    });
+    eprintln!();
+    eprintln!("== work (agents: claim, accept, resolve)");
+    eprintln!("  {:<30} {:>12}", "agents", agents.len());
+    eprintln!("  {:<30} {:>12}", "backlog created", backlog_created);
+    eprintln!(
+        "  {:<30} {:>12}",
+        "drain: claim+resolve (/s)", summary["claim_resolve_per_s"]
+    );
+    eprintln!(
+        "  {:<30} {:>12}",
+        "drain: claim p99 (ms)", summary["drain"]["latency_ms"]["claim"]["p99"]
+    );
+    eprintln!(
+        "  {:<30} {:>12}",
+        "loop: ingested (/s)", summary["full_loop"]["ingested_per_s"]
+    );
+    eprintln!(
+        "  {:<30} {:>12}",
+        "loop: resolved (/s)", summary["full_loop"]["resolved_per_s"]
+    );
+    for (k, v) in [
+        ("acknowledged", check.acknowledged),
+        ("resolved once", check.resolved_once),
+        ("still queued", check.still_queued),
+        ("sent back", check.sent_back),
+        ("held at end", check.held_at_end),
+        ("lost", check.lost),
+        ("resolved twice", check.resolved_twice),
+        ("duplicated", check.duplicated),
+    ] {
+        eprintln!("  {:<30} {:>12}", k, v);
+    }
     Ok((emit(summary), ok))
+}
+
+/// `peer`: BullMQ on the same machine (see `peer.rs`).
+async fn run_peer(args: &Args) -> Result<Value> {
+    let out = peer::run(
+        &workspace_root().join("load-tests").join("peer"),
+        peer::Settings {
+            duration: args.duration,
+            delayed: args.delayed,
+            max_jobs: args.max_requests,
+        },
+    )
+    .await?;
+    eprintln!();
+    eprintln!("== peer (BullMQ)");
+    if out["available"] == json!(false) {
+        eprintln!("  NOT MEASURED: {}", out["reason"]);
+    } else {
+        for (label, v) in [
+            ("add alone (/s)", &out["add_alone"]["add_per_s"]),
+            (
+                "add+worker: completed (/s)",
+                &out["add_and_worker"]["completed_per_s"],
+            ),
+            ("add+worker: add (/s)", &out["add_and_worker"]["add_per_s"]),
+            (
+                "add-to-start p50 (ms)",
+                &out["add_and_worker"]["add_to_start_ms"]["p50"],
+            ),
+            (
+                "add-to-start p99 (ms)",
+                &out["add_and_worker"]["add_to_start_ms"]["p99"],
+            ),
+            (
+                "delayed lateness p50 (ms)",
+                &out["delayed"]["lateness_ms"]["p50"],
+            ),
+            (
+                "delayed lateness p99 (ms)",
+                &out["delayed"]["lateness_ms"]["p99"],
+            ),
+        ] {
+            eprintln!("  {:<30} {:>12}", label, v);
+        }
+    }
+    Ok(emit(out))
 }
 
 /// The timers scenario through a fresh Redis and gateway (only its mover is exercised).
@@ -370,6 +791,7 @@ async fn run_timers(args: &Args) -> Result<(Value, bool)> {
         stream_maxlen: Some((due_total * 2).max(100_000)),
         mover_max_sleep_ms: Some(args.mover_max_sleep_ms),
         mover_batch: args.mover_batch,
+        ..GatewayTuning::default()
     };
     let mut gateway = Gateway::start(&bin, &workspace_root(), &redis.url(), tuning).await?;
     eprintln!(
@@ -451,51 +873,106 @@ async fn run(args: Args) -> Result<bool> {
         Scenario::Ceiling => Ok(run_ceiling(&args, &run).await?.1),
         Scenario::Steady => Ok(run_steady(&args, &run).await?.1),
         Scenario::Timers => Ok(run_timers(&args).await?.1),
-        Scenario::All => {
-            let (ceiling, ok_c) = run_ceiling(&args, &run).await?;
-            let (steady, ok_s) = run_steady(&args, &run).await?;
-            let per_s = |v: &Value| v["throughput_per_s"].as_f64().unwrap_or(0.0);
-            let gateway = per_s(&steady);
-            let evalsha = per_s(&ceiling["evalsha"]);
-            let pipelined = per_s(&ceiling["pipelined"]);
-            let fraction = |c: f64| if c > 0.0 { round(gateway / c, 3) } else { 0.0 };
-            let ok = ok_c && ok_s;
-            eprintln!();
-            eprintln!("== gateway vs ceiling");
-            eprintln!("  {:<30} {:>12}", "ceiling EVALSHA (/s)", evalsha);
-            eprintln!("  {:<30} {:>12}", "ceiling pipelined (/s)", pipelined);
-            eprintln!("  {:<30} {:>12}", "gateway tickets (/s)", gateway);
-            eprintln!(
-                "  {:<30} {:>12}",
-                "fraction of EVALSHA ceiling",
-                fraction(evalsha)
-            );
-            eprintln!(
-                "  {:<30} {:>12}",
-                "fraction of pipelined ceiling",
-                fraction(pipelined)
-            );
-            emit(json!({
-                "scenario": "all",
-                "duration_s": args.duration,
-                "ceiling_evalsha_per_s": evalsha,
-                "ceiling_pipelined_per_s": pipelined,
-                "gateway_tickets_per_s": gateway,
-                "fraction_of_evalsha_ceiling": fraction(evalsha),
-                "fraction_of_pipelined_ceiling": fraction(pipelined),
-                "latency_ms": steady["latency_ms"],
-                "lost": ceiling["evalsha"]["verification"]["lost"].as_u64().unwrap_or(0)
-                    + ceiling["pipelined"]["verification"]["lost"].as_u64().unwrap_or(0)
-                    + steady["verification"]["lost"].as_u64().unwrap_or(0),
-                "duplicated": ceiling["evalsha"]["verification"]["duplicated"].as_u64().unwrap_or(0)
-                    + ceiling["pipelined"]["verification"]["duplicated"].as_u64().unwrap_or(0)
-                    + steady["verification"]["duplicated"].as_u64().unwrap_or(0),
-                "machine": steady["machine"],
-                "ok": ok,
-            }));
-            Ok(ok)
+        Scenario::Peak => Ok(run_peak(&args, &run).await?.1),
+        Scenario::Burst => Ok(run_burst(&args, &run).await?.1),
+        Scenario::Work => Ok(run_work(&args, &run).await?.1),
+        Scenario::Peer => {
+            let out = run_peer(&args).await?;
+            if out["available"] == json!(false) {
+                anyhow::bail!("the peer was not measured: {}", out["reason"]);
+            }
+            Ok(out["ok"].as_bool().unwrap_or(false))
         }
+        Scenario::All => run_all(&args, &run).await,
     }
+}
+
+/// `a / b` to 3 decimals, or null when either is missing or `b` is 0.
+fn ratio(a: Option<f64>, b: Option<f64>) -> Value {
+    match (a, b) {
+        (Some(a), Some(b)) if b > 0.0 => json!(round(a / b, 3)),
+        _ => Value::Null,
+    }
+}
+
+/// ceiling, steady, work, peer; then the ratios.
+async fn run_all(args: &Args, run: &str) -> Result<bool> {
+    let (ceiling, ok_c) = run_ceiling(args, run).await?;
+    let (steady, ok_s) = run_steady(args, run).await?;
+    let (work, ok_w) = run_work(args, run).await?;
+    let peer = run_peer(args).await?;
+    let peer_ok = peer["available"] == json!(false) || peer["ok"].as_bool() == Some(true);
+    let per_s = |v: &Value| v["throughput_per_s"].as_f64();
+    let gateway = per_s(&steady);
+    let evalsha = per_s(&ceiling["evalsha"]);
+    let pipelined = per_s(&ceiling["pipelined"]);
+    let full_loop = work["full_loop_resolved_per_s"].as_f64();
+    let bull_add = peer["add_alone"]["add_per_s"].as_f64();
+    let bull_loop = peer["add_and_worker"]["completed_per_s"].as_f64();
+    let ok = ok_c && ok_s && ok_w && peer_ok;
+    let ratios = json!({
+        "ingest_over_evalsha_ceiling": ratio(gateway, evalsha),
+        "ingest_over_pipelined_ceiling": ratio(gateway, pipelined),
+        "ingest_over_bullmq_add": ratio(gateway, bull_add),
+        "full_loop_over_bullmq_add_and_worker": ratio(full_loop, bull_loop),
+    });
+    let show = |v: Option<f64>| v.map_or("not measured".to_string(), |x| x.to_string());
+    eprintln!();
+    eprintln!("== all: ours against the ceiling and BullMQ");
+    eprintln!("  {:<36} {:>14}", "ceiling EVALSHA (/s)", show(evalsha));
+    eprintln!("  {:<36} {:>14}", "ceiling pipelined (/s)", show(pipelined));
+    eprintln!("  {:<36} {:>14}", "gateway tickets (/s)", show(gateway));
+    eprintln!(
+        "  {:<36} {:>14}",
+        "full loop resolved (/s)",
+        show(full_loop)
+    );
+    eprintln!("  {:<36} {:>14}", "BullMQ add (/s)", show(bull_add));
+    eprintln!(
+        "  {:<36} {:>14}",
+        "BullMQ add+worker completed (/s)",
+        show(bull_loop)
+    );
+    for (label, key) in [
+        ("ingest / EVALSHA ceiling", "ingest_over_evalsha_ceiling"),
+        (
+            "ingest / pipelined ceiling",
+            "ingest_over_pipelined_ceiling",
+        ),
+        ("ingest / BullMQ add", "ingest_over_bullmq_add"),
+        (
+            "full loop / BullMQ add+worker",
+            "full_loop_over_bullmq_add_and_worker",
+        ),
+    ] {
+        eprintln!("  {:<36} {:>14}", label, ratios[key].to_string());
+    }
+    if peer["available"] == json!(false) {
+        eprintln!("  BullMQ NOT MEASURED: {}", peer["reason"]);
+    }
+    let lost = |v: &Value| v["verification"]["lost"].as_u64().unwrap_or(0);
+    let dup = |v: &Value| v["verification"]["duplicated"].as_u64().unwrap_or(0);
+    emit(json!({
+        "scenario": "all",
+        "duration_s": args.duration,
+        "ceiling_evalsha_per_s": evalsha,
+        "ceiling_pipelined_per_s": pipelined,
+        "gateway_tickets_per_s": gateway,
+        "fraction_of_evalsha_ceiling": ratios["ingest_over_evalsha_ceiling"],
+        "fraction_of_pipelined_ceiling": ratios["ingest_over_pipelined_ceiling"],
+        "work_claim_resolve_per_s": work["claim_resolve_per_s"],
+        "work_full_loop_resolved_per_s": full_loop,
+        "bullmq_available": peer["available"],
+        "bullmq_add_per_s": bull_add,
+        "bullmq_add_and_worker_completed_per_s": bull_loop,
+        "ratios": ratios,
+        "latency_ms": steady["latency_ms"],
+        "lost": lost(&ceiling["evalsha"]) + lost(&ceiling["pipelined"]) + lost(&steady) + lost(&work),
+        "duplicated": dup(&ceiling["evalsha"]) + dup(&ceiling["pipelined"]) + dup(&steady) + dup(&work),
+        "machine": steady["machine"],
+        "ok": ok,
+    }));
+    Ok(ok)
 }
 
 /// Exit 0 when all is well, 1 when a ticket was lost or duplicated, 2 on any other error.

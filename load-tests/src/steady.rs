@@ -40,11 +40,31 @@ pub enum Mode {
     },
 }
 
+/// What the requests carry.
+#[derive(Clone, Copy, Debug)]
+pub enum Mix {
+    /// The hotline mix of `steady` (and `peak`, `work`): three sources, six counties, 10 %
+    /// faithful retries.
+    Hotline,
+    /// `burst`: one county, `raised_share` of the tickets written to be raised (threat and group
+    /// words, crowds of 20+), no retries, so every request is one distinct ticket. The external
+    /// id carries `-R` or `-N` after the run id, so the check afterwards knows which were meant
+    /// to be raised.
+    County {
+        /// The county code, one of `texts::COUNTIES`.
+        county: &'static str,
+        /// Share of tickets written to be raised, 0 to 1.
+        raised_share: f64,
+    },
+}
+
 /// Settings of one steady run.
 #[derive(Clone, Copy, Debug)]
 pub struct Settings {
     /// Open or closed loop.
     pub mode: Mode,
+    /// What is sent.
+    pub mix: Mix,
     /// How long new requests are started.
     pub duration: Duration,
     /// Per-request timeout.
@@ -120,12 +140,14 @@ struct Ctx {
     issued: AtomicU64,
     /// Retry candidates.
     pool: Mutex<Vec<Sent>>,
+    /// What is sent.
+    mix: Mix,
 }
 
 impl Ctx {
     /// The next request: a retry one time in ten when there is something to retry.
     fn job(&self, rng: &mut StdRng, n: u64) -> Result<Job> {
-        if rng.random_bool(RETRY_SHARE) {
+        if matches!(self.mix, Mix::Hotline) && rng.random_bool(RETRY_SHARE) {
             let pool = self
                 .pool
                 .lock()
@@ -140,8 +162,25 @@ impl Ctx {
             "12348" => "FL",
             _ => "RX",
         };
-        let external_id = format!("{prefix}{}-{n:09}", self.run);
-        let request = texts::ticket_request(rng, source, &external_id);
+        let request = match self.mix {
+            Mix::Hotline => {
+                let external_id = format!("{prefix}{}-{n:09}", self.run);
+                texts::ticket_request(rng, source, &external_id)
+            }
+            Mix::County {
+                county,
+                raised_share,
+            } => {
+                let raised = rng.random_bool(raised_share.clamp(0.0, 1.0));
+                let mark = if raised { 'R' } else { 'N' };
+                let external_id = format!("{prefix}{}-{mark}{n:09}", self.run);
+                texts::county_request(rng, source, &external_id, county, raised)
+            }
+        };
+        let external_id = request["external_id"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
         let county = request["region"]["code"]
             .as_str()
             .and_then(|c| texts::COUNTIES.iter().find(|(k, _, _)| *k == c))
@@ -380,6 +419,7 @@ pub async fn run(base: &str, run_id: &str, settings: Settings) -> Result<Measure
         run: run_id.to_string(),
         issued: AtomicU64::new(0),
         pool: Mutex::new(Vec::new()),
+        mix: settings.mix,
     });
     let started = Instant::now();
     let deadline = started + settings.duration;

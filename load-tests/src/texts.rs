@@ -361,6 +361,53 @@ pub fn ticket_request<R: Rng>(rng: &mut R, source: &str, external_id: &str) -> V
     })
 }
 
+/// Sentences that make the classifier raise a ticket (threats of violence or self-harm, group
+/// action, a crowd of 20 or more), for the `burst` scenario: a real morning burst in one county
+/// is typically one incident many people call about.
+const RAISING: &[&str] = &[
+    "十几名工人扬言今天再不给钱就去市政府门口拉横幅集体上访。",
+    "对方扬言要拿刀砍人，来电人担心出人命，请求尽快处理。",
+    "村里几十个村民准备明天堵路，事态可能扩大。",
+    "来电人情绪激动，称再解决不了就去跳楼，一死了之。",
+    "二十多名业主聚集在售楼处静坐维权，现场有冲突升级的迹象。",
+    "三十余名家属围堵医院大门，要求院方给个说法。",
+];
+
+/// A `POST /v1/tickets` body from `source` in `county` (one of [`COUNTIES`]). When `raised`,
+/// the text carries a [`RAISING`] sentence and, one time in two, `people_involved` of 20 to 60,
+/// so the classifier gives it a raised warning level (orange or red); the text stays within
+/// [`MIN_CHARS`]..=[`MAX_CHARS`].
+pub fn county_request<R: Rng>(
+    rng: &mut R,
+    source: &str,
+    external_id: &str,
+    county: &str,
+    raised: bool,
+) -> Value {
+    let mut body = ticket_request(rng, source, external_id);
+    let (code, town, village) = COUNTIES
+        .iter()
+        .copied()
+        .find(|(c, _, _)| *c == county)
+        .unwrap_or(COUNTIES[0]);
+    body["region"] = json!({"code": code, "town": town, "village": village, "grid": format!("第{}网格", rng.random_range(1..30))});
+    if raised {
+        let extra = one(rng, RAISING);
+        let room = MAX_CHARS - extra.chars().count();
+        let text: String = body["text"]
+            .as_str()
+            .unwrap_or_default()
+            .chars()
+            .take(room)
+            .collect();
+        body["text"] = json!(format!("{text}{extra}"));
+        if rng.random_bool(0.5) {
+            body["people_involved"] = json!(rng.random_range(20..=60));
+        }
+    }
+    body
+}
+
 /// A classification like the gateway's `Decision`, of realistic size, for the ceiling scenario.
 pub fn classification_json<R: Rng>(
     rng: &mut R,
@@ -404,6 +451,20 @@ mod tests {
                     .unwrap_or(0);
                 assert!((MIN_CHARS..=MAX_CHARS).contains(&n), "{n} characters");
             }
+        }
+    }
+
+    #[test]
+    fn county_requests_stay_within_the_bounds_and_the_county() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(9);
+        for i in 0..300 {
+            let body = county_request(&mut rng, "12345", &format!("B-{i}"), "320831", i % 2 == 0);
+            let n = body["text"]
+                .as_str()
+                .map(|t| t.chars().count())
+                .unwrap_or(0);
+            assert!((MIN_CHARS..=MAX_CHARS).contains(&n), "{n} characters");
+            assert_eq!(body["region"]["code"], "320831");
         }
     }
 
