@@ -11,6 +11,7 @@
 mod burst;
 mod ceiling;
 mod harness;
+mod live;
 mod peer;
 mod stats;
 mod steady;
@@ -54,6 +55,10 @@ enum Scenario {
     /// SLA timers: pending timers preloaded, then a burst and a steady stream of due ones
     /// fired by the gateway's mover; lateness and exactly-once. Not part of `all`.
     Timers,
+    /// Live transfer (issue 8): `"live": true` requests open-loop at `--rate` [default 500/s]
+    /// with lawyers signed in; the decision latency (reservation or position and estimate).
+    /// Not part of `all`.
+    Live,
 }
 
 /// Bounded, loopback-only load generator for hotline-gateway.
@@ -876,6 +881,7 @@ async fn run(args: Args) -> Result<bool> {
         Scenario::Peak => Ok(run_peak(&args, &run).await?.1),
         Scenario::Burst => Ok(run_burst(&args, &run).await?.1),
         Scenario::Work => Ok(run_work(&args, &run).await?.1),
+        Scenario::Live => Ok(run_live(&args, &run).await?.1),
         Scenario::Peer => {
             let out = run_peer(&args).await?;
             if out["available"] == json!(false) {
@@ -885,6 +891,44 @@ async fn run(args: Args) -> Result<bool> {
         }
         Scenario::All => run_all(&args, &run).await,
     }
+}
+
+/// `live`: live-transfer decisions at `--rate` (default 500/s) for `--duration`.
+async fn run_live(args: &Args, run: &str) -> Result<(Value, bool)> {
+    let bin = checked_gateway_bin(args)?;
+    let counties: Vec<&str> = texts::COUNTIES.iter().map(|(c, _, _)| *c).collect();
+    let lawyers = live::lawyers(&counties);
+    let mut redis = RedisServer::start()?;
+    let machine_facts = machine(&redis.url()).await;
+    let tuning = GatewayTuning {
+        extra_toml: live::config_toml(&lawyers),
+        ..GatewayTuning::default()
+    };
+    let mut gateway = Gateway::start(&bin, &workspace_root(), &redis.url(), tuning).await?;
+    let rate = args.rate.unwrap_or(500.0);
+    eprintln!(
+        "live: {rate}/s live requests for {} s, {} lawyers, gateway {} ...",
+        args.duration,
+        lawyers.len(),
+        gateway.base
+    );
+    let result = live::run(
+        &gateway.base,
+        run,
+        harness::PARTNER_TOKEN,
+        &lawyers,
+        rate,
+        Duration::from_secs(args.duration),
+        Duration::from_millis(args.timeout_ms),
+    )
+    .await;
+    gateway.stop();
+    redis.stop();
+    let (mut summary, ok) = result?;
+    summary["machine"] = machine_facts;
+    print_table("live transfer decisions", &summary, None);
+    eprintln!("  {:<22} {:>12}", "answers", summary["answers"].to_string());
+    Ok((emit(summary), ok))
 }
 
 /// `a / b` to 3 decimals, or null when either is missing or `b` is 0.

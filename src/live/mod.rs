@@ -318,10 +318,24 @@ pub async fn serve_waiting(
     cfg: &LiveConfig,
 ) -> Result<usize, StoreError> {
     let mut made = 0;
-    let mut online: Option<Vec<OnlineAgent>> = None;
-    for pool in [AgentKind::Lawyer, AgentKind::Mediator] {
-        let pool = pool.queue_kind();
-        for id in store.live_waiting(county, pool, 100).await? {
+    let mut online: Option<Vec<OnlineAgent>>;
+    for kind in [AgentKind::Lawyer, AgentKind::Mediator] {
+        let pool = kind.queue_kind();
+        let waiting = store.live_waiting(county, pool, 100).await?;
+        if waiting.is_empty() {
+            continue;
+        }
+        // Nobody of the pool free: nothing to do for any of them (the common case at a peak).
+        let agents = store.online_agents(county).await?;
+        let now = store.now_ms();
+        if !agents
+            .iter()
+            .any(|o| o.agent.spec.kind == kind && free(o, now))
+        {
+            continue;
+        }
+        online = Some(agents);
+        for id in waiting {
             let Some(record) = store.ticket(&id).await? else {
                 store.live_unwait(county, pool, &id).await?;
                 continue;

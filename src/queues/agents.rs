@@ -404,9 +404,17 @@ impl Store {
         let ids: Vec<String> = conn
             .zrangebyscore(format!("{prefix}online"), self.now_ms(), "+inf")
             .await?;
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        // One round trip for all of them: this runs on every live request.
+        let mut pipe = redis::pipe();
+        for id in &ids {
+            pipe.hgetall(format!("{prefix}agent:{id}"));
+        }
+        let hashes: Vec<HashMap<String, String>> = pipe.query_async(&mut conn).await?;
         let mut out = Vec::new();
-        for id in ids {
-            let f: HashMap<String, String> = conn.hgetall(format!("{prefix}agent:{id}")).await?;
+        for (id, f) in ids.into_iter().zip(hashes) {
             if let Some(agent) = parse_agent(&id, &f) {
                 let idle_since = f
                     .get("last_assigned_ms")
