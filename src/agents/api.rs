@@ -9,7 +9,12 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::{Agent, AgentSpec, AgentStatus, ClaimRules, eligible, order, valid_id};
+use super::{
+    Agent, AgentSpec, AgentStatus, ClaimRules, claim_key, eligible, may_beat, order, valid_id,
+};
+
+/// Waiting tickets read per queue per page by a claim.
+const CLAIM_PAGE: usize = 16;
 use crate::api::json::JsonBody;
 use crate::api::problem::{ApiError, FieldError};
 use crate::api::{AppState, Authenticated};
@@ -222,14 +227,36 @@ pub async fn claim(
         .agents(Some(&county))
         .await
         .map_err(|e| state.store_error(e))?;
-    let mut candidates = state
-        .store
-        .candidates(&county, agent.spec.kind.queue_kind(), settings.claim_scan)
-        .await
-        .map_err(|e| state.store_error(e))?;
+    // Read the queues a page at a time, only as far as a better ticket could still be found.
     let now = state.store.now_ms();
-    candidates.retain(|c| eligible(&agent, c, &rules, &others, now));
-    order(&mut candidates, settings.aging_seconds, now);
+    let mut candidates = Vec::new();
+    let mut start = 0;
+    loop {
+        let (page, pages) = state
+            .store
+            .candidates_page(&county, agent.spec.kind.queue_kind(), start, CLAIM_PAGE)
+            .await
+            .map_err(|e| state.store_error(e))?;
+        candidates.extend(
+            page.into_iter()
+                .filter(|c| eligible(&agent, c, &rules, &others, now)),
+        );
+        order(&mut candidates, settings.aging_seconds, now);
+        start += CLAIM_PAGE;
+        if start >= settings.claim_scan || !pages.iter().any(|p| p.more) {
+            break;
+        }
+        if let Some(best) = candidates.first()
+            && !may_beat(
+                &pages,
+                claim_key(best, settings.aging_seconds, now),
+                settings.aging_seconds,
+                now,
+            )
+        {
+            break;
+        }
+    }
     for c in candidates {
         match state
             .store

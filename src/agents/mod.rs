@@ -338,14 +338,44 @@ fn able(agent: &Agent, c: &Candidate) -> bool {
         && agent.spec.regions.iter().any(|r| covers(r, &c.region_path))
 }
 
+/// How many aging steps a ticket that entered at `since_ms` has earned.
+fn aging_steps(since_ms: i64, aging_seconds: u64, now_ms: i64) -> u64 {
+    let waited = u64::try_from((now_ms - since_ms).max(0) / 1000).unwrap_or(0);
+    waited.checked_div(aging_seconds).unwrap_or(0)
+}
+
+/// A ticket's place in the claim order: aged band, then arrival (lower first).
+pub fn claim_key(c: &Candidate, aging_seconds: u64, now_ms: i64) -> (u64, u64) {
+    (
+        u64::from(c.band).saturating_sub(aging_steps(c.since_ms, aging_seconds, now_ms)),
+        c.seq,
+    )
+}
+
 /// The order in which eligible tickets are offered: aged band, then arrival.
 pub fn order(candidates: &mut [Candidate], aging_seconds: u64, now_ms: i64) {
-    let aged = |c: &Candidate| {
-        let waited = u64::try_from((now_ms - c.since_ms).max(0) / 1000).unwrap_or(0);
-        let steps = waited.checked_div(aging_seconds).unwrap_or(0);
-        u64::from(c.band).saturating_sub(steps)
-    };
-    candidates.sort_by_key(|c| (aged(c), c.seq));
+    candidates.sort_by_key(|c| claim_key(c, aging_seconds, now_ms));
+}
+
+/// Could a ticket beyond the pages read so far come before `best` in the claim order? Later
+/// tickets of a queue come after its page's last one in queue order (band, arrival), and none has
+/// aged more than the queue's oldest ticket; so a claim reads a few tickets per queue instead of
+/// hundreds, and stops as soon as nothing unread can win.
+pub fn may_beat(
+    pages: &[crate::queues::QueuePage],
+    best: (u64, u64),
+    aging_seconds: u64,
+    now_ms: i64,
+) -> bool {
+    pages.iter().filter(|p| p.more).any(|p| {
+        let steps = aging_steps(p.oldest_since_ms, aging_seconds, now_ms);
+        let bound = if steps == 0 {
+            (u64::from(p.last.0), p.last.1 + 1)
+        } else {
+            (u64::from(p.last.0).saturating_sub(steps), 0)
+        };
+        bound < best
+    })
 }
 
 #[cfg(test)]
@@ -561,6 +591,64 @@ mod tests {
                 }).collect();
                 order(&mut c, 1800, now);
                 prop_assert_eq!(c[0].id.as_str(), "t0");
+            }
+
+            /// Reading queues a page at a time and stopping when `may_beat` says nothing unread
+            /// can win picks the same ticket as reading every queue whole.
+            #[test]
+            fn paged_reading_picks_what_a_full_scan_picks(
+                queues in proptest::collection::vec(
+                    proptest::collection::vec((0u32..4, 0i64..4 * 3600, any::<bool>()), 0..60),
+                    1..4,
+                ),
+                page in 1usize..8,
+                aging in prop_oneof![Just(0u64), Just(1800u64)],
+            ) {
+                let now = 100_000_000i64;
+                // Queue order is (band, arrival); arrival numbers are county-wide.
+                let mut seq = 0u64;
+                let queues: Vec<Vec<(Candidate, bool)>> = queues.into_iter().map(|q| {
+                    let mut q: Vec<(Candidate, bool)> = q.into_iter().map(|(band, waited, ok)| {
+                        seq += 1;
+                        (ticket(&format!("t{seq}"), band, seq, now / 1000 - waited, PATH), ok)
+                    }).collect();
+                    q.sort_by_key(|(c, _)| (c.band, c.seq));
+                    q
+                }).collect();
+                let mut full: Vec<Candidate> = queues.iter().flatten()
+                    .filter(|(_, ok)| *ok).map(|(c, _)| c.clone()).collect();
+                order(&mut full, aging, now);
+
+                let mut paged: Vec<Candidate> = Vec::new();
+                let mut start = 0;
+                loop {
+                    let mut pages = Vec::new();
+                    for q in &queues {
+                        let slice: Vec<&(Candidate, bool)> = q.iter().skip(start).take(page).collect();
+                        if let Some((last, _)) = slice.last() {
+                            pages.push(crate::queues::QueuePage {
+                                more: q.len() > start + page,
+                                last: (last.band, last.seq),
+                                oldest_since_ms: q.iter().map(|(c, _)| c.since_ms).min().unwrap_or(0),
+                            });
+                        }
+                        paged.extend(slice.into_iter().filter(|(_, ok)| *ok).map(|(c, _)| c.clone()));
+                    }
+                    order(&mut paged, aging, now);
+                    start += page;
+                    if !pages.iter().any(|p| p.more) {
+                        break;
+                    }
+                    if let Some(best) = paged.first()
+                        && !may_beat(&pages, claim_key(best, aging, now), aging, now)
+                    {
+                        break;
+                    }
+                }
+                prop_assert_eq!(
+                    paged.first().map(|c| c.id.clone()),
+                    full.first().map(|c| c.id.clone())
+                );
             }
         }
     }

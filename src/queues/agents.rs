@@ -34,6 +34,17 @@ pub enum ClaimOutcome {
     Busy,
 }
 
+/// What one page of a queue says about the rest of it, for [`Store::candidates_page`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QueuePage {
+    /// The queue has tickets beyond this page.
+    pub more: bool,
+    /// (band, arrival) of the page's last ticket: every later one comes after it in the queue.
+    pub last: (u32, u64),
+    /// Enqueue time of the queue's oldest ticket (ms): no later ticket has aged more.
+    pub oldest_since_ms: i64,
+}
+
 /// How a ticket reaches an agent; decides the event and the checks of `claim.lua`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ClaimMode {
@@ -181,6 +192,91 @@ impl Store {
             .await?;
         let _: () = conn.hdel(AGENT_HOME, id).await?;
         Ok(Some(true))
+    }
+
+    /// Waiting tickets `start..start + count` of every queue of `kind` in a county, in queue
+    /// order, with what a claim needs to know whether reading further could find a better one
+    /// ([`QueuePage`]). Two round trips whatever the number of queues.
+    pub async fn candidates_page(
+        &self,
+        county: &str,
+        kind: &str,
+        start: usize,
+        count: usize,
+    ) -> Result<(Vec<Candidate>, Vec<QueuePage>), StoreError> {
+        let prefix = county_prefix(county);
+        let mut conn = self.conn.clone();
+        let queues: Vec<String> = conn.smembers(format!("{prefix}queues")).await?;
+        let queues: Vec<String> = queues
+            .into_iter()
+            .filter(|q| q.starts_with(&format!("{kind}.")))
+            .collect();
+        if queues.is_empty() || count == 0 {
+            return Ok((Vec::new(), Vec::new()));
+        }
+        let mut pipe = redis::pipe();
+        for q in &queues {
+            pipe.zrange_withscores(
+                format!("{prefix}q:{q}"),
+                start as isize,
+                (start + count) as isize,
+            );
+            pipe.zrange_withscores(format!("{prefix}qt:{q}"), 0, 0);
+        }
+        let rows: Vec<Vec<(String, f64)>> = pipe.query_async(&mut conn).await?;
+        let mut pages = Vec::new();
+        let mut waiting: Vec<(String, String, f64)> = Vec::new();
+        for (q, pair) in queues.iter().zip(rows.chunks(2)) {
+            let mut items = pair[0].clone();
+            // One more than asked tells whether the queue goes on.
+            let more = items.len() > count;
+            items.truncate(count);
+            let oldest_since_ms = pair[1].first().map(|(_, s)| *s as i64);
+            if let Some((_, last)) = items.last() {
+                let band = (*last / 4_294_967_296.0).floor();
+                pages.push(QueuePage {
+                    more,
+                    last: (band as u32, (*last - band * 4_294_967_296.0) as u64),
+                    oldest_since_ms: oldest_since_ms.unwrap_or(0),
+                });
+            }
+            waiting.extend(items.into_iter().map(|(id, s)| (q.clone(), id, s)));
+        }
+        if waiting.is_empty() {
+            return Ok((Vec::new(), pages));
+        }
+        let mut pipe = redis::pipe();
+        for (q, id, _) in &waiting {
+            pipe.zscore(format!("{prefix}qt:{q}"), id);
+            pipe.cmd("HMGET").arg(format!("{prefix}t:{id}")).arg(&[
+                "category",
+                "region_path",
+                "min_tier",
+            ]);
+        }
+        let replies: Vec<redis::Value> = pipe.query_async(&mut conn).await?;
+        let out = waiting
+            .iter()
+            .zip(replies.chunks(2))
+            .map(|((queue, id, score), pair)| {
+                let since: Option<f64> = redis::from_redis_value(pair[0].clone()).ok().flatten();
+                let fields: Vec<Option<String>> =
+                    redis::from_redis_value(pair[1].clone()).unwrap_or_default();
+                let field = |i: usize| fields.get(i).cloned().flatten().unwrap_or_default();
+                let band = (*score / 4_294_967_296.0).floor();
+                Candidate {
+                    id: id.clone(),
+                    queue: queue.clone(),
+                    band: band as u32,
+                    seq: (*score - band * 4_294_967_296.0) as u64,
+                    since_ms: since.unwrap_or(0.0) as i64,
+                    category: field(0),
+                    region_path: field(1),
+                    min_tier: Tier::parse(&field(2)),
+                }
+            })
+            .collect();
+        Ok((out, pages))
     }
 
     /// The first `scan` waiting tickets of every queue of `kind` in a county.

@@ -28,7 +28,7 @@ use crate::ticket::Ticket;
 mod agents;
 mod live;
 mod outbox;
-pub use agents::{ClaimMode, ClaimOutcome, OnlineAgent, RenewOutcome};
+pub use agents::{ClaimMode, ClaimOutcome, OnlineAgent, QueuePage, RenewOutcome};
 pub use live::{LiveBegin, LiveCancel, LiveFields};
 pub use outbox::{OutboxEntry, OutboxState};
 
