@@ -348,6 +348,12 @@ pub fn callback_delivered(partner: &str, seconds: f64, attempts: u32) {
         .record(f64::from(attempts));
 }
 
+/// Sets the undelivered and dead-letter gauges of a partner.
+pub fn callback_backlog(partner: &str, pending: u64, dead: u64) {
+    metrics::gauge!(CALLBACK_PENDING, "partner" => partner.to_string()).set(pending as f64);
+    metrics::gauge!(CALLBACK_DEAD, "partner" => partner.to_string()).set(dead as f64);
+}
+
 /// Counts a live-transfer request by its answer.
 pub fn live_request(service: &str, answer: &'static str, seconds: f64) {
     metrics::counter!(LIVE_REQUESTS, "service" => service.to_string(), "answer" => answer)

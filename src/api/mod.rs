@@ -124,6 +124,8 @@ impl FromRequestParts<Arc<AppState>> for Authenticated {
         crate::live::api::get_live,
         crate::live::api::heartbeat,
         crate::lifecycle::reload_endpoint,
+        crate::callbacks::list,
+        crate::callbacks::replay,
         ops::queues,
         crate::events::events,
         crate::supervision::risk,
@@ -182,6 +184,8 @@ pub fn app(state: Arc<AppState>) -> Router {
             post(crate::live::api::heartbeat),
         )
         .route("/v1/admin/reload", post(crate::lifecycle::reload_endpoint))
+        .route("/v1/admin/callbacks", get(crate::callbacks::list))
+        .route("/v1/admin/callbacks/replay", post(crate::callbacks::replay))
         .route("/v1/queues", get(ops::queues))
         .route("/v1/events", get(crate::events::events))
         .route("/v1/dashboard/risk", get(crate::supervision::risk))

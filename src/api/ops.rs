@@ -138,6 +138,7 @@ pub async fn metrics(State(state): State<Arc<AppState>>) -> Response {
             if let Ok(agents) = state.store.agents(None).await {
                 crate::metrics::agents(&agents);
             }
+            crate::callbacks::refresh_gauges(&state.store, &state.callbacks).await;
         }
         Err(e) => {
             tracing::warn!(error = %e, "queue gauges not refreshed");
