@@ -25,12 +25,14 @@
 
 use std::sync::Arc;
 
-use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
+use aho_corasick::automaton::Automaton;
+use aho_corasick::dfa::DFA;
+use aho_corasick::{Anchored, MatchKind};
 
 use super::features::is_han;
 use super::lexicon::Lexicon;
 use super::model::{LinearModel, MODEL_SERVICES};
-use super::normalize::{HeadCount, PeopleWords, max_head_count, normalize};
+use super::normalize::{HeadCount, PeopleWords, max_head_count, normalize_into};
 use super::{ClassifyError, Decision, Service};
 use crate::config::ClassifySettings;
 use crate::ticket::{Source, TicketText};
@@ -56,6 +58,9 @@ enum Role {
     Service(usize),
     /// Index into `settings.warning_levels`, and the rule's reason.
     Warning { level: usize, reason: String },
+    /// `[warning.vulnerable]`: like a rule, but the reason quotes the word first
+    /// (`涉及弱势群体"孕妇"→yellow`).
+    Vulnerable { level: usize, reason: String },
 }
 
 /// One table of the lexicon, flattened: its terms with weights, and its role.
@@ -97,11 +102,25 @@ pub struct Classifier {
     source_prior: [[f64; 3]; 3],
     category_hit_prior: [f64; 3],
     head_count_levels: Vec<(usize, u32)>,
+    /// The smallest head count that raises a level (`u32::MAX`: none does).
+    head_count_min: u32,
     units: Vec<String>,
     nouns: Vec<String>,
+    /// Group-action words a text head count needs nearby, and how near (characters).
+    actions: Vec<String>,
+    action_window: usize,
+    /// `[warning.repeat]`: level index by minimum number of earlier calls.
+    repeat_levels: Vec<(usize, u32)>,
     tables: Vec<Table>,
-    automaton: AhoCorasick,
+    /// A full DFA, walked byte by byte in [`Classifier::matched_terms`]: a state lists every
+    /// pattern ending there, which is what overlapping matching needs, without the per-match
+    /// bookkeeping of the crate's overlapping iterator.
+    automaton: DFA,
     uses: Vec<Vec<Use>>,
+    /// Where each table's terms start in one numbering of all terms (for a bit set of hits).
+    term_offset: Vec<usize>,
+    /// The `(table, term)` of each number.
+    term_of: Vec<(usize, usize)>,
     /// Longest exception phrase in bytes, to bound the search for a covering exception.
     max_except_len: usize,
     /// The trained model, shared (a rebuilt classifier on reload loads its own).
@@ -219,11 +238,32 @@ impl Classifier {
                 terms: rule.terms.iter().map(|t| (t.clone(), 1.0)).collect(),
             });
         }
+        if let Some(v) = &lexicon.warning.vulnerable {
+            let level = level_index(&v.level, "warning.vulnerable.level".to_owned())?;
+            excepts.push((tables.len(), v.except.clone()));
+            tables.push(Table {
+                role: Role::Vulnerable {
+                    level,
+                    reason: v.reason.clone(),
+                },
+                terms: v.terms.iter().map(|t| (t.clone(), 1.0)).collect(),
+            });
+        }
         let hc = &lexicon.warning.head_counts;
         let mut head_count_levels = Vec::new();
         for (level, min) in &hc.levels {
             let index = level_index(level, format!("warning.head_counts.levels.{level}"))?;
             head_count_levels.push((index, *min));
+        }
+        let head_count_min = head_count_levels
+            .iter()
+            .map(|(_, min)| *min)
+            .min()
+            .unwrap_or(u32::MAX);
+        let mut repeat_levels = Vec::new();
+        for (level, min) in &lexicon.warning.repeat.levels {
+            let index = level_index(level, format!("warning.repeat.levels.{level}"))?;
+            repeat_levels.push((index, *min));
         }
 
         // One automaton over every distinct pattern; `uses` says what each pattern means.
@@ -291,14 +331,22 @@ impl Classifier {
         };
 
         // A full DFA: a few hundred kilobytes for a few thousand terms, and the fastest search.
-        let automaton = AhoCorasick::builder()
+        // No prefilter: with thousands of patterns it rarely skips anything, and without it
+        // the start state is not "special", so the walk tests one flag per byte.
+        let automaton = DFA::builder()
             .match_kind(MatchKind::Standard)
-            .kind(Some(AhoCorasickKind::DFA))
+            .prefilter(false)
             .build(&patterns)
             .map_err(|e| ClassifyError::Invalid {
                 key: "(all terms)".to_owned(),
                 message: format!("cannot build the matcher: {e}"),
             })?;
+        let mut term_offset = Vec::with_capacity(tables.len());
+        let mut term_of = Vec::new();
+        for (t, table) in tables.iter().enumerate() {
+            term_offset.push(term_of.len());
+            term_of.extend((0..table.terms.len()).map(|i| (t, i)));
+        }
 
         Ok(Classifier {
             model: model_name,
@@ -311,11 +359,17 @@ impl Classifier {
             source_prior,
             category_hit_prior,
             head_count_levels,
+            head_count_min,
             units: hc.units.clone(),
             nouns: hc.nouns.clone(),
+            actions: hc.actions.clone(),
+            action_window: hc.window,
+            repeat_levels,
             tables,
             automaton,
             uses,
+            term_offset,
+            term_of,
             max_except_len,
             model_file,
             model_categories,
@@ -333,7 +387,10 @@ impl Classifier {
     pub fn classify(&self, t: &TicketText<'_>) -> Decision {
         let (title, title_cut) = truncate(t.title, self.max_chars);
         let (body, body_cut) = truncate(t.text, self.max_chars);
-        let text = format!("{}\n{}", normalize(title), normalize(body));
+        let mut text = String::with_capacity(title.len() + body.len() + 1);
+        normalize_into(title, &mut text);
+        text.push('\n');
+        normalize_into(body, &mut text);
         let matched = self.matched_terms(&text);
         let mut input_reasons = Vec::new();
         if title_cut || body_cut {
@@ -464,23 +521,37 @@ impl Classifier {
             SERVICES[top]
         };
 
-        // Warning level: start at "none" and only raise.
+        // Warning level: start at "none" and only raise. Nothing above this point (the model,
+        // the service, the category) is read: rules alone decide the level.
         let mut level = self.warning_levels.len() - 1;
         let mut warning_reasons = Vec::new();
         for (i, table) in self.tables.iter().enumerate() {
-            if let Role::Warning {
-                level: rule_level,
-                reason,
-            } = &table.role
-            {
-                let words = self.terms_of(i, &matched);
-                if let Some(first) = words.first() {
-                    level = level.min(*rule_level);
-                    warning_reasons.push(format!(
-                        "命中\"{first}\"→{}({reason})",
-                        self.warning_levels[*rule_level]
-                    ));
+            match &table.role {
+                Role::Warning {
+                    level: rule_level,
+                    reason,
+                } => {
+                    if let Some(first) = self.terms_of(i, &matched).first() {
+                        level = level.min(*rule_level);
+                        warning_reasons.push(format!(
+                            "命中\"{first}\"→{}({reason})",
+                            self.warning_levels[*rule_level]
+                        ));
+                    }
                 }
+                Role::Vulnerable {
+                    level: rule_level,
+                    reason,
+                } => {
+                    if let Some(first) = self.terms_of(i, &matched).first() {
+                        level = level.min(*rule_level);
+                        warning_reasons.push(format!(
+                            "{reason}\"{first}\"→{}",
+                            self.warning_levels[*rule_level]
+                        ));
+                    }
+                }
+                Role::Category(_) | Role::Service(_) => {}
             }
         }
         if let Some(n) = t.people_involved
@@ -492,15 +563,25 @@ impl Classifier {
         let words = PeopleWords {
             units: &self.units,
             nouns: &self.nouns,
+            actions: &self.actions,
+            window: self.action_window,
         };
         if !self.head_count_levels.is_empty()
-            && let Some(HeadCount { count, phrase }) = max_head_count(&text, words)
+            && let Some(HeadCount { count, phrase }) =
+                max_head_count(&text, words, self.head_count_min)
             && let Some(l) = self.head_count_level(count)
         {
             level = level.min(l);
             warning_reasons.push(format!(
                 "文中\"{phrase}\"约{count}人→{}",
                 self.warning_levels[l]
+            ));
+        }
+        if let Some(l) = level_for(&self.repeat_levels, t.prior_calls) {
+            level = level.min(l);
+            warning_reasons.push(format!(
+                "该来电人近期已来电{}次→{}",
+                t.prior_calls, self.warning_levels[l]
             ));
         }
 
@@ -518,14 +599,17 @@ impl Classifier {
         for (i, table) in self.tables.iter().enumerate() {
             if matches!(table.role, Role::Category(c) if c == category_index) {
                 for term in self.terms_of(i, &matched).iter().take(TERMS_PER_REASON) {
-                    reasons.push(format!("命中\"{term}\"({label})"));
+                    reasons.push(concat(&["命中\"", term, "\"(", label, ")"]));
                 }
             }
         }
         if !category_found {
             reasons.push(format!("未命中类别词，归入{label}"));
         }
-        if let (Some(s), Some(m)) = (&model_scores, &self.model_file) {
+        // Reasons past MAX_REASONS would be cut below: they are not built at all.
+        if let (Some(s), Some(m)) = (&model_scores, &self.model_file)
+            && reasons.len() < MAX_REASONS
+        {
             if category_by_model
                 && let Some(mi) = self
                     .model_categories
@@ -544,19 +628,22 @@ impl Classifier {
             ));
         }
         for (i, table) in self.tables.iter().enumerate() {
-            if let Role::Service(s) = table.role {
+            if let Role::Service(s) = table.role
+                && reasons.len() < MAX_REASONS
+            {
                 for term in self.terms_of(i, &matched).iter().take(TERMS_PER_REASON) {
-                    reasons.push(format!("命中\"{term}\"→{}", service_zh(SERVICES[s])));
+                    reasons.push(concat(&["命中\"", term, "\"→", service_zh(SERVICES[s])]));
                 }
             }
         }
         for (s, prior) in self.source_prior.iter().enumerate() {
-            if prior[source_index] > 0.0 {
-                reasons.push(format!(
-                    "来源{}倾向{}",
+            if prior[source_index] > 0.0 && reasons.len() < MAX_REASONS {
+                reasons.push(concat(&[
+                    "来源",
                     t.source.as_str(),
-                    service_zh(SERVICES[s])
-                ));
+                    "倾向",
+                    service_zh(SERVICES[s]),
+                ]));
             }
         }
         reasons.truncate(MAX_REASONS);
@@ -571,28 +658,51 @@ impl Classifier {
         }
     }
 
-    /// Distinct `(table, term)` pairs found in `text`, exceptions applied.
+    /// Distinct `(table, term)` pairs found in `text`, exceptions applied, sorted.
     fn matched_terms(&self, text: &str) -> Vec<(usize, usize)> {
-        let mut hits: Vec<Hit> = Vec::new();
+        let mut hits: Vec<Hit> = Vec::with_capacity(64);
         let mut excepts: Vec<(usize, usize, usize)> = Vec::new();
-        for m in self.automaton.find_overlapping_iter(text) {
-            let Some(uses) = self.uses.get(m.pattern().as_usize()) else {
+        let dfa = &self.automaton;
+        // An unanchored start state always exists for a DFA built with the default settings.
+        let Ok(mut sid) = dfa.start_state(Anchored::No) else {
+            return Vec::new();
+        };
+        for (i, &byte) in text.as_bytes().iter().enumerate() {
+            sid = dfa.next_state(Anchored::No, sid, byte);
+            if !dfa.is_special(sid) {
                 continue;
-            };
-            for u in uses {
-                match u.term {
-                    Some(term) => hits.push(Hit {
-                        table: u.table,
-                        term,
-                        start: m.start(),
-                        end: m.end(),
-                    }),
-                    None => excepts.push((u.table, m.start(), m.end())),
+            }
+            if dfa.is_dead(sid) {
+                break;
+            }
+            if !dfa.is_match(sid) {
+                continue;
+            }
+            let end = i + 1;
+            for k in 0..dfa.match_len(sid) {
+                let pattern = dfa.match_pattern(sid, k);
+                let start = end.saturating_sub(dfa.pattern_len(pattern));
+                let Some(uses) = self.uses.get(pattern.as_usize()) else {
+                    continue;
+                };
+                for u in uses {
+                    match u.term {
+                        Some(term) => hits.push(Hit {
+                            table: u.table,
+                            term,
+                            start,
+                            end,
+                        }),
+                        None => excepts.push((u.table, start, end)),
+                    }
                 }
             }
         }
         excepts.sort_unstable();
         let covered = |h: &Hit| {
+            if excepts.is_empty() {
+                return false;
+            }
             let from = (h.table, h.start.saturating_sub(self.max_except_len), 0);
             let to = (h.table, h.start, usize::MAX);
             let lo = excepts.partition_point(|e| *e < from);
@@ -601,22 +711,38 @@ impl Classifier {
                 .get(lo..hi)
                 .is_some_and(|range| range.iter().any(|e| e.1 <= h.start && e.2 >= h.end))
         };
-        let mut found: Vec<(usize, usize)> = hits
-            .iter()
-            .filter(|h| !covered(h))
-            .map(|h| (h.table, h.term))
-            .collect();
-        found.sort_unstable();
-        found.dedup();
+        // A bit per term: each counts once, and reading the bits back gives table order.
+        let mut bits = vec![0u64; self.term_of.len() / 64 + 1];
+        for h in hits.iter().filter(|h| !covered(h)) {
+            let id = self.term_offset.get(h.table).map_or(0, |o| o + h.term);
+            if let Some(w) = bits.get_mut(id / 64) {
+                *w |= 1 << (id % 64);
+            }
+        }
+        let mut found = Vec::with_capacity(hits.len());
+        for (w, &word) in bits.iter().enumerate() {
+            let mut word = word;
+            while word != 0 {
+                let id = w * 64 + word.trailing_zeros() as usize;
+                word &= word - 1;
+                if let Some(pair) = self.term_of.get(id) {
+                    found.push(*pair);
+                }
+            }
+        }
         found
     }
 
     /// The matched terms of one table, heaviest first (for reasons).
     fn terms_of(&self, table: usize, matched: &[(usize, usize)]) -> Vec<&str> {
         let terms = &self.tables[table].terms;
+        // `matched` is sorted by table: its part for this table is one range.
+        let lo = matched.partition_point(|(t, _)| *t < table);
+        let hi = matched.partition_point(|(t, _)| *t <= table);
         let mut found: Vec<(&str, f64)> = matched
+            .get(lo..hi)
+            .unwrap_or_default()
             .iter()
-            .filter(|(t, _)| *t == table)
             .filter_map(|&(_, i)| terms.get(i).map(|(s, w)| (s.as_str(), *w)))
             .collect();
         found.sort_by(|a, b| b.1.total_cmp(&a.1).then(b.0.len().cmp(&a.0.len())));
@@ -625,12 +751,17 @@ impl Classifier {
 
     /// The highest level whose head-count threshold `n` reaches, if any.
     fn head_count_level(&self, n: u32) -> Option<usize> {
-        self.head_count_levels
-            .iter()
-            .filter(|(_, min)| n >= *min)
-            .map(|(level, _)| *level)
-            .min()
+        level_for(&self.head_count_levels, n)
     }
+}
+
+/// The highest level (smallest index) whose minimum `n` reaches, if any.
+fn level_for(levels: &[(usize, u32)], n: u32) -> Option<usize> {
+    levels
+        .iter()
+        .filter(|(_, min)| n >= *min)
+        .map(|(level, _)| *level)
+        .min()
 }
 
 /// The first `max` characters of `s`, and whether anything was cut.
@@ -647,16 +778,26 @@ fn truncate(s: &str, max: usize) -> (&str, bool) {
 
 /// `，依据"起诉""欠薪"` from n-gram positions, or nothing when there are none.
 fn quote(text: &str, grams: &[super::features::Gram]) -> String {
-    let words: Vec<String> = grams
-        .iter()
-        .filter_map(|g| text.get(g.start..g.end))
-        .map(|w| format!("\"{w}\""))
-        .collect();
-    if words.is_empty() {
-        String::new()
-    } else {
-        format!("，依据{}", words.join(""))
+    let mut out = String::new();
+    for w in grams.iter().filter_map(|g| text.get(g.start..g.end)) {
+        if out.is_empty() {
+            out.push_str("，依据");
+        }
+        out.push('"');
+        out.push_str(w);
+        out.push('"');
     }
+    out
+}
+
+/// The parts joined: a reason built without the formatting machinery, which costs more than
+/// the rest of a decision's reasons together when every one goes through `format!`.
+fn concat(parts: &[&str]) -> String {
+    let mut out = String::with_capacity(parts.iter().map(|p| p.len()).sum());
+    for p in parts {
+        out.push_str(p);
+    }
+    out
 }
 
 /// Settings the classifier cannot work without.
@@ -756,6 +897,7 @@ mod tests {
             title: "",
             text,
             people_involved: people,
+            prior_calls: 0,
         }
     }
 
