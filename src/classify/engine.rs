@@ -1065,7 +1065,7 @@ mod tests {
     #[test]
     fn the_decision_records_the_lexicon_version() {
         let c = classifier();
-        assert_eq!(c.model(), "lexicon-2026.11-1+ngram-lr-2026.11-1");
+        assert_eq!(c.model(), "lexicon-2026.11-2+ngram-lr-2026.11-1");
         assert_eq!(classify("欠薪").model, c.model());
     }
 
@@ -1202,7 +1202,7 @@ mod tests {
     #[test]
     fn without_a_model_the_lexicon_still_decides() {
         let c = lexicon_only();
-        assert_eq!(c.model(), "lexicon-2026.11-1");
+        assert_eq!(c.model(), "lexicon-2026.11-2");
         let d = c.classify(&ticket(
             Source::Legal12348,
             "请问离婚后孩子的抚养权怎么判？",
@@ -1219,6 +1219,165 @@ mod tests {
         );
         let err = Classifier::from_lexicon(Lexicon::from_toml_str(&s).unwrap(), &settings());
         assert_eq!(key_of(err.unwrap_err()), "model.path");
+    }
+
+    /// Position of a level in `warning_levels` (0 = highest).
+    fn rank(level: &str) -> usize {
+        settings()
+            .warning_levels
+            .iter()
+            .position(|l| l == level)
+            .unwrap()
+    }
+
+    fn with_prior_calls(c: &Classifier, text: &str, prior_calls: u32) -> Decision {
+        c.classify(&TicketText {
+            prior_calls,
+            ..ticket(Source::Citizen12345, text, None)
+        })
+    }
+
+    #[test]
+    fn a_vulnerable_party_raises_to_yellow_quoting_the_word() {
+        let d = classify("邻居把一个孕妇推倒了，双方吵起来了");
+        assert_eq!(d.warning_level, "yellow", "{d:?}");
+        assert!(
+            d.reasons.iter().any(|r| r == "涉及弱势群体\"孕妇\"→yellow"),
+            "{:?}",
+            d.reasons
+        );
+        // 老人家的房子: the elderly owner is still a vulnerable party.
+        assert_eq!(classify("老人家的房子被侄子占了").warning_level, "yellow");
+        // Phrases that name no vulnerable party.
+        assert_eq!(classify("儿童节的活动费用怎么退").warning_level, "none");
+        assert_eq!(classify("养老人员工资被拖欠").warning_level, "none");
+    }
+
+    #[test]
+    fn a_vulnerable_party_never_lowers_a_higher_level() {
+        let d = classify("他扬言要砍死那个老人");
+        assert_eq!(d.warning_level, "red", "{d:?}");
+        assert!(
+            d.reasons.iter().any(|r| r.contains("涉及弱势群体")),
+            "{d:?}"
+        );
+    }
+
+    #[test]
+    fn the_model_cannot_override_the_vulnerable_party_rule() {
+        // A department matter by every signal (the model is sure of it): the level stands, and
+        // it is the same level the lexicon alone gives.
+        let text = "小区门口的路灯坏了一个多月，老人晚上出门很危险，希望有关部门尽快修理。";
+        let d = classify(text);
+        assert_eq!(d.service, Service::OutOfScope, "{d:?}");
+        assert_eq!(d.warning_level, "yellow", "{d:?}");
+        let alone = lexicon_only().classify(&ticket(Source::Citizen12345, text, None));
+        assert_eq!(alone.warning_level, d.warning_level);
+    }
+
+    #[test]
+    fn repeat_calls_raise_to_yellow_from_the_configured_count() {
+        let c = classifier();
+        let text = "楼上装修噪音很大，影响孩子写作业";
+        assert_eq!(with_prior_calls(&c, text, 0).warning_level, "none");
+        assert_eq!(with_prior_calls(&c, text, 1).warning_level, "none");
+        let d = with_prior_calls(&c, text, 2);
+        assert_eq!(d.warning_level, "yellow", "{d:?}");
+        assert!(
+            d.reasons
+                .iter()
+                .any(|r| r == "该来电人近期已来电2次→yellow"),
+            "{:?}",
+            d.reasons
+        );
+    }
+
+    #[test]
+    fn repeat_calls_never_lower_a_level_and_the_model_cannot_override_them() {
+        let c = classifier();
+        let texts = [
+            "他说要拿刀砍我",
+            "二十多名工人堵门讨薪",
+            "小区门口的路灯坏了，希望有关部门尽快修理。",
+            "请问离婚后孩子的抚养权怎么判？",
+            "",
+        ];
+        for text in texts {
+            let first = with_prior_calls(&c, text, 0);
+            for n in [2, 5, u32::MAX] {
+                let again = with_prior_calls(&c, text, n);
+                assert!(
+                    rank(&again.warning_level) <= rank(&first.warning_level),
+                    "{text}: {first:?} then {again:?}"
+                );
+                assert!(rank(&again.warning_level) <= rank("yellow"), "{again:?}");
+                // The model does not change what the rules decide.
+                let alone = lexicon_only().classify(&TicketText {
+                    prior_calls: n,
+                    ..ticket(Source::Citizen12345, text, None)
+                });
+                assert_eq!(alone.warning_level, again.warning_level, "{text}");
+            }
+        }
+    }
+
+    #[test]
+    fn households_and_figures_without_a_group_action_are_not_crowds() {
+        for text in [
+            "小区800多户居民的供水问题一直没有解决，希望有关部门处理。",
+            "我们小区有800多人，物业费收得太高，请问合理吗？",
+            "全县有三十多万人口，只有一个汽车站。",
+            "景区每年接待游客30多万人次。",
+        ] {
+            let d = classify(text);
+            assert_eq!(d.warning_level, "none", "{text}: {d:?}");
+        }
+        // The same numbers with people acting together still count.
+        let d = classify("800多名业主聚集在售楼处门口要说法");
+        assert_eq!(d.warning_level, "orange", "{d:?}");
+        assert!(d.reasons.iter().any(|r| r.contains("800多名业主")), "{d:?}");
+        // The operator's count always counts, whatever the text says.
+        let d = classifier().classify(&ticket(Source::Police110, "小区居民反映供水问题", Some(30)));
+        assert_eq!(d.warning_level, "orange", "{d:?}");
+    }
+
+    #[test]
+    fn new_warning_sections_refuse_unknown_levels_and_zero_counts() {
+        let s = SHIPPED.replace(
+            "[warning.vulnerable]\nlevel = \"yellow\"",
+            "[warning.vulnerable]\nlevel = \"purple\"",
+        );
+        let err = Classifier::from_lexicon(Lexicon::from_toml_str(&s).unwrap(), &settings());
+        assert_eq!(key_of(err.unwrap_err()), "warning.vulnerable.level");
+        let s = SHIPPED.replace("levels = { yellow = 2 }", "levels = { purple = 2 }");
+        let err = Classifier::from_lexicon(Lexicon::from_toml_str(&s).unwrap(), &settings());
+        assert_eq!(key_of(err.unwrap_err()), "warning.repeat.levels.purple");
+        let s = SHIPPED.replace("levels = { yellow = 2 }", "levels = { yellow = 0 }");
+        assert_eq!(
+            key_of(Lexicon::from_toml_str(&s).unwrap_err()),
+            "warning.repeat.levels.yellow"
+        );
+    }
+
+    #[test]
+    fn without_the_new_sections_the_lexicon_still_loads_and_counts_every_number() {
+        // Older lexicons have no [warning.vulnerable], [warning.repeat] or action words.
+        let start = SHIPPED.find("# 一起行动的词").unwrap();
+        let end = SHIPPED.find("[[warning.rules]]").unwrap();
+        let s = format!("{}{}", &SHIPPED[..start], &SHIPPED[end..]);
+        let c = Classifier::from_lexicon(Lexicon::from_toml_str(&s).unwrap(), &settings()).unwrap();
+        let d = c.classify(&ticket(
+            Source::Citizen12345,
+            "小区有800多人，孕妇也有",
+            None,
+        ));
+        assert_eq!(d.warning_level, "orange", "{d:?}");
+        assert!(!d.reasons.iter().any(|r| r.contains("弱势群体")), "{d:?}");
+        let d = c.classify(&TicketText {
+            prior_calls: 9,
+            ..ticket(Source::Citizen12345, "", None)
+        });
+        assert_eq!(d.warning_level, "none", "{d:?}");
     }
 
     #[test]
