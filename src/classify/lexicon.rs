@@ -4,7 +4,7 @@
 //! ignored rule):
 //!
 //! ```toml
-//! version = "2026.11-1"
+//! version = "2026.11-2"
 //!
 //! [categories.labour]                 # one table per category of the taxonomy
 //! label = "劳动争议"                  # shown to operators in reasons
@@ -23,8 +23,19 @@
 //!
 //! [warning.head_counts]
 //! levels = { orange = 20, red = 5 }   # level = minimum head count
-//! units = ["名", "位", "户"]
+//! units = ["名", "位"]
 //! nouns = ["人", "工人", "村民"]
+//! actions = ["堵门", "聚集", "讨薪"]  # optional: a count in the text needs one of these nearby
+//! window = 15                         # characters either side searched for an action word
+//!
+//! [warning.vulnerable]                # optional: vulnerable parties raise to `level`
+//! level = "yellow"
+//! reason = "涉及弱势群体"             # reason: 涉及弱势群体"孕妇"→yellow
+//! terms = ["孕妇", "老人"]
+//! except = ["儿童节"]
+//!
+//! [warning.repeat]                    # optional: level = minimum earlier calls by the caller
+//! levels = { yellow = 2 }
 //!
 //! [[warning.rules]]                   # a rule can only raise the level
 //! level = "red"
