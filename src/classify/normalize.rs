@@ -455,6 +455,28 @@ mod tests {
         }
 
         #[test]
+        fn appending_equals_normalising_alone(prefix in "\\PC{0,10}", s in "\\PC{0,40}") {
+            // The slow path must drop only what this call appended, never the prefix.
+            let mut out = prefix.clone();
+            normalize_into(&s, &mut out);
+            proptest::prop_assert_eq!(out, format!("{prefix}{}", normalize(&s)));
+        }
+
+        #[test]
+        fn decoding_by_hand_equals_chars(s in "\\PC{0,40}") {
+            let by_hand: Vec<(usize, char)> = {
+                let mut v = Vec::new();
+                let mut i = 0;
+                while let Some((c, len)) = char_at(&s, i) {
+                    v.push((i, c));
+                    i += len;
+                }
+                v
+            };
+            proptest::prop_assert_eq!(by_hand, s.char_indices().collect::<Vec<_>>());
+        }
+
+        #[test]
         fn head_counts_never_panic(s in "[0-9一二三四五六七八九十百千万几多余来个名人第前]{0,30}") {
             let _ = count(&s);
         }
