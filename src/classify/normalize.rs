@@ -145,32 +145,30 @@ const MAX_COUNT: u64 = 100_000_000;
 /// surroundings are never searched.
 pub(crate) fn max_head_count(text: &str, words: PeopleWords<'_>, min: u32) -> Option<HeadCount> {
     let mut best: Option<HeadCount> = None;
+    let bytes = text.as_bytes();
     let mut i = 0usize;
-    let mut prev: Option<char> = None;
-    while let Some(&b) = text.as_bytes().get(i) {
-        // ASCII other than digits: no numeral, no decoding.
-        if b < 0x80 && !b.is_ascii_digit() {
-            prev = Some(char::from(b));
-            i += 1;
+    while let Some(&b0) = bytes.get(i) {
+        // Most characters cannot start a numeral, and their first two bytes say so.
+        if !may_start_numeral(bytes, i) {
+            i += utf8_width(b0);
             continue;
         }
         let Some((c, len)) = char_at(text, i) else {
             break;
         };
         if !is_numeral(c) {
-            prev = Some(c);
             i += len;
             continue;
         }
         let start = i;
         let mut end = i + len;
-        let mut last = c;
         while let Some((c, len)) = char_at(text, end)
             && is_numeral(c)
         {
             end += len;
-            last = c;
         }
+        // The character before the number: 第五, 前十 are ranks, not counts.
+        let prev = text[..start].chars().next_back();
         let (run, after) = (&text[start..end], &text[end..]);
         let ordinal = matches!(prev, Some('第' | '前'));
         if !ordinal
@@ -189,10 +187,39 @@ pub(crate) fn max_head_count(text: &str, words: PeopleWords<'_>, min: u32) -> Op
                 });
             }
         }
-        prev = Some(last);
         i = end;
     }
     best
+}
+
+/// Byte length of the UTF-8 character whose first byte is `b0` (1 for a stray continuation
+/// byte, which cannot occur in a `str` at a character boundary).
+fn utf8_width(b0: u8) -> usize {
+    match b0 {
+        0xF0.. => 4,
+        0xE0.. => 3,
+        0xC0.. => 2,
+        _ => 1,
+    }
+}
+
+/// Whether the character at byte `i` may be a numeral: an ASCII digit, or the first two bytes
+/// of one of the Chinese numerals (〇 一 二 两 三 五 七 九 万: E3 80, E4 B8–BA; 四 六 八 十 千 几:
+/// E5 85/87/8D/9B; 数 E6 95; 百 E7 99; 零 E9 9B). [`is_numeral`] decides exactly afterwards.
+fn may_start_numeral(bytes: &[u8], i: usize) -> bool {
+    match bytes.get(i) {
+        Some(b'0'..=b'9') => true,
+        Some(&b0 @ 0xE3..=0xE9) => matches!(
+            (b0, bytes.get(i + 1)),
+            (0xE3, Some(0x80))
+                | (0xE4, Some(0xB8..=0xBA))
+                | (0xE5, Some(0x85 | 0x87 | 0x8D | 0x9B))
+                | (0xE6, Some(0x95))
+                | (0xE7, Some(0x99))
+                | (0xE9, Some(0x9B))
+        ),
+        _ => false,
+    }
 }
 
 /// Whether a group-action word is within `words.window` characters of `text[start..end]`
@@ -406,6 +433,14 @@ mod tests {
             window: 6,
         };
         max_head_count(&normalize(text), w, min)
+    }
+
+    #[test]
+    fn the_byte_filter_lets_every_numeral_through() {
+        for c in "0123456789零〇一二两三四五六七八九十百千万几数".chars() {
+            let s = c.to_string();
+            assert!(may_start_numeral(s.as_bytes(), 0), "{c}");
+        }
     }
 
     #[test]
