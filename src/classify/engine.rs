@@ -16,9 +16,11 @@
 //!   says *how much* evidence there is. Priors alone are not evidence: an empty ticket from 12348
 //!   still has confidence 0, and a lone weak marker stays well below one half. A confidence below
 //!   `triage_below` sends the ticket to a human ([`Service::Triage`]) rather than guessing.
-//! - **Warning**: start at the last level (no warning); every matching rule and every head count
-//!   (the operator's `people_involved` and numbers read from the text) can only raise it. A rule
-//!   term inside one of the rule's `except` phrases (刀 in 刀削面) does not count.
+//! - **Warning**: start at the last level (no warning); every matching rule, vulnerable-party
+//!   word (孕妇, 老人 …), the caller's earlier calls (`TicketText::prior_calls`) and every head
+//!   count (the operator's `people_involved`, and numbers read from the text next to a
+//!   group-action word such as 堵门 or 聚集) can only raise it. A rule term inside one of the
+//!   rule's `except` phrases (刀 in 刀削面) does not count. Nothing statistical is read here.
 //!
 //! All matching is done by one automaton built at load time over every term of every table, with
 //! overlapping matches so that 拖欠工资 and 工资 both count.
