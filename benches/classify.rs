@@ -55,6 +55,7 @@ fn run(name: &str, c: &Classifier, texts: &[String]) {
             title: "",
             text: t,
             people_involved: None,
+            prior_calls: 0,
         }));
     }
     let mut each = Vec::with_capacity(texts.len() * ROUNDS);
@@ -67,6 +68,7 @@ fn run(name: &str, c: &Classifier, texts: &[String]) {
                 title: "",
                 text: t,
                 people_involved: None,
+                prior_calls: 0,
             });
             each.push(s.elapsed());
             std::hint::black_box(d);

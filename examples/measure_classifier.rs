@@ -108,6 +108,7 @@ fn run(
             title: "",
             text: &row.text,
             people_involved: None,
+            prior_calls: 0,
         };
         let start = Instant::now();
         let d = c.classify(&t);

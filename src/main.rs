@@ -34,8 +34,9 @@ enum Command {
     },
     /// Print the SHA-256 digest of a token read from standard input, for [[auth.tokens]] sha256.
     HashToken,
-    /// Classify JSON Lines from stdin ({"text", "source"?, "title"?, "people_involved"?}) to
-    /// stdout, one decision per line in input order; a bad line gives an error line.
+    /// Classify JSON Lines from stdin ({"text", "source"?, "title"?, "people_involved"?,
+    /// "prior_calls"?}) to stdout, one decision per line in input order; a bad line gives an
+    /// error line.
     Classify {
         /// A TOML file layered over config/default.toml.
         #[arg(long, short)]

@@ -193,6 +193,10 @@ pub struct TicketText<'a> {
     pub text: &'a str,
     /// The operator's head count, which can raise the warning level.
     pub people_involved: Option<u32>,
+    /// How many earlier tickets this caller opened within the duplicate window: a caller who
+    /// keeps calling can raise the warning level (`[warning.repeat]` in the lexicon). Filled
+    /// by intake; 0 when unknown.
+    pub prior_calls: u32,
 }
 
 impl Ticket {
@@ -203,6 +207,8 @@ impl Ticket {
             title: &self.title,
             text: &self.text,
             people_involved: self.people_involved,
+            // Intake does not count earlier calls yet.
+            prior_calls: 0,
         }
     }
 }

@@ -62,6 +62,53 @@ fn classify_answers_every_line_in_order_and_reports_bad_ones() {
 }
 
 #[test]
+fn classify_reads_an_optional_prior_calls_count() {
+    let input = concat!(
+        "{\"text\":\"楼上装修噪音很大，影响孩子写作业\",\"prior_calls\":3}\n",
+        "{\"text\":\"楼上装修噪音很大，影响孩子写作业\"}\n",
+        "{\"text\":\"楼上装修噪音很大\",\"prior_calls\":-1}\n",
+    );
+    let mut child = gateway()
+        .arg("classify")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let lines: Vec<serde_json::Value> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 3, "{lines:?}");
+    assert_eq!(lines[0]["warning_level"], "yellow", "{}", lines[0]);
+    assert!(
+        lines[0]["reasons"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r == "该来电人近期已来电3次→yellow"),
+        "{}",
+        lines[0]
+    );
+    // Absent means no earlier calls.
+    assert_eq!(lines[1]["warning_level"], "none", "{}", lines[1]);
+    // A negative count is a bad line, answered with an error.
+    assert!(
+        lines[2]["error"].as_str().unwrap().contains("invalid JSON"),
+        "{}",
+        lines[2]
+    );
+}
+
+#[test]
 fn eval_prints_accuracy_macro_f1_per_class_figures_and_a_confusion_matrix() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("dev.jsonl");

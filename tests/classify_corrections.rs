@@ -118,6 +118,7 @@ fn corrections_are_exported_and_a_model_trained_on_them_follows_them() {
         title: "",
         text: "犇淼鑫骉村第99组两户为晒场吵起来了",
         people_involved: None,
+        prior_calls: 0,
     });
     assert!(
         d.reasons.iter().any(|r| r.starts_with("模型倾向调解")),

@@ -16,21 +16,25 @@
 //!   says *how much* evidence there is. Priors alone are not evidence: an empty ticket from 12348
 //!   still has confidence 0, and a lone weak marker stays well below one half. A confidence below
 //!   `triage_below` sends the ticket to a human ([`Service::Triage`]) rather than guessing.
-//! - **Warning**: start at the last level (no warning); every matching rule and every head count
-//!   (the operator's `people_involved` and numbers read from the text) can only raise it. A rule
-//!   term inside one of the rule's `except` phrases (刀 in 刀削面) does not count.
+//! - **Warning**: start at the last level (no warning); every matching rule, vulnerable-party
+//!   word (孕妇, 老人 …), the caller's earlier calls (`TicketText::prior_calls`) and every head
+//!   count (the operator's `people_involved`, and numbers read from the text next to a
+//!   group-action word such as 堵门 or 聚集) can only raise it. A rule term inside one of the
+//!   rule's `except` phrases (刀 in 刀削面) does not count. Nothing statistical is read here.
 //!
 //! All matching is done by one automaton built at load time over every term of every table, with
 //! overlapping matches so that 拖欠工资 and 工资 both count.
 
 use std::sync::Arc;
 
-use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
+use aho_corasick::automaton::Automaton;
+use aho_corasick::dfa::DFA;
+use aho_corasick::{Anchored, MatchKind};
 
 use super::features::is_han;
 use super::lexicon::Lexicon;
 use super::model::{LinearModel, MODEL_SERVICES};
-use super::normalize::{HeadCount, PeopleWords, max_head_count, normalize};
+use super::normalize::{HeadCount, PeopleWords, max_head_count, normalize_into};
 use super::{ClassifyError, Decision, Service};
 use crate::config::ClassifySettings;
 use crate::ticket::{Source, TicketText};
@@ -56,6 +60,9 @@ enum Role {
     Service(usize),
     /// Index into `settings.warning_levels`, and the rule's reason.
     Warning { level: usize, reason: String },
+    /// `[warning.vulnerable]`: like a rule, but the reason quotes the word first
+    /// (`涉及弱势群体"孕妇"→yellow`).
+    Vulnerable { level: usize, reason: String },
 }
 
 /// One table of the lexicon, flattened: its terms with weights, and its role.
@@ -97,11 +104,25 @@ pub struct Classifier {
     source_prior: [[f64; 3]; 3],
     category_hit_prior: [f64; 3],
     head_count_levels: Vec<(usize, u32)>,
+    /// The smallest head count that raises a level (`u32::MAX`: none does).
+    head_count_min: u32,
     units: Vec<String>,
     nouns: Vec<String>,
+    /// Group-action words a text head count needs nearby, and how near (characters).
+    actions: Vec<String>,
+    action_window: usize,
+    /// `[warning.repeat]`: level index by minimum number of earlier calls.
+    repeat_levels: Vec<(usize, u32)>,
     tables: Vec<Table>,
-    automaton: AhoCorasick,
+    /// A full DFA, walked byte by byte in [`Classifier::matched_terms`]: a state lists every
+    /// pattern ending there, which is what overlapping matching needs, without the per-match
+    /// bookkeeping of the crate's overlapping iterator.
+    automaton: DFA,
     uses: Vec<Vec<Use>>,
+    /// Where each table's terms start in one numbering of all terms (for a bit set of hits).
+    term_offset: Vec<usize>,
+    /// The `(table, term)` of each number.
+    term_of: Vec<(usize, usize)>,
     /// Longest exception phrase in bytes, to bound the search for a covering exception.
     max_except_len: usize,
     /// The trained model, shared (a rebuilt classifier on reload loads its own).
@@ -219,11 +240,32 @@ impl Classifier {
                 terms: rule.terms.iter().map(|t| (t.clone(), 1.0)).collect(),
             });
         }
+        if let Some(v) = &lexicon.warning.vulnerable {
+            let level = level_index(&v.level, "warning.vulnerable.level".to_owned())?;
+            excepts.push((tables.len(), v.except.clone()));
+            tables.push(Table {
+                role: Role::Vulnerable {
+                    level,
+                    reason: v.reason.clone(),
+                },
+                terms: v.terms.iter().map(|t| (t.clone(), 1.0)).collect(),
+            });
+        }
         let hc = &lexicon.warning.head_counts;
         let mut head_count_levels = Vec::new();
         for (level, min) in &hc.levels {
             let index = level_index(level, format!("warning.head_counts.levels.{level}"))?;
             head_count_levels.push((index, *min));
+        }
+        let head_count_min = head_count_levels
+            .iter()
+            .map(|(_, min)| *min)
+            .min()
+            .unwrap_or(u32::MAX);
+        let mut repeat_levels = Vec::new();
+        for (level, min) in &lexicon.warning.repeat.levels {
+            let index = level_index(level, format!("warning.repeat.levels.{level}"))?;
+            repeat_levels.push((index, *min));
         }
 
         // One automaton over every distinct pattern; `uses` says what each pattern means.
@@ -291,14 +333,22 @@ impl Classifier {
         };
 
         // A full DFA: a few hundred kilobytes for a few thousand terms, and the fastest search.
-        let automaton = AhoCorasick::builder()
+        // No prefilter: with thousands of patterns it rarely skips anything, and without it
+        // the start state is not "special", so the walk tests one flag per byte.
+        let automaton = DFA::builder()
             .match_kind(MatchKind::Standard)
-            .kind(Some(AhoCorasickKind::DFA))
+            .prefilter(false)
             .build(&patterns)
             .map_err(|e| ClassifyError::Invalid {
                 key: "(all terms)".to_owned(),
                 message: format!("cannot build the matcher: {e}"),
             })?;
+        let mut term_offset = Vec::with_capacity(tables.len());
+        let mut term_of = Vec::new();
+        for (t, table) in tables.iter().enumerate() {
+            term_offset.push(term_of.len());
+            term_of.extend((0..table.terms.len()).map(|i| (t, i)));
+        }
 
         Ok(Classifier {
             model: model_name,
@@ -311,11 +361,17 @@ impl Classifier {
             source_prior,
             category_hit_prior,
             head_count_levels,
+            head_count_min,
             units: hc.units.clone(),
             nouns: hc.nouns.clone(),
+            actions: hc.actions.clone(),
+            action_window: hc.window,
+            repeat_levels,
             tables,
             automaton,
             uses,
+            term_offset,
+            term_of,
             max_except_len,
             model_file,
             model_categories,
@@ -333,7 +389,10 @@ impl Classifier {
     pub fn classify(&self, t: &TicketText<'_>) -> Decision {
         let (title, title_cut) = truncate(t.title, self.max_chars);
         let (body, body_cut) = truncate(t.text, self.max_chars);
-        let text = format!("{}\n{}", normalize(title), normalize(body));
+        let mut text = String::with_capacity(title.len() + body.len() + 1);
+        normalize_into(title, &mut text);
+        text.push('\n');
+        normalize_into(body, &mut text);
         let matched = self.matched_terms(&text);
         let mut input_reasons = Vec::new();
         if title_cut || body_cut {
@@ -464,23 +523,37 @@ impl Classifier {
             SERVICES[top]
         };
 
-        // Warning level: start at "none" and only raise.
+        // Warning level: start at "none" and only raise. Nothing above this point (the model,
+        // the service, the category) is read: rules alone decide the level.
         let mut level = self.warning_levels.len() - 1;
         let mut warning_reasons = Vec::new();
         for (i, table) in self.tables.iter().enumerate() {
-            if let Role::Warning {
-                level: rule_level,
-                reason,
-            } = &table.role
-            {
-                let words = self.terms_of(i, &matched);
-                if let Some(first) = words.first() {
-                    level = level.min(*rule_level);
-                    warning_reasons.push(format!(
-                        "命中\"{first}\"→{}({reason})",
-                        self.warning_levels[*rule_level]
-                    ));
+            match &table.role {
+                Role::Warning {
+                    level: rule_level,
+                    reason,
+                } => {
+                    if let Some(first) = self.terms_of(i, &matched).first() {
+                        level = level.min(*rule_level);
+                        warning_reasons.push(format!(
+                            "命中\"{first}\"→{}({reason})",
+                            self.warning_levels[*rule_level]
+                        ));
+                    }
                 }
+                Role::Vulnerable {
+                    level: rule_level,
+                    reason,
+                } => {
+                    if let Some(first) = self.terms_of(i, &matched).first() {
+                        level = level.min(*rule_level);
+                        warning_reasons.push(format!(
+                            "{reason}\"{first}\"→{}",
+                            self.warning_levels[*rule_level]
+                        ));
+                    }
+                }
+                Role::Category(_) | Role::Service(_) => {}
             }
         }
         if let Some(n) = t.people_involved
@@ -492,15 +565,25 @@ impl Classifier {
         let words = PeopleWords {
             units: &self.units,
             nouns: &self.nouns,
+            actions: &self.actions,
+            window: self.action_window,
         };
         if !self.head_count_levels.is_empty()
-            && let Some(HeadCount { count, phrase }) = max_head_count(&text, words)
+            && let Some(HeadCount { count, phrase }) =
+                max_head_count(&text, words, self.head_count_min)
             && let Some(l) = self.head_count_level(count)
         {
             level = level.min(l);
             warning_reasons.push(format!(
                 "文中\"{phrase}\"约{count}人→{}",
                 self.warning_levels[l]
+            ));
+        }
+        if let Some(l) = level_for(&self.repeat_levels, t.prior_calls) {
+            level = level.min(l);
+            warning_reasons.push(format!(
+                "该来电人近期已来电{}次→{}",
+                t.prior_calls, self.warning_levels[l]
             ));
         }
 
@@ -518,14 +601,17 @@ impl Classifier {
         for (i, table) in self.tables.iter().enumerate() {
             if matches!(table.role, Role::Category(c) if c == category_index) {
                 for term in self.terms_of(i, &matched).iter().take(TERMS_PER_REASON) {
-                    reasons.push(format!("命中\"{term}\"({label})"));
+                    reasons.push(concat(&["命中\"", term, "\"(", label, ")"]));
                 }
             }
         }
         if !category_found {
             reasons.push(format!("未命中类别词，归入{label}"));
         }
-        if let (Some(s), Some(m)) = (&model_scores, &self.model_file) {
+        // Reasons past MAX_REASONS would be cut below: they are not built at all.
+        if let (Some(s), Some(m)) = (&model_scores, &self.model_file)
+            && reasons.len() < MAX_REASONS
+        {
             if category_by_model
                 && let Some(mi) = self
                     .model_categories
@@ -544,19 +630,22 @@ impl Classifier {
             ));
         }
         for (i, table) in self.tables.iter().enumerate() {
-            if let Role::Service(s) = table.role {
+            if let Role::Service(s) = table.role
+                && reasons.len() < MAX_REASONS
+            {
                 for term in self.terms_of(i, &matched).iter().take(TERMS_PER_REASON) {
-                    reasons.push(format!("命中\"{term}\"→{}", service_zh(SERVICES[s])));
+                    reasons.push(concat(&["命中\"", term, "\"→", service_zh(SERVICES[s])]));
                 }
             }
         }
         for (s, prior) in self.source_prior.iter().enumerate() {
-            if prior[source_index] > 0.0 {
-                reasons.push(format!(
-                    "来源{}倾向{}",
+            if prior[source_index] > 0.0 && reasons.len() < MAX_REASONS {
+                reasons.push(concat(&[
+                    "来源",
                     t.source.as_str(),
-                    service_zh(SERVICES[s])
-                ));
+                    "倾向",
+                    service_zh(SERVICES[s]),
+                ]));
             }
         }
         reasons.truncate(MAX_REASONS);
@@ -571,28 +660,51 @@ impl Classifier {
         }
     }
 
-    /// Distinct `(table, term)` pairs found in `text`, exceptions applied.
+    /// Distinct `(table, term)` pairs found in `text`, exceptions applied, sorted.
     fn matched_terms(&self, text: &str) -> Vec<(usize, usize)> {
-        let mut hits: Vec<Hit> = Vec::new();
+        let mut hits: Vec<Hit> = Vec::with_capacity(64);
         let mut excepts: Vec<(usize, usize, usize)> = Vec::new();
-        for m in self.automaton.find_overlapping_iter(text) {
-            let Some(uses) = self.uses.get(m.pattern().as_usize()) else {
+        let dfa = &self.automaton;
+        // An unanchored start state always exists for a DFA built with the default settings.
+        let Ok(mut sid) = dfa.start_state(Anchored::No) else {
+            return Vec::new();
+        };
+        for (i, &byte) in text.as_bytes().iter().enumerate() {
+            sid = dfa.next_state(Anchored::No, sid, byte);
+            if !dfa.is_special(sid) {
                 continue;
-            };
-            for u in uses {
-                match u.term {
-                    Some(term) => hits.push(Hit {
-                        table: u.table,
-                        term,
-                        start: m.start(),
-                        end: m.end(),
-                    }),
-                    None => excepts.push((u.table, m.start(), m.end())),
+            }
+            if dfa.is_dead(sid) {
+                break;
+            }
+            if !dfa.is_match(sid) {
+                continue;
+            }
+            let end = i + 1;
+            for k in 0..dfa.match_len(sid) {
+                let pattern = dfa.match_pattern(sid, k);
+                let start = end.saturating_sub(dfa.pattern_len(pattern));
+                let Some(uses) = self.uses.get(pattern.as_usize()) else {
+                    continue;
+                };
+                for u in uses {
+                    match u.term {
+                        Some(term) => hits.push(Hit {
+                            table: u.table,
+                            term,
+                            start,
+                            end,
+                        }),
+                        None => excepts.push((u.table, start, end)),
+                    }
                 }
             }
         }
         excepts.sort_unstable();
         let covered = |h: &Hit| {
+            if excepts.is_empty() {
+                return false;
+            }
             let from = (h.table, h.start.saturating_sub(self.max_except_len), 0);
             let to = (h.table, h.start, usize::MAX);
             let lo = excepts.partition_point(|e| *e < from);
@@ -601,22 +713,38 @@ impl Classifier {
                 .get(lo..hi)
                 .is_some_and(|range| range.iter().any(|e| e.1 <= h.start && e.2 >= h.end))
         };
-        let mut found: Vec<(usize, usize)> = hits
-            .iter()
-            .filter(|h| !covered(h))
-            .map(|h| (h.table, h.term))
-            .collect();
-        found.sort_unstable();
-        found.dedup();
+        // A bit per term: each counts once, and reading the bits back gives table order.
+        let mut bits = vec![0u64; self.term_of.len() / 64 + 1];
+        for h in hits.iter().filter(|h| !covered(h)) {
+            let id = self.term_offset.get(h.table).map_or(0, |o| o + h.term);
+            if let Some(w) = bits.get_mut(id / 64) {
+                *w |= 1 << (id % 64);
+            }
+        }
+        let mut found = Vec::with_capacity(hits.len());
+        for (w, &word) in bits.iter().enumerate() {
+            let mut word = word;
+            while word != 0 {
+                let id = w * 64 + word.trailing_zeros() as usize;
+                word &= word - 1;
+                if let Some(pair) = self.term_of.get(id) {
+                    found.push(*pair);
+                }
+            }
+        }
         found
     }
 
     /// The matched terms of one table, heaviest first (for reasons).
     fn terms_of(&self, table: usize, matched: &[(usize, usize)]) -> Vec<&str> {
         let terms = &self.tables[table].terms;
+        // `matched` is sorted by table: its part for this table is one range.
+        let lo = matched.partition_point(|(t, _)| *t < table);
+        let hi = matched.partition_point(|(t, _)| *t <= table);
         let mut found: Vec<(&str, f64)> = matched
+            .get(lo..hi)
+            .unwrap_or_default()
             .iter()
-            .filter(|(t, _)| *t == table)
             .filter_map(|&(_, i)| terms.get(i).map(|(s, w)| (s.as_str(), *w)))
             .collect();
         found.sort_by(|a, b| b.1.total_cmp(&a.1).then(b.0.len().cmp(&a.0.len())));
@@ -625,12 +753,17 @@ impl Classifier {
 
     /// The highest level whose head-count threshold `n` reaches, if any.
     fn head_count_level(&self, n: u32) -> Option<usize> {
-        self.head_count_levels
-            .iter()
-            .filter(|(_, min)| n >= *min)
-            .map(|(level, _)| *level)
-            .min()
+        level_for(&self.head_count_levels, n)
     }
+}
+
+/// The highest level (smallest index) whose minimum `n` reaches, if any.
+fn level_for(levels: &[(usize, u32)], n: u32) -> Option<usize> {
+    levels
+        .iter()
+        .filter(|(_, min)| n >= *min)
+        .map(|(level, _)| *level)
+        .min()
 }
 
 /// The first `max` characters of `s`, and whether anything was cut.
@@ -647,16 +780,26 @@ fn truncate(s: &str, max: usize) -> (&str, bool) {
 
 /// `，依据"起诉""欠薪"` from n-gram positions, or nothing when there are none.
 fn quote(text: &str, grams: &[super::features::Gram]) -> String {
-    let words: Vec<String> = grams
-        .iter()
-        .filter_map(|g| text.get(g.start..g.end))
-        .map(|w| format!("\"{w}\""))
-        .collect();
-    if words.is_empty() {
-        String::new()
-    } else {
-        format!("，依据{}", words.join(""))
+    let mut out = String::new();
+    for w in grams.iter().filter_map(|g| text.get(g.start..g.end)) {
+        if out.is_empty() {
+            out.push_str("，依据");
+        }
+        out.push('"');
+        out.push_str(w);
+        out.push('"');
     }
+    out
+}
+
+/// The parts joined: a reason built without the formatting machinery, which costs more than
+/// the rest of a decision's reasons together when every one goes through `format!`.
+fn concat(parts: &[&str]) -> String {
+    let mut out = String::with_capacity(parts.iter().map(|p| p.len()).sum());
+    for p in parts {
+        out.push_str(p);
+    }
+    out
 }
 
 /// Settings the classifier cannot work without.
@@ -756,6 +899,7 @@ mod tests {
             title: "",
             text,
             people_involved: people,
+            prior_calls: 0,
         }
     }
 
@@ -923,7 +1067,7 @@ mod tests {
     #[test]
     fn the_decision_records_the_lexicon_version() {
         let c = classifier();
-        assert_eq!(c.model(), "lexicon-2026.11-1+ngram-lr-2026.11-1");
+        assert_eq!(c.model(), "lexicon-2026.11-2+ngram-lr-2026.11-1");
         assert_eq!(classify("欠薪").model, c.model());
     }
 
@@ -1060,7 +1204,7 @@ mod tests {
     #[test]
     fn without_a_model_the_lexicon_still_decides() {
         let c = lexicon_only();
-        assert_eq!(c.model(), "lexicon-2026.11-1");
+        assert_eq!(c.model(), "lexicon-2026.11-2");
         let d = c.classify(&ticket(
             Source::Legal12348,
             "请问离婚后孩子的抚养权怎么判？",
@@ -1077,6 +1221,165 @@ mod tests {
         );
         let err = Classifier::from_lexicon(Lexicon::from_toml_str(&s).unwrap(), &settings());
         assert_eq!(key_of(err.unwrap_err()), "model.path");
+    }
+
+    /// Position of a level in `warning_levels` (0 = highest).
+    fn rank(level: &str) -> usize {
+        settings()
+            .warning_levels
+            .iter()
+            .position(|l| l == level)
+            .unwrap()
+    }
+
+    fn with_prior_calls(c: &Classifier, text: &str, prior_calls: u32) -> Decision {
+        c.classify(&TicketText {
+            prior_calls,
+            ..ticket(Source::Citizen12345, text, None)
+        })
+    }
+
+    #[test]
+    fn a_vulnerable_party_raises_to_yellow_quoting_the_word() {
+        let d = classify("邻居把一个孕妇推倒了，双方吵起来了");
+        assert_eq!(d.warning_level, "yellow", "{d:?}");
+        assert!(
+            d.reasons.iter().any(|r| r == "涉及弱势群体\"孕妇\"→yellow"),
+            "{:?}",
+            d.reasons
+        );
+        // 老人家的房子: the elderly owner is still a vulnerable party.
+        assert_eq!(classify("老人家的房子被侄子占了").warning_level, "yellow");
+        // Phrases that name no vulnerable party.
+        assert_eq!(classify("儿童节的活动费用怎么退").warning_level, "none");
+        assert_eq!(classify("养老人员工资被拖欠").warning_level, "none");
+    }
+
+    #[test]
+    fn a_vulnerable_party_never_lowers_a_higher_level() {
+        let d = classify("他扬言要砍死那个老人");
+        assert_eq!(d.warning_level, "red", "{d:?}");
+        assert!(
+            d.reasons.iter().any(|r| r.contains("涉及弱势群体")),
+            "{d:?}"
+        );
+    }
+
+    #[test]
+    fn the_model_cannot_override_the_vulnerable_party_rule() {
+        // A department matter by every signal (the model is sure of it): the level stands, and
+        // it is the same level the lexicon alone gives.
+        let text = "小区门口的路灯坏了一个多月，老人晚上出门很危险，希望有关部门尽快修理。";
+        let d = classify(text);
+        assert_eq!(d.service, Service::OutOfScope, "{d:?}");
+        assert_eq!(d.warning_level, "yellow", "{d:?}");
+        let alone = lexicon_only().classify(&ticket(Source::Citizen12345, text, None));
+        assert_eq!(alone.warning_level, d.warning_level);
+    }
+
+    #[test]
+    fn repeat_calls_raise_to_yellow_from_the_configured_count() {
+        let c = classifier();
+        let text = "楼上装修噪音很大，影响孩子写作业";
+        assert_eq!(with_prior_calls(&c, text, 0).warning_level, "none");
+        assert_eq!(with_prior_calls(&c, text, 1).warning_level, "none");
+        let d = with_prior_calls(&c, text, 2);
+        assert_eq!(d.warning_level, "yellow", "{d:?}");
+        assert!(
+            d.reasons
+                .iter()
+                .any(|r| r == "该来电人近期已来电2次→yellow"),
+            "{:?}",
+            d.reasons
+        );
+    }
+
+    #[test]
+    fn repeat_calls_never_lower_a_level_and_the_model_cannot_override_them() {
+        let c = classifier();
+        let texts = [
+            "他说要拿刀砍我",
+            "二十多名工人堵门讨薪",
+            "小区门口的路灯坏了，希望有关部门尽快修理。",
+            "请问离婚后孩子的抚养权怎么判？",
+            "",
+        ];
+        for text in texts {
+            let first = with_prior_calls(&c, text, 0);
+            for n in [2, 5, u32::MAX] {
+                let again = with_prior_calls(&c, text, n);
+                assert!(
+                    rank(&again.warning_level) <= rank(&first.warning_level),
+                    "{text}: {first:?} then {again:?}"
+                );
+                assert!(rank(&again.warning_level) <= rank("yellow"), "{again:?}");
+                // The model does not change what the rules decide.
+                let alone = lexicon_only().classify(&TicketText {
+                    prior_calls: n,
+                    ..ticket(Source::Citizen12345, text, None)
+                });
+                assert_eq!(alone.warning_level, again.warning_level, "{text}");
+            }
+        }
+    }
+
+    #[test]
+    fn households_and_figures_without_a_group_action_are_not_crowds() {
+        for text in [
+            "小区800多户居民的供水问题一直没有解决，希望有关部门处理。",
+            "我们小区有800多人，物业费收得太高，请问合理吗？",
+            "全县有三十多万人口，只有一个汽车站。",
+            "景区每年接待游客30多万人次。",
+        ] {
+            let d = classify(text);
+            assert_eq!(d.warning_level, "none", "{text}: {d:?}");
+        }
+        // The same numbers with people acting together still count.
+        let d = classify("800多名业主聚集在售楼处门口要说法");
+        assert_eq!(d.warning_level, "orange", "{d:?}");
+        assert!(d.reasons.iter().any(|r| r.contains("800多名业主")), "{d:?}");
+        // The operator's count always counts, whatever the text says.
+        let d = classifier().classify(&ticket(Source::Police110, "小区居民反映供水问题", Some(30)));
+        assert_eq!(d.warning_level, "orange", "{d:?}");
+    }
+
+    #[test]
+    fn new_warning_sections_refuse_unknown_levels_and_zero_counts() {
+        let s = SHIPPED.replace(
+            "[warning.vulnerable]\nlevel = \"yellow\"",
+            "[warning.vulnerable]\nlevel = \"purple\"",
+        );
+        let err = Classifier::from_lexicon(Lexicon::from_toml_str(&s).unwrap(), &settings());
+        assert_eq!(key_of(err.unwrap_err()), "warning.vulnerable.level");
+        let s = SHIPPED.replace("levels = { yellow = 2 }", "levels = { purple = 2 }");
+        let err = Classifier::from_lexicon(Lexicon::from_toml_str(&s).unwrap(), &settings());
+        assert_eq!(key_of(err.unwrap_err()), "warning.repeat.levels.purple");
+        let s = SHIPPED.replace("levels = { yellow = 2 }", "levels = { yellow = 0 }");
+        assert_eq!(
+            key_of(Lexicon::from_toml_str(&s).unwrap_err()),
+            "warning.repeat.levels.yellow"
+        );
+    }
+
+    #[test]
+    fn without_the_new_sections_the_lexicon_still_loads_and_counts_every_number() {
+        // Older lexicons have no [warning.vulnerable], [warning.repeat] or action words.
+        let start = SHIPPED.find("# 一起行动的词").unwrap();
+        let end = SHIPPED.find("[[warning.rules]]").unwrap();
+        let s = format!("{}{}", &SHIPPED[..start], &SHIPPED[end..]);
+        let c = Classifier::from_lexicon(Lexicon::from_toml_str(&s).unwrap(), &settings()).unwrap();
+        let d = c.classify(&ticket(
+            Source::Citizen12345,
+            "小区有800多人，孕妇也有",
+            None,
+        ));
+        assert_eq!(d.warning_level, "orange", "{d:?}");
+        assert!(!d.reasons.iter().any(|r| r.contains("弱势群体")), "{d:?}");
+        let d = c.classify(&TicketText {
+            prior_calls: 9,
+            ..ticket(Source::Citizen12345, "", None)
+        });
+        assert_eq!(d.warning_level, "none", "{d:?}");
     }
 
     #[test]

@@ -4,7 +4,7 @@
 //! ignored rule):
 //!
 //! ```toml
-//! version = "2026.11-1"
+//! version = "2026.11-2"
 //!
 //! [categories.labour]                 # one table per category of the taxonomy
 //! label = "劳动争议"                  # shown to operators in reasons
@@ -23,8 +23,19 @@
 //!
 //! [warning.head_counts]
 //! levels = { orange = 20, red = 5 }   # level = minimum head count
-//! units = ["名", "位", "户"]
+//! units = ["名", "位"]
 //! nouns = ["人", "工人", "村民"]
+//! actions = ["堵门", "聚集", "讨薪"]  # optional: a count in the text needs one of these nearby
+//! window = 15                         # characters either side searched for an action word
+//!
+//! [warning.vulnerable]                # optional: vulnerable parties raise to `level`
+//! level = "yellow"
+//! reason = "涉及弱势群体"             # reason: 涉及弱势群体"孕妇"→yellow
+//! terms = ["孕妇", "老人"]
+//! except = ["儿童节"]
+//!
+//! [warning.repeat]                    # optional: level = minimum earlier calls by the caller
+//! levels = { yellow = 2 }
 //!
 //! [[warning.rules]]                   # a rule can only raise the level
 //! level = "red"
@@ -201,6 +212,40 @@ pub(super) struct WarningSection {
     pub(super) rules: Vec<WarningRule>,
     #[serde(default)]
     pub(super) head_counts: HeadCounts,
+    #[serde(default)]
+    pub(super) vulnerable: Option<VulnerableParties>,
+    #[serde(default)]
+    pub(super) repeat: RepeatCalls,
+}
+
+/// `[warning.vulnerable]`: words for parties who cannot easily protect themselves (老人, 孕妇,
+/// 未成年 …). A dispute that involves one is watched more closely, so any (non-excepted) term
+/// raises the level to `level`; the reason quotes the word (`涉及弱势群体"孕妇"→yellow`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct VulnerableParties {
+    pub(super) level: String,
+    /// Reason prefix shown to operators.
+    #[serde(default = "default_vulnerable_reason")]
+    pub(super) reason: String,
+    pub(super) terms: Vec<String>,
+    #[serde(default)]
+    pub(super) except: Vec<String>,
+}
+
+fn default_vulnerable_reason() -> String {
+    "涉及弱势群体".to_owned()
+}
+
+/// `[warning.repeat]`: level by the number of earlier tickets the caller opened within the
+/// duplicate window (`TicketText::prior_calls`): a caller who keeps calling is a dispute that
+/// is not being resolved.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RepeatCalls {
+    /// Level name → minimum number of earlier calls, like `head_counts.levels`.
+    #[serde(default)]
+    pub(super) levels: BTreeMap<String, u32>,
 }
 
 /// `[[warning.rules]]`: any (non-excepted) term raises the level to `level`.
@@ -224,6 +269,17 @@ pub(super) struct HeadCounts {
     pub(super) units: Vec<String>,
     #[serde(default)]
     pub(super) nouns: Vec<String>,
+    /// Group-action words: a count read from the text only counts with one of them within
+    /// `window` characters (empty: every count counts). The operator's count always counts.
+    #[serde(default)]
+    pub(super) actions: Vec<String>,
+    /// Characters searched either side of a head count for an action word.
+    #[serde(default = "default_action_window")]
+    pub(super) window: usize,
+}
+
+fn default_action_window() -> usize {
+    15
 }
 
 impl Lexicon {
@@ -348,6 +404,28 @@ impl Lexicon {
         let hc = &mut self.warning.head_counts;
         hc.units = plain_terms(&hc.units, "warning.head_counts.units")?;
         hc.nouns = plain_terms(&hc.nouns, "warning.head_counts.nouns")?;
+        hc.actions = plain_terms(&hc.actions, "warning.head_counts.actions")?;
+        if let Some(v) = &mut self.warning.vulnerable {
+            if v.reason.trim().is_empty() {
+                return Err(invalid("warning.vulnerable.reason", "must not be empty"));
+            }
+            if v.terms.is_empty() {
+                return Err(invalid(
+                    "warning.vulnerable.terms",
+                    "must list at least one term",
+                ));
+            }
+            v.terms = plain_terms(&v.terms, "warning.vulnerable.terms")?;
+            v.except = plain_terms(&v.except, "warning.vulnerable.except")?;
+        }
+        for (level, min) in &self.warning.repeat.levels {
+            if *min == 0 {
+                return Err(invalid(
+                    &format!("warning.repeat.levels.{level}"),
+                    "must be at least 1 (0 would warn on every first call)",
+                ));
+            }
+        }
         Ok(())
     }
 }

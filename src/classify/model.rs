@@ -57,7 +57,17 @@ pub struct LinearModel {
     /// to stay in the CPU cache, which is what makes a ticket cost microseconds.
     weights: Vec<i16>,
     classes: usize,
+    /// Per row: the sum of its service weights and of its category weights, so that explaining
+    /// a decision ([`LinearModel::evidence_for`]) does not add up a row per known n-gram again.
+    head_sums: Vec<[i64; 2]>,
+    /// The weights again, each row padded with zeros to `stride` (a multiple of [`LANES`]) so
+    /// that adding a row up is a few vector additions: summing rows is most of the model's cost.
+    padded: Vec<i16>,
+    stride: usize,
 }
+
+/// Weights added at once when summing rows (eight `i32` lanes: two SSE registers).
+const LANES: usize = 8;
 
 /// The model's view of one ticket.
 #[derive(Debug, Clone)]
@@ -145,7 +155,7 @@ impl LinearModel {
         }
         let n = rows.checked_mul(classes).ok_or("too many weights")?;
         let raw = take(n.checked_mul(2).ok_or("too many weights")?)?;
-        let weights = raw
+        let weights: Vec<i16> = raw
             .chunks_exact(2)
             .map(|c| i16::from_le_bytes([c[0], c[1]]))
             .collect();
@@ -160,12 +170,17 @@ impl LinearModel {
             // rows came from a u32 count.
             index[*b as usize] = row as u32;
         }
+        let head_sums = head_sums(&weights, classes);
+        let (padded, stride) = padded(&weights, classes);
         Ok(LinearModel {
             header,
             buckets,
             index,
             weights,
             classes,
+            head_sums,
+            padded,
+            stride,
         })
     }
 
@@ -203,29 +218,30 @@ impl LinearModel {
     pub(crate) fn score(&self, text: &str) -> Scores {
         // Each known row once, at its first occurrence; a bit per row says "seen".
         let mut seen = vec![0u64; self.buckets.len() / 64 + 1];
-        let mut sums = vec![0i64; self.classes];
-        let mut rows: Vec<(usize, Gram)> = Vec::new();
+        // At most three n-grams per byte; most texts know far fewer rows than that.
+        let mut rows: Vec<(usize, Gram)> = Vec::with_capacity(text.len().min(self.buckets.len()));
         let mut total = 0usize;
         for_each_gram(text, self.header.max_n, self.header.buckets, |g| {
             total += 1;
-            let Some(&r) = self.index.get(g.bucket as usize) else {
-                return;
+            let r = match self.index.get(g.bucket as usize) {
+                Some(&r) if r != u32::MAX => r as usize,
+                _ => return,
             };
-            if r == u32::MAX {
-                return;
-            }
-            let r = r as usize;
             let (word, bit) = (r / 64, 1u64 << (r % 64));
-            if seen[word] & bit != 0 {
-                return;
+            if let Some(w) = seen.get_mut(word)
+                && *w & bit == 0
+            {
+                *w |= bit;
+                rows.push((r, g));
             }
-            seen[word] |= bit;
-            let w = &self.weights[r * self.classes..(r + 1) * self.classes];
-            for (sc, wc) in sums.iter_mut().zip(w) {
-                *sc += i64::from(*wc);
-            }
-            rows.push((r, g));
         });
+        // Integer sums, so the order of additions cannot change the result.
+        let sums = match self.stride {
+            // The shipped taxonomy (3 services + 16 categories) pads to 24: a fixed-size
+            // accumulator the compiler keeps in vector registers.
+            24 => sum_rows::<24>(&self.padded, &rows, self.classes),
+            _ => sum_rows_any(&self.padded, self.stride, &rows, self.classes),
+        };
         let value = if total == 0 {
             0.0
         } else {
@@ -252,6 +268,9 @@ impl LinearModel {
     /// The known n-grams that pushed most towards `class` (a service index, or
     /// `3 + category index`) against the other classes of its head, strongest first.
     pub(crate) fn evidence_for(&self, scores: &Scores, class: usize, n: usize) -> Vec<Gram> {
+        if class >= self.classes {
+            return Vec::new();
+        }
         let (lo, hi) = if class < MODEL_SERVICES.len() {
             (0, MODEL_SERVICES.len())
         } else {
@@ -259,21 +278,19 @@ impl LinearModel {
         };
         // The n best by (own weight × classes − sum of the head's weights), kept by insertion.
         let mut best: Vec<(i64, Gram)> = Vec::with_capacity(n + 1);
+        let width = (hi - lo) as i64;
+        let head = usize::from(lo != 0);
         for (r, g) in &scores.rows {
-            let Some(w) = self
-                .weights
-                .get(r * self.classes + lo..r * self.classes + hi)
-            else {
-                continue;
-            };
-            let Some(own) = w.get(class.wrapping_sub(lo)) else {
-                continue;
-            };
-            let sum: i64 = w.iter().map(|x| i64::from(*x)).sum();
-            let lead = i64::from(*own) * w.len() as i64 - sum;
             // Single characters explain little to an operator: quote words (2+ characters).
-            let short = g.end - g.start < 4;
-            if short || lead <= 0 || best.len() == n && best.last().is_some_and(|b| b.0 >= lead) {
+            if g.end - g.start < 4 {
+                continue;
+            }
+            let Some(own) = self.weights.get(r * self.classes + class) else {
+                continue;
+            };
+            let sum = self.head_sums.get(*r).map_or(0, |h| h[head]);
+            let lead = i64::from(*own) * width - sum;
+            if lead <= 0 || best.len() == n && best.last().is_some_and(|b| b.0 >= lead) {
                 continue;
             }
             let at = best.partition_point(|b| b.0 >= lead);
@@ -282,6 +299,72 @@ impl LinearModel {
         }
         best.into_iter().map(|(_, g)| g).collect()
     }
+}
+
+/// Rows per flush of the `i32` accumulators into `i64`: 32,768 rows of |weight| ≤ 32,768 stay
+/// below 2³¹.
+const FLUSH_ROWS: usize = 32_768;
+
+/// The column sums of the given rows of `padded` (rows of `S` weights), for the first
+/// `classes` columns.
+fn sum_rows<const S: usize>(padded: &[i16], rows: &[(usize, Gram)], classes: usize) -> Vec<i64> {
+    let mut sums = vec![0i64; classes];
+    for chunk in rows.chunks(FLUSH_ROWS) {
+        let mut acc = [0i32; S];
+        for (r, _) in chunk {
+            if let Some(w) = padded.get(r * S..(r + 1) * S) {
+                for (a, x) in acc.iter_mut().zip(w) {
+                    *a += i32::from(*x);
+                }
+            }
+        }
+        for (s, a) in sums.iter_mut().zip(acc) {
+            *s += i64::from(a);
+        }
+    }
+    sums
+}
+
+/// [`sum_rows`] for any row length.
+fn sum_rows_any(padded: &[i16], stride: usize, rows: &[(usize, Gram)], classes: usize) -> Vec<i64> {
+    let mut sums = vec![0i64; classes];
+    for chunk in rows.chunks(FLUSH_ROWS) {
+        let mut acc = vec![0i32; stride];
+        for (r, _) in chunk {
+            if let Some(w) = padded.get(r * stride..(r + 1) * stride) {
+                for (a, x) in acc.iter_mut().zip(w) {
+                    *a += i32::from(*x);
+                }
+            }
+        }
+        for (s, a) in sums.iter_mut().zip(acc) {
+            *s += i64::from(a);
+        }
+    }
+    sums
+}
+
+/// `weights` with each row padded with zeros to a multiple of [`LANES`], and that row length.
+fn padded(weights: &[i16], classes: usize) -> (Vec<i16>, usize) {
+    let stride = classes.max(1).next_multiple_of(LANES);
+    let mut out = Vec::with_capacity(weights.len() / classes.max(1) * stride);
+    for row in weights.chunks_exact(classes.max(1)) {
+        out.extend_from_slice(row);
+        out.resize(out.len() + stride - row.len(), 0);
+    }
+    (out, stride)
+}
+
+/// Per row of `weights`: the sum of the service columns and of the category columns.
+fn head_sums(weights: &[i16], classes: usize) -> Vec<[i64; 2]> {
+    weights
+        .chunks_exact(classes.max(1))
+        .map(|row| {
+            let (s, c) = row.split_at(MODEL_SERVICES.len().min(row.len()));
+            let sum = |x: &[i16]| x.iter().map(|v| i64::from(*v)).sum::<i64>();
+            [sum(s), sum(c)]
+        })
+        .collect()
 }
 
 fn u32_le(b: &[u8]) -> u32 {
@@ -466,6 +549,7 @@ pub fn train(examples: &[Example], opts: &TrainOptions) -> LinearModel {
             kept.extend(row.iter().map(|v| (v / scale).round() as i16));
         }
     }
+    let (padded_kept, stride) = padded(&kept, classes);
     let model = LinearModel {
         index: Vec::new(),
         header: Header {
@@ -478,6 +562,9 @@ pub fn train(examples: &[Example], opts: &TrainOptions) -> LinearModel {
             trained_on: opts.trained_on.clone(),
         },
         buckets: kept_buckets,
+        head_sums: head_sums(&kept, classes),
+        padded: padded_kept,
+        stride,
         weights: kept,
         classes,
     };

@@ -14,6 +14,8 @@
 
 use unicode_normalization::UnicodeNormalization;
 
+use super::t2s::simplifier;
+#[cfg(test)]
 use super::t2s::simplify;
 
 /// NFKC (full-width letters, digits and punctuation become half-width), ASCII lower-case, and
@@ -24,17 +26,74 @@ use super::t2s::simplify;
 /// whole text through the full NFKC algorithm, so the result is always NFKC (property-tested).
 pub(crate) fn normalize(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match fast_nfkc(c) {
-            Some(n) => out.push(simplify(n.to_ascii_lowercase())),
-            None => return slow(s),
-        }
-    }
+    normalize_into(s, &mut out);
     out
 }
 
-fn slow(s: &str) -> String {
-    s.nfkc().map(|c| simplify(c.to_ascii_lowercase())).collect()
+/// [`normalize`] appended to `out`: the classifier writes title and text into one buffer
+/// instead of allocating one string per field and a third to join them.
+pub(crate) fn normalize_into(s: &str, out: &mut String) {
+    let start = out.len();
+    out.reserve(s.len());
+    let simplify = simplifier();
+    let slow = |out: &mut String| {
+        out.truncate(start);
+        out.extend(s.nfkc().map(|c| simplify(c.to_ascii_lowercase())));
+    };
+    // Most characters come out as they went in: such runs are copied whole, not pushed one by
+    // one, and ASCII is handled a byte at a time.
+    let bytes = s.as_bytes();
+    let mut run = 0;
+    let mut i = 0;
+    while let Some(&b) = bytes.get(i) {
+        if b < 0x80 {
+            match b {
+                b'A'..=b'Z' => {
+                    out.push_str(&s[run..i]);
+                    out.push(char::from(b.to_ascii_lowercase()));
+                    run = i + 1;
+                }
+                b' '..=b'~' | b'\n' | b'\t' | b'\r' => {}
+                _ => return slow(out),
+            }
+            i += 1;
+            continue;
+        }
+        let Some((c, len)) = char_at(s, i) else {
+            return slow(out);
+        };
+        let Some(n) = fast_nfkc(c) else {
+            return slow(out);
+        };
+        let n = simplify(n.to_ascii_lowercase());
+        if n != c {
+            out.push_str(&s[run..i]);
+            out.push(n);
+            run = i + len;
+        }
+        i += len;
+    }
+    out.push_str(&s[run..]);
+}
+
+/// The character starting at byte `i` of `s` and its length in bytes. Three-byte characters
+/// (all of Chinese) are decoded by hand: `s[i..].chars()` re-checks the string's bounds and
+/// boundary first, which costs more than the decoding itself in the classifier's loops.
+#[inline]
+pub(crate) fn char_at(s: &str, i: usize) -> Option<(char, usize)> {
+    let b = s.as_bytes();
+    let b0 = *b.get(i)?;
+    if b0 < 0x80 {
+        return Some((char::from(b0), 1));
+    }
+    if (0xE0..0xF0).contains(&b0) {
+        let (b1, b2) = (*b.get(i + 1)?, *b.get(i + 2)?);
+        let code =
+            (u32::from(b0 & 0x0F) << 12) | (u32::from(b1 & 0x3F) << 6) | u32::from(b2 & 0x3F);
+        return char::from_u32(code).map(|c| (c, 3));
+    }
+    let c = s.get(i..)?.chars().next()?;
+    Some((c, c.len_utf8()))
 }
 
 /// The NFKC form of `c` when it is one character that NFKC maps without context: ASCII other
@@ -61,50 +120,131 @@ pub(crate) struct HeadCount {
     pub(crate) phrase: String,
 }
 
-/// Words that say "people" after a number; borrowed from the lexicon so staff can extend them.
+/// Words that say "people" after a number, and the words that say they act together; borrowed
+/// from the lexicon so staff can extend them.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct PeopleWords<'a> {
-    /// Measure words that imply people on their own: `名`, `位`, `户`.
+    /// Measure words that imply people on their own: `名`, `位`.
     pub(crate) units: &'a [String],
     /// Nouns for people: `人`, `工人`, `村民` …
     pub(crate) nouns: &'a [String],
+    /// Group-action words (`堵门`, `聚集`, `讨薪` …): when not empty, a head count only counts
+    /// with one of them within `window` characters of it. Empty: every head count counts.
+    pub(crate) actions: &'a [String],
+    /// Characters either side of the head count searched for an action word.
+    pub(crate) window: usize,
 }
 
 /// Numbers above this are not head counts (and keep the arithmetic far from overflow).
 const MAX_COUNT: u64 = 100_000_000;
 
-/// The largest head count in `text` (already normalised), if any.
-pub(crate) fn max_head_count(text: &str, words: PeopleWords<'_>) -> Option<HeadCount> {
+/// The largest head count of at least `min` people in `text` (already normalised), if any;
+/// with [`PeopleWords::actions`], only counts of people acting together.
+///
+/// `min` is the lowest threshold that raises a level: smaller counts cannot matter, so their
+/// surroundings are never searched.
+pub(crate) fn max_head_count(text: &str, words: PeopleWords<'_>, min: u32) -> Option<HeadCount> {
     let mut best: Option<HeadCount> = None;
-    let mut rest = text;
-    let mut prev: Option<char> = None;
-    while let Some(c) = rest.chars().next() {
-        if !is_numeral(c) {
-            prev = Some(c);
-            rest = &rest[c.len_utf8()..];
+    let bytes = text.as_bytes();
+    let mut i = 0usize;
+    while let Some(&b0) = bytes.get(i) {
+        // Most characters cannot start a numeral, and their first two bytes say so.
+        if !may_start_numeral(bytes, i) {
+            i += utf8_width(b0);
             continue;
         }
-        let run_len: usize = rest
-            .chars()
-            .take_while(|&c| is_numeral(c))
-            .map(char::len_utf8)
-            .sum();
-        let (run, after) = rest.split_at(run_len);
+        let Some((c, len)) = char_at(text, i) else {
+            break;
+        };
+        if !is_numeral(c) {
+            i += len;
+            continue;
+        }
+        let start = i;
+        let mut end = i + len;
+        while let Some((c, len)) = char_at(text, end)
+            && is_numeral(c)
+        {
+            end += len;
+        }
+        // The character before the number: 第五, 前十 are ranks, not counts.
+        let prev = text[..start].chars().next_back();
+        let (run, after) = (&text[start..end], &text[end..]);
         let ordinal = matches!(prev, Some('第' | '前'));
         if !ordinal
             && let Some(value) = parse_number(run)
             && let Some(tail) = people_suffix(after, words)
         {
             let count = u32::try_from(value.min(MAX_COUNT)).unwrap_or(u32::MAX);
-            if count > 0 && best.as_ref().is_none_or(|b| count > b.count) {
-                let phrase = format!("{run}{}", &after[..tail]);
-                best = Some(HeadCount { count, phrase });
+            if count > 0
+                && count >= min
+                && best.as_ref().is_none_or(|b| count > b.count)
+                && acting_together(text, start, end + tail, words)
+            {
+                best = Some(HeadCount {
+                    count,
+                    phrase: text[start..end + tail].to_owned(),
+                });
             }
         }
-        prev = run.chars().last();
-        rest = after;
+        i = end;
     }
     best
+}
+
+/// Byte length of the UTF-8 character whose first byte is `b0` (1 for a stray continuation
+/// byte, which cannot occur in a `str` at a character boundary).
+fn utf8_width(b0: u8) -> usize {
+    match b0 {
+        0xF0.. => 4,
+        0xE0.. => 3,
+        0xC0.. => 2,
+        _ => 1,
+    }
+}
+
+/// Whether the character at byte `i` may be a numeral: an ASCII digit, or the first two bytes
+/// of one of the Chinese numerals (〇 一 二 两 三 五 七 九 万: E3 80, E4 B8–BA; 四 六 八 十 千 几:
+/// E5 85/87/8D/9B; 数 E6 95; 百 E7 99; 零 E9 9B). [`is_numeral`] decides exactly afterwards.
+fn may_start_numeral(bytes: &[u8], i: usize) -> bool {
+    match bytes.get(i) {
+        Some(b'0'..=b'9') => true,
+        Some(&b0 @ 0xE3..=0xE9) => matches!(
+            (b0, bytes.get(i + 1)),
+            (0xE3, Some(0x80))
+                | (0xE4, Some(0xB8..=0xBA))
+                | (0xE5, Some(0x85 | 0x87 | 0x8D | 0x9B))
+                | (0xE6, Some(0x95))
+                | (0xE7, Some(0x99))
+                | (0xE9, Some(0x9B))
+        ),
+        _ => false,
+    }
+}
+
+/// Whether a group-action word is within `words.window` characters of `text[start..end]`
+/// (always true when no action words are configured).
+fn acting_together(text: &str, start: usize, end: usize, words: PeopleWords<'_>) -> bool {
+    if words.actions.is_empty() {
+        return true;
+    }
+    let before = match words.window.checked_sub(1) {
+        None => start,
+        Some(k) => text[..start]
+            .char_indices()
+            .rev()
+            .nth(k)
+            .map_or(0, |(b, _)| b),
+    };
+    let after = text[end..]
+        .char_indices()
+        .nth(words.window)
+        .map_or(text.len(), |(b, _)| end + b);
+    let around = &text[before..after];
+    words
+        .actions
+        .iter()
+        .any(|a| !a.is_empty() && around.contains(a.as_str()))
 }
 
 /// Characters that can be part of a number: ASCII digits and Chinese numerals.
@@ -247,13 +387,14 @@ fn people_suffix(after: &str, words: PeopleWords<'_>) -> Option<usize> {
     noun_len(&after[pos..], words).map(|n| pos + n)
 }
 
-/// Byte length of the longest people noun at the start of `s`; `人民` (人民医院) is not people.
+/// Byte length of the longest people noun at the start of `s`. `人民` (人民医院), `人次` (visits,
+/// 接待游客30万人次) and `人口` (population figures) are not people present.
 fn noun_len(s: &str, words: PeopleWords<'_>) -> Option<usize> {
     words
         .nouns
         .iter()
         .filter(|n| !n.is_empty() && s.starts_with(n.as_str()))
-        .filter(|n| !(n.as_str() == "人" && s[n.len()..].starts_with('民')))
+        .filter(|n| !(n.as_str() == "人" && s[n.len()..].starts_with(['民', '次', '口'])))
         .map(String::len)
         .max()
 }
@@ -275,8 +416,64 @@ mod tests {
         let w = PeopleWords {
             units: &units,
             nouns: &nouns,
+            actions: &[],
+            window: 0,
         };
-        max_head_count(&normalize(text), w).map(|h| h.count)
+        max_head_count(&normalize(text), w, 1).map(|h| h.count)
+    }
+
+    /// Head counts with group-action words required within 6 characters.
+    fn acting(text: &str, min: u32) -> Option<HeadCount> {
+        let (units, nouns) = words();
+        let actions = ["堵门", "聚集", "讨薪", "吵"].map(String::from);
+        let w = PeopleWords {
+            units: &units,
+            nouns: &nouns,
+            actions: &actions,
+            window: 6,
+        };
+        max_head_count(&normalize(text), w, min)
+    }
+
+    #[test]
+    fn the_byte_filter_lets_every_numeral_through() {
+        for c in "0123456789零〇一二两三四五六七八九十百千万几数".chars() {
+            let s = c.to_string();
+            assert!(may_start_numeral(s.as_bytes(), 0), "{c}");
+        }
+    }
+
+    #[test]
+    fn with_action_words_only_people_acting_together_count() {
+        assert_eq!(acting("二十多名工人堵门", 1).map(|h| h.count), Some(20));
+        // The action word may come first, within the window.
+        assert_eq!(
+            acting("在门口聚集了三十余名村民", 1).map(|h| h.count),
+            Some(30)
+        );
+        // A head count with no action nearby: a figure, not a crowd.
+        assert_eq!(acting("小区有800多人，物业费太贵", 1), None);
+        // Too far away: more than 6 characters between.
+        assert_eq!(acting("小区有800多人，物业费太贵了，大家吵", 1), None);
+        // The smaller count acts, the larger does not: the smaller one is the head count.
+        let h = acting("全村2000人，其中30多人去堵门", 1).unwrap();
+        assert_eq!((h.count, h.phrase.as_str()), (30, "30多人"));
+        // Below `min` nothing is searched.
+        assert_eq!(acting("3人吵起来", 5), None);
+        assert_eq!(acting("6人吵起来", 5).map(|h| h.count), Some(6));
+    }
+
+    #[test]
+    fn visits_and_population_figures_are_not_people_present() {
+        assert_eq!(count("接待游客30多万人次"), None);
+        assert_eq!(count("自然村28人口"), None);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn action_windows_never_panic(s in "[0-9一二十百多名人堵门聚集吵讨薪a-z ，。🤔]{0,40}") {
+            let _ = acting(&s, 1);
+        }
     }
 
     proptest::proptest! {
@@ -290,6 +487,28 @@ mod tests {
         fn normalising_twice_changes_nothing(s in "\\PC{0,60}") {
             let once = normalize(&s);
             proptest::prop_assert_eq!(normalize(&once), once.clone());
+        }
+
+        #[test]
+        fn appending_equals_normalising_alone(prefix in "\\PC{0,10}", s in "\\PC{0,40}") {
+            // The slow path must drop only what this call appended, never the prefix.
+            let mut out = prefix.clone();
+            normalize_into(&s, &mut out);
+            proptest::prop_assert_eq!(out, format!("{prefix}{}", normalize(&s)));
+        }
+
+        #[test]
+        fn decoding_by_hand_equals_chars(s in "\\PC{0,40}") {
+            let by_hand: Vec<(usize, char)> = {
+                let mut v = Vec::new();
+                let mut i = 0;
+                while let Some((c, len)) = char_at(&s, i) {
+                    v.push((i, c));
+                    i += len;
+                }
+                v
+            };
+            proptest::prop_assert_eq!(by_hand, s.char_indices().collect::<Vec<_>>());
         }
 
         #[test]

@@ -28,14 +28,30 @@ static TRADITIONAL: LazyLock<Vec<u64>> = LazyLock::new(|| {
     bits
 });
 
-/// The simplified form of `c`, or `c` itself.
+/// The simplified form of `c`, or `c` itself (the run-time path is [`simplifier`]).
+#[cfg(test)]
 pub(crate) fn simplify(c: char) -> char {
+    simplify_with(&TRADITIONAL, c)
+}
+
+/// [`simplify`] with the bit table looked up once: a loop over a ticket's characters calls
+/// the returned function instead of checking the lazily built table at every character.
+pub(crate) fn simplifier() -> impl Fn(char) -> char {
+    let bits: &'static [u64] = &TRADITIONAL;
+    move |c| simplify_with(bits, c)
+}
+
+#[inline]
+fn simplify_with(bits: &[u64], c: char) -> char {
     let code = c as u32;
     if !(LO..=HI).contains(&code) {
         return c;
     }
     let i = code - LO;
-    if TRADITIONAL[(i / 64) as usize] & (1 << (i % 64)) == 0 {
+    if bits
+        .get((i / 64) as usize)
+        .is_none_or(|w| w & (1 << (i % 64)) == 0)
+    {
         return c;
     }
     table(c)

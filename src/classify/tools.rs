@@ -32,6 +32,9 @@ struct ClassifyInput {
     title: Option<String>,
     #[serde(default)]
     people_involved: Option<u32>,
+    /// Earlier tickets by the same caller within the duplicate window (0 when absent).
+    #[serde(default)]
+    prior_calls: u32,
 }
 
 /// Classifies JSON Lines from `input` to `output`, one line out per line in, in order. A line
@@ -63,6 +66,7 @@ pub fn classify_lines(
                             title: i.title.as_deref().unwrap_or(""),
                             text: &i.text,
                             people_involved: i.people_involved,
+                            prior_calls: i.prior_calls,
                         });
                         ok += 1;
                         serde_json::to_string(&d)
@@ -393,6 +397,7 @@ pub fn evaluate(
             title: r.title.as_deref().unwrap_or(""),
             text: &r.text,
             people_involved: None,
+            prior_calls: 0,
         });
         if let Some(s) = r.service.as_deref().and_then(Service::parse) {
             service_pairs.push((s.as_str().to_owned(), d.service.as_str().to_owned()));
