@@ -67,8 +67,10 @@ async fn setup(max_attempts: u32) -> Setup {
         .http
         .put(format!("{}/v1/agents/m1", app.base))
         .bearer_auth(ADMIN)
-        .json(&json!({"name": "李调解员", "kind": "mediator", "regions": ["320831"],
-                      "tier": "county", "capacity": 50, "status": "available"}))
+        .json(
+            &json!({"name": "李调解员", "kind": "mediator", "regions": ["320831"],
+                      "tier": "county", "capacity": 50, "status": "available"}),
+        )
         .send()
         .await
         .expect("sent");
@@ -100,7 +102,12 @@ async fn send_signed(app: &TestApp, body: &Value) -> Value {
         .send()
         .await
         .expect("sent");
-    assert_eq!(res.status(), 201, "{}", res.text().await.unwrap_or_default());
+    assert_eq!(
+        res.status(),
+        201,
+        "{}",
+        res.text().await.unwrap_or_default()
+    );
     res.json().await.expect("json")
 }
 
@@ -128,7 +135,12 @@ async fn work(app: &TestApp) -> String {
             &json!({"outcome": "mediated", "summary": "双方达成协议，工资已结清"}),
         )
         .await;
-    assert_eq!(res.status(), 200, "{}", res.text().await.unwrap_or_default());
+    assert_eq!(
+        res.status(),
+        200,
+        "{}",
+        res.text().await.unwrap_or_default()
+    );
     id
 }
 
@@ -173,7 +185,10 @@ async fn a_partners_tickets_are_called_back_signed_and_in_order() {
     let id = work(&s.app).await;
     assert_eq!(t["id"], id.as_str());
     let got = wait_for(&s.sim, 3, Duration::from_secs(10)).await;
-    assert!(got.iter().all(|d| d.signature_ok), "every callback is signed");
+    assert!(
+        got.iter().all(|d| d.signature_ok),
+        "every callback is signed"
+    );
     assert_eq!(
         per_ticket(&got)[&id],
         ["ticket.accepted", "ticket.assigned", "ticket.resolved"]
@@ -184,7 +199,10 @@ async fn a_partners_tickets_are_called_back_signed_and_in_order() {
     assert_eq!(got[2].status.as_deref(), Some("resolved"));
     assert_eq!(got[2].body["details"]["outcome"], "mediated");
     // A ticket from another sender (a bearer console) is nobody's callback.
-    let res = s.app.post("/v1/tickets", support::OPERATOR, &ticket("OP-1")).await;
+    let res = s
+        .app
+        .post("/v1/tickets", support::OPERATOR, &ticket("OP-1"))
+        .await;
     assert_eq!(res.status(), 201);
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(wait_for(&s.sim, 3, Duration::from_secs(1)).await.len(), 3);
@@ -269,12 +287,19 @@ async fn failed_callbacks_become_dead_letters_and_replay_with_their_delivery_ids
     let v: Value = res.json().await.expect("json");
     assert_eq!(v["replayed"], 1);
     let got = wait_for(&s.sim, 1, Duration::from_secs(10)).await;
-    assert_eq!(got[0].delivery_id, first_id, "the partner can dedupe a replay");
+    assert_eq!(
+        got[0].delivery_id, first_id,
+        "the partner can dedupe a replay"
+    );
     assert_eq!(got[0].ticket_id, t["id"].as_str().unwrap_or_default());
     // Unknown partners are refused by name.
     let res = s
         .app
-        .post("/v1/admin/callbacks/replay", ADMIN, &json!({"partner": "nobody"}))
+        .post(
+            "/v1/admin/callbacks/replay",
+            ADMIN,
+            &json!({"partner": "nobody"}),
+        )
         .await;
     assert_eq!(res.status(), 422);
 }

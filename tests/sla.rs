@@ -583,11 +583,23 @@ async fn a_reload_puts_an_edited_lexicon_in_force() {
         .as_str()
         .expect("model")
         .to_string();
-    assert!(old_model.contains("2026.11-1"), "{old_model}");
+    // The lexicon's version as shipped, whatever it is, then a new one.
+    let version = shipped
+        .lines()
+        .find_map(|l| l.strip_prefix("version = \""))
+        .and_then(|v| v.strip_suffix('"'))
+        .expect("the lexicon has a version")
+        .to_string();
+    assert!(old_model.contains(&version), "{old_model}");
+    assert!(!old_model.contains("reloaded"), "{old_model}");
 
     std::fs::write(
         &lexicon,
-        shipped.replacen("version = \"2026.11-1\"", "version = \"2026.11-2\"", 1),
+        shipped.replacen(
+            &format!("version = \"{version}\""),
+            &format!("version = \"{version}-reloaded\""),
+            1,
+        ),
     )
     .expect("write");
     let report: Value = app
@@ -600,7 +612,7 @@ async fn a_reload_puts_an_edited_lexicon_in_force() {
         report["classifier_model"]
             .as_str()
             .expect("model")
-            .contains("2026.11-2"),
+            .contains(&format!("{version}-reloaded")),
         "{report}"
     );
     let after: Value = app
@@ -613,7 +625,7 @@ async fn a_reload_puts_an_edited_lexicon_in_force() {
         after["classification"]["model"]
             .as_str()
             .expect("model")
-            .contains("2026.11-2")
+            .contains(&format!("{version}-reloaded"))
     );
 
     // A broken lexicon is refused and the one in force stays.
@@ -630,6 +642,6 @@ async fn a_reload_puts_an_edited_lexicon_in_force() {
         still["classification"]["model"]
             .as_str()
             .expect("model")
-            .contains("2026.11-2")
+            .contains(&format!("{version}-reloaded"))
     );
 }

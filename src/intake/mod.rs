@@ -247,7 +247,25 @@ async fn receive(
         )));
     }
 
-    let decision = state.classifier().classify(&ticket.text_view());
+    // Repeat calls (重复来电) raise the warning level: how many tickets this caller opened in the
+    // county within the linking window. Read before classifying; one small read per ticket.
+    let caller_key = caller_key(&ticket.caller.phone);
+    let window = state.settings.intake.duplicate_window_days * 86_400;
+    let prior_calls = if window > 0 && !caller_key.is_empty() {
+        state
+            .store
+            .caller_recent(&ticket.region.code, &caller_key, window)
+            .await
+            .map_err(|e| {
+                metrics::ticket_received(ticket.source, ticket.channel, "unavailable");
+                state.store_error(e)
+            })?
+    } else {
+        0
+    };
+    let mut text = ticket.text_view();
+    text.prior_calls = prior_calls;
+    let decision = state.classifier().classify(&text);
     let route = state.router.route(&decision, ticket.source, &ticket.region);
     let classification_json =
         serde_json::to_string(&decision).map_err(|e| ApiError::Internal(e.to_string()))?;
@@ -277,7 +295,6 @@ async fn receive(
     let clocks_json =
         serde_json::to_string(&clocks).map_err(|e| ApiError::Internal(e.to_string()))?;
     let region_path = crate::agents::region_path(&ticket.region);
-    let caller_key = caller_key(&ticket.caller.phone);
     let new = NewTicket {
         ticket: &ticket,
         content_hash: &content_hash,

@@ -516,6 +516,27 @@ impl Store {
         parse_ingest(reply)
     }
 
+    /// How many tickets the caller (`caller_key`, a hash of the phone) opened in the county
+    /// within the last `window_secs`: the repeat-call warning rule's input.
+    pub async fn caller_recent(
+        &self,
+        county: &str,
+        caller_key: &str,
+        window_secs: u64,
+    ) -> Result<u32, StoreError> {
+        let mut conn = self.conn.clone();
+        let since =
+            self.now_ms() - i64::try_from(window_secs.saturating_mul(1000)).unwrap_or(i64::MAX / 2);
+        let n: u64 = conn
+            .zcount(
+                format!("{}caller:{caller_key}", county_prefix(county)),
+                since,
+                "+inf",
+            )
+            .await?;
+        Ok(u32::try_from(n).unwrap_or(u32::MAX))
+    }
+
     /// Reads one ticket with its history; `None` when there is no such ticket.
     pub async fn ticket(&self, id: &str) -> Result<Option<TicketRecord>, StoreError> {
         let Some(county) = county_of(id) else {

@@ -140,7 +140,9 @@ impl PartnerSim {
 
     /// Listens on `addr` (the demo gives a fixed port).
     pub async fn start_on(addr: &str, key_id: &str, secret: &[u8]) -> PartnerSim {
-        let listener = TcpListener::bind(addr).await.expect("bind the partner simulator");
+        let listener = TcpListener::bind(addr)
+            .await
+            .expect("bind the partner simulator");
         let addr = listener.local_addr().expect("local address");
         let shared = Arc::new(Shared {
             key_id: key_id.to_string(),
