@@ -13,6 +13,8 @@
 //! - `hl:{c}:seq`: the county's ticket sequence; ids are `<county>-<seq:08>`
 //! - `hl:{c}:events`: the county's event stream (`XADD MAXLEN ~`), for dashboards and partners
 //! - `hl:counties`: the counties that have tickets (written before the script, idempotently)
+//! - `hl:rl:<caller name>`, `hl:sig:<signature>`: rate-limit buckets and accepted request
+//!   signatures (see `ratelimit`)
 //!
 //! Scripts take the time from Redis `TIME`, so gateways with skewed clocks agree.
 
@@ -27,8 +29,10 @@ use crate::ticket::Ticket;
 
 mod agents;
 mod live;
+mod ratelimit;
 pub use agents::{ClaimMode, ClaimOutcome, OnlineAgent, RenewOutcome};
 pub use live::{LiveBegin, LiveCancel, LiveFields};
+pub use ratelimit::RateDecision;
 
 const COUNTIES: &str = "hl:counties";
 
@@ -379,6 +383,7 @@ pub struct Store {
     renew: std::sync::Arc<Script>,
     reap: std::sync::Arc<Script>,
     live: std::sync::Arc<Script>,
+    rate_limit: std::sync::Arc<Script>,
     /// Redis clock minus this host's clock, ms; refreshed by every mover step.
     clock_offset_ms: std::sync::Arc<std::sync::atomic::AtomicI64>,
     stream_maxlen: u64,
@@ -431,6 +436,7 @@ impl Store {
             renew: std::sync::Arc::new(Script::new(include_str!("lua/renew.lua"))),
             reap: std::sync::Arc::new(Script::new(include_str!("lua/reap_leases.lua"))),
             live: std::sync::Arc::new(Script::new(include_str!("lua/live.lua"))),
+            rate_limit: std::sync::Arc::new(Script::new(include_str!("lua/rate_limit.lua"))),
             clock_offset_ms: Default::default(),
             stream_maxlen,
             idempotency_ttl_secs,
@@ -710,6 +716,7 @@ impl Store {
             &self.claim,
             &self.renew,
             &self.reap,
+            &self.rate_limit,
         ] {
             let exists: Vec<bool> = redis::cmd("SCRIPT")
                 .arg("EXISTS")
