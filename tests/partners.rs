@@ -813,16 +813,6 @@ secret_file = "/nonexistent/secret"
 "#,
             "auth.partners[0].secret_file",
         ),
-        (
-            r#"
-[[auth.partners]]
-name = "a"
-key_id = "ka"
-secret_file = "/nonexistent/secret"
-callback_url = "ftp://example.org/x"
-"#,
-            "auth.partners[0].secret_file",
-        ),
     ];
     for (extra, key) in cases {
         let file = dir.path().join("bad.toml");
@@ -838,7 +828,7 @@ callback_url = "ftp://example.org/x"
             "auth.partners[1].callback_url",
         ),
         (
-            "callback_events = [\"ticket.exploded\"]",
+            "callback_url = \"https://b.example.org/cb\"\ncallback_events = [\"ticket.exploded\"]",
             "auth.partners[1].callback_events[0]",
         ),
         (
@@ -847,7 +837,7 @@ callback_url = "ftp://example.org/x"
         ),
     ] {
         let extra = format!(
-            "[[auth.partners]]\nname = \"a\"\nkey_id = \"ka\"\nsecret_file = \"{f}\"\n\n[[auth.partners]]\nname = \"b\"\nkey_id = \"kb\"\nsecret_file = \"{f}\"\ncallback_url = \"https://b.example.org/cb\"\n{tail}\n",
+            "[[auth.partners]]\nname = \"a\"\nkey_id = \"ka\"\nsecret_file = \"{f}\"\n\n[[auth.partners]]\nname = \"b\"\nkey_id = \"kb\"\nsecret_file = \"{f}\"\n{tail}\n",
             f = secret.display()
         );
         let file = dir.path().join("bad.toml");
