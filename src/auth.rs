@@ -5,13 +5,29 @@
 //! without stopping at the first match, so response timing tells nothing about which digest
 //! came close. Region limits are code prefixes: `32` is a province, `3208` a city, `320831` a
 //! county.
+//!
+//! Partner systems may instead sign each request (DESIGN.md section 5): `x-hotline-key` names
+//! the partner, `x-hotline-timestamp` is Unix seconds, and `x-hotline-signature` is the hex
+//! HMAC-SHA256 of `timestamp + "\n" + body` under the partner's shared secret. This module checks
+//! the key, the timestamp window and the MAC (in constant time); refusing replays needs Redis
+//! and is done by the API middleware through `queues`.
 
+use std::collections::HashMap;
+
+use hmac::{Hmac, Mac};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use utoipa::ToSchema;
 
-use crate::config::AuthSettings;
+use crate::config::{AuthSettings, ConfigError, RateLimitSettings, Secret};
+
+/// Header naming the partner's key (`[[auth.partners]] key_id`).
+pub const KEY_HEADER: &str = "x-hotline-key";
+/// Header carrying the signing time, Unix seconds.
+pub const TIMESTAMP_HEADER: &str = "x-hotline-timestamp";
+/// Header carrying the hex HMAC-SHA256 of `timestamp + "\n" + body`.
+pub const SIGNATURE_HEADER: &str = "x-hotline-signature";
 
 /// What a token may do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, ToSchema)]
@@ -88,20 +104,174 @@ pub enum AuthError {
     /// A token that matches no configured digest (401).
     #[error("unknown or malformed bearer token")]
     Invalid,
+    /// A signed request that does not verify (401); the reason is told to the partner, who
+    /// needs it to fix the integration, and none of them reveals the secret.
+    #[error("{0}")]
+    Signature(SignatureError),
     /// Known caller, wrong role or region (403).
     #[error("{0}")]
     Forbidden(String),
 }
 
-/// The configured tokens, ready to check.
+impl AuthError {
+    /// A closed-set label for `hotline_auth_rejected_total{reason}`.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            AuthError::Missing => "missing_token",
+            AuthError::Invalid => "invalid_token",
+            AuthError::Signature(s) => s.reason(),
+            AuthError::Forbidden(_) => "forbidden",
+        }
+    }
+}
+
+/// Why a signed request was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SignatureError {
+    /// One of the three headers is absent or not visible ASCII.
+    #[error("signed request without a usable `{0}` header")]
+    MissingHeader(&'static str),
+    /// `x-hotline-key` names no configured partner.
+    #[error("unknown x-hotline-key")]
+    UnknownKey,
+    /// `x-hotline-timestamp` is not whole Unix seconds.
+    #[error("malformed x-hotline-timestamp: expected Unix seconds (digits only)")]
+    MalformedTimestamp,
+    /// The timestamp is too far from the gateway's clock, either way.
+    #[error(
+        "x-hotline-timestamp is {skew} s {direction} the gateway's clock; at most {window} s is accepted (check the sender's clock)"
+    )]
+    OutsideWindow {
+        /// How far off, seconds.
+        skew: u64,
+        /// `ahead of` or `behind`.
+        direction: &'static str,
+        /// `auth.signature_window_seconds`.
+        window: u64,
+    },
+    /// The MAC does not match (wrong secret, altered body or timestamp, or not 64 hex digits).
+    #[error(
+        "bad x-hotline-signature: expected lowercase hex HMAC-SHA256 of timestamp + \"\\n\" + body with the partner's secret"
+    )]
+    BadSignature,
+    /// The same signature was already accepted within the window.
+    #[error(
+        "replayed x-hotline-signature: this signature was already used; sign every request (and every retry) with a fresh timestamp"
+    )]
+    Replayed,
+}
+
+impl SignatureError {
+    /// A closed-set label for `hotline_auth_rejected_total{reason}`.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            SignatureError::MissingHeader(_) => "missing_signature_header",
+            SignatureError::UnknownKey => "unknown_key",
+            SignatureError::MalformedTimestamp => "malformed_timestamp",
+            SignatureError::OutsideWindow { .. } => "timestamp_outside_window",
+            SignatureError::BadSignature => "bad_signature",
+            SignatureError::Replayed => "replayed_signature",
+        }
+    }
+}
+
+/// A caller's request rate; `per_second == 0` means unlimited.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimit {
+    /// Requests per second refilled.
+    pub per_second: u32,
+    /// Bucket size.
+    pub burst: u32,
+}
+
+impl RateLimit {
+    /// The effective limit of an entry from its overrides and the defaults.
+    pub fn resolve(
+        defaults: RateLimitSettings,
+        per_second: Option<u32>,
+        burst: Option<u32>,
+    ) -> RateLimit {
+        match per_second {
+            Some(rate) => RateLimit {
+                per_second: rate,
+                burst: burst.unwrap_or_else(|| rate.saturating_mul(2).max(1)),
+            },
+            None => RateLimit {
+                per_second: defaults.per_second,
+                burst: burst.unwrap_or(defaults.burst),
+            },
+        }
+    }
+
+    /// True when no limit applies.
+    pub fn is_unlimited(&self) -> bool {
+        self.per_second == 0
+    }
+}
+
+/// A request that verified: who signed it and the signature in canonical (lowercase) form, the
+/// replay key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verified {
+    /// The partner.
+    pub principal: Principal,
+    /// Lowercase hex of the MAC.
+    pub signature: String,
+}
+
+/// One configured partner.
+#[derive(Debug, Clone)]
+struct Partner {
+    secret: Secret,
+    principal: Principal,
+}
+
+/// The configured tokens and partners, ready to check.
 #[derive(Debug, Clone, Default)]
 pub struct Authenticator {
     tokens: Vec<([u8; 32], Principal)>,
+    partners: HashMap<String, Partner>,
+    limits: HashMap<String, RateLimit>,
+    default_limit: Option<RateLimit>,
+    window_seconds: u64,
 }
 
 impl Authenticator {
-    /// Builds from `[[auth.tokens]]`; digests were validated with the config.
+    /// Builds from `[auth]`, reading partners' secrets from their environment variables or
+    /// files; an error names the key (`auth.partners[1].secret_env`).
+    pub fn from_settings(settings: &AuthSettings) -> Result<Authenticator, ConfigError> {
+        let mut auth = Authenticator::new(settings);
+        for (i, p) in settings.partners.iter().enumerate() {
+            let secret = p.load_secret(i)?;
+            let principal = Principal {
+                name: p.name.clone(),
+                role: Role::Partner,
+                regions: p.regions.clone(),
+                agent_id: None,
+            };
+            auth.limits
+                .entry(p.name.clone())
+                .or_insert(RateLimit::resolve(
+                    settings.rate_limit,
+                    p.rate_per_second,
+                    p.rate_burst,
+                ));
+            auth.partners
+                .insert(p.key_id.clone(), Partner { secret, principal });
+        }
+        Ok(auth)
+    }
+
+    /// Builds from `[[auth.tokens]]` only (no partners); digests were validated with the config.
     pub fn new(settings: &AuthSettings) -> Authenticator {
+        let mut limits = HashMap::new();
+        for t in &settings.tokens {
+            limits.entry(t.name.clone()).or_insert(RateLimit::resolve(
+                settings.rate_limit,
+                t.rate_per_second,
+                t.rate_burst,
+            ));
+        }
         let tokens = settings
             .tokens
             .iter()
@@ -119,17 +289,102 @@ impl Authenticator {
                 ))
             })
             .collect();
-        Authenticator { tokens }
+        Authenticator {
+            tokens,
+            partners: HashMap::new(),
+            limits,
+            default_limit: Some(RateLimit::resolve(settings.rate_limit, None, None)),
+            window_seconds: settings.signature_window_seconds,
+        }
     }
 
-    /// How many tokens are configured; zero means nobody can call the API.
+    /// How many tokens and partners are configured; zero means nobody can call the API.
     pub fn len(&self) -> usize {
-        self.tokens.len()
+        self.tokens.len() + self.partners.len()
     }
 
-    /// True when no token is configured.
+    /// True when no token or partner is configured.
     pub fn is_empty(&self) -> bool {
-        self.tokens.is_empty()
+        self.len() == 0
+    }
+
+    /// How many partners sign their requests.
+    pub fn partner_count(&self) -> usize {
+        self.partners.len()
+    }
+
+    /// `auth.signature_window_seconds`.
+    pub fn window_seconds(&self) -> u64 {
+        self.window_seconds
+    }
+
+    /// The rate limit of a caller, by its configured name (entries sharing a name share it).
+    pub fn rate_limit(&self, name: &str) -> RateLimit {
+        self.limits
+            .get(name)
+            .copied()
+            .or(self.default_limit)
+            .unwrap_or(RateLimit {
+                per_second: 0,
+                burst: 0,
+            })
+    }
+
+    /// Checks a signed request: the key, the timestamp against `now_secs`, and the MAC over
+    /// `timestamp + "\n" + body`. Headers are passed as received (`None` when absent or not
+    /// ASCII). Replays are checked by the caller, with the returned canonical signature.
+    pub fn verify_signed(
+        &self,
+        key: Option<&str>,
+        timestamp: Option<&str>,
+        signature: Option<&str>,
+        body: &[u8],
+        now_secs: i64,
+    ) -> Result<Verified, AuthError> {
+        let fail = |e| Err(AuthError::Signature(e));
+        let Some(key) = key.map(str::trim).filter(|k| !k.is_empty()) else {
+            return fail(SignatureError::MissingHeader(KEY_HEADER));
+        };
+        let Some(timestamp) = timestamp.map(str::trim).filter(|t| !t.is_empty()) else {
+            return fail(SignatureError::MissingHeader(TIMESTAMP_HEADER));
+        };
+        let Some(signature) = signature.map(str::trim).filter(|s| !s.is_empty()) else {
+            return fail(SignatureError::MissingHeader(SIGNATURE_HEADER));
+        };
+        let Some(partner) = self.partners.get(key) else {
+            return fail(SignatureError::UnknownKey);
+        };
+        if timestamp.len() > 12 || !timestamp.bytes().all(|b| b.is_ascii_digit()) {
+            return fail(SignatureError::MalformedTimestamp);
+        }
+        let Ok(sent) = timestamp.parse::<i64>() else {
+            return fail(SignatureError::MalformedTimestamp);
+        };
+        let skew = sent - now_secs;
+        if skew.unsigned_abs() > self.window_seconds {
+            return fail(SignatureError::OutsideWindow {
+                skew: skew.unsigned_abs(),
+                direction: if skew > 0 { "ahead of" } else { "behind" },
+                window: self.window_seconds,
+            });
+        }
+        let Some(mac_bytes) = decode_mac(signature) else {
+            return fail(SignatureError::BadSignature);
+        };
+        let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(partner.secret.expose()) else {
+            return fail(SignatureError::BadSignature);
+        };
+        mac.update(timestamp.as_bytes());
+        mac.update(b"\n");
+        mac.update(body);
+        // verify_slice compares in constant time.
+        if mac.verify_slice(&mac_bytes).is_err() {
+            return fail(SignatureError::BadSignature);
+        }
+        Ok(Verified {
+            principal: partner.principal.clone(),
+            signature: hex::encode(mac_bytes),
+        })
     }
 
     /// Checks an `Authorization` header value.
@@ -155,6 +410,28 @@ impl Authenticator {
     }
 }
 
+/// The 32 bytes of a 64-digit hex MAC, or `None`.
+fn decode_mac(hex_text: &str) -> Option<[u8; 32]> {
+    if hex_text.len() != 64 {
+        return None;
+    }
+    hex::decode(hex_text).ok()?.try_into().ok()
+}
+
+/// Lowercase hex HMAC-SHA256 of `timestamp + "\n" + body`: what a partner sends as
+/// `x-hotline-signature` (used by tests and the README's example).
+pub fn sign(secret: &[u8], timestamp: &str, body: &[u8]) -> String {
+    match Hmac::<Sha256>::new_from_slice(secret) {
+        Ok(mut mac) => {
+            mac.update(timestamp.as_bytes());
+            mac.update(b"\n");
+            mac.update(body);
+            hex::encode(mac.finalize().into_bytes())
+        }
+        Err(_) => String::new(),
+    }
+}
+
 /// Hex SHA-256 of a token, as `[[auth.tokens]] sha256` expects.
 pub fn digest_hex(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
@@ -174,6 +451,8 @@ mod tests {
                     sha256: digest_hex("s3cret-partner"),
                     regions: vec![],
                     agent_id: None,
+                    rate_per_second: None,
+                    rate_burst: None,
                 },
                 TokenSettings {
                     name: "operator-suining".into(),
@@ -181,9 +460,128 @@ mod tests {
                     sha256: digest_hex("s3cret-operator"),
                     regions: vec!["320831".into()],
                     agent_id: None,
+                    rate_per_second: Some(5),
+                    rate_burst: None,
                 },
             ],
+            ..Default::default()
         })
+    }
+
+    const SECRET: &str = "0123456789abcdef0123456789abcdef-partner";
+
+    fn with_partner() -> (Authenticator, tempfile::TempDir) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("secret");
+        std::fs::write(&file, format!("{SECRET}\n")).expect("write");
+        let settings = AuthSettings {
+            partners: vec![crate::config::PartnerSettings {
+                name: "p-12345".into(),
+                key_id: "k1".into(),
+                secret_env: None,
+                secret_file: Some(file),
+                regions: vec!["3208".into()],
+                rate_per_second: None,
+                rate_burst: Some(7),
+                callback_url: None,
+                callback_events: vec![],
+            }],
+            ..Default::default()
+        };
+        (Authenticator::from_settings(&settings).expect("loads"), dir)
+    }
+
+    #[test]
+    fn a_correct_signature_names_the_partner_and_anything_else_says_why_not() {
+        let (a, _dir) = with_partner();
+        let now = 1_800_000_000;
+        let body = br#"{"x":1}"#;
+        let ts = now.to_string();
+        let sig = sign(SECRET.as_bytes(), &ts, body);
+        let v = a
+            .verify_signed(Some("k1"), Some(&ts), Some(&sig), body, now)
+            .expect("verifies");
+        assert_eq!(v.principal.name, "p-12345");
+        assert_eq!(v.principal.role, Role::Partner);
+        assert!(v.principal.covers("320831") && !v.principal.covers("110101"));
+        assert_eq!(v.signature, sig);
+        // Upper-case hex is the same MAC, and the same replay key.
+        let upper = a
+            .verify_signed(Some("k1"), Some(&ts), Some(&sig.to_uppercase()), body, now)
+            .expect("verifies");
+        assert_eq!(upper.signature, sig);
+
+        let reason = |r: Result<Verified, AuthError>| r.expect_err("refused").reason();
+        assert_eq!(
+            reason(a.verify_signed(Some("k2"), Some(&ts), Some(&sig), body, now)),
+            "unknown_key"
+        );
+        assert_eq!(
+            reason(a.verify_signed(Some("k1"), Some(&ts), Some(&sig), b"{}", now)),
+            "bad_signature"
+        );
+        assert_eq!(
+            reason(a.verify_signed(Some("k1"), Some(&ts), Some("abc"), body, now)),
+            "bad_signature"
+        );
+        assert_eq!(
+            reason(a.verify_signed(Some("k1"), Some("17e8"), Some(&sig), body, now)),
+            "malformed_timestamp"
+        );
+        assert_eq!(
+            reason(a.verify_signed(Some("k1"), Some("-5"), Some(&sig), body, now)),
+            "malformed_timestamp"
+        );
+        assert_eq!(
+            reason(a.verify_signed(None, Some(&ts), Some(&sig), body, now)),
+            "missing_signature_header"
+        );
+        for off in [301, -301] {
+            let err = a
+                .verify_signed(Some("k1"), Some(&ts), Some(&sig), body, now + off)
+                .expect_err("outside");
+            assert_eq!(err.reason(), "timestamp_outside_window");
+            assert!(err.to_string().contains("301 s"), "{err}");
+        }
+        assert!(
+            a.verify_signed(Some("k1"), Some(&ts), Some(&sig), body, now + 300)
+                .is_ok()
+        );
+    }
+
+    #[test]
+    fn rate_limits_resolve_from_the_entry_then_the_defaults() {
+        let a = auth();
+        assert_eq!(
+            a.rate_limit("operator-suining"),
+            RateLimit {
+                per_second: 5,
+                burst: 10
+            }
+        );
+        assert_eq!(
+            a.rate_limit("partner-12345"),
+            RateLimit {
+                per_second: 2000,
+                burst: 4000
+            }
+        );
+        let (p, _dir) = with_partner();
+        assert_eq!(
+            p.rate_limit("p-12345"),
+            RateLimit {
+                per_second: 2000,
+                burst: 7
+            }
+        );
+    }
+
+    #[test]
+    fn a_secret_never_shows_in_debug_output() {
+        let (a, _dir) = with_partner();
+        let text = format!("{a:?}");
+        assert!(!text.contains(SECRET), "{text}");
+        assert!(text.contains("[redacted]"), "{text}");
     }
 
     #[test]

@@ -30,16 +30,6 @@ pub const EVENTS: [&str; 6] = [
     "sla.breached",
 ];
 
-/// A secret that never prints.
-#[derive(Clone, Default)]
-pub struct Secret(pub Vec<u8>);
-
-impl std::fmt::Debug for Secret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("[redacted]")
-    }
-}
-
 /// Where and how one partner is called back.
 #[derive(Debug, Clone)]
 pub struct CallbackTarget {
@@ -47,8 +37,8 @@ pub struct CallbackTarget {
     pub partner: String,
     /// Sent as `x-hotline-key`, so the partner knows which secret signed it.
     pub key_id: String,
-    /// HMAC key.
-    pub secret: Secret,
+    /// HMAC key (prints as `[redacted]`).
+    pub secret: crate::config::Secret,
     /// Callback URL.
     pub url: String,
     /// Subscribed events (see [`EVENTS`]).
@@ -72,6 +62,27 @@ pub struct Callbacks {
 }
 
 impl Callbacks {
+    /// The partners of `[[auth.partners]]` that have a callback URL; reads their secrets (an
+    /// unreadable one is an error naming its key).
+    pub fn targets_from(
+        auth: &crate::config::AuthSettings,
+    ) -> Result<Vec<CallbackTarget>, crate::config::ConfigError> {
+        auth.partners
+            .iter()
+            .enumerate()
+            .filter_map(|(i, p)| p.callback_url.as_ref().map(|url| (i, p, url)))
+            .map(|(i, p, url)| {
+                Ok(CallbackTarget {
+                    partner: p.name.clone(),
+                    key_id: p.key_id.clone(),
+                    secret: p.load_secret(i)?,
+                    url: url.clone(),
+                    events: p.callback_events.clone(),
+                })
+            })
+            .collect()
+    }
+
     /// From settings and the partners that have a callback URL.
     pub fn new(settings: &crate::config::CallbackSettings, targets: Vec<CallbackTarget>) -> Self {
         Callbacks {
@@ -397,7 +408,7 @@ async fn attempt(
         .header("x-hotline-timestamp", timestamp.to_string())
         .header(
             "x-hotline-signature",
-            sign(&target.secret.0, timestamp, &bytes),
+            sign(target.secret.expose(), timestamp, &bytes),
         )
         .header("idempotency-key", &body.delivery_id)
         .body(bytes)
@@ -637,7 +648,7 @@ mod tests {
         let t = CallbackTarget {
             partner: "p".into(),
             key_id: "k".into(),
-            secret: Secret(b"s".to_vec()),
+            secret: crate::config::Secret::new(b"s".to_vec()),
             url: "http://127.0.0.1:1/".into(),
             events: vec!["ticket.status_changed".into()],
         };

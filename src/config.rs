@@ -74,6 +74,14 @@ pub struct HttpSettings {
     pub body_limit_bytes: usize,
     /// How long in-flight requests may take to finish after SIGTERM.
     pub shutdown_grace_seconds: u64,
+    /// A client must send a request's whole header within this many seconds, or the connection
+    /// is closed: a slow-loris client cannot hold connections open forever.
+    pub header_read_timeout_seconds: u64,
+    /// Most header lines in one HTTP/1.1 request; more get 431.
+    pub max_headers: usize,
+    /// Largest request head (request line and headers) in bytes; larger gets 431 (HTTP/1.1) or
+    /// a refused stream (HTTP/2). At least 8192.
+    pub max_header_bytes: usize,
 }
 
 /// `[redis]`
@@ -292,12 +300,179 @@ pub struct BootstrapAgent {
 }
 
 /// `[auth]`
-#[derive(Debug, Clone, Deserialize, Default)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AuthSettings {
     /// Bearer tokens, stored as SHA-256 digests.
     #[serde(default)]
     pub tokens: Vec<TokenSettings>,
+    /// Partner systems that sign their requests (HMAC-SHA256) instead of sending a token.
+    #[serde(default)]
+    pub partners: Vec<PartnerSettings>,
+    /// A signed request's timestamp may differ from the gateway's clock by at most this many
+    /// seconds, either way; its signature is remembered for twice as long to refuse replays.
+    #[serde(default = "default_signature_window")]
+    pub signature_window_seconds: u64,
+    /// The request rate each caller gets unless its entry says otherwise.
+    #[serde(default)]
+    pub rate_limit: RateLimitSettings,
+}
+
+impl Default for AuthSettings {
+    fn default() -> Self {
+        AuthSettings {
+            tokens: vec![],
+            partners: vec![],
+            signature_window_seconds: default_signature_window(),
+            rate_limit: RateLimitSettings::default(),
+        }
+    }
+}
+
+fn default_signature_window() -> u64 {
+    300
+}
+
+/// `[auth.rate_limit]`: a token bucket per caller name, shared by every gateway through Redis.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimitSettings {
+    /// Requests per second refilled into each caller's bucket; 0 means unlimited.
+    pub per_second: u32,
+    /// The bucket's size: how many requests may come at once after a quiet spell.
+    pub burst: u32,
+}
+
+impl Default for RateLimitSettings {
+    fn default() -> Self {
+        RateLimitSettings {
+            per_second: 2000,
+            burst: 4000,
+        }
+    }
+}
+
+/// A secret that never shows itself in `Debug` output, so a logged settings struct or error
+/// cannot leak it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(Vec<u8>);
+
+impl Secret {
+    /// Wraps secret bytes.
+    pub fn new(bytes: impl Into<Vec<u8>>) -> Secret {
+        Secret(bytes.into())
+    }
+
+    /// The bytes, for the one place that needs them (the HMAC key).
+    pub fn expose(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+/// Events a partner may ask to be called back about (used by outbound callbacks).
+pub const CALLBACK_EVENTS: [&str; 6] = [
+    "ticket.accepted",
+    "ticket.assigned",
+    "ticket.status_changed",
+    "ticket.resolved",
+    "ticket.returned",
+    "sla.breached",
+];
+
+/// Shortest shared secret accepted, in bytes: HMAC keys shorter than this are guessable.
+pub const MIN_SECRET_BYTES: usize = 32;
+
+/// One `[[auth.partners]]` entry: a partner system that signs its requests.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PartnerSettings {
+    /// Who it is; appears in logs, metrics and the ticket's history as the actor.
+    pub name: String,
+    /// What it sends as `x-hotline-key`: names the secret without revealing it.
+    pub key_id: String,
+    /// The environment variable holding the shared secret (one of this or `secret_file`).
+    #[serde(default)]
+    pub secret_env: Option<String>,
+    /// A file holding the shared secret; one trailing newline is ignored.
+    #[serde(default)]
+    pub secret_file: Option<PathBuf>,
+    /// Region code prefixes it is limited to; empty means everywhere.
+    #[serde(default)]
+    pub regions: Vec<String>,
+    /// Requests per second for this partner (0: unlimited); default `auth.rate_limit`.
+    #[serde(default)]
+    pub rate_per_second: Option<u32>,
+    /// Bucket size for this partner; default twice `rate_per_second` when that is set, else
+    /// `auth.rate_limit.burst`.
+    #[serde(default)]
+    pub rate_burst: Option<u32>,
+    /// Where outbound callbacks go (http or https); none means no callbacks.
+    #[serde(default)]
+    pub callback_url: Option<String>,
+    /// Which events are called back (see [`CALLBACK_EVENTS`]).
+    #[serde(default)]
+    pub callback_events: Vec<String>,
+}
+
+impl PartnerSettings {
+    /// Reads the shared secret from its environment variable or file; `index` is the entry's
+    /// position, so the error names the key (`auth.partners[1].secret_env`).
+    pub fn load_secret(&self, index: usize) -> Result<Secret, ConfigError> {
+        let at = |field: &str| format!("auth.partners[{index}].{field}");
+        let (key, bytes) = match (&self.secret_env, &self.secret_file) {
+            (Some(var), None) => {
+                let value = std::env::var_os(var).ok_or_else(|| {
+                    invalid(
+                        at("secret_env"),
+                        format!("environment variable `{var}` is not set"),
+                    )
+                })?;
+                (at("secret_env"), value.into_encoded_bytes())
+            }
+            (None, Some(path)) => {
+                let mut bytes = std::fs::read(path).map_err(|e| {
+                    invalid(
+                        at("secret_file"),
+                        format!("cannot read {}: {}", path.display(), e.kind()),
+                    )
+                })?;
+                if bytes.ends_with(b"\n") {
+                    bytes.pop();
+                    if bytes.ends_with(b"\r") {
+                        bytes.pop();
+                    }
+                }
+                (at("secret_file"), bytes)
+            }
+            (Some(_), Some(_)) => {
+                return Err(invalid(
+                    at("secret_env"),
+                    "set either secret_env or secret_file, not both",
+                ));
+            }
+            (None, None) => {
+                return Err(invalid(
+                    at("secret_env"),
+                    "missing: set secret_env (an environment variable) or secret_file (a path); never the secret itself",
+                ));
+            }
+        };
+        if bytes.len() < MIN_SECRET_BYTES {
+            return Err(invalid(
+                key,
+                format!(
+                    "the secret must be at least {MIN_SECRET_BYTES} bytes (e.g. `openssl rand -hex 32`)"
+                ),
+            ));
+        }
+        Ok(Secret::new(bytes))
+    }
 }
 
 /// One `[[auth.tokens]]` entry.
@@ -316,6 +491,13 @@ pub struct TokenSettings {
     /// For `role = "agent"`: the agent this token acts as.
     #[serde(default)]
     pub agent_id: Option<String>,
+    /// Requests per second for this token (0: unlimited); default `auth.rate_limit`.
+    #[serde(default)]
+    pub rate_per_second: Option<u32>,
+    /// Bucket size for this token; default twice `rate_per_second` when that is set, else
+    /// `auth.rate_limit.burst`.
+    #[serde(default)]
+    pub rate_burst: Option<u32>,
 }
 
 /// `[log]`
@@ -371,6 +553,21 @@ impl Settings {
             .map_err(|e| invalid("http.listen", format!("not a socket address: {e}")))?;
         if self.http.body_limit_bytes < 1024 {
             return Err(invalid("http.body_limit_bytes", "must be at least 1024"));
+        }
+        if self.http.header_read_timeout_seconds == 0 {
+            return Err(invalid(
+                "http.header_read_timeout_seconds",
+                "must be greater than 0",
+            ));
+        }
+        if self.http.max_headers == 0 {
+            return Err(invalid("http.max_headers", "must be greater than 0"));
+        }
+        if !(8192..=(16 << 20)).contains(&self.http.max_header_bytes) {
+            return Err(invalid(
+                "http.max_header_bytes",
+                "must be between 8192 and 16777216",
+            ));
         }
         if let Some(url) = self.redis.url.as_deref().filter(|u| !u.is_empty()) {
             redis::Client::open(url)
@@ -539,6 +736,78 @@ impl Settings {
             for (j, p) in t.regions.iter().enumerate() {
                 check_region_prefix(&format!("auth.tokens[{i}].regions[{j}]"), p)?;
             }
+            check_rate(
+                &format!("auth.tokens[{i}]"),
+                t.rate_per_second,
+                t.rate_burst,
+            )?;
+        }
+        let a = &self.auth;
+        if a.signature_window_seconds == 0 {
+            return Err(invalid(
+                "auth.signature_window_seconds",
+                "must be greater than 0",
+            ));
+        }
+        if a.signature_window_seconds > 86_400 {
+            return Err(invalid(
+                "auth.signature_window_seconds",
+                "at most 86400: a long window lets a captured request be replayed for longer",
+            ));
+        }
+        if a.rate_limit.per_second > 0 && a.rate_limit.burst == 0 {
+            return Err(invalid(
+                "auth.rate_limit.burst",
+                "must be at least 1 when per_second is set (0 per_second means unlimited)",
+            ));
+        }
+        let mut key_ids = std::collections::HashSet::new();
+        for (i, p) in a.partners.iter().enumerate() {
+            let at = |field: &str| format!("auth.partners[{i}].{field}");
+            if p.name.trim().is_empty() {
+                return Err(invalid(at("name"), "must not be empty"));
+            }
+            if p.key_id.is_empty()
+                || p.key_id.len() > 64
+                || !p
+                    .key_id
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+            {
+                return Err(invalid(
+                    at("key_id"),
+                    "1 to 64 letters, digits, `.`, `_` or `-`",
+                ));
+            }
+            if !key_ids.insert(p.key_id.as_str()) {
+                return Err(invalid(at("key_id"), "used by another partner"));
+            }
+            p.load_secret(i)?;
+            for (j, r) in p.regions.iter().enumerate() {
+                check_region_prefix(&format!("auth.partners[{i}].regions[{j}]"), r)?;
+            }
+            check_rate(
+                &format!("auth.partners[{i}]"),
+                p.rate_per_second,
+                p.rate_burst,
+            )?;
+            if let Some(url) = &p.callback_url {
+                check_callback_url(&at("callback_url"), url)?;
+            }
+            for (j, e) in p.callback_events.iter().enumerate() {
+                if !CALLBACK_EVENTS.contains(&e.as_str()) {
+                    return Err(invalid(
+                        format!("auth.partners[{i}].callback_events[{j}]"),
+                        format!("unknown event `{e}`; one of {}", CALLBACK_EVENTS.join(", ")),
+                    ));
+                }
+            }
+            if !p.callback_events.is_empty() && p.callback_url.is_none() {
+                return Err(invalid(
+                    at("callback_url"),
+                    "callback_events are set but no callback_url says where to send them",
+                ));
+            }
         }
         Ok(())
     }
@@ -692,6 +961,41 @@ fn is_label(s: &str) -> bool {
 fn check_region_prefix(key: &str, p: &str) -> Result<(), ConfigError> {
     if p.is_empty() || p.len() > 6 || !p.bytes().all(|b| b.is_ascii_digit()) {
         return Err(invalid(key, "must be 1 to 6 digits of a region code"));
+    }
+    Ok(())
+}
+
+/// A per-entry rate override: a burst needs a rate to refill it.
+fn check_rate(entry: &str, per_second: Option<u32>, burst: Option<u32>) -> Result<(), ConfigError> {
+    if per_second.is_some_and(|r| r > 0) && burst == Some(0) {
+        return Err(invalid(
+            format!("{entry}.rate_burst"),
+            "must be at least 1 when rate_per_second is above 0",
+        ));
+    }
+    Ok(())
+}
+
+/// A callback URL: absolute http or https with a host, no credentials in it.
+fn check_callback_url(key: &str, url: &str) -> Result<(), ConfigError> {
+    let uri: axum::http::Uri = url
+        .parse()
+        .map_err(|e| invalid(key, format!("not a URL: {e}")))?;
+    match uri.scheme_str() {
+        Some("http" | "https") => {}
+        _ => return Err(invalid(key, "must start with http:// or https://")),
+    }
+    let Some(authority) = uri.authority() else {
+        return Err(invalid(key, "must name a host"));
+    };
+    if authority.host().is_empty() {
+        return Err(invalid(key, "must name a host"));
+    }
+    if authority.as_str().contains('@') {
+        return Err(invalid(
+            key,
+            "must not carry credentials (user:password@); callbacks are signed instead",
+        ));
     }
     Ok(())
 }

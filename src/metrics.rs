@@ -83,6 +83,15 @@ pub const LIVE_ESTIMATE_ERROR: &str = "hotline_live_wait_estimate_error_seconds"
 /// Real wait of live callers from request to an agent's accept.
 pub const LIVE_WAIT: &str = "hotline_live_wait_seconds";
 
+/// Requests refused with 429, by `principal` (the caller's configured name: a closed set).
+pub const RATE_LIMITED: &str = "hotline_rate_limited_total";
+/// Requests let through unmetered because Redis could not be asked (the limiter fails open).
+pub const RATE_LIMIT_ERRORS: &str = "hotline_rate_limit_errors_total";
+/// Requests refused with 401, by `reason` (missing_token, invalid_token, unknown_key,
+/// bad_signature, malformed_timestamp, timestamp_outside_window, replayed_signature,
+/// missing_signature_header).
+pub const AUTH_REJECTED: &str = "hotline_auth_rejected_total";
+
 static HANDLE: OnceLock<Result<PrometheusHandle, String>> = OnceLock::new();
 
 /// Installs the process-wide recorder once and returns its handle (several test apps in one
@@ -301,6 +310,21 @@ pub fn classified(d: &Decision) {
     .increment(1);
     metrics::histogram!(CLASSIFICATION_CONFIDENCE, "service" => d.service.as_str())
         .record(d.confidence);
+}
+
+/// Counts a request refused by the rate limiter; `principal` is a configured name.
+pub fn rate_limited(principal: &str) {
+    metrics::counter!(RATE_LIMITED, "principal" => principal.to_string()).increment(1);
+}
+
+/// Counts a request let through because the limiter could not reach Redis.
+pub fn rate_limit_error() {
+    metrics::counter!(RATE_LIMIT_ERRORS).increment(1);
+}
+
+/// Counts a 401, by a closed-set reason.
+pub fn auth_rejected(reason: &'static str) {
+    metrics::counter!(AUTH_REJECTED, "reason" => reason).increment(1);
 }
 
 /// Records one HTTP request; `route` is the matched route template, never the raw path.

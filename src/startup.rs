@@ -46,9 +46,11 @@ impl Application {
         let router = Router::new(&settings.routing, &settings.classify.warning_levels);
         let sla_config = SlaConfig::build(&settings.sla, &settings.classify)?;
         crate::lifecycle::publish_calendar_years(&sla_config);
-        let auth = Authenticator::new(&settings.auth);
+        let auth = Authenticator::from_settings(&settings.auth)?;
         if auth.is_empty() {
-            tracing::warn!("no [[auth.tokens]] configured: every API call will get 401");
+            tracing::warn!(
+                "no [[auth.tokens]] or [[auth.partners]] configured: every API call will get 401"
+            );
         }
 
         let local_redis = if settings.wants_local_redis() {
@@ -77,10 +79,12 @@ impl Application {
         tracing::info!(
             listen = %listener.local_addr()?,
             model = classifier.model(),
-            tokens = auth.len(),
+            callers = auth.len(),
+            partners = auth.partner_count(),
             "gateway ready"
         );
         let settings_callbacks = settings.callbacks.clone();
+        let callback_targets = crate::callbacks::Callbacks::targets_from(&settings.auth)?;
         let live = crate::live::LiveConfig::from_settings(&settings.live)
             .map_err(|(key, message)| anyhow::anyhow!("{key}: {message}"))?;
         let state = Arc::new(AppState {
@@ -96,7 +100,7 @@ impl Application {
             live,
             callbacks: Arc::new(crate::callbacks::Callbacks::new(
                 &settings_callbacks,
-                Vec::new(),
+                callback_targets,
             )),
         });
         Ok(Application {
@@ -144,17 +148,22 @@ impl Application {
         ));
         let reloader = tokio::spawn(reload_on_sighup(Arc::clone(&self.state), stop_rx));
         let app = api::app(Arc::clone(&self.state));
-        let server = axum::serve(self.listener, app).with_graceful_shutdown(async move {
-            shutdown.await;
-            tracing::info!("shutting down: no new connections; finishing requests in flight");
-            let _ = tx.send(true);
-        });
+        let server = serve(
+            self.listener,
+            app,
+            ServeLimits::from_settings(&self.state.settings.http),
+            async move {
+                shutdown.await;
+                tracing::info!("shutting down: no new connections; finishing requests in flight");
+                let _ = tx.send(true);
+            },
+        );
         let deadline = async move {
             let _ = rx.changed().await;
             tokio::time::sleep(grace).await;
         };
         tokio::select! {
-            served = server => served.context("HTTP server")?,
+            () = server => {},
             _ = deadline => tracing::warn!(grace_seconds = grace.as_secs(), "grace period over; abandoning open connections"),
         }
         let _ = stop_tx.send(true);
@@ -170,6 +179,108 @@ impl Application {
         tracing::info!("stopped");
         Ok(())
     }
+}
+
+/// Connection-level limits against hostile clients, from `[http]`.
+#[derive(Debug, Clone, Copy)]
+struct ServeLimits {
+    header_read_timeout: Duration,
+    max_headers: usize,
+    max_header_bytes: usize,
+}
+
+impl ServeLimits {
+    fn from_settings(http: &crate::config::HttpSettings) -> ServeLimits {
+        ServeLimits {
+            header_read_timeout: Duration::from_secs(http.header_read_timeout_seconds),
+            max_headers: http.max_headers,
+            max_header_bytes: http.max_header_bytes,
+        }
+    }
+}
+
+/// The accept loop: HTTP/1.1 and h2c on one port, as `axum::serve` did, plus what it cannot
+/// set: a header read timeout (slow-loris), and limits on header count and size (431). When
+/// `shutdown` resolves it stops accepting, asks every connection to finish its requests in
+/// flight and close, and returns once all have (the caller bounds that by the grace period).
+async fn serve(
+    listener: TcpListener,
+    app: axum::Router,
+    limits: ServeLimits,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) {
+    use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+    use hyper_util::server::conn::auto::Builder;
+    use tower::ServiceExt;
+
+    let mut builder = Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_read_timeout)
+        .max_headers(limits.max_headers)
+        .max_buf_size(limits.max_header_bytes);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_header_list_size(u32::try_from(limits.max_header_bytes).unwrap_or(u32::MAX));
+    let builder = Arc::new(builder);
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let (stream, _peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(conn) => conn,
+                Err(e) => {
+                    // Out of file descriptors and the like: pause rather than spin.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let builder = Arc::clone(&builder);
+        let watcher = graceful.watcher();
+        let service = app
+            .clone()
+            .map_request(|req: axum::http::Request<hyper::body::Incoming>| {
+                req.map(axum::body::Body::new)
+            });
+        tokio::spawn(async move {
+            // hyper's timer starts once it knows the protocol; a client that sends nothing, or
+            // dribbles the HTTP/2 preface, is cut off here instead.
+            if !request_starts_in_time(&stream, limits.header_read_timeout).await {
+                return;
+            }
+            let service = hyper_util::service::TowerToHyperService::new(service);
+            let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+            if let Err(e) = watcher.watch(conn.into_owned()).await {
+                tracing::debug!(error = %e, "connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
+    graceful.shutdown().await;
+}
+
+/// Waits until the client has sent enough to tell HTTP/1.1 from HTTP/2 (the first byte that
+/// differs from the HTTP/2 preface, or the whole preface), within `limit`.
+async fn request_starts_in_time(stream: &tokio::net::TcpStream, limit: Duration) -> bool {
+    const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+    let wait = async {
+        let mut buf = [0u8; 24];
+        loop {
+            match stream.peek(&mut buf).await {
+                Ok(0) | Err(_) => return false,
+                Ok(n) if n >= PREFACE.len() || buf[..n] != PREFACE[..n] => return true,
+                // A prefix of the preface so far: look again shortly.
+                Ok(_) => tokio::time::sleep(Duration::from_millis(10)).await,
+            }
+        }
+    };
+    tokio::time::timeout(limit, wait).await.unwrap_or(false)
 }
 
 /// Reloads the SLA configuration and holiday files on SIGHUP.

@@ -49,8 +49,19 @@ where
     }
 }
 
-/// Parses JSON, reporting the path of the field that failed.
+/// Parses JSON, reporting the path of the field that failed. JSON must be UTF-8 (RFC 8259), and
+/// a body that is not says so plainly rather than as a confusing parse error. Nesting deeper
+/// than serde_json's recursion limit (128) is a 400, not a stack overflow.
 pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    if let Err(e) = std::str::from_utf8(bytes) {
+        return Err(ApiError::Malformed {
+            detail: format!(
+                "the body is not valid UTF-8: invalid byte at offset {}",
+                e.valid_up_to()
+            ),
+            field: None,
+        });
+    }
     let de = &mut serde_json::Deserializer::from_slice(bytes);
     serde_path_to_error::deserialize(de).map_err(|e| {
         let inner = e.inner().to_string();
@@ -124,5 +135,25 @@ mod tests {
             Some("extra")
         );
         assert_eq!(field("{not json").as_deref(), None);
+    }
+
+    #[test]
+    fn invalid_utf8_and_deep_nesting_are_malformed_not_fatal() {
+        match parse::<Outer>(b"{\"region\":{\"code\":\"\xff\xfe\"}}") {
+            Err(ApiError::Malformed { detail, .. }) => {
+                assert!(detail.contains("UTF-8"), "{detail}")
+            }
+            other => panic!("expected malformed, got {other:?}"),
+        }
+        let deep = "[".repeat(100_000);
+        assert!(matches!(
+            parse::<serde_json::Value>(deep.as_bytes()),
+            Err(ApiError::Malformed { .. })
+        ));
+        let deep_field = format!("{{\"region\":{{\"code\":{}}}}}", "[".repeat(100_000));
+        assert!(matches!(
+            parse::<Outer>(deep_field.as_bytes()),
+            Err(ApiError::Malformed { .. })
+        ));
     }
 }

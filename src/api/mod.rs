@@ -2,6 +2,13 @@
 //! extractor, and the cross-cutting layers: request ids, one tracing span per request carrying
 //! the ticket id, latency metrics, the body limit, and problem+json for everything that fails,
 //! including unknown routes, wrong methods and panics.
+//!
+//! Partner signatures are verified by a middleware (`verify_signature`), not by the extractor:
+//! the MAC covers the body, and an extractor that reads headers cannot see it. The middleware
+//! runs inside the body limit, buffers the (already bounded) body of a signed request only,
+//! verifies it, and leaves the partner's [`Principal`] in the request's extensions; the
+//! [`Authenticated`] extractor takes it from there, or else checks the bearer token, and then
+//! charges the caller's rate limit once.
 
 pub mod json;
 pub mod ops;
@@ -11,7 +18,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, FromRequestParts, MatchedPath, Request};
+use axum::body::{Body, Bytes};
+use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, MatchedPath, Request, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderName, StatusCode, header};
 use axum::middleware::{self, Next};
@@ -25,10 +33,10 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::trace::TraceLayer;
 use utoipa::OpenApi;
 
-use crate::auth::{Authenticator, Principal};
+use crate::auth::{AuthError, Authenticator, Principal, SignatureError};
 use crate::classify::Classifier;
 use crate::config::Settings;
-use crate::queues::{Store, StoreError};
+use crate::queues::{RateDecision, Store, StoreError};
 use crate::routing::Router as TicketRouter;
 
 use problem::ApiError;
@@ -84,8 +92,13 @@ impl AppState {
     }
 }
 
-/// The authenticated caller; rejects with 401 before the handler runs.
+/// The authenticated caller; rejects with 401 before the handler runs, and with 429 when the
+/// caller is over its rate.
 pub struct Authenticated(pub Principal);
+
+/// A partner whose signature verified, left in the request's extensions by `verify_signature`.
+#[derive(Clone)]
+struct SignedBy(Principal);
 
 impl FromRequestParts<Arc<AppState>> for Authenticated {
     type Rejection = ApiError;
@@ -94,14 +107,134 @@ impl FromRequestParts<Arc<AppState>> for Authenticated {
         parts: &mut Parts,
         state: &Arc<AppState>,
     ) -> Result<Self, Self::Rejection> {
-        let header = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok());
-        let principal = state.auth.authenticate(header)?;
+        let principal = match parts.extensions.get::<SignedBy>() {
+            Some(SignedBy(p)) => p.clone(),
+            None => {
+                let header = parts
+                    .headers
+                    .get(header::AUTHORIZATION)
+                    .and_then(|v| v.to_str().ok());
+                state.auth.authenticate(header).inspect_err(|e| {
+                    if !matches!(e, AuthError::Forbidden(_)) {
+                        crate::metrics::auth_rejected(e.reason());
+                    }
+                })?
+            }
+        };
         tracing::Span::current().record("caller", principal.name.as_str());
+        charge_rate(state, &principal.name).await?;
         Ok(Authenticated(principal))
     }
+}
+
+/// Takes one token from the caller's shared bucket. Fails open: when Redis cannot be asked the
+/// request goes on (counted), and the handler answers 503 itself if it needs Redis.
+async fn charge_rate(state: &AppState, name: &str) -> Result<(), ApiError> {
+    let limit = state.auth.rate_limit(name);
+    if limit.is_unlimited() {
+        return Ok(());
+    }
+    match state
+        .store
+        .take_rate_token(name, limit.per_second, limit.burst)
+        .await
+    {
+        Ok(RateDecision::Allowed) => Ok(()),
+        Ok(RateDecision::Limited { retry_after_ms }) => {
+            crate::metrics::rate_limited(name);
+            Err(ApiError::RateLimited {
+                principal: name.to_string(),
+                retry_after: retry_after_ms.div_ceil(1000).max(1),
+            })
+        }
+        Err(e) => {
+            crate::metrics::rate_limit_error();
+            tracing::warn!(error = %e, "rate limiter could not reach Redis; request let through");
+            Ok(())
+        }
+    }
+}
+
+/// Verifies a signed request (any `x-hotline-*` header present) and leaves the partner in the
+/// extensions; requests without those headers pass untouched, to the bearer-token check.
+async fn verify_signature(
+    State(state): State<Arc<AppState>>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let headers = req.headers();
+    let signed = [
+        crate::auth::KEY_HEADER,
+        crate::auth::TIMESTAMP_HEADER,
+        crate::auth::SIGNATURE_HEADER,
+    ]
+    .iter()
+    .any(|h| headers.contains_key(*h));
+    if !signed {
+        return next.run(req).await;
+    }
+    let text = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    };
+    let key = text(crate::auth::KEY_HEADER);
+    let timestamp = text(crate::auth::TIMESTAMP_HEADER);
+    let signature = text(crate::auth::SIGNATURE_HEADER);
+
+    let (mut parts, body) = req.into_parts();
+    // The body limit layers are outside this middleware: reading is bounded, and a chunked body
+    // over the limit fails here with 413 like anywhere else.
+    let mut probe = Request::new(body);
+    *probe.extensions_mut() = parts.extensions.clone();
+    let bytes = match Bytes::from_request(probe, &()).await {
+        Ok(b) => b,
+        Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            return ApiError::TooLarge("the body exceeds http.body_limit_bytes".into())
+                .into_response();
+        }
+        Err(rejection) => {
+            return ApiError::Malformed {
+                detail: rejection.body_text(),
+                field: None,
+            }
+            .into_response();
+        }
+    };
+    let now_secs = state.store.now_ms().div_euclid(1000);
+    let verified = match state.auth.verify_signed(
+        key.as_deref(),
+        timestamp.as_deref(),
+        signature.as_deref(),
+        &bytes,
+        now_secs,
+    ) {
+        Ok(v) => v,
+        Err(e) => {
+            crate::metrics::auth_rejected(e.reason());
+            return ApiError::Unauthenticated(e).into_response();
+        }
+    };
+    let ttl_ms = state.auth.window_seconds().saturating_mul(2000);
+    match state
+        .store
+        .remember_signature(&verified.signature, ttl_ms)
+        .await
+    {
+        Ok(true) => {}
+        Ok(false) => {
+            let e = AuthError::Signature(SignatureError::Replayed);
+            crate::metrics::auth_rejected(e.reason());
+            return ApiError::Unauthenticated(e).into_response();
+        }
+        // Replays cannot be ruled out without Redis; nothing that needs a signature can be
+        // done without it either.
+        Err(e) => return state.store_error(e).into_response(),
+    }
+    parts.extensions.insert(SignedBy(verified.principal));
+    next.run(Request::from_parts(parts, Body::from(bytes)))
+        .await
 }
 
 /// The OpenAPI document, generated from the handlers' annotations.
@@ -135,7 +268,7 @@ impl FromRequestParts<Arc<AppState>> for Authenticated {
         ops::metrics,
         ops::openapi,
     ),
-    modifiers(&BearerAuth),
+    modifiers(&BearerAuth, &PartnerSignature),
     tags(
         (name = "intake", description = "Tickets in"),
         (name = "lifecycle", description = "Accept, contact, pause, resolve, follow up, transfer, escalate"),
@@ -157,6 +290,55 @@ impl utoipa::Modify for BearerAuth {
             "bearer",
             SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
         );
+    }
+}
+
+/// Declares signed requests as an alternative security scheme, and 429 on the intake
+/// endpoints; done here so the intake handlers' annotations stay as they are.
+struct PartnerSignature;
+
+impl utoipa::Modify for PartnerSignature {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityRequirement, SecurityScheme};
+        use utoipa::openapi::{Ref, RefOr, ResponseBuilder};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "partner_signature",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
+                crate::auth::SIGNATURE_HEADER,
+                "Partner systems: lowercase hex HMAC-SHA256 of `timestamp + \"\\n\" + body` with the partner's shared secret, sent with `x-hotline-key` (the partner's key_id) and `x-hotline-timestamp` (Unix seconds, within auth.signature_window_seconds of the gateway's clock). Each signature is accepted once. 401 problem+json says why a signature was refused.",
+            ))),
+        );
+        for path in ["/v1/tickets", "/v1/tickets:batch"] {
+            let Some(item) = openapi.paths.paths.get_mut(path) else {
+                continue;
+            };
+            let Some(op) = item.post.as_mut() else {
+                continue;
+            };
+            op.responses.responses.insert(
+                "429".to_string(),
+                RefOr::T(
+                    ResponseBuilder::new()
+                        .description("Over the caller's rate ([auth.rate_limit]): problem+json `/problems/rate-limited` with `Retry-After` (whole seconds)")
+                        .content(
+                            "application/problem+json",
+                            utoipa::openapi::ContentBuilder::new()
+                                .schema(Some(RefOr::Ref(Ref::from_schema_name("Problem"))))
+                                .build(),
+                        )
+                        .build(),
+                ),
+            );
+            let security = op.security.get_or_insert_with(Vec::new);
+            if security.is_empty() {
+                security.push(SecurityRequirement::new("bearer", Vec::<String>::new()));
+            }
+            security.push(SecurityRequirement::new(
+                "partner_signature",
+                Vec::<String>::new(),
+            ));
+        }
     }
 }
 
@@ -197,6 +379,10 @@ pub fn app(state: Arc<AppState>) -> Router {
         .merge(crate::dashboard::routes())
         .fallback(|| async { ApiError::NotFound("no such route".into()) })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+        .layer(middleware::from_fn_with_state(
+            Arc::clone(&state),
+            verify_signature,
+        ))
         .layer(middleware::from_fn(record_latency))
         .layer(
             ServiceBuilder::new()

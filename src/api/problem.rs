@@ -75,6 +75,14 @@ pub enum ApiError {
     /// 403: known caller, wrong role or region.
     #[error("forbidden: {0}")]
     Forbidden(String),
+    /// 429 with `Retry-After`: the caller is over its rate (`[auth.rate_limit]`).
+    #[error("rate limited: {principal}")]
+    RateLimited {
+        /// The caller's configured name.
+        principal: String,
+        /// Whole seconds until a request will be let through again (at least 1).
+        retry_after: u64,
+    },
     /// 404: no such resource.
     #[error("not found: {0}")]
     NotFound(String),
@@ -136,6 +144,7 @@ impl ApiError {
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Conflict { .. } | ApiError::State(_) => StatusCode::CONFLICT,
@@ -186,14 +195,32 @@ impl ApiError {
                 vec![],
                 None,
             ),
+            ApiError::Unauthenticated(AuthError::Signature(e)) => (
+                "unauthenticated",
+                "Authentication required",
+                e.to_string(),
+                vec![],
+                None,
+            ),
             ApiError::Unauthenticated(e) => (
                 "unauthenticated",
                 "Authentication required",
-                format!("{e}: send `Authorization: Bearer <token>`"),
+                format!(
+                    "{e}: send `Authorization: Bearer <token>`, or sign the request (x-hotline-key, x-hotline-timestamp, x-hotline-signature)"
+                ),
                 vec![],
                 None,
             ),
             ApiError::Forbidden(why) => ("forbidden", "Forbidden", why.clone(), vec![], None),
+            ApiError::RateLimited { retry_after, .. } => (
+                "rate-limited",
+                "Too many requests",
+                format!(
+                    "this caller is over its request rate ([auth.rate_limit]); retry in {retry_after} s"
+                ),
+                vec![],
+                None,
+            ),
             ApiError::NotFound(what) => ("not-found", "Not found", what.clone(), vec![], None),
             ApiError::MethodNotAllowed => (
                 "method-not-allowed",
@@ -263,7 +290,8 @@ impl IntoResponse for ApiError {
             HeaderValue::from_static("application/problem+json"),
         );
         match &self {
-            ApiError::Unavailable { retry_after, .. } => {
+            ApiError::Unavailable { retry_after, .. }
+            | ApiError::RateLimited { retry_after, .. } => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(*retry_after));
             }
             ApiError::Unauthenticated(_) => {

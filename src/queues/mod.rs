@@ -13,6 +13,8 @@
 //! - `hl:{c}:seq`: the county's ticket sequence; ids are `<county>-<seq:08>`
 //! - `hl:{c}:events`: the county's event stream (`XADD MAXLEN ~`), for dashboards and partners
 //! - `hl:counties`: the counties that have tickets (written before the script, idempotently)
+//! - `hl:rl:<caller name>`, `hl:sig:<signature>`: rate-limit buckets and accepted request
+//!   signatures (see `ratelimit`)
 //!
 //! Scripts take the time from Redis `TIME`, so gateways with skewed clocks agree.
 
@@ -28,9 +30,11 @@ use crate::ticket::Ticket;
 mod agents;
 mod live;
 mod outbox;
+mod ratelimit;
 pub use agents::{ClaimMode, ClaimOutcome, OnlineAgent, QueuePage, RenewOutcome};
 pub use live::{LiveBegin, LiveCancel, LiveFields};
 pub use outbox::{OutboxEntry, OutboxState};
+pub use ratelimit::RateDecision;
 
 const COUNTIES: &str = "hl:counties";
 
@@ -386,6 +390,7 @@ pub struct Store {
     reap: std::sync::Arc<Script>,
     live: std::sync::Arc<Script>,
     outbox: std::sync::Arc<Script>,
+    rate_limit: std::sync::Arc<Script>,
     /// Redis clock minus this host's clock, ms; refreshed by every mover step.
     clock_offset_ms: std::sync::Arc<std::sync::atomic::AtomicI64>,
     stream_maxlen: u64,
@@ -439,6 +444,7 @@ impl Store {
             reap: std::sync::Arc::new(Script::new(include_str!("lua/reap_leases.lua"))),
             live: std::sync::Arc::new(Script::new(include_str!("lua/live.lua"))),
             outbox: std::sync::Arc::new(Script::new(include_str!("lua/outbox.lua"))),
+            rate_limit: std::sync::Arc::new(Script::new(include_str!("lua/rate_limit.lua"))),
             clock_offset_ms: Default::default(),
             stream_maxlen,
             idempotency_ttl_secs,
@@ -742,6 +748,9 @@ impl Store {
             &self.claim,
             &self.renew,
             &self.reap,
+            &self.live,
+            &self.outbox,
+            &self.rate_limit,
         ] {
             let exists: Vec<bool> = redis::cmd("SCRIPT")
                 .arg("EXISTS")

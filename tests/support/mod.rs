@@ -201,9 +201,14 @@ impl TestApp {
 
     /// As [`TestApp::spawn`], with extra TOML appended to the test config.
     pub async fn spawn_with(redis: &RedisServer, extra: &str) -> TestApp {
+        Self::spawn_from_config(&test_config(&redis.url(), extra)).await
+    }
+
+    /// Builds and serves a gateway from a whole config text (for tests that change `[http]`).
+    pub async fn spawn_from_config(config: &str) -> TestApp {
         let dir = tempfile::tempdir().expect("tempdir");
         let file = dir.path().join("test.toml");
-        std::fs::write(&file, test_config(&redis.url(), extra)).expect("write config");
+        std::fs::write(&file, config).expect("write config");
         let settings = Settings::load(Some(&file)).expect("test config is valid");
         let app = Application::build_with_path(settings, Some(file.clone()))
             .await
@@ -292,10 +297,21 @@ pub struct GatewayProcess {
 impl GatewayProcess {
     /// Starts the binary with a config file and waits for `/healthz`.
     pub fn start(config: &Path, port: u16, log: PathBuf) -> GatewayProcess {
+        Self::start_with_env(config, port, log, &[])
+    }
+
+    /// As [`GatewayProcess::start`], with extra environment variables (partners' secrets).
+    pub fn start_with_env(
+        config: &Path,
+        port: u16,
+        log: PathBuf,
+        env: &[(&str, &str)],
+    ) -> GatewayProcess {
         let stderr = std::fs::File::create(&log).expect("log file");
         let child = Command::new(env!("CARGO_BIN_EXE_hotline-gateway"))
             .args(["serve", "--config"])
             .arg(config)
+            .envs(env.iter().copied())
             .env("HOTLINE__HTTP__LISTEN", format!("127.0.0.1:{port}"))
             .env_remove("RUST_LOG")
             .current_dir(env!("CARGO_MANIFEST_DIR"))
