@@ -278,6 +278,11 @@ impl Gateway {
         bail!("the gateway was not ready within 20 s")
     }
 
+    /// The gateway's process id while it runs (to read its memory).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     /// SIGTERM through `kill`, up to 10 s for the drain, then SIGKILL.
     pub fn stop(&mut self) {
         let Some(mut child) = self.child.take() else {

@@ -55,6 +55,10 @@ enum Scenario {
     /// SLA timers: pending timers preloaded, then a burst and a steady stream of due ones
     /// fired by the gateway's mover; lateness and exactly-once. Not part of `all`.
     Timers,
+    /// Memory: `--tickets` queued tickets (default 1,000,000) written by `ingest.lua` straight
+    /// into Redis, then Redis memory per queued ticket and the gateway's RSS serving them.
+    /// Not part of `all`.
+    Memory,
     /// Live transfer (issue 8): `"live": true` requests open-loop at `--rate` [default 500/s]
     /// with lawyers signed in; the decision latency (reservation or position and estimate).
     /// Not part of `all`.
@@ -110,6 +114,9 @@ struct Args {
     /// Hard cap on requests (or script calls) per phase, whatever the duration.
     #[arg(long, default_value_t = 20_000_000)]
     max_requests: u64,
+    /// `memory`: queued tickets to write before measuring.
+    #[arg(long, default_value_t = 1_000_000, value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
+    tickets: u64,
     /// `timers`: pending timers preloaded into the county's ZSET, due next year.
     #[arg(long, default_value_t = 1_000_000, value_parser = clap::value_parser!(u64).range(0..=50_000_000))]
     pending: u64,
@@ -882,6 +889,7 @@ async fn run(args: Args) -> Result<bool> {
         Scenario::Burst => Ok(run_burst(&args, &run).await?.1),
         Scenario::Work => Ok(run_work(&args, &run).await?.1),
         Scenario::Live => Ok(run_live(&args, &run).await?.1),
+        Scenario::Memory => Ok(run_memory(&args, &run).await?.1),
         Scenario::Peer => {
             let out = run_peer(&args).await?;
             if out["available"] == json!(false) {
@@ -891,6 +899,120 @@ async fn run(args: Args) -> Result<bool> {
         }
         Scenario::All => run_all(&args, &run).await,
     }
+}
+
+/// Redis `used_memory` in bytes.
+async fn used_memory(conn: &mut redis::aio::MultiplexedConnection) -> Result<u64> {
+    let info: String = redis::cmd("INFO").arg("memory").query_async(conn).await?;
+    info.lines()
+        .find_map(|l| l.strip_prefix("used_memory:"))
+        .and_then(|v| v.trim().parse().ok())
+        .context("INFO memory has no used_memory")
+}
+
+/// A process's resident set size in bytes (`VmRSS` of `/proc/<pid>/status`).
+fn rss_bytes(pid: u32) -> Option<u64> {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()?
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .map(|kb| kb * 1024)
+}
+
+/// `memory`: Redis bytes per queued ticket and the gateway's RSS with `--tickets` queued.
+async fn run_memory(args: &Args, run: &str) -> Result<(Value, bool)> {
+    let bin = checked_gateway_bin(args)?;
+    let mut redis = RedisServer::start()?;
+    let machine_facts = machine(&redis.url()).await;
+    let mut conn = connect(&redis.url()).await?;
+    let work = Arc::new(ceiling::Workload::prepare(&mut conn, &format!("{run}m")).await?);
+    let before = used_memory(&mut conn).await?;
+    eprintln!(
+        "memory: writing {} tickets with ingest.lua (pipelined) into redis on port {} ...",
+        args.tickets, redis.port
+    );
+    let written = ceiling::pipelined(
+        conn.clone(),
+        work,
+        4,
+        32,
+        ceiling::Limits {
+            duration: Duration::from_secs(3600),
+            max_calls: args.tickets,
+        },
+    )
+    .await?;
+    let tickets = written.recorder.successes;
+    let after = used_memory(&mut conn).await?;
+    let per_ticket = (after.saturating_sub(before)) as f64 / tickets.max(1) as f64;
+    let mut timers = 0u64;
+    for (county, _, _) in texts::COUNTIES {
+        let n: u64 = redis::cmd("ZCARD")
+            .arg(format!("hl:{{{county}}}:timers"))
+            .query_async(&mut conn)
+            .await?;
+        timers += n;
+    }
+    eprintln!("memory: {tickets} written; starting the gateway over them ...");
+    let mut gateway =
+        Gateway::start(&bin, &workspace_root(), &redis.url(), GatewayTuning::default()).await?;
+    let pid = gateway.pid().context("gateway pid")?;
+    let rss_idle = rss_bytes(pid);
+    // What a dashboard and Prometheus ask for over that many tickets, then intake.
+    let client = reqwest::Client::new();
+    for _ in 0..5 {
+        let _ = client
+            .get(format!("{}/metrics", gateway.base))
+            .send()
+            .await?
+            .text()
+            .await?;
+    }
+    let intake = steady::run(
+        &gateway.base,
+        &format!("{run}mi"),
+        steady::Settings {
+            mode: steady::Mode::Closed { concurrency: 32 },
+            mix: steady::Mix::Hotline,
+            duration: Duration::from_secs(args.duration),
+            timeout: Duration::from_millis(args.timeout_ms),
+            max_requests: args.max_requests,
+        },
+    )
+    .await?;
+    let rss_busy = rss_bytes(pid);
+    gateway.stop();
+    redis.stop();
+    let mib = |b: Option<u64>| b.map(|b| round(b as f64 / 1_048_576.0, 1));
+    let summary = json!({
+        "scenario": "memory",
+        "tickets_queued": tickets,
+        "write_errors": written.recorder.errors,
+        "redis_used_memory_before": before,
+        "redis_used_memory_after": after,
+        "redis_bytes_per_queued_ticket": round(per_ticket, 1),
+        "pending_sla_timers": timers,
+        "gateway_rss_mib_after_start": mib(rss_idle),
+        "gateway_rss_mib_after_metrics_and_intake": mib(rss_busy),
+        "intake_during_measurement": intake.recorder.summary(intake.wall),
+        "targets": {
+            "redis_bytes_per_queued_ticket_below": 2048,
+            "gateway_rss_mib_below": 100,
+        },
+        "machine": machine_facts,
+    });
+    eprintln!(
+        "  {:<34} {:>12}\n  {:<34} {:>12}\n  {:<34} {:>12}",
+        "Redis bytes per queued ticket",
+        round(per_ticket, 1),
+        "gateway RSS after start (MiB)",
+        summary["gateway_rss_mib_after_start"],
+        "gateway RSS after load (MiB)",
+        summary["gateway_rss_mib_after_metrics_and_intake"]
+    );
+    let ok = written.recorder.errors.is_empty();
+    Ok((emit(summary), ok))
 }
 
 /// `live`: live-transfer decisions at `--rate` (default 500/s) for `--duration`.
