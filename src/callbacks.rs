@@ -21,14 +21,7 @@ use tokio::sync::watch;
 use crate::queues::{OutboxEntry, Store, StoreError};
 
 /// The events a partner may subscribe to, as they appear in callback bodies.
-pub const EVENTS: [&str; 6] = [
-    "ticket.accepted",
-    "ticket.assigned",
-    "ticket.status_changed",
-    "ticket.resolved",
-    "ticket.returned",
-    "sla.breached",
-];
+pub use crate::config::CALLBACK_EVENTS as EVENTS;
 
 /// Where and how one partner is called back.
 #[derive(Debug, Clone)]

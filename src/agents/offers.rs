@@ -91,8 +91,8 @@ pub async fn offer_round(
             skip_empty_steps: cfg.skip_empty_steps,
             aging_seconds: cfg.aging_seconds,
         };
-        let mut candidates = store
-            .candidates(county, kind.queue_kind(), cfg.scan)
+        let (mut candidates, _) = store
+            .candidates_page(county, kind.queue_kind(), 0, cfg.scan)
             .await?;
         order(&mut candidates, cfg.aging_seconds, now);
         for c in candidates {

@@ -192,21 +192,30 @@ pub async fn get_ticket(
     Path(id): Path<String>,
 ) -> Result<axum::Json<TicketView>, ApiError> {
     tracing::Span::current().record("ticket_id", id.as_str());
+    let record = readable(&state, &principal, &id).await?;
+    Ok(axum::Json(view(&state, &record)))
+}
+
+/// Reads a ticket the caller may see: 404 for none, 403 outside the caller's regions.
+pub(crate) async fn readable(
+    state: &AppState,
+    principal: &Principal,
+    id: &str,
+) -> Result<TicketRecord, ApiError> {
     let not_found = || ApiError::NotFound(format!("no ticket `{id}`"));
-    let county = crate::queues::county_of(&id).ok_or_else(not_found)?;
+    let county = crate::queues::county_of(id).ok_or_else(not_found)?;
     if !principal.covers(county) {
         return Err(ApiError::Forbidden(format!(
             "ticket `{id}` is outside the regions of `{}`",
             principal.name
         )));
     }
-    let record = state
+    state
         .store
-        .ticket(&id)
+        .ticket(id)
         .await
         .map_err(|e| state.store_error(e))?
-        .ok_or_else(not_found)?;
-    Ok(axum::Json(view(&state, &record)))
+        .ok_or_else(not_found)
 }
 
 /// The API view of a stored ticket.

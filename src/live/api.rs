@@ -380,29 +380,8 @@ pub async fn get_live(
     Path(id): Path<String>,
 ) -> Result<axum::Json<LiveView>, ApiError> {
     tracing::Span::current().record("ticket_id", id.as_str());
-    let record = readable(&state, &principal, &id).await?;
+    let record = crate::intake::readable(&state, &principal, &id).await?;
     Ok(axum::Json(view_of(&state, &record).await?))
-}
-
-async fn readable(
-    state: &AppState,
-    principal: &Principal,
-    id: &str,
-) -> Result<TicketRecord, ApiError> {
-    let not_found = || ApiError::NotFound(format!("no ticket `{id}`"));
-    let county = crate::queues::county_of(id).ok_or_else(not_found)?;
-    if !principal.covers(county) {
-        return Err(ApiError::Forbidden(format!(
-            "ticket `{id}` is outside the regions of `{}`",
-            principal.name
-        )));
-    }
-    state
-        .store
-        .ticket(id)
-        .await
-        .map_err(|e| state.store_error(e))?
-        .ok_or_else(not_found)
 }
 
 /// The answer to `cancel_live`.
@@ -421,7 +400,7 @@ pub(crate) async fn cancel(
     id: &str,
     request: &ActionRequest,
 ) -> Result<axum::response::Response, ApiError> {
-    let record = readable(state, principal, id).await?;
+    let record = crate::intake::readable(state, principal, id).await?;
     let pool = pool_of(&record.service)
         .map(|k| k.queue_kind())
         .unwrap_or("legal");

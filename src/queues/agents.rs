@@ -279,58 +279,6 @@ impl Store {
         Ok((out, pages))
     }
 
-    /// The first `scan` waiting tickets of every queue of `kind` in a county.
-    pub async fn candidates(
-        &self,
-        county: &str,
-        kind: &str,
-        scan: usize,
-    ) -> Result<Vec<Candidate>, StoreError> {
-        let prefix = county_prefix(county);
-        let mut conn = self.conn.clone();
-        let queues: Vec<String> = conn.smembers(format!("{prefix}queues")).await?;
-        let mut out = Vec::new();
-        for queue in queues
-            .into_iter()
-            .filter(|q| q.starts_with(&format!("{kind}.")))
-        {
-            let waiting: Vec<(String, f64)> = conn
-                .zrange_withscores(format!("{prefix}q:{queue}"), 0, scan as isize - 1)
-                .await?;
-            if waiting.is_empty() {
-                continue;
-            }
-            let mut pipe = redis::pipe();
-            for (id, _) in &waiting {
-                pipe.zscore(format!("{prefix}qt:{queue}"), id);
-                pipe.cmd("HMGET").arg(format!("{prefix}t:{id}")).arg(&[
-                    "category",
-                    "region_path",
-                    "min_tier",
-                ]);
-            }
-            let replies: Vec<redis::Value> = pipe.query_async(&mut conn).await?;
-            for ((id, score), pair) in waiting.iter().zip(replies.chunks(2)) {
-                let since: Option<f64> = redis::from_redis_value(pair[0].clone()).ok().flatten();
-                let fields: Vec<Option<String>> =
-                    redis::from_redis_value(pair[1].clone()).unwrap_or_default();
-                let field = |i: usize| fields.get(i).cloned().flatten().unwrap_or_default();
-                let band = (*score / 4_294_967_296.0).floor();
-                out.push(Candidate {
-                    id: id.clone(),
-                    queue: queue.clone(),
-                    band: band as u32,
-                    seq: (*score - band * 4_294_967_296.0) as u64,
-                    since_ms: since.unwrap_or(0.0) as i64,
-                    category: field(0),
-                    region_path: field(1),
-                    min_tier: Tier::parse(&field(2)),
-                });
-            }
-        }
-        Ok(out)
-    }
-
     /// Tries to lease one candidate to an agent.
     pub async fn claim(
         &self,
