@@ -955,8 +955,13 @@ async fn run_memory(args: &Args, run: &str) -> Result<(Value, bool)> {
         timers += n;
     }
     eprintln!("memory: {tickets} written; starting the gateway over them ...");
-    let mut gateway =
-        Gateway::start(&bin, &workspace_root(), &redis.url(), GatewayTuning::default()).await?;
+    let mut gateway = Gateway::start(
+        &bin,
+        &workspace_root(),
+        &redis.url(),
+        GatewayTuning::default(),
+    )
+    .await?;
     let pid = gateway.pid().context("gateway pid")?;
     let rss_idle = rss_bytes(pid);
     // What a dashboard and Prometheus ask for over that many tickets, then intake.
