@@ -443,3 +443,39 @@ async fn out_of_scope_tickets_go_back_to_the_sender_and_unsure_ones_to_triage() 
     assert_eq!(v["classification"]["service"], "triage", "{v}");
     assert_eq!(v["queue"], "triage.320831");
 }
+
+#[tokio::test]
+async fn a_caller_who_keeps_calling_is_raised_a_level() {
+    let redis = RedisServer::start();
+    let app = TestApp::spawn(&redis).await;
+    let mut levels = Vec::new();
+    let mut last = Value::Null;
+    for i in 0..3 {
+        let mut t = ticket(&format!("RC-{i}"));
+        // Different matters, one caller: the repeat-call rule counts calls, not categories.
+        t["people_involved"] = json!(1);
+        let v: Value = app
+            .post("/v1/tickets", PARTNER, &t)
+            .await
+            .json()
+            .await
+            .expect("json");
+        levels.push(v["classification"]["warning_level"].clone());
+        last = v;
+    }
+    // The default lexicon raises a caller's third call within the window to yellow.
+    assert_eq!(levels[0], "none", "{levels:?}");
+    assert_eq!(levels[2], "yellow", "{levels:?}");
+    let reasons = last["classification"]["reasons"].to_string();
+    assert!(reasons.contains("已来电2次"), "{reasons}");
+    // Another caller is not.
+    let mut other = ticket("RC-other");
+    other["caller"]["phone"] = json!("13900001111");
+    let v: Value = app
+        .post("/v1/tickets", PARTNER, &other)
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(v["classification"]["warning_level"], "none");
+}

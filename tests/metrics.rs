@@ -35,6 +35,8 @@ async fn metrics_count_exactly_what_happened() {
     for i in 0..3 {
         let mut t = ticket(&format!("MX-{i}"));
         t["region"]["code"] = json!("320999");
+        // Three different callers: a repeat caller would be raised a level (tested elsewhere).
+        t["caller"]["phone"] = json!(format!("1381234800{i}"));
         let v: Value = app
             .post("/v1/tickets", PARTNER, &t)
             .await
