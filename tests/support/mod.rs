@@ -36,16 +36,23 @@ pub struct RedisServer {
     child: Option<Child>,
     port: u16,
     dir: tempfile::TempDir,
+    appendfsync: &'static str,
 }
 
 impl RedisServer {
-    /// Starts one with AOF on, in a fresh directory.
+    /// Starts one with AOF on (`appendfsync always`), in a fresh directory.
     pub fn start() -> RedisServer {
+        Self::start_with_fsync("always")
+    }
+
+    /// As [`RedisServer::start`] with another `appendfsync` (`everysec`), to measure its loss.
+    pub fn start_with_fsync(appendfsync: &'static str) -> RedisServer {
         let dir = tempfile::tempdir().expect("tempdir");
         let mut server = RedisServer {
             child: None,
             port: free_port(),
             dir,
+            appendfsync,
         };
         server.spawn();
         server
@@ -60,7 +67,7 @@ impl RedisServer {
                 "--appendonly",
                 "yes",
                 "--appendfsync",
-                "always",
+                self.appendfsync,
                 "--save",
                 "",
             ])
