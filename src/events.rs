@@ -14,7 +14,7 @@ use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
@@ -76,7 +76,7 @@ pub fn format_position(p: &BTreeMap<String, String>) -> String {
 pub async fn events(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
-    Query(query): Query<EventsQuery>,
+    crate::api::json::QueryParams(query): crate::api::json::QueryParams<EventsQuery>,
 ) -> Result<Response, ApiError> {
     let header = headers
         .get(axum::http::header::AUTHORIZATION)

@@ -1218,6 +1218,7 @@ pub struct ReloadReport {
     /// Calendars in force.
     pub calendars: Vec<String>,
     /// (calendar, year) pairs of this year and the next without holiday data.
+    #[schema(value_type = Vec<Vec<serde_json::Value>>)]
     pub missing_years: Vec<(String, i32)>,
     /// Open tickets whose clocks were recomputed.
     pub recomputed: usize,

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use axum::extract::{Query, State};
+use axum::extract::State;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -103,7 +103,7 @@ pub async fn visible_counties(
 pub async fn risk(
     State(state): State<Arc<AppState>>,
     Authenticated(principal): Authenticated,
-    Query(q): Query<RegionQuery>,
+    crate::api::json::QueryParams(q): crate::api::json::QueryParams<RegionQuery>,
 ) -> Result<axum::Json<RiskResponse>, ApiError> {
     principal.require(&[Role::Supervisor, Role::Admin, Role::Operator])?;
     let now = state.store.now_ms();
@@ -148,7 +148,7 @@ pub async fn risk(
 pub async fn today(
     State(state): State<Arc<AppState>>,
     Authenticated(principal): Authenticated,
-    Query(q): Query<RegionQuery>,
+    crate::api::json::QueryParams(q): crate::api::json::QueryParams<RegionQuery>,
 ) -> Result<axum::Json<TodayResponse>, ApiError> {
     principal.require(&[Role::Supervisor, Role::Admin, Role::Operator])?;
     // China Standard Time is UTC+8 all year.

@@ -140,6 +140,7 @@ pub struct Agent {
     pub id: String,
     /// The definition.
     #[serde(flatten)]
+    #[schema(inline)]
     pub spec: AgentSpec,
     /// Tickets held now.
     pub active: u32,

@@ -91,6 +91,30 @@ fn field_of(path: &str, message: &str) -> Option<String> {
     }
 }
 
+/// Query parameters, refused as problem+json (400) naming the parameter, like bodies are;
+/// axum's own `Query` would answer in plain text.
+pub struct QueryParams<T>(pub T);
+
+impl<T, S> axum::extract::FromRequestParts<S> for QueryParams<T>
+where
+    T: serde::de::DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        axum::extract::Query::<T>::try_from_uri(&parts.uri)
+            .map(|axum::extract::Query(v)| QueryParams(v))
+            .map_err(|e| ApiError::Malformed {
+                detail: format!("query string: {}", e.body_text()),
+                field: None,
+            })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

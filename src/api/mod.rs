@@ -268,7 +268,8 @@ async fn verify_signature(
         ops::metrics,
         ops::openapi,
     ),
-    modifiers(&BearerAuth, &PartnerSignature),
+    components(schemas(crate::lifecycle::Action)),
+    modifiers(&BearerAuth, &PartnerSignature, &CommonProblems),
     tags(
         (name = "intake", description = "Tickets in"),
         (name = "lifecycle", description = "Accept, contact, pause, resolve, follow up, transfer, escalate"),
@@ -290,6 +291,92 @@ impl utoipa::Modify for BearerAuth {
             "bearer",
             SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
         );
+    }
+}
+
+/// The problems any authenticated operation can answer, declared once instead of on every
+/// handler: each is a problem+json, and an operation keeps its own, more specific, description
+/// where it has one.
+struct CommonProblems;
+
+impl utoipa::Modify for CommonProblems {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
+        const COMMON: [(&str, &str); 8] = [
+            (
+                "400",
+                "Malformed: not JSON, a wrong type, or a bad query parameter",
+            ),
+            ("401", "No or unknown credentials, or a refused signature"),
+            ("403", "Wrong role, or outside the caller's regions"),
+            ("413", "Body over `http.body_limit_bytes`"),
+            ("415", "A body that is not `application/json`"),
+            ("422", "Invalid values; every field named"),
+            ("429", "Over the caller's rate; see `Retry-After`"),
+            (
+                "503",
+                "Redis unreachable; nothing written; see `Retry-After`",
+            ),
+        ];
+        // An agent is its definition (which refuses unknown fields as a request body) flattened
+        // with its live figures: as a response, the definition part must allow the figures.
+        if let Some(schema) = openapi
+            .components
+            .as_mut()
+            .and_then(|c| c.schemas.get_mut("Agent"))
+            && let Ok(mut v) = serde_json::to_value(&*schema)
+        {
+            fn allow_more(v: &mut serde_json::Value) {
+                match v {
+                    serde_json::Value::Object(m) => {
+                        m.remove("additionalProperties");
+                        m.values_mut().for_each(allow_more);
+                    }
+                    serde_json::Value::Array(a) => a.iter_mut().for_each(allow_more),
+                    _ => {}
+                }
+            }
+            allow_more(&mut v);
+            if let Ok(relaxed) = serde_json::from_value(v) {
+                *schema = relaxed;
+            }
+        }
+        for item in openapi.paths.paths.values_mut() {
+            for op in [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.delete,
+                &mut item.patch,
+            ]
+            .into_iter()
+            .flatten()
+            {
+                if op.security.as_ref().is_none_or(Vec::is_empty) {
+                    continue;
+                }
+                for (code, description) in COMMON {
+                    op.responses
+                        .responses
+                        .entry(code.to_string())
+                        .or_insert_with(|| {
+                            RefOr::T(
+                                ResponseBuilder::new()
+                                    .description(description)
+                                    .content(
+                                        "application/problem+json",
+                                        ContentBuilder::new()
+                                            .schema(Some(RefOr::Ref(Ref::from_schema_name(
+                                                "Problem",
+                                            ))))
+                                            .build(),
+                                    )
+                                    .build(),
+                            )
+                        });
+                }
+            }
+        }
     }
 }
 

@@ -35,7 +35,9 @@ pub struct QueuesResponse {
 pub async fn queues(
     State(state): State<Arc<AppState>>,
     Authenticated(principal): Authenticated,
-    axum::extract::Query(q): axum::extract::Query<crate::supervision::RegionQuery>,
+    crate::api::json::QueryParams(q): crate::api::json::QueryParams<
+        crate::supervision::RegionQuery,
+    >,
 ) -> Result<axum::Json<QueuesResponse>, ApiError> {
     principal.require(&[Role::Operator, Role::Supervisor, Role::Admin, Role::Agent])?;
     let all = state
