@@ -473,9 +473,7 @@ pub struct ReplayView {
     get, path = "/v1/admin/callbacks", tag = "ops",
     responses(
         (status = 200, description = "Outboxes", body = OutboxList),
-        (status = 401, description = "No or unknown token", body = crate::api::problem::Problem, content_type = "application/problem+json"),
         (status = 403, description = "Not an admin or supervisor", body = crate::api::problem::Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Redis unreachable", body = crate::api::problem::Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]
@@ -534,10 +532,8 @@ pub async fn list(
     responses(
         (status = 200, description = "Replayed", body = ReplayView),
         (status = 400, description = "Malformed body", body = crate::api::problem::Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No or unknown token", body = crate::api::problem::Problem, content_type = "application/problem+json"),
         (status = 403, description = "Not an admin of that county", body = crate::api::problem::Problem, content_type = "application/problem+json"),
         (status = 422, description = "Unknown partner", body = crate::api::problem::Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Redis unreachable", body = crate::api::problem::Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]

@@ -367,10 +367,8 @@ pub(crate) async fn view_of(state: &AppState, record: &TicketRecord) -> Result<L
     params(("id" = String, Path, description = "Ticket id")),
     responses(
         (status = 200, description = "Where the live transfer stands", body = LiveView),
-        (status = 401, description = "No or unknown token", body = crate::api::problem::Problem, content_type = "application/problem+json"),
         (status = 403, description = "Outside the caller's regions", body = crate::api::problem::Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such ticket", body = crate::api::problem::Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Redis unreachable", body = crate::api::problem::Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]
@@ -544,10 +542,8 @@ pub struct HeartbeatView {
     responses(
         (status = 200, description = "Presence recorded", body = HeartbeatView),
         (status = 400, description = "Malformed body", body = crate::api::problem::Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No or unknown token", body = crate::api::problem::Problem, content_type = "application/problem+json"),
         (status = 403, description = "Another agent's heartbeat", body = crate::api::problem::Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such agent", body = crate::api::problem::Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Redis unreachable", body = crate::api::problem::Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]
