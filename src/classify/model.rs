@@ -16,7 +16,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::features::{Gram, distinct_buckets, for_each_gram, grams};
+use super::features::{Gram, distinct_buckets, grams, scan_grams};
 
 /// The services the model scores, in this order (triage is never a label).
 pub(crate) const MODEL_SERVICES: [&str; 3] = ["legal_consultation", "mediation", "out_of_scope"];
@@ -51,7 +51,10 @@ pub struct LinearModel {
     header: Header,
     /// Sorted buckets that have a row.
     buckets: Vec<u32>,
-    /// Bucket → row, `u32::MAX` for none: one look-up per n-gram at run time.
+    /// Which buckets have a row, a bit each: 8 KiB for 65,536 buckets, which stays in the L1
+    /// cache, so the most n-grams of a ticket, unknown to the model, cost one cached read.
+    present: Vec<u64>,
+    /// Bucket → row (`u32::MAX` for none), read only for buckets `present` says have one.
     index: Vec<u32>,
     /// `buckets.len() × classes` weights as stored (`i16`, times `header.scale`): small enough
     /// to stay in the CPU cache, which is what makes a ticket cost microseconds.
@@ -78,8 +81,31 @@ pub(crate) struct Scores {
     pub(crate) category_p: Vec<f64>,
     /// Number of n-grams the model knew (0: the model has nothing to say).
     pub(crate) known: usize,
-    /// Known n-grams with their row, for explaining a class afterwards.
-    pub(crate) rows: Vec<(usize, Gram)>,
+    /// Known n-grams of two or more characters with their row, for explaining a class
+    /// afterwards (single characters are never quoted).
+    pub(crate) rows: Vec<Known>,
+}
+
+/// One known n-gram of a ticket: its model row and where it is in the text. Twelve bytes, so
+/// the thousand or so of a long ticket stay in the cache between scoring and explaining.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Known {
+    /// Row in the weights.
+    row: u32,
+    /// Byte range in the normalised text.
+    start: u32,
+    end: u32,
+}
+
+impl Known {
+    /// The n-gram as a [`Gram`] (for quoting it).
+    pub(crate) fn gram(&self) -> Gram {
+        Gram {
+            bucket: 0,
+            start: self.start as usize,
+            end: self.end as usize,
+        }
+    }
 }
 
 /// Why a model file could not be used.
@@ -170,11 +196,13 @@ impl LinearModel {
             // rows came from a u32 count.
             index[*b as usize] = row as u32;
         }
+        let present = presence(&buckets, header.buckets);
         let head_sums = head_sums(&weights, classes);
         let (padded, stride) = padded(&weights, classes);
         Ok(LinearModel {
             header,
             buckets,
+            present,
             index,
             weights,
             classes,
@@ -214,33 +242,62 @@ impl LinearModel {
         &self.header
     }
 
+    /// The row of `bucket`, if it has one.
+    #[inline(always)]
+    fn row_of(&self, bucket: u32) -> Option<u32> {
+        let bits = *self.present.get(bucket as usize / 64)?;
+        if bits >> (bucket % 64) & 1 == 0 {
+            return None;
+        }
+        self.index.get(bucket as usize).copied()
+    }
+
     /// Scores a normalised text.
     pub(crate) fn score(&self, text: &str) -> Scores {
         // Each known row once, at its first occurrence; a bit per row says "seen".
         let mut seen = vec![0u64; self.buckets.len() / 64 + 1];
-        // At most three n-grams per byte; most texts know far fewer rows than that.
-        let mut rows: Vec<(usize, Gram)> = Vec::with_capacity(text.len().min(self.buckets.len()));
-        let mut total = 0usize;
-        for_each_gram(text, self.header.max_n, self.header.buckets, |g| {
-            total += 1;
-            let r = match self.index.get(g.bucket as usize) {
-                Some(&r) if r != u32::MAX => r as usize,
-                _ => return,
-            };
-            let (word, bit) = (r / 64, 1u64 << (r % 64));
-            if let Some(w) = seen.get_mut(word)
-                && *w & bit == 0
-            {
-                *w |= bit;
-                rows.push((r, g));
-            }
-        });
+        // Single characters only need their row; longer n-grams keep where they are, to be
+        // quoted. A 500-character ticket knows a few hundred of each.
+        let mut single: Vec<u32> = Vec::with_capacity(256);
+        let mut rows: Vec<Known> = Vec::with_capacity(512);
+        let total = scan_grams(
+            text,
+            self.header.max_n,
+            self.header.buckets,
+            |bucket, n, start, end| {
+                let Some(r) = self.row_of(bucket) else {
+                    return;
+                };
+                let (word, bit) = (r as usize / 64, 1u64 << (r % 64));
+                if let Some(w) = seen.get_mut(word)
+                    && *w & bit == 0
+                {
+                    *w |= bit;
+                    if n == 1 {
+                        single.push(r);
+                    } else {
+                        rows.push(Known { row: r, start, end });
+                    }
+                }
+            },
+        );
+        let known = single.len() + rows.len();
         // Integer sums, so the order of additions cannot change the result.
+        let multi = rows.iter().map(|k| k.row);
         let sums = match self.stride {
             // The shipped taxonomy (3 services + 16 categories) pads to 24: a fixed-size
             // accumulator the compiler keeps in vector registers.
-            24 => sum_rows::<24>(&self.padded, &rows, self.classes),
-            _ => sum_rows_any(&self.padded, self.stride, &rows, self.classes),
+            24 => sum_rows::<24>(
+                &self.padded,
+                single.iter().copied().chain(multi),
+                self.classes,
+            ),
+            _ => sum_rows_any(
+                &self.padded,
+                self.stride,
+                single.iter().copied().chain(multi),
+                self.classes,
+            ),
         };
         let value = if total == 0 {
             0.0
@@ -260,7 +317,7 @@ impl LinearModel {
         Scores {
             service_logp,
             category_p: softmax(c),
-            known: rows.len(),
+            known,
             rows,
         }
     }
@@ -280,11 +337,12 @@ impl LinearModel {
         let mut best: Vec<(i64, Gram)> = Vec::with_capacity(n + 1);
         let width = (hi - lo) as i64;
         let head = usize::from(lo != 0);
-        for (r, g) in &scores.rows {
+        for k in &scores.rows {
             // Single characters explain little to an operator: quote words (2+ characters).
-            if g.end - g.start < 4 {
+            if k.end - k.start < 4 {
                 continue;
             }
+            let r = &(k.row as usize);
             let Some(own) = self.weights.get(r * self.classes + class) else {
                 continue;
             };
@@ -294,7 +352,7 @@ impl LinearModel {
                 continue;
             }
             let at = best.partition_point(|b| b.0 >= lead);
-            best.insert(at, (lead, *g));
+            best.insert(at, (lead, k.gram()));
             best.truncate(n);
         }
         best.into_iter().map(|(_, g)| g).collect()
@@ -307,41 +365,74 @@ const FLUSH_ROWS: usize = 32_768;
 
 /// The column sums of the given rows of `padded` (rows of `S` weights), for the first
 /// `classes` columns.
-fn sum_rows<const S: usize>(padded: &[i16], rows: &[(usize, Gram)], classes: usize) -> Vec<i64> {
+fn sum_rows<const S: usize>(
+    padded: &[i16],
+    rows: impl Iterator<Item = u32>,
+    classes: usize,
+) -> Vec<i64> {
     let mut sums = vec![0i64; classes];
-    for chunk in rows.chunks(FLUSH_ROWS) {
-        let mut acc = [0i32; S];
-        for (r, _) in chunk {
-            if let Some(w) = padded.get(r * S..(r + 1) * S) {
-                for (a, x) in acc.iter_mut().zip(w) {
-                    *a += i32::from(*x);
-                }
+    let mut acc = [0i32; S];
+    let flush = |acc: &mut [i32; S], sums: &mut Vec<i64>| {
+        for (s, a) in sums.iter_mut().zip(acc.iter_mut()) {
+            *s += i64::from(*a);
+            *a = 0;
+        }
+    };
+    for (n, r) in rows.enumerate() {
+        if n % FLUSH_ROWS == FLUSH_ROWS - 1 {
+            flush(&mut acc, &mut sums);
+        }
+        let r = r as usize;
+        if let Some(w) = padded.get(r * S..(r + 1) * S) {
+            for (a, x) in acc.iter_mut().zip(w) {
+                *a += i32::from(*x);
             }
         }
-        for (s, a) in sums.iter_mut().zip(acc) {
-            *s += i64::from(a);
-        }
     }
+    flush(&mut acc, &mut sums);
     sums
 }
 
 /// [`sum_rows`] for any row length.
-fn sum_rows_any(padded: &[i16], stride: usize, rows: &[(usize, Gram)], classes: usize) -> Vec<i64> {
+fn sum_rows_any(
+    padded: &[i16],
+    stride: usize,
+    rows: impl Iterator<Item = u32>,
+    classes: usize,
+) -> Vec<i64> {
     let mut sums = vec![0i64; classes];
-    for chunk in rows.chunks(FLUSH_ROWS) {
-        let mut acc = vec![0i32; stride];
-        for (r, _) in chunk {
-            if let Some(w) = padded.get(r * stride..(r + 1) * stride) {
-                for (a, x) in acc.iter_mut().zip(w) {
-                    *a += i32::from(*x);
-                }
+    let mut acc = vec![0i32; stride];
+    for (n, r) in rows.enumerate() {
+        if n % FLUSH_ROWS == FLUSH_ROWS - 1 {
+            for (s, a) in sums.iter_mut().zip(acc.iter_mut()) {
+                *s += i64::from(*a);
+                *a = 0;
             }
         }
-        for (s, a) in sums.iter_mut().zip(acc) {
-            *s += i64::from(a);
+        let r = r as usize;
+        if let Some(w) = padded.get(r * stride..(r + 1) * stride) {
+            for (a, x) in acc.iter_mut().zip(w) {
+                *a += i32::from(*x);
+            }
         }
     }
+    for (s, a) in sums.iter_mut().zip(acc) {
+        *s += i64::from(a);
+    }
     sums
+}
+
+/// A bit per bucket saying it has a row (`buckets` below `count`, as
+/// [`LinearModel::from_bytes`] checks first).
+fn presence(buckets: &[u32], count: u32) -> Vec<u64> {
+    let words = (count as usize).div_ceil(64);
+    let mut present = vec![0u64; words];
+    for b in buckets {
+        if let Some(w) = present.get_mut(*b as usize / 64) {
+            *w |= 1 << (b % 64);
+        }
+    }
+    present
 }
 
 /// `weights` with each row padded with zeros to a multiple of [`LANES`], and that row length.
@@ -551,6 +642,7 @@ pub fn train(examples: &[Example], opts: &TrainOptions) -> LinearModel {
     }
     let (padded_kept, stride) = padded(&kept, classes);
     let model = LinearModel {
+        present: Vec::new(),
         index: Vec::new(),
         header: Header {
             version: opts.version.clone(),
@@ -616,6 +708,21 @@ mod tests {
             .max_by(|a, b| s.service_logp[*a].total_cmp(&s.service_logp[*b]))
             .unwrap();
         assert_eq!(top, 2);
+    }
+
+    #[test]
+    fn every_bucket_finds_its_own_row_and_no_other_bucket_finds_one() {
+        let m = tiny();
+        let rows: std::collections::HashMap<u32, u32> = m
+            .buckets
+            .iter()
+            .enumerate()
+            .map(|(r, b)| (*b, r as u32))
+            .collect();
+        assert!(!rows.is_empty());
+        for b in 0..m.header.buckets {
+            assert_eq!(m.row_of(b), rows.get(&b).copied(), "bucket {b}");
+        }
     }
 
     #[test]
