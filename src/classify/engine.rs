@@ -22,17 +22,14 @@
 //!   group-action word such as 堵门 or 聚集) can only raise it. A rule term inside one of the
 //!   rule's `except` phrases (刀 in 刀削面) does not count. Nothing statistical is read here.
 //!
-//! All matching is done by one automaton built at load time over every term of every table, with
-//! overlapping matches so that 拖欠工资 and 工资 both count.
+//! All matching is done by one [`PhraseSet`] built at load time over every term of every table,
+//! with overlapping matches so that 拖欠工资 and 工资 both count.
 
 use std::sync::Arc;
 
-use aho_corasick::automaton::Automaton;
-use aho_corasick::nfa::contiguous::NFA;
-use aho_corasick::{Anchored, MatchKind};
-
 use super::features::is_han;
 use super::lexicon::Lexicon;
+use super::matcher::PhraseSet;
 use super::model::{LinearModel, MODEL_SERVICES};
 use super::normalize::{HeadCount, PeopleWords, max_head_count, normalize_into};
 use super::{ClassifyError, Decision, Service};
@@ -114,13 +111,15 @@ pub struct Classifier {
     /// `[warning.repeat]`: level index by minimum number of earlier calls.
     repeat_levels: Vec<(usize, u32)>,
     tables: Vec<Table>,
-    /// A contiguous NFA, walked byte by byte in [`Classifier::matched_terms`]: a state lists every
-    /// pattern ending there, which is what overlapping matching needs, without the per-match
-    /// bookkeeping of the crate's overlapping iterator.
-    automaton: NFA,
+    /// Every distinct term and exception phrase; `uses` says what each one means.
+    phrases: PhraseSet,
     uses: Vec<Vec<Use>>,
     /// Where each table's terms start in one numbering of all terms (for a bit set of hits).
     term_offset: Vec<usize>,
+    /// The number of each term (by `term_offset + term index`). Within a table, numbers go
+    /// heaviest term first, so reading the bit set of hits back gives each table's terms in the
+    /// order reasons quote them, with no sorting per ticket.
+    term_number: Vec<usize>,
     /// The `(table, term)` of each number.
     term_of: Vec<(usize, usize)>,
     /// Longest exception phrase in bytes, to bound the search for a covering exception.
@@ -332,25 +331,24 @@ impl Classifier {
             None => format!("lexicon-{}", lexicon.version()),
         };
 
-        // A contiguous NFA rather than a full DFA: the DFA over a few thousand Chinese terms
-        // (three bytes a character, a hundred-odd byte classes) is megabytes, and its walk
-        // missed the cache on most bytes; the NFA is a few hundred kilobytes and measured 18 %
-        // faster per ticket for all its failure transitions.
-        // No prefilter: with thousands of patterns it rarely skips anything, and without it
-        // the start state is not "special", so the walk tests one flag per byte.
-        let automaton = NFA::builder()
-            .match_kind(MatchKind::Standard)
-            .prefilter(false)
-            .build(&patterns)
-            .map_err(|e| ClassifyError::Invalid {
-                key: "(all terms)".to_owned(),
-                message: format!("cannot build the matcher: {e}"),
-            })?;
+        let phrases = PhraseSet::new(patterns);
         let mut term_offset = Vec::with_capacity(tables.len());
         let mut term_of = Vec::new();
+        let mut term_number = Vec::new();
         for (t, table) in tables.iter().enumerate() {
-            term_offset.push(term_of.len());
-            term_of.extend((0..table.terms.len()).map(|i| (t, i)));
+            let offset = term_of.len();
+            term_offset.push(offset);
+            // Heaviest first, then longest, then as listed (a stable sort).
+            let mut order: Vec<usize> = (0..table.terms.len()).collect();
+            order.sort_by(|a, b| {
+                let (ta, tb) = (&table.terms[*a], &table.terms[*b]);
+                tb.1.total_cmp(&ta.1).then(tb.0.len().cmp(&ta.0.len()))
+            });
+            term_number.resize(offset + table.terms.len(), 0);
+            for (rank, term) in order.iter().enumerate() {
+                term_number[offset + term] = offset + rank;
+            }
+            term_of.extend(order.iter().map(|i| (t, *i)));
         }
 
         Ok(Classifier {
@@ -371,9 +369,10 @@ impl Classifier {
             action_window: hc.window,
             repeat_levels,
             tables,
-            automaton,
+            phrases,
             uses,
             term_offset,
+            term_number,
             term_of,
             max_except_len,
             model_file,
@@ -663,46 +662,29 @@ impl Classifier {
         }
     }
 
-    /// Distinct `(table, term)` pairs found in `text`, exceptions applied, sorted.
+    /// Distinct `(table, term)` pairs found in `text`, exceptions applied, by table and within
+    /// a table heaviest term first.
     fn matched_terms(&self, text: &str) -> Vec<(usize, usize)> {
         let mut hits: Vec<Hit> = Vec::with_capacity(64);
         let mut excepts: Vec<(usize, usize, usize)> = Vec::new();
-        let nfa = &self.automaton;
-        // An unanchored start state always exists for an automaton built with the default settings.
-        let Ok(mut sid) = nfa.start_state(Anchored::No) else {
-            return Vec::new();
-        };
-        for (i, &byte) in text.as_bytes().iter().enumerate() {
-            sid = nfa.next_state(Anchored::No, sid, byte);
-            if !nfa.is_special(sid) {
-                continue;
-            }
-            if nfa.is_dead(sid) {
-                break;
-            }
-            if !nfa.is_match(sid) {
-                continue;
-            }
-            let end = i + 1;
-            for k in 0..nfa.match_len(sid) {
-                let pattern = nfa.match_pattern(sid, k);
-                let start = end.saturating_sub(nfa.pattern_len(pattern));
-                let Some(uses) = self.uses.get(pattern.as_usize()) else {
-                    continue;
-                };
-                for u in uses {
-                    match u.term {
-                        Some(term) => hits.push(Hit {
-                            table: u.table,
-                            term,
-                            start,
-                            end,
-                        }),
-                        None => excepts.push((u.table, start, end)),
-                    }
+        self.phrases.for_each_match(text, |pattern, start, end| {
+            for u in self
+                .uses
+                .get(pattern)
+                .map(Vec::as_slice)
+                .unwrap_or_default()
+            {
+                match u.term {
+                    Some(term) => hits.push(Hit {
+                        table: u.table,
+                        term,
+                        start,
+                        end,
+                    }),
+                    None => excepts.push((u.table, start, end)),
                 }
             }
-        }
+        });
         excepts.sort_unstable();
         let covered = |h: &Hit| {
             if excepts.is_empty() {
@@ -719,7 +701,12 @@ impl Classifier {
         // A bit per term: each counts once, and reading the bits back gives table order.
         let mut bits = vec![0u64; self.term_of.len() / 64 + 1];
         for h in hits.iter().filter(|h| !covered(h)) {
-            let id = self.term_offset.get(h.table).map_or(0, |o| o + h.term);
+            let id = self
+                .term_offset
+                .get(h.table)
+                .and_then(|o| self.term_number.get(o + h.term))
+                .copied()
+                .unwrap_or(0);
             if let Some(w) = bits.get_mut(id / 64) {
                 *w |= 1 << (id % 64);
             }
@@ -741,17 +728,15 @@ impl Classifier {
     /// The matched terms of one table, heaviest first (for reasons).
     fn terms_of(&self, table: usize, matched: &[(usize, usize)]) -> Vec<&str> {
         let terms = &self.tables[table].terms;
-        // `matched` is sorted by table: its part for this table is one range.
+        // `matched` is sorted by table, and within it heaviest first (see `term_number`).
         let lo = matched.partition_point(|(t, _)| *t < table);
         let hi = matched.partition_point(|(t, _)| *t <= table);
-        let mut found: Vec<(&str, f64)> = matched
+        matched
             .get(lo..hi)
             .unwrap_or_default()
             .iter()
-            .filter_map(|&(_, i)| terms.get(i).map(|(s, w)| (s.as_str(), *w)))
-            .collect();
-        found.sort_by(|a, b| b.1.total_cmp(&a.1).then(b.0.len().cmp(&a.0.len())));
-        found.into_iter().map(|(s, _)| s).collect()
+            .filter_map(|&(_, i)| terms.get(i).map(|(s, _)| s.as_str()))
+            .collect()
     }
 
     /// The highest level whose head-count threshold `n` reaches, if any.

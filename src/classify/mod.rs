@@ -16,6 +16,7 @@
 mod engine;
 mod features;
 mod lexicon;
+mod matcher;
 pub mod model;
 mod normalize;
 mod t2s;

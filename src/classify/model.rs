@@ -81,8 +81,8 @@ pub(crate) struct Scores {
     pub(crate) category_p: Vec<f64>,
     /// Number of n-grams the model knew (0: the model has nothing to say).
     pub(crate) known: usize,
-    /// Known n-grams of two or more characters with their row, for explaining a class
-    /// afterwards (single characters are never quoted).
+    /// Known n-grams that can be quoted, with their row, for explaining a class afterwards:
+    /// those of four bytes or more (single characters explain little to an operator).
     pub(crate) rows: Vec<Known>,
 }
 
@@ -243,7 +243,7 @@ impl LinearModel {
     }
 
     /// The row of `bucket`, if it has one.
-    #[inline(always)]
+    #[cfg(test)]
     fn row_of(&self, bucket: u32) -> Option<u32> {
         let bits = *self.present.get(bucket as usize / 64)?;
         if bits >> (bucket % 64) & 1 == 0 {
@@ -254,34 +254,38 @@ impl LinearModel {
 
     /// Scores a normalised text.
     pub(crate) fn score(&self, text: &str) -> Scores {
-        // Each known row once, at its first occurrence; a bit per row says "seen".
-        let mut seen = vec![0u64; self.buckets.len() / 64 + 1];
-        // Single characters only need their row; longer n-grams keep where they are, to be
-        // quoted. A 500-character ticket knows a few hundred of each.
-        let mut single: Vec<u32> = Vec::with_capacity(256);
+        // Each known row once, at its first occurrence: a copy of the presence bits (8 KiB)
+        // whose bit is cleared when its bucket is first met, so "known" and "not seen yet" are
+        // one test. (One row per bucket, so distinct buckets are distinct rows.)
+        let mut unseen = self.present.clone();
+        // N-grams that can be quoted keep where they are; the others only need their row.
+        // A 500-character ticket knows a few hundred of each.
+        let mut plain: Vec<u32> = Vec::with_capacity(256);
         let mut rows: Vec<Known> = Vec::with_capacity(512);
         let total = scan_grams(
             text,
             self.header.max_n,
             self.header.buckets,
-            |bucket, n, start, end| {
-                let Some(r) = self.row_of(bucket) else {
+            |bucket, _, start, end| {
+                let bit = 1u64 << (bucket % 64);
+                let Some(word) = unseen.get_mut(bucket as usize / 64) else {
                     return;
                 };
-                let (word, bit) = (r as usize / 64, 1u64 << (r % 64));
-                if let Some(w) = seen.get_mut(word)
-                    && *w & bit == 0
-                {
-                    *w |= bit;
-                    if n == 1 {
-                        single.push(r);
-                    } else {
-                        rows.push(Known { row: r, start, end });
-                    }
+                if *word & bit == 0 {
+                    return;
+                }
+                *word &= !bit;
+                let Some(&r) = self.index.get(bucket as usize) else {
+                    return;
+                };
+                if end - start >= 4 {
+                    rows.push(Known { row: r, start, end });
+                } else {
+                    plain.push(r);
                 }
             },
         );
-        let known = single.len() + rows.len();
+        let known = plain.len() + rows.len();
         // Integer sums, so the order of additions cannot change the result.
         let multi = rows.iter().map(|k| k.row);
         let sums = match self.stride {
@@ -289,13 +293,13 @@ impl LinearModel {
             // accumulator the compiler keeps in vector registers.
             24 => sum_rows::<24>(
                 &self.padded,
-                single.iter().copied().chain(multi),
+                plain.iter().copied().chain(multi),
                 self.classes,
             ),
             _ => sum_rows_any(
                 &self.padded,
                 self.stride,
-                single.iter().copied().chain(multi),
+                plain.iter().copied().chain(multi),
                 self.classes,
             ),
         };
@@ -338,10 +342,6 @@ impl LinearModel {
         let width = (hi - lo) as i64;
         let head = usize::from(lo != 0);
         for k in &scores.rows {
-            // Single characters explain little to an operator: quote words (2+ characters).
-            if k.end - k.start < 4 {
-                continue;
-            }
             let r = &(k.row as usize);
             let Some(own) = self.weights.get(r * self.classes + class) else {
                 continue;
