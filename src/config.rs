@@ -1149,4 +1149,25 @@ mod tests {
         let err = Settings::load_with_overrides(None, &[("http.lisen", "x")]).expect_err("fails");
         assert!(err.to_string().contains("lisen"), "{err}");
     }
+
+    #[test]
+    fn connection_limits_against_slow_clients_are_checked_by_key() {
+        let s = Settings::load(None).expect("defaults load");
+        assert_eq!(s.http.idle_timeout_seconds, 60);
+        assert_eq!(s.http.body_read_timeout_seconds, 30);
+        assert_eq!(s.http.h2_max_concurrent_streams, 100);
+        assert_eq!(s.auth.rate_limit.max_event_streams, 16);
+        for (key, value) in [
+            ("http.idle_timeout_seconds", "0"),
+            ("http.body_read_timeout_seconds", "0"),
+            ("http.h2_keep_alive_interval_seconds", "0"),
+            ("http.h2_keep_alive_timeout_seconds", "100000"),
+            ("http.h2_max_concurrent_streams", "0"),
+            ("http.h2_max_pending_reset_streams", "0"),
+            ("http.h2_max_local_error_reset_streams", "0"),
+        ] {
+            let err = Settings::load_with_overrides(None, &[(key, value)]).expect_err(key);
+            assert!(err.to_string().contains(key), "{key}: {err}");
+        }
+    }
 }
