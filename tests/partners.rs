@@ -217,7 +217,31 @@ async fn a_signed_request_is_accepted_as_the_partner_and_bearer_tokens_still_wor
             doc["paths"][path]["post"]["responses"]["429"].is_object(),
             "{path}"
         );
+        // Operations that read a body declare the body deadline's 408.
+        assert!(
+            doc["paths"][path]["post"]["responses"]["408"].is_object(),
+            "{path}"
+        );
     }
+    // The event stream may be signed, and declares its 429 (rate or open streams) and 503.
+    let events = &doc["paths"]["/v1/events"]["get"];
+    assert!(
+        events["security"]
+            .as_array()
+            .expect("security")
+            .iter()
+            .any(|s| s.get("partner_signature").is_some()),
+        "{events}"
+    );
+    for code in ["429", "503"] {
+        assert!(events["responses"][code].is_object(), "{code}: {events}");
+    }
+    assert!(
+        doc["components"]["securitySchemes"]["partner_signature"]["description"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("x-hotline-nonce")
+    );
 }
 
 #[tokio::test]
