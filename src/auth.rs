@@ -8,9 +8,12 @@
 //!
 //! Partner systems may instead sign each request (DESIGN.md section 5): `x-hotline-key` names
 //! the partner, `x-hotline-timestamp` is Unix seconds, and `x-hotline-signature` is the hex
-//! HMAC-SHA256 of `timestamp + "\n" + body` under the partner's shared secret. This module checks
-//! the key, the timestamp window and the MAC (in constant time); refusing replays needs Redis
-//! and is done by the API middleware through `queues`.
+//! HMAC-SHA256 of `timestamp + "\n" + body` under the partner's shared secret, or of
+//! `timestamp + "\n" + nonce + "\n" + body` when the optional `x-hotline-nonce` is sent (so two
+//! requests with the same body in the same second have different signatures, and neither is
+//! taken for a replay of the other). This module checks the key, the timestamp window, the nonce's
+//! form and the MAC (in constant time); refusing replays needs Redis and is done by the API
+//! middleware through `queues`.
 
 use std::collections::HashMap;
 
@@ -26,8 +29,14 @@ use crate::config::{AuthSettings, ConfigError, RateLimitSettings, Secret};
 pub const KEY_HEADER: &str = "x-hotline-key";
 /// Header carrying the signing time, Unix seconds.
 pub const TIMESTAMP_HEADER: &str = "x-hotline-timestamp";
-/// Header carrying the hex HMAC-SHA256 of `timestamp + "\n" + body`.
+/// Header carrying the hex HMAC-SHA256 of `timestamp + "\n" + body` (or
+/// `timestamp + "\n" + nonce + "\n" + body` with a nonce).
 pub const SIGNATURE_HEADER: &str = "x-hotline-signature";
+/// Optional header carrying a per-request nonce that is signed too: it makes every request's
+/// signature unique even for identical bodies within one second (retries, GETs).
+pub const NONCE_HEADER: &str = "x-hotline-nonce";
+/// Longest nonce accepted, in bytes (a UUID is 36, 32 random hex digits are 32).
+pub const NONCE_MAX_LEN: usize = 64;
 
 /// What a token may do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, ToSchema)]
@@ -137,6 +146,11 @@ pub enum SignatureError {
     /// `x-hotline-timestamp` is not whole Unix seconds.
     #[error("malformed x-hotline-timestamp: expected Unix seconds (digits only)")]
     MalformedTimestamp,
+    /// `x-hotline-nonce` is empty, too long, or has characters outside the allowed set.
+    #[error(
+        "malformed x-hotline-nonce: 1 to 64 letters, digits, `-`, `_`, `.` or `~` (a UUID or random hex is fine)"
+    )]
+    MalformedNonce,
     /// The timestamp is too far from the gateway's clock, either way.
     #[error(
         "x-hotline-timestamp is {skew} s {direction} the gateway's clock; at most {window} s is accepted (check the sender's clock)"
@@ -151,12 +165,12 @@ pub enum SignatureError {
     },
     /// The MAC does not match (wrong secret, altered body or timestamp, or not 64 hex digits).
     #[error(
-        "bad x-hotline-signature: expected lowercase hex HMAC-SHA256 of timestamp + \"\\n\" + body with the partner's secret"
+        "bad x-hotline-signature: expected lowercase hex HMAC-SHA256 of timestamp + \"\\n\" + body (timestamp + \"\\n\" + nonce + \"\\n\" + body when x-hotline-nonce is sent) with the partner's secret"
     )]
     BadSignature,
     /// The same signature was already accepted within the window.
     #[error(
-        "replayed x-hotline-signature: this signature was already used; sign every request (and every retry) with a fresh timestamp"
+        "replayed x-hotline-signature: this signature was already used; sign every request (and every retry) with a fresh timestamp or a fresh x-hotline-nonce"
     )]
     Replayed,
 }
@@ -168,6 +182,7 @@ impl SignatureError {
             SignatureError::MissingHeader(_) => "missing_signature_header",
             SignatureError::UnknownKey => "unknown_key",
             SignatureError::MalformedTimestamp => "malformed_timestamp",
+            SignatureError::MalformedNonce => "malformed_nonce",
             SignatureError::OutsideWindow { .. } => "timestamp_outside_window",
             SignatureError::BadSignature => "bad_signature",
             SignatureError::Replayed => "replayed_signature",
@@ -233,6 +248,8 @@ pub struct Authenticator {
     partners: HashMap<String, Partner>,
     limits: HashMap<String, RateLimit>,
     default_limit: Option<RateLimit>,
+    stream_limits: HashMap<String, u32>,
+    default_stream_limit: u32,
     window_seconds: u64,
 }
 
@@ -256,6 +273,9 @@ impl Authenticator {
                     p.rate_per_second,
                     p.rate_burst,
                 ));
+            auth.stream_limits
+                .entry(p.name.clone())
+                .or_insert(p.max_event_streams.unwrap_or(auth.default_stream_limit));
             auth.partners
                 .insert(p.key_id.clone(), Partner { secret, principal });
         }
@@ -265,12 +285,17 @@ impl Authenticator {
     /// Builds from `[[auth.tokens]]` only (no partners); digests were validated with the config.
     pub fn new(settings: &AuthSettings) -> Authenticator {
         let mut limits = HashMap::new();
+        let mut stream_limits = HashMap::new();
+        let default_stream_limit = settings.rate_limit.max_event_streams;
         for t in &settings.tokens {
             limits.entry(t.name.clone()).or_insert(RateLimit::resolve(
                 settings.rate_limit,
                 t.rate_per_second,
                 t.rate_burst,
             ));
+            stream_limits
+                .entry(t.name.clone())
+                .or_insert(t.max_event_streams.unwrap_or(default_stream_limit));
         }
         let tokens = settings
             .tokens
@@ -294,6 +319,8 @@ impl Authenticator {
             partners: HashMap::new(),
             limits,
             default_limit: Some(RateLimit::resolve(settings.rate_limit, None, None)),
+            stream_limits,
+            default_stream_limit,
             window_seconds: settings.signature_window_seconds,
         }
     }
@@ -330,14 +357,25 @@ impl Authenticator {
             })
     }
 
-    /// Checks a signed request: the key, the timestamp against `now_secs`, and the MAC over
-    /// `timestamp + "\n" + body`. Headers are passed as received (`None` when absent or not
-    /// ASCII). Replays are checked by the caller, with the returned canonical signature.
+    /// Most `/v1/events` streams a caller may hold open at once (0: unlimited), by its name.
+    pub fn event_stream_limit(&self, name: &str) -> u32 {
+        self.stream_limits
+            .get(name)
+            .copied()
+            .unwrap_or(self.default_stream_limit)
+    }
+
+    /// Checks a signed request: the key, the timestamp against `now_secs`, the nonce's form
+    /// when one is sent, and the MAC over `timestamp + "\n" + body`, or
+    /// `timestamp + "\n" + nonce + "\n" + body` with a nonce. Headers are passed as received
+    /// (`None` when absent or not ASCII). Replays are checked by the caller, with the returned
+    /// canonical signature.
     pub fn verify_signed(
         &self,
         key: Option<&str>,
         timestamp: Option<&str>,
         signature: Option<&str>,
+        nonce: Option<&str>,
         body: &[u8],
         now_secs: i64,
     ) -> Result<Verified, AuthError> {
@@ -368,15 +406,18 @@ impl Authenticator {
                 window: self.window_seconds,
             });
         }
+        if let Some(n) = nonce
+            && !is_valid_nonce(n)
+        {
+            return fail(SignatureError::MalformedNonce);
+        }
         let Some(mac_bytes) = decode_mac(signature) else {
             return fail(SignatureError::BadSignature);
         };
         let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(partner.secret.expose()) else {
             return fail(SignatureError::BadSignature);
         };
-        mac.update(timestamp.as_bytes());
-        mac.update(b"\n");
-        mac.update(body);
+        signed_text(&mut mac, timestamp, nonce, body);
         // verify_slice compares in constant time.
         if mac.verify_slice(&mac_bytes).is_err() {
             return fail(SignatureError::BadSignature);
@@ -418,14 +459,41 @@ fn decode_mac(hex_text: &str) -> Option<[u8; 32]> {
     hex::decode(hex_text).ok()?.try_into().ok()
 }
 
+/// A nonce is 1 to [`NONCE_MAX_LEN`] unreserved URL characters: nothing that could be confused
+/// with the `\n` separators of the signed text, nor need escaping anywhere.
+fn is_valid_nonce(nonce: &str) -> bool {
+    !nonce.is_empty()
+        && nonce.len() <= NONCE_MAX_LEN
+        && nonce
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.~".contains(&b))
+}
+
+/// Feeds the signed text to the MAC: `timestamp \n body`, or `timestamp \n nonce \n body`.
+/// The two forms cannot be confused: a timestamp is digits only and a nonce has no `\n`, so
+/// the first line always ends the timestamp, and a nonce is only read when the header is sent.
+fn signed_text(mac: &mut Hmac<Sha256>, timestamp: &str, nonce: Option<&str>, body: &[u8]) {
+    mac.update(timestamp.as_bytes());
+    mac.update(b"\n");
+    if let Some(n) = nonce {
+        mac.update(n.as_bytes());
+        mac.update(b"\n");
+    }
+    mac.update(body);
+}
+
 /// Lowercase hex HMAC-SHA256 of `timestamp + "\n" + body`: what a partner sends as
 /// `x-hotline-signature` (used by tests and the README's example).
 pub fn sign(secret: &[u8], timestamp: &str, body: &[u8]) -> String {
+    sign_with_nonce(secret, timestamp, None, body)
+}
+
+/// Lowercase hex HMAC-SHA256 of `timestamp + "\n" + nonce + "\n" + body` (or, without a nonce,
+/// of `timestamp + "\n" + body`): the signature to send with `x-hotline-nonce`.
+pub fn sign_with_nonce(secret: &[u8], timestamp: &str, nonce: Option<&str>, body: &[u8]) -> String {
     match Hmac::<Sha256>::new_from_slice(secret) {
         Ok(mut mac) => {
-            mac.update(timestamp.as_bytes());
-            mac.update(b"\n");
-            mac.update(body);
+            signed_text(&mut mac, timestamp, nonce, body);
             hex::encode(mac.finalize().into_bytes())
         }
         Err(_) => String::new(),
@@ -453,6 +521,7 @@ mod tests {
                     agent_id: None,
                     rate_per_second: None,
                     rate_burst: None,
+                    max_event_streams: None,
                 },
                 TokenSettings {
                     name: "operator-suining".into(),
@@ -462,6 +531,7 @@ mod tests {
                     agent_id: None,
                     rate_per_second: Some(5),
                     rate_burst: None,
+                    max_event_streams: None,
                 },
             ],
             ..Default::default()
@@ -483,6 +553,7 @@ mod tests {
                 regions: vec!["3208".into()],
                 rate_per_second: None,
                 rate_burst: Some(7),
+                max_event_streams: Some(2),
                 callback_url: None,
                 callback_events: vec![],
             }],
@@ -499,7 +570,7 @@ mod tests {
         let ts = now.to_string();
         let sig = sign(SECRET.as_bytes(), &ts, body);
         let v = a
-            .verify_signed(Some("k1"), Some(&ts), Some(&sig), body, now)
+            .verify_signed(Some("k1"), Some(&ts), Some(&sig), None, body, now)
             .expect("verifies");
         assert_eq!(v.principal.name, "p-12345");
         assert_eq!(v.principal.role, Role::Partner);
@@ -507,46 +578,97 @@ mod tests {
         assert_eq!(v.signature, sig);
         // Upper-case hex is the same MAC, and the same replay key.
         let upper = a
-            .verify_signed(Some("k1"), Some(&ts), Some(&sig.to_uppercase()), body, now)
+            .verify_signed(
+                Some("k1"),
+                Some(&ts),
+                Some(&sig.to_uppercase()),
+                None,
+                body,
+                now,
+            )
             .expect("verifies");
         assert_eq!(upper.signature, sig);
 
         let reason = |r: Result<Verified, AuthError>| r.expect_err("refused").reason();
         assert_eq!(
-            reason(a.verify_signed(Some("k2"), Some(&ts), Some(&sig), body, now)),
+            reason(a.verify_signed(Some("k2"), Some(&ts), Some(&sig), None, body, now)),
             "unknown_key"
         );
         assert_eq!(
-            reason(a.verify_signed(Some("k1"), Some(&ts), Some(&sig), b"{}", now)),
+            reason(a.verify_signed(Some("k1"), Some(&ts), Some(&sig), None, b"{}", now)),
             "bad_signature"
         );
         assert_eq!(
-            reason(a.verify_signed(Some("k1"), Some(&ts), Some("abc"), body, now)),
+            reason(a.verify_signed(Some("k1"), Some(&ts), Some("abc"), None, body, now)),
             "bad_signature"
         );
         assert_eq!(
-            reason(a.verify_signed(Some("k1"), Some("17e8"), Some(&sig), body, now)),
+            reason(a.verify_signed(Some("k1"), Some("17e8"), Some(&sig), None, body, now)),
             "malformed_timestamp"
         );
         assert_eq!(
-            reason(a.verify_signed(Some("k1"), Some("-5"), Some(&sig), body, now)),
+            reason(a.verify_signed(Some("k1"), Some("-5"), Some(&sig), None, body, now)),
             "malformed_timestamp"
         );
         assert_eq!(
-            reason(a.verify_signed(None, Some(&ts), Some(&sig), body, now)),
+            reason(a.verify_signed(None, Some(&ts), Some(&sig), None, body, now)),
             "missing_signature_header"
         );
         for off in [301, -301] {
             let err = a
-                .verify_signed(Some("k1"), Some(&ts), Some(&sig), body, now + off)
+                .verify_signed(Some("k1"), Some(&ts), Some(&sig), None, body, now + off)
                 .expect_err("outside");
             assert_eq!(err.reason(), "timestamp_outside_window");
             assert!(err.to_string().contains("301 s"), "{err}");
         }
         assert!(
-            a.verify_signed(Some("k1"), Some(&ts), Some(&sig), body, now + 300)
+            a.verify_signed(Some("k1"), Some(&ts), Some(&sig), None, body, now + 300)
                 .is_ok()
         );
+    }
+
+    #[test]
+    fn a_nonce_is_signed_too_and_the_old_form_stays_valid() {
+        let (a, _dir) = with_partner();
+        let now = 1_800_000_000;
+        let body = br#"{"x":1}"#;
+        let ts = now.to_string();
+        let plain = sign(SECRET.as_bytes(), &ts, body);
+        let n1 = sign_with_nonce(SECRET.as_bytes(), &ts, Some("r-1"), body);
+        let n2 = sign_with_nonce(SECRET.as_bytes(), &ts, Some("r-2"), body);
+        // Same body, same second: three different signatures, so three different replay keys.
+        assert!(plain != n1 && n1 != n2 && plain != n2);
+        assert_eq!(sign_with_nonce(SECRET.as_bytes(), &ts, None, body), plain);
+        let ok = |sig: &str, nonce: Option<&str>| {
+            a.verify_signed(Some("k1"), Some(&ts), Some(sig), nonce, body, now)
+        };
+        assert_eq!(ok(&n1, Some("r-1")).expect("verifies").signature, n1);
+        assert!(ok(&plain, None).is_ok());
+        // The nonce is part of what is signed: another nonce, or none, does not verify.
+        let reason = |r: Result<Verified, AuthError>| r.expect_err("refused").reason();
+        assert_eq!(reason(ok(&n1, Some("r-2"))), "bad_signature");
+        assert_eq!(reason(ok(&n1, None)), "bad_signature");
+        assert_eq!(reason(ok(&plain, Some("r-1"))), "bad_signature");
+        // Malformed nonces are named, before the MAC is even looked at.
+        let long = "n".repeat(NONCE_MAX_LEN + 1);
+        for bad in ["", "a b", "a\nb", "é", long.as_str()] {
+            assert_eq!(reason(ok(&n1, Some(bad))), "malformed_nonce", "{bad:?}");
+        }
+        let max = "n".repeat(NONCE_MAX_LEN);
+        let sig = sign_with_nonce(SECRET.as_bytes(), &ts, Some(&max), body);
+        assert!(ok(&sig, Some(&max)).is_ok());
+        let uuid = "0b9f8c1e-3a4d-4c6e-9f1a-2b3c4d5e6f70";
+        let sig = sign_with_nonce(SECRET.as_bytes(), &ts, Some(uuid), body);
+        assert!(ok(&sig, Some(uuid)).is_ok());
+    }
+
+    #[test]
+    fn event_stream_limits_resolve_from_the_entry_then_the_default() {
+        let a = auth();
+        assert_eq!(a.event_stream_limit("operator-suining"), 16);
+        assert_eq!(a.event_stream_limit("nobody"), 16);
+        let (p, _dir) = with_partner();
+        assert_eq!(p.event_stream_limit("p-12345"), 2);
     }
 
     #[test]

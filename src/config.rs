@@ -82,6 +82,30 @@ pub struct HttpSettings {
     /// Largest request head (request line and headers) in bytes; larger gets 431 (HTTP/1.1) or
     /// a refused stream (HTTP/2). At least 8192.
     pub max_header_bytes: usize,
+    /// A connection with no request in progress is closed after this many seconds (HTTP/2 gets a
+    /// GOAWAY first). hyper has no idle timeout for HTTP/2, so without it a client that opens a
+    /// connection and then stalls, or trickles a header block, would hold it forever. A new
+    /// connection gets only `header_read_timeout_seconds` to start its first request.
+    pub idle_timeout_seconds: u64,
+    /// A request body must arrive complete within this many seconds of its headers, or the
+    /// request gets 408: hyper bounds how long headers may take, not bodies, so a client could
+    /// otherwise hold a request (and an HTTP/2 stream) open by sending one byte a minute.
+    pub body_read_timeout_seconds: u64,
+    /// HTTP/2: the gateway pings an HTTP/2 connection this often (seconds)...
+    pub h2_keep_alive_interval_seconds: u64,
+    /// ...and closes it when a ping is not answered within this many seconds: a peer that has
+    /// vanished, or stalls in the middle of a header block, is found even while a long-lived
+    /// stream (`/v1/events`) keeps the connection from being idle.
+    pub h2_keep_alive_timeout_seconds: u64,
+    /// HTTP/2: most streams (requests) one connection may have open at once
+    /// (SETTINGS_MAX_CONCURRENT_STREAMS); more are refused by the protocol.
+    pub h2_max_concurrent_streams: u32,
+    /// HTTP/2: most streams a client may open and reset before the gateway has accepted them,
+    /// before the connection is closed with GOAWAY (the "rapid reset" attack, CVE-2023-44487).
+    pub h2_max_pending_reset_streams: usize,
+    /// HTTP/2: most streams the gateway may reset because of the client's protocol errors before
+    /// it closes the connection (the "MadeYouReset" attack, CVE-2025-8671).
+    pub h2_max_local_error_reset_streams: usize,
 }
 
 /// `[redis]`
@@ -341,6 +365,15 @@ pub struct RateLimitSettings {
     pub per_second: u32,
     /// The bucket's size: how many requests may come at once after a quiet spell.
     pub burst: u32,
+    /// Most `GET /v1/events` streams one caller (by name) may have open at once, across every
+    /// gateway; 0 means unlimited. A stream is one request against the rate, however long it
+    /// runs, so without this a caller could hold any number of them within its rate.
+    #[serde(default = "default_max_event_streams")]
+    pub max_event_streams: u32,
+}
+
+fn default_max_event_streams() -> u32 {
+    16
 }
 
 impl Default for RateLimitSettings {
@@ -348,6 +381,7 @@ impl Default for RateLimitSettings {
         RateLimitSettings {
             per_second: 2000,
             burst: 4000,
+            max_event_streams: default_max_event_streams(),
         }
     }
 }
@@ -412,6 +446,10 @@ pub struct PartnerSettings {
     /// `auth.rate_limit.burst`.
     #[serde(default)]
     pub rate_burst: Option<u32>,
+    /// Most event streams this partner may have open at once (0: unlimited); default
+    /// `auth.rate_limit.max_event_streams`.
+    #[serde(default)]
+    pub max_event_streams: Option<u32>,
     /// Where outbound callbacks go (http or https); none means no callbacks.
     #[serde(default)]
     pub callback_url: Option<String>,
@@ -498,6 +536,10 @@ pub struct TokenSettings {
     /// `auth.rate_limit.burst`.
     #[serde(default)]
     pub rate_burst: Option<u32>,
+    /// Most event streams this token may have open at once (0: unlimited); default
+    /// `auth.rate_limit.max_event_streams`.
+    #[serde(default)]
+    pub max_event_streams: Option<u32>,
 }
 
 /// `[log]`
@@ -569,6 +611,7 @@ impl Settings {
                 "must be between 8192 and 16777216",
             ));
         }
+        self.validate_http_limits()?;
         if let Some(url) = self.redis.url.as_deref().filter(|u| !u.is_empty()) {
             redis::Client::open(url)
                 .map_err(|e| invalid("redis.url", format!("not a Redis URL: {e}")))?;
@@ -717,6 +760,52 @@ impl Settings {
             return Err(invalid("sla.mover_max_sleep_ms", "must be greater than 0"));
         }
         crate::sla::SlaConfig::build(&self.sla, &self.classify).map(|_| ())
+    }
+
+    /// The connection-level limits against slow and hostile clients.
+    fn validate_http_limits(&self) -> Result<(), ConfigError> {
+        let h = &self.http;
+        for (key, v) in [
+            ("http.idle_timeout_seconds", h.idle_timeout_seconds),
+            (
+                "http.body_read_timeout_seconds",
+                h.body_read_timeout_seconds,
+            ),
+            (
+                "http.h2_keep_alive_interval_seconds",
+                h.h2_keep_alive_interval_seconds,
+            ),
+            (
+                "http.h2_keep_alive_timeout_seconds",
+                h.h2_keep_alive_timeout_seconds,
+            ),
+        ] {
+            if v == 0 {
+                return Err(invalid(key, "must be greater than 0"));
+            }
+            if v > 86_400 {
+                return Err(invalid(key, "at most 86400 (a day)"));
+            }
+        }
+        if !(1..=10_000).contains(&h.h2_max_concurrent_streams) {
+            return Err(invalid(
+                "http.h2_max_concurrent_streams",
+                "must be between 1 and 10000",
+            ));
+        }
+        if !(1..=10_000).contains(&h.h2_max_pending_reset_streams) {
+            return Err(invalid(
+                "http.h2_max_pending_reset_streams",
+                "must be between 1 and 10000 (unlimited would allow the rapid-reset attack)",
+            ));
+        }
+        if !(1..=100_000).contains(&h.h2_max_local_error_reset_streams) {
+            return Err(invalid(
+                "http.h2_max_local_error_reset_streams",
+                "must be between 1 and 100000 (unlimited would allow the MadeYouReset attack)",
+            ));
+        }
+        Ok(())
     }
 
     fn validate_auth(&self) -> Result<(), ConfigError> {
@@ -1059,5 +1148,26 @@ mod tests {
     fn an_unknown_key_is_refused_with_its_name() {
         let err = Settings::load_with_overrides(None, &[("http.lisen", "x")]).expect_err("fails");
         assert!(err.to_string().contains("lisen"), "{err}");
+    }
+
+    #[test]
+    fn connection_limits_against_slow_clients_are_checked_by_key() {
+        let s = Settings::load(None).expect("defaults load");
+        assert_eq!(s.http.idle_timeout_seconds, 60);
+        assert_eq!(s.http.body_read_timeout_seconds, 30);
+        assert_eq!(s.http.h2_max_concurrent_streams, 100);
+        assert_eq!(s.auth.rate_limit.max_event_streams, 16);
+        for (key, value) in [
+            ("http.idle_timeout_seconds", "0"),
+            ("http.body_read_timeout_seconds", "0"),
+            ("http.h2_keep_alive_interval_seconds", "0"),
+            ("http.h2_keep_alive_timeout_seconds", "100000"),
+            ("http.h2_max_concurrent_streams", "0"),
+            ("http.h2_max_pending_reset_streams", "0"),
+            ("http.h2_max_local_error_reset_streams", "0"),
+        ] {
+            let err = Settings::load_with_overrides(None, &[(key, value)]).expect_err(key);
+            assert!(err.to_string().contains(key), "{key}: {err}");
+        }
     }
 }

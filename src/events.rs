@@ -7,7 +7,11 @@
 //! browsers' `EventSource` does by itself) resumes exactly where it stopped, missing nothing and
 //! seeing nothing twice. Reads block on a connection of their own, so any replica can serve any
 //! client. Browsers cannot set headers on `EventSource`, so the token may also come as
-//! `?access_token=`.
+//! `?access_token=`; partner systems may sign the request instead (a GET signs an empty body).
+//!
+//! Opening a stream is one request against the caller's rate limit, like any other; the events
+//! sent on it are not. Because a stream lasts, each caller may also hold at most
+//! `auth.rate_limit.max_event_streams` at once, counted in Redis across gateways (429 beyond).
 
 use std::collections::BTreeMap;
 use std::convert::Infallible;
@@ -15,7 +19,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::extract::State;
-use axum::http::HeaderMap;
+use axum::http::request::Parts;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
@@ -62,29 +66,42 @@ pub fn format_position(p: &BTreeMap<String, String>) -> String {
         .join(",")
 }
 
+/// How long an open stream's slot lasts without renewal: a gateway that dies mid-stream holds
+/// its callers' slots at most this long.
+const STREAM_LEASE: Duration = Duration::from_secs(30);
+/// How often a live stream renews its slot (well within [`STREAM_LEASE`]).
+const STREAM_RENEW_EVERY: Duration = Duration::from_secs(10);
+/// `Retry-After` when the caller holds its most streams: a closed stream's slot is given back
+/// within a few seconds (the next read of the relay notices the client has gone).
+const STREAMS_RETRY_AFTER_SECONDS: u64 = 5;
+
 /// Stream ticket, queue, SLA and agent events of the caller's regions.
 #[utoipa::path(
     get, path = "/v1/events", tag = "ops",
     params(EventsQuery),
     responses(
         (status = 200, description = "text/event-stream; event names are the event types (ticket.created, ticket.claimed, sla.warning, sla.breached, lease.expired, …); data is the event as JSON", content_type = "text/event-stream"),
-        (status = 401, description = "No or unknown token", body = crate::api::problem::Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No or unknown token, or a refused signature", body = crate::api::problem::Problem, content_type = "application/problem+json"),
         (status = 403, description = "Role or region not allowed", body = crate::api::problem::Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Over the caller's rate (`/problems/rate-limited`; opening a stream takes one request from it), or the caller already holds `auth.rate_limit.max_event_streams` open streams (`/problems/too-many-streams`); see `Retry-After`", body = crate::api::problem::Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Redis unreachable; see `Retry-After`", body = crate::api::problem::Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]
 pub async fn events(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
+    parts: Parts,
     crate::api::json::QueryParams(query): crate::api::json::QueryParams<EventsQuery>,
 ) -> Result<Response, ApiError> {
-    let header = headers
-        .get(axum::http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .map(String::from)
-        .or_else(|| query.access_token.as_ref().map(|t| format!("Bearer {t}")));
-    let principal = state.auth.authenticate(header.as_deref())?;
-    principal.require(&[Role::Operator, Role::Agent, Role::Supervisor, Role::Admin])?;
+    // Signature, bearer header or ?access_token; the rate is charged once, for the opening.
+    let principal = crate::api::authenticate(&state, &parts, query.access_token.as_deref()).await?;
+    principal.require(&[
+        Role::Partner,
+        Role::Operator,
+        Role::Agent,
+        Role::Supervisor,
+        Role::Admin,
+    ])?;
     if let Some(region) = &query.region {
         let valid =
             !region.is_empty() && region.len() <= 6 && region.bytes().all(|b| b.is_ascii_digit());
@@ -106,23 +123,83 @@ pub async fn events(
             )));
         }
     }
-    let resume = headers
+    let resume = parts
+        .headers
         .get("last-event-id")
         .and_then(|v| v.to_str().ok())
         .map(String::from)
         .or(query.last_event_id.clone())
         .map(|s| parse_position(&s))
         .unwrap_or_default();
-    let conn = state
-        .store
-        .dedicated_connection()
-        .await
-        .map_err(|e| state.store_error(e))?;
+    let slot = StreamSlot::open(&state, &principal.name).await?;
+    let conn = match state.store.dedicated_connection().await {
+        Ok(c) => c,
+        Err(e) => {
+            slot.close(&state).await;
+            return Err(state.store_error(e));
+        }
+    };
     let (tx, rx) = mpsc::channel(64);
-    tokio::spawn(relay(state, principal, query, resume, conn, tx));
+    tokio::spawn(relay(state, principal, query, resume, conn, tx, slot));
     Ok(Sse::new(tokio_stream::wrappers::ReceiverStream::new(rx))
         .keep_alive(KeepAlive::default())
         .into_response())
+}
+
+/// One open stream's place in its caller's count (`auth.rate_limit.max_event_streams`), held
+/// in Redis so that every gateway counts the same streams.
+struct StreamSlot {
+    caller: String,
+    id: String,
+}
+
+impl StreamSlot {
+    /// Takes a slot, or answers 429 when the caller holds its most; 503 without Redis (no
+    /// stream can be served without it anyway).
+    async fn open(state: &AppState, caller: &str) -> Result<StreamSlot, ApiError> {
+        let limit = state.auth.event_stream_limit(caller);
+        let id = format!("{:016x}{:016x}", fastrand::u64(..), fastrand::u64(..));
+        let admitted = state
+            .store
+            .open_event_stream(caller, &id, limit, lease_ms())
+            .await
+            .map_err(|e| state.store_error(e))?;
+        if !admitted {
+            crate::metrics::event_stream_refused(caller);
+            return Err(ApiError::TooManyStreams {
+                principal: caller.to_string(),
+                limit,
+                retry_after: STREAMS_RETRY_AFTER_SECONDS,
+            });
+        }
+        Ok(StreamSlot {
+            caller: caller.to_string(),
+            id,
+        })
+    }
+
+    /// Extends the lease; a failure is only logged (the stream goes on, and the slot lapses at
+    /// worst, letting the caller open one more).
+    async fn renew(&self, state: &AppState) {
+        if let Err(e) = state
+            .store
+            .renew_event_stream(&self.caller, &self.id, lease_ms())
+            .await
+        {
+            tracing::warn!(error = %e, "event stream slot could not be renewed");
+        }
+    }
+
+    /// Gives the slot back; if Redis cannot be told, the lease lapses by itself.
+    async fn close(self, state: &AppState) {
+        if let Err(e) = state.store.close_event_stream(&self.caller, &self.id).await {
+            tracing::warn!(error = %e, "event stream slot could not be given back; it lapses");
+        }
+    }
+}
+
+fn lease_ms() -> u64 {
+    u64::try_from(STREAM_LEASE.as_millis()).unwrap_or(30_000)
 }
 
 /// Reads the streams and sends what the caller may see, until the client goes away.
@@ -131,8 +208,23 @@ async fn relay(
     principal: Principal,
     query: EventsQuery,
     resume: BTreeMap<String, String>,
-    mut conn: redis::aio::MultiplexedConnection,
+    conn: redis::aio::MultiplexedConnection,
     tx: mpsc::Sender<Result<Event, Infallible>>,
+    slot: StreamSlot,
+) {
+    relay_until_closed(&state, &principal, &query, resume, conn, &tx, &slot).await;
+    slot.close(&state).await;
+}
+
+/// The body of [`relay`]: returns once the client has gone.
+async fn relay_until_closed(
+    state: &AppState,
+    principal: &Principal,
+    query: &EventsQuery,
+    resume: BTreeMap<String, String>,
+    mut conn: redis::aio::MultiplexedConnection,
+    tx: &mpsc::Sender<Result<Event, Infallible>>,
+    slot: &StreamSlot,
 ) {
     let wanted = |county: &str| {
         principal.covers(county)
@@ -144,7 +236,12 @@ async fn relay(
     let mut position: BTreeMap<String, String> = BTreeMap::new();
     let mut listed = Instant::now() - Duration::from_secs(3600);
     let mut first_listing = true;
+    let mut renewed = Instant::now();
     while !tx.is_closed() {
+        if renewed.elapsed() >= STREAM_RENEW_EVERY {
+            slot.renew(state).await;
+            renewed = Instant::now();
+        }
         if listed.elapsed() > Duration::from_secs(5) {
             if let Ok(counties) = state.store.counties().await {
                 for c in counties.into_iter().filter(|c| wanted(c)) {

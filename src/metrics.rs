@@ -88,9 +88,18 @@ pub const RATE_LIMITED: &str = "hotline_rate_limited_total";
 /// Requests let through unmetered because Redis could not be asked (the limiter fails open).
 pub const RATE_LIMIT_ERRORS: &str = "hotline_rate_limit_errors_total";
 /// Requests refused with 401, by `reason` (missing_token, invalid_token, unknown_key,
-/// bad_signature, malformed_timestamp, timestamp_outside_window, replayed_signature,
-/// missing_signature_header).
+/// bad_signature, malformed_timestamp, malformed_nonce, timestamp_outside_window,
+/// replayed_signature, missing_signature_header).
 pub const AUTH_REJECTED: &str = "hotline_auth_rejected_total";
+/// Signed intake requests let through although their signature was already used: retries of an
+/// idempotent request, answered with the ticket already registered.
+pub const SIGNED_RETRIES: &str = "hotline_signed_retries_total";
+/// `GET /v1/events` refused with 429 because the caller holds its most streams, by `principal`.
+pub const EVENT_STREAMS_REFUSED: &str = "hotline_event_streams_refused_total";
+/// Connections closed by the gateway for lack of a request, by `reason`: `idle` (no request in
+/// progress for `http.idle_timeout_seconds`) or `no_request` (a new connection that did not
+/// start a request within `http.header_read_timeout_seconds`).
+pub const CONNECTIONS_CLOSED_IDLE: &str = "hotline_http_idle_connections_closed_total";
 
 static HANDLE: OnceLock<Result<PrometheusHandle, String>> = OnceLock::new();
 
@@ -220,6 +229,18 @@ fn describe() {
     metrics::describe_counter!(TICKETS_RECEIVED, "Tickets received, by source and outcome");
     metrics::describe_counter!(TICKETS_REJECTED, "Tickets refused at validation, by reason");
     metrics::describe_counter!(
+        SIGNED_RETRIES,
+        "Signed intake retries let through with an already used signature (idempotent)"
+    );
+    metrics::describe_counter!(
+        EVENT_STREAMS_REFUSED,
+        "Event streams refused: the caller holds auth.rate_limit.max_event_streams"
+    );
+    metrics::describe_counter!(
+        CONNECTIONS_CLOSED_IDLE,
+        "Connections closed for lack of a request (idle, no_request)"
+    );
+    metrics::describe_counter!(
         CLASSIFICATIONS,
         "Classifier decisions by service, category and warning level"
     );
@@ -320,6 +341,21 @@ pub fn rate_limited(principal: &str) {
 /// Counts a request let through because the limiter could not reach Redis.
 pub fn rate_limit_error() {
     metrics::counter!(RATE_LIMIT_ERRORS).increment(1);
+}
+
+/// Counts a signed intake retry let through (its signature had been used: idempotent).
+pub fn signed_retry_allowed() {
+    metrics::counter!(SIGNED_RETRIES).increment(1);
+}
+
+/// Counts an event stream refused because the caller holds its most.
+pub fn event_stream_refused(principal: &str) {
+    metrics::counter!(EVENT_STREAMS_REFUSED, "principal" => principal.to_string()).increment(1);
+}
+
+/// Counts a connection closed for lack of a request; `reason` is `idle` or `no_request`.
+pub fn idle_connection_closed(reason: &'static str) {
+    metrics::counter!(CONNECTIONS_CLOSED_IDLE, "reason" => reason).increment(1);
 }
 
 /// Counts a 401, by a closed-set reason.

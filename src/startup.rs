@@ -187,6 +187,13 @@ struct ServeLimits {
     header_read_timeout: Duration,
     max_headers: usize,
     max_header_bytes: usize,
+    idle_timeout: Duration,
+    body_read_timeout: Duration,
+    h2_keep_alive_interval: Duration,
+    h2_keep_alive_timeout: Duration,
+    h2_max_concurrent_streams: u32,
+    h2_max_pending_reset_streams: usize,
+    h2_max_local_error_reset_streams: usize,
 }
 
 impl ServeLimits {
@@ -195,12 +202,21 @@ impl ServeLimits {
             header_read_timeout: Duration::from_secs(http.header_read_timeout_seconds),
             max_headers: http.max_headers,
             max_header_bytes: http.max_header_bytes,
+            idle_timeout: Duration::from_secs(http.idle_timeout_seconds),
+            body_read_timeout: Duration::from_secs(http.body_read_timeout_seconds),
+            h2_keep_alive_interval: Duration::from_secs(http.h2_keep_alive_interval_seconds),
+            h2_keep_alive_timeout: Duration::from_secs(http.h2_keep_alive_timeout_seconds),
+            h2_max_concurrent_streams: http.h2_max_concurrent_streams,
+            h2_max_pending_reset_streams: http.h2_max_pending_reset_streams,
+            h2_max_local_error_reset_streams: http.h2_max_local_error_reset_streams,
         }
     }
 }
 
 /// The accept loop: HTTP/1.1 and h2c on one port, as `axum::serve` did, plus what it cannot
-/// set: a header read timeout (slow-loris), and limits on header count and size (431). When
+/// set: a header read timeout (slow-loris), limits on header count and size (431), HTTP/2
+/// keep-alive pings and stream and reset limits, a deadline for request bodies, and an idle
+/// timeout for connections with no request in progress (what hyper lacks for HTTP/2). When
 /// `shutdown` resolves it stops accepting, asks every connection to finish its requests in
 /// flight and close, and returns once all have (the caller bounds that by the grace period).
 async fn serve(
@@ -211,7 +227,6 @@ async fn serve(
 ) {
     use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
     use hyper_util::server::conn::auto::Builder;
-    use tower::ServiceExt;
 
     let mut builder = Builder::new(TokioExecutor::new());
     builder
@@ -223,9 +238,15 @@ async fn serve(
     builder
         .http2()
         .timer(TokioTimer::new())
-        .max_header_list_size(u32::try_from(limits.max_header_bytes).unwrap_or(u32::MAX));
+        .max_header_list_size(u32::try_from(limits.max_header_bytes).unwrap_or(u32::MAX))
+        .keep_alive_interval(limits.h2_keep_alive_interval)
+        .keep_alive_timeout(limits.h2_keep_alive_timeout)
+        .max_concurrent_streams(limits.h2_max_concurrent_streams)
+        .max_pending_accept_reset_streams(limits.h2_max_pending_reset_streams)
+        .max_local_error_reset_streams(limits.h2_max_local_error_reset_streams);
     let builder = Arc::new(builder);
-    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    // Every connection task holds a receiver; `closed()` below resolves once all are gone.
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
         let (stream, _peer) = tokio::select! {
@@ -242,27 +263,192 @@ async fn serve(
         };
         let _ = stream.set_nodelay(true);
         let builder = Arc::clone(&builder);
-        let watcher = graceful.watcher();
-        let service = app
-            .clone()
-            .map_request(|req: axum::http::Request<hyper::body::Incoming>| {
-                req.map(axum::body::Body::new)
-            });
+        let app = app.clone();
+        let stop = stop_rx.clone();
         tokio::spawn(async move {
             // hyper's timer starts once it knows the protocol; a client that sends nothing, or
             // dribbles the HTTP/2 preface, is cut off here instead.
             if !request_starts_in_time(&stream, limits.header_read_timeout).await {
                 return;
             }
-            let service = hyper_util::service::TowerToHyperService::new(service);
-            let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
-            if let Err(e) = watcher.watch(conn.into_owned()).await {
-                tracing::debug!(error = %e, "connection ended with an error");
-            }
+            let activity = Arc::new(tokio::sync::watch::Sender::new(Activity::default()));
+            let service = tracked_service(app, Arc::clone(&activity), limits.body_read_timeout);
+            let conn = builder
+                .serve_connection_with_upgrades(TokioIo::new(stream), service)
+                .into_owned();
+            drive(
+                conn,
+                |c| c.graceful_shutdown(),
+                activity.subscribe(),
+                stop,
+                limits,
+            )
+            .await;
         });
     }
     drop(listener);
-    graceful.shutdown().await;
+    drop(stop_rx);
+    stop_tx.send_replace(true);
+    stop_tx.closed().await;
+}
+
+/// What is going on on one connection: requests whose response has not finished (a streaming
+/// response, `/v1/events`, counts until it ends), and how many requests it has had.
+#[derive(Debug, Clone, Copy, Default)]
+struct Activity {
+    in_flight: usize,
+    started: u64,
+}
+
+/// One request in progress; dropped when its response body has been sent (or abandoned).
+struct InFlight(Arc<tokio::sync::watch::Sender<Activity>>);
+
+impl InFlight {
+    fn enter(activity: &Arc<tokio::sync::watch::Sender<Activity>>) -> InFlight {
+        activity.send_modify(|a| {
+            a.in_flight += 1;
+            a.started += 1;
+        });
+        InFlight(Arc::clone(activity))
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0
+            .send_modify(|a| a.in_flight = a.in_flight.saturating_sub(1));
+    }
+}
+
+/// A response body that keeps its request counted as in progress until it is finished or
+/// dropped.
+struct TrackedBody {
+    inner: axum::body::Body,
+    _in_flight: InFlight,
+}
+
+impl hyper::body::Body for TrackedBody {
+    type Data = axum::body::Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Self::Data>, Self::Error>>> {
+        std::pin::Pin::new(&mut self.get_mut().inner).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+/// The app as hyper calls it on one connection: each request's body gets its deadline, and each
+/// request counts as in progress on the connection from its headers to the end of its response.
+fn tracked_service(
+    app: axum::Router,
+    activity: Arc<tokio::sync::watch::Sender<Activity>>,
+    body_read_timeout: Duration,
+) -> hyper_util::service::TowerToHyperService<
+    impl tower::Service<
+        axum::http::Request<hyper::body::Incoming>,
+        Response = axum::http::Response<axum::body::Body>,
+        Error = std::convert::Infallible,
+        Future = impl Future + Send,
+    > + Clone,
+> {
+    use tower::ServiceExt;
+    let service = tower::service_fn(move |req: axum::http::Request<hyper::body::Incoming>| {
+        let in_flight = InFlight::enter(&activity);
+        let req = api::body::with_deadline(req, body_read_timeout);
+        let response = app.clone().oneshot(req);
+        async move {
+            let response = response.await?;
+            Ok(response.map(|inner| {
+                axum::body::Body::new(TrackedBody {
+                    inner,
+                    _in_flight: in_flight,
+                })
+            }))
+        }
+    });
+    hyper_util::service::TowerToHyperService::new(service)
+}
+
+/// Serves one connection to its end. With no request in progress it is closed after
+/// `idle_timeout` (after `header_read_timeout` if it has had no request at all): gracefully (an
+/// HTTP/2 GOAWAY), then for good if the client has not let it end within `header_read_timeout`
+/// (a stalled client never acknowledges the GOAWAY's ping). On shutdown it is asked to finish
+/// what is in progress and close.
+/// `close_gracefully` is the connection's `graceful_shutdown` (hyper-util's `GracefulConnection`
+/// trait is sealed): HTTP/1.1 closes after the response in progress, HTTP/2 sends GOAWAY and
+/// finishes its open streams.
+async fn drive<C, E>(
+    conn: C,
+    close_gracefully: impl Fn(std::pin::Pin<&mut C>),
+    mut activity: tokio::sync::watch::Receiver<Activity>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+    limits: ServeLimits,
+) where
+    C: Future<Output = Result<(), E>>,
+    E: std::fmt::Display,
+{
+    let mut conn = std::pin::pin!(conn);
+    let idle = idle(&mut activity, limits);
+    tokio::select! {
+        result = conn.as_mut() => {
+            if let Err(e) = result {
+                tracing::debug!(error = %e, "connection ended with an error");
+            }
+            return;
+        }
+        reason = idle => {
+            crate::metrics::idle_connection_closed(reason);
+            tracing::debug!(reason, "closing a connection without requests");
+            close_gracefully(conn.as_mut());
+            let _ = tokio::time::timeout(limits.header_read_timeout, conn.as_mut()).await;
+            return;
+        }
+        () = async {
+            // (the guard `wait_for` returns must not live across an await: it is not Send)
+            let _ = stop.wait_for(|stopping| *stopping).await.is_ok();
+        } => {}
+    }
+    close_gracefully(conn.as_mut());
+    if let Err(e) = conn.await {
+        tracing::debug!(error = %e, "connection ended with an error");
+    }
+}
+
+/// Resolves once the connection has had no request in progress for its idle limit; the reason
+/// is `no_request` for a connection that never started one, else `idle`.
+async fn idle(
+    activity: &mut tokio::sync::watch::Receiver<Activity>,
+    limits: ServeLimits,
+) -> &'static str {
+    loop {
+        if activity.wait_for(|a| a.in_flight == 0).await.is_err() {
+            // The service is gone: nothing will start a request any more.
+            return "idle";
+        }
+        let (limit, reason) = if activity.borrow().started == 0 {
+            (limits.header_read_timeout, "no_request")
+        } else {
+            (limits.idle_timeout, "idle")
+        };
+        tokio::select! {
+            () = tokio::time::sleep(limit) => return reason,
+            changed = activity.changed() => {
+                if changed.is_err() {
+                    return "idle";
+                }
+            }
+        }
+    }
 }
 
 /// Waits until the client has sent enough to tell HTTP/1.1 from HTTP/2 (the first byte that

@@ -217,7 +217,31 @@ async fn a_signed_request_is_accepted_as_the_partner_and_bearer_tokens_still_wor
             doc["paths"][path]["post"]["responses"]["429"].is_object(),
             "{path}"
         );
+        // Operations that read a body declare the body deadline's 408.
+        assert!(
+            doc["paths"][path]["post"]["responses"]["408"].is_object(),
+            "{path}"
+        );
     }
+    // The event stream may be signed, and declares its 429 (rate or open streams) and 503.
+    let events = &doc["paths"]["/v1/events"]["get"];
+    assert!(
+        events["security"]
+            .as_array()
+            .expect("security")
+            .iter()
+            .any(|s| s.get("partner_signature").is_some()),
+        "{events}"
+    );
+    for code in ["429", "503"] {
+        assert!(events["responses"][code].is_object(), "{code}: {events}");
+    }
+    assert!(
+        doc["components"]["securitySchemes"]["partner_signature"]["description"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("x-hotline-nonce")
+    );
 }
 
 #[tokio::test]
@@ -299,28 +323,18 @@ async fn bad_signatures_are_refused_with_the_reason() {
         .expect("keys");
     assert!(keys.is_empty(), "{keys:?}");
 
-    // The good one is accepted once; the same request again is a replay, even upper-cased.
+    // The good one is accepted; the same request again (even upper-cased) is an intake retry:
+    // idempotent, so it is let through and gets the same ticket (replays of anything else are
+    // refused: see the retry test below).
     let res = signed_post(&app, "/v1/tickets", &body, "p12345", &ts, &good).await;
     assert_eq!(res.status(), 201);
-    assert_401(
-        signed_post(&app, "/v1/tickets", &body, "p12345", &ts, &good).await,
-        "replayed",
-    )
-    .await;
-    assert_401(
-        signed_post(
-            &app,
-            "/v1/tickets",
-            &body,
-            "p12345",
-            &ts,
-            &good.to_uppercase(),
-        )
-        .await,
-        "replayed",
-    )
-    .await;
-    // A retry signed afresh is fine (and idempotent: the same ticket).
+    let first = res.json::<Value>().await.expect("json")["id"].clone();
+    for sig in [good.clone(), good.to_uppercase()] {
+        let res = signed_post(&app, "/v1/tickets", &body, "p12345", &ts, &sig).await;
+        assert_eq!(res.status(), 200);
+        assert_eq!(res.json::<Value>().await.expect("json")["id"], first);
+    }
+    // A retry signed afresh is fine too (and idempotent: the same ticket).
     let later = (now + 1).to_string();
     let sig = hotline_gateway::auth::sign(SECRET.as_bytes(), &later, &body);
     let res = signed_post(&app, "/v1/tickets", &body, "p12345", &later, &sig).await;
@@ -340,7 +354,6 @@ async fn bad_signatures_are_refused_with_the_reason() {
         "unknown_key",
         "timestamp_outside_window",
         "malformed_timestamp",
-        "replayed_signature",
         "missing_signature_header",
     ] {
         assert!(
@@ -444,12 +457,13 @@ async fn without_redis_the_limiter_lets_requests_through_to_a_503_not_a_500() {
     healthy(&app).await;
 }
 
-/// A gateway with a 2-second header timeout and a 256 KiB body limit.
+/// A gateway with a 2-second header timeout, a 256 KiB body limit, a 2-second body deadline and
+/// a 3-second idle timeout.
 async fn hardened_app(redis: &RedisServer, dir: &tempfile::TempDir) -> TestApp {
     let config = test_config(&redis.url(), &partner_toml(&secret_file(dir)))
         .replace(
             "body_limit_bytes = 65536",
-            "body_limit_bytes = 262144\nheader_read_timeout_seconds = 2\nmax_headers = 100\nmax_header_bytes = 16384",
+            "body_limit_bytes = 262144\nheader_read_timeout_seconds = 2\nmax_headers = 100\nmax_header_bytes = 16384\nidle_timeout_seconds = 3\nbody_read_timeout_seconds = 2",
         );
     TestApp::spawn_from_config(&config).await
 }
@@ -752,9 +766,67 @@ secret_env = "HOTLINE_TEST_P110_SECRET"
             .body(bytes.clone())
             .send()
     };
-    assert_eq!(send(sig.clone()).await.expect("sent").status(), 201);
-    assert_eq!(send(sig.clone()).await.expect("sent").status(), 401);
+    let created = send(sig.clone()).await.expect("sent");
+    assert_eq!(created.status(), 201);
+    let id = created.json::<Value>().await.expect("json")["id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    // An idempotent retry with the same signature, and a forgery.
+    assert_eq!(send(sig.clone()).await.expect("sent").status(), 200);
     assert_eq!(send(forged.clone()).await.expect("sent").status(), 401);
+    // The new paths: a signed action with a nonce, then replayed (401); a malformed nonce; a
+    // signed event stream; an event stream with its token in the query.
+    let nonce = "log-nonce-7f3a9c";
+    let dispute = serde_json::to_vec(&json!({"reason": "应由劳动监察处理"})).expect("json");
+    let action_sig =
+        hotline_gateway::auth::sign_with_nonce(env_secret.as_bytes(), &ts, Some(nonce), &dispute);
+    let act = || {
+        http.post(format!("{}/v1/tickets/{id}/dispute", gw.base))
+            .header("content-type", "application/json")
+            .header("x-hotline-key", "p110")
+            .header("x-hotline-timestamp", &ts)
+            .header("x-hotline-nonce", nonce)
+            .header("x-hotline-signature", &action_sig)
+            .body(dispute.clone())
+            .send()
+    };
+    assert_ne!(act().await.expect("sent").status(), 401);
+    assert_eq!(act().await.expect("sent").status(), 401);
+    let res = http
+        .get(format!("{}/v1/tickets/{id}", gw.base))
+        .header("x-hotline-key", "p110")
+        .header("x-hotline-timestamp", &ts)
+        .header("x-hotline-nonce", "not a nonce!")
+        .header("x-hotline-signature", &action_sig)
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(res.status(), 401);
+    let events_sig = hotline_gateway::auth::sign_with_nonce(
+        env_secret.as_bytes(),
+        &ts,
+        Some("log-events-1"),
+        b"",
+    );
+    let stream = http
+        .get(format!("{}/v1/events", gw.base))
+        .header("x-hotline-key", "p110")
+        .header("x-hotline-timestamp", &ts)
+        .header("x-hotline-nonce", "log-events-1")
+        .header("x-hotline-signature", &events_sig)
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(stream.status(), 200);
+    drop(stream);
+    let stream = http
+        .get(format!("{}/v1/events?access_token={SUPERVISOR}", gw.base))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(stream.status(), 200);
+    drop(stream);
     let res = http
         .post(format!("{}/v1/tickets", gw.base))
         .bearer_auth(PARTNER)
@@ -782,6 +854,9 @@ secret_env = "HOTLINE_TEST_P110_SECRET"
         env_secret,
         sig.as_str(),
         forged.as_str(),
+        action_sig.as_str(),
+        events_sig.as_str(),
+        SUPERVISOR,
         PARTNER,
         "a-wrong-token-that-must-not-be-logged",
         phone,
@@ -846,4 +921,556 @@ secret_file = "/nonexistent/secret"
         assert!(err.to_string().contains(key), "{key}: {err}");
         assert!(!err.to_string().contains(SECRET), "{err}");
     }
+}
+
+/// One HTTP/2 frame: 24-bit length, type, flags, 31-bit stream id, payload (RFC 9113 §4.1).
+fn h2_frame(kind: u8, flags: u8, stream: u32, payload: &[u8]) -> Vec<u8> {
+    let len = u32::try_from(payload.len()).expect("small frame");
+    let mut out = len.to_be_bytes()[1..].to_vec();
+    out.extend_from_slice(&[kind, flags]);
+    out.extend_from_slice(&stream.to_be_bytes());
+    out.extend_from_slice(payload);
+    out
+}
+
+const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+#[tokio::test]
+async fn http2_clients_that_stall_are_cut_off_and_h2c_still_works() {
+    let redis = RedisServer::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let app = hardened_app(&redis, &dir).await;
+
+    // Raw TCP: the preface and an empty SETTINGS frame, then nothing (never a request, never an
+    // answer to the server's SETTINGS or pings).
+    let mut stalled = TcpStream::connect(addr(&app)).await.expect("connect");
+    let mut hello = H2_PREFACE.to_vec();
+    hello.extend(h2_frame(0x4, 0, 0, &[]));
+    stalled.write_all(&hello).await.expect("write");
+    assert!(
+        read_until_closed(&mut stalled, Duration::from_secs(20))
+            .await
+            .is_some(),
+        "an HTTP/2 client that stalled after its preface kept the connection open"
+    );
+
+    // Raw TCP: a HEADERS frame without END_HEADERS (a header block that never ends), trickled.
+    let mut trickle = TcpStream::connect(addr(&app)).await.expect("connect");
+    let mut start = H2_PREFACE.to_vec();
+    start.extend(h2_frame(0x4, 0, 0, &[]));
+    // :method POST, :scheme http (HPACK static table), and no END_HEADERS flag.
+    start.extend(h2_frame(0x1, 0, 1, &[0x83, 0x86]));
+    trickle.write_all(&start).await.expect("write");
+    let started = Instant::now();
+    let mut closed = false;
+    while started.elapsed() < Duration::from_secs(20) {
+        // A CONTINUATION with one more byte of header block every 500 ms.
+        if trickle
+            .write_all(&h2_frame(0x9, 0, 1, &[0x84]))
+            .await
+            .is_err()
+        {
+            closed = true;
+            break;
+        }
+        let mut buf = [0u8; 1024];
+        match tokio::time::timeout(Duration::from_millis(500), trickle.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => {
+                closed = true;
+                break;
+            }
+            Ok(Ok(_)) | Err(_) => {}
+        }
+    }
+    assert!(
+        closed,
+        "a trickled HTTP/2 header block kept the connection open"
+    );
+
+    // A real HTTP/2 client opens a stream with a body it never sends: 408 problem+json (the
+    // body deadline), and the connection goes on serving.
+    let tcp = TcpStream::connect(addr(&app)).await.expect("connect");
+    let (client, connection) = h2::client::handshake(tcp).await.expect("h2 handshake");
+    let mut connection = tokio::spawn(connection);
+    let mut client = client.ready().await.expect("ready");
+    let request = axum::http::Request::builder()
+        .method("POST")
+        .uri(format!("{}/v1/tickets", app.base))
+        .header("authorization", format!("Bearer {PARTNER}"))
+        .header("content-type", "application/json")
+        .body(())
+        .expect("request");
+    let (response, body_never_sent) = client.send_request(request, false).expect("stream");
+    let response = tokio::time::timeout(Duration::from_secs(20), response)
+        .await
+        .expect("answered before the client sent its body")
+        .expect("response");
+    assert_eq!(response.status(), 408);
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/problem+json"
+    );
+    let mut body = response.into_body();
+    let mut text = Vec::new();
+    while let Some(chunk) = body.data().await {
+        let chunk = chunk.expect("data");
+        let _ = body.flow_control().release_capacity(chunk.len());
+        text.extend_from_slice(&chunk);
+    }
+    let problem: Value = serde_json::from_slice(&text).expect("problem json");
+    assert_eq!(problem["type"], "/problems/request-timeout");
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("body_read_timeout_seconds"),
+        "{problem}"
+    );
+    drop(body_never_sent);
+    let mut client = client.ready().await.expect("still usable");
+    let healthz = axum::http::Request::builder()
+        .uri(format!("{}/healthz", app.base))
+        .body(())
+        .expect("request");
+    let (response, _) = client.send_request(healthz, true).expect("stream");
+    assert_eq!(response.await.expect("response").status(), 200);
+    // That client answers pings, so keep-alive cannot find it idle; with no request in progress
+    // the gateway closes its connection (GOAWAY) after http.idle_timeout_seconds all the same.
+    assert!(
+        tokio::time::timeout(Duration::from_secs(20), &mut connection)
+            .await
+            .is_ok(),
+        "an idle HTTP/2 connection was kept open"
+    );
+    drop(client);
+
+    // Rapid reset: streams opened and cancelled at once. The gateway may send GOAWAY; it must
+    // keep serving everyone else.
+    let tcp = TcpStream::connect(addr(&app)).await.expect("connect");
+    if let Ok((client, connection)) = h2::client::handshake(tcp).await {
+        let driver = tokio::spawn(connection);
+        let mut client = client;
+        for _ in 0..500 {
+            let Ok(ready) = client.clone().ready().await else {
+                break;
+            };
+            client = ready;
+            let request = axum::http::Request::builder()
+                .uri(format!("{}/v1/queues", app.base))
+                .header("authorization", format!("Bearer {SUPERVISOR}"))
+                .body(())
+                .expect("request");
+            let Ok((response, mut stream)) = client.send_request(request, false) else {
+                break;
+            };
+            stream.send_reset(h2::Reason::CANCEL);
+            drop(response);
+        }
+        drop(client);
+        let _ = tokio::time::timeout(Duration::from_secs(20), driver).await;
+    }
+
+    // Ordinary h2c (prior knowledge) requests still work, bearer and signed.
+    let h2c = reqwest::Client::builder()
+        .http2_prior_knowledge()
+        .build()
+        .expect("client");
+    let res = h2c
+        .post(format!("{}/v1/tickets", app.base))
+        .bearer_auth(PARTNER)
+        .json(&ticket("H2C-1"))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(res.version(), reqwest::Version::HTTP_2);
+    assert_eq!(res.status(), 201);
+    let body = serde_json::to_vec(&ticket("H2C-2")).expect("json");
+    let ts = now_secs().to_string();
+    let sig = hotline_gateway::auth::sign(SECRET.as_bytes(), &ts, &body);
+    let res = h2c
+        .post(format!("{}/v1/tickets", app.base))
+        .header("content-type", "application/json")
+        .header("x-hotline-key", "p12345")
+        .header("x-hotline-timestamp", &ts)
+        .header("x-hotline-signature", &sig)
+        .body(body)
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(res.version(), reqwest::Version::HTTP_2);
+    assert_eq!(res.status(), 201);
+    healthy(&app).await;
+
+    let metrics = app
+        .http
+        .get(format!("{}/metrics", app.base))
+        .send()
+        .await
+        .expect("sent")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        metrics.contains("hotline_http_idle_connections_closed_total"),
+        "idle closes are not counted"
+    );
+}
+
+#[tokio::test]
+async fn slow_http1_bodies_get_408_bearer_or_signed() {
+    let redis = RedisServer::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let app = hardened_app(&redis, &dir).await;
+    let body = serde_json::to_vec(&ticket("SLOW-1")).expect("json");
+    let ts = now_secs().to_string();
+    let sig = hotline_gateway::auth::sign(SECRET.as_bytes(), &ts, &body);
+    for auth in [
+        format!("Authorization: Bearer {PARTNER}\r\n"),
+        format!(
+            "x-hotline-key: p12345\r\nx-hotline-timestamp: {ts}\r\nx-hotline-signature: {sig}\r\n"
+        ),
+    ] {
+        let mut s = TcpStream::connect(addr(&app)).await.expect("connect");
+        let head = format!(
+            "POST /v1/tickets HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\n{auth}\r\n",
+            body.len()
+        );
+        s.write_all(head.as_bytes()).await.expect("write");
+        // A first slice of the body, then silence.
+        s.write_all(&body[..20]).await.expect("write");
+        let answer = read_until_closed(&mut s, Duration::from_secs(20))
+            .await
+            .expect("the gateway answers and closes instead of waiting for the body");
+        assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+        assert!(answer.contains("/problems/request-timeout"), "{answer}");
+    }
+    // Nothing was written, and the whole body sent promptly is fine.
+    assert_eq!(
+        app.post("/v1/tickets", PARTNER, &ticket("SLOW-1"))
+            .await
+            .status(),
+        201
+    );
+}
+
+/// A signed GET (empty body), with an optional nonce.
+fn signed_get(app: &TestApp, path: &str, ts: &str, nonce: Option<&str>) -> reqwest::RequestBuilder {
+    let sig = hotline_gateway::auth::sign_with_nonce(SECRET.as_bytes(), ts, nonce, b"");
+    let mut req = app
+        .http
+        .get(format!("{}{path}", app.base))
+        .header("x-hotline-key", "p12345")
+        .header("x-hotline-timestamp", ts)
+        .header("x-hotline-signature", sig);
+    if let Some(n) = nonce {
+        req = req.header("x-hotline-nonce", n);
+    }
+    req
+}
+
+#[tokio::test]
+async fn event_streams_are_signable_charged_once_when_opened_and_limited_in_number() {
+    let redis = RedisServer::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let toml = partner_toml(&secret_file(&dir)).replace(
+        "key_id = \"p12345\"",
+        "key_id = \"p12345\"\nmax_event_streams = 2",
+    );
+    let app = TestApp::spawn_with(&redis, &toml).await;
+    app.post("/v1/tickets", PARTNER, &ticket("ES-0")).await;
+    let ts = now_secs().to_string();
+
+    // A signed stream (GET signs an empty body); the partner sees its region's events.
+    let res = signed_get(&app, "/v1/events", &ts, Some("es-1"))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(res.status(), 200);
+    let mut first = support::SseReader {
+        res,
+        buf: String::new(),
+    };
+    let res = signed_get(&app, "/v1/events", &ts, Some("es-2"))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(res.status(), 200);
+    let second = res;
+    let open: i64 = redis::cmd("ZCARD")
+        .arg("hl:es:12345-platform")
+        .query(&mut redis.conn())
+        .expect("zcard");
+    assert_eq!(open, 2);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let created: Value = app
+        .post("/v1/tickets", PARTNER, &ticket("ES-1"))
+        .await
+        .json()
+        .await
+        .expect("json");
+    let (_, event) = first
+        .next_of(&["ticket.created"], Duration::from_secs(10))
+        .await;
+    assert_eq!(event["id"], created["id"]);
+
+    // A third is over max_event_streams = 2: 429 /problems/too-many-streams with Retry-After.
+    let res = signed_get(&app, "/v1/events", &ts, Some("es-3"))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(res.status(), 429);
+    assert!(res.headers().contains_key("retry-after"));
+    let p: Value = res.json().await.expect("json");
+    assert_eq!(p["type"], "/problems/too-many-streams");
+    // A refused signature on a stream is a 401 like anywhere else, and a replayed one too.
+    let forged = hotline_gateway::auth::sign(b"not-the-secret-0123456789abcdef!!", &ts, b"");
+    let res = app
+        .http
+        .get(format!("{}/v1/events", app.base))
+        .header("x-hotline-key", "p12345")
+        .header("x-hotline-timestamp", &ts)
+        .header("x-hotline-signature", forged)
+        .send()
+        .await
+        .expect("sent");
+    assert_401(res, "bad x-hotline-signature").await;
+    let res = signed_get(&app, "/v1/events", &ts, Some("es-1"))
+        .send()
+        .await
+        .expect("sent");
+    assert_401(res, "replayed").await;
+
+    // Closing a stream gives its slot back (within a few seconds: the relay notices).
+    drop(first);
+    drop(second);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut n = 0;
+    let reopened = loop {
+        n += 1;
+        let res = signed_get(&app, "/v1/events", &ts, Some(&format!("es-again-{n}")))
+            .send()
+            .await
+            .expect("sent");
+        if res.status() == 200 {
+            break res;
+        }
+        assert_eq!(res.status(), 429);
+        assert!(
+            Instant::now() < deadline,
+            "closed streams never gave their slots back"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    drop(reopened);
+
+    // Opening a stream is one request against the rate; the events on it are not. `limited`
+    // (burst 3, 1/s) opens one, then receives five events...
+    let res = app.get("/v1/events", LIMITED).await;
+    assert_eq!(res.status(), 200);
+    let mut watching = support::SseReader {
+        res,
+        buf: String::new(),
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    for i in 0..5 {
+        app.post("/v1/tickets", PARTNER, &ticket(&format!("ES-RATE-{i}")))
+            .await;
+    }
+    for _ in 0..5 {
+        watching
+            .next_of(&["ticket.created"], Duration::from_secs(10))
+            .await;
+    }
+    // ...and still has its bucket: more streams open until the rate (not the events) runs out.
+    let mut opened = vec![];
+    let refusal = loop {
+        let res = app.get("/v1/events", LIMITED).await;
+        if res.status() != 200 {
+            break res;
+        }
+        opened.push(res);
+        assert!(opened.len() < 10, "opening streams is not rate-limited");
+    };
+    assert!(
+        opened.len() >= 2,
+        "the events drained the bucket: {}",
+        opened.len()
+    );
+    assert_eq!(refusal.status(), 429);
+    let p: Value = refusal.json().await.expect("json");
+    assert_eq!(p["type"], "/problems/rate-limited");
+}
+
+#[tokio::test]
+async fn a_same_second_retry_of_a_transfer_gets_the_same_ticket_and_other_replays_are_refused() {
+    let redis = RedisServer::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let app = TestApp::spawn_with(&redis, &partner_toml(&secret_file(&dir))).await;
+    let ts = now_secs().to_string();
+    let seq = || -> i64 {
+        redis::cmd("GET")
+            .arg("hl:{320831}:seq")
+            .query::<Option<i64>>(&mut redis.conn())
+            .expect("get")
+            .unwrap_or(0)
+    };
+
+    // A partner's HTTP client times out and retries the very same signed request, in the same
+    // second, several times at once: one ticket, every answer names it.
+    let body = serde_json::to_vec(&ticket("RETRY-1")).expect("json");
+    let sig = hotline_gateway::auth::sign(SECRET.as_bytes(), &ts, &body);
+    let res = signed_post(&app, "/v1/tickets", &body, "p12345", &ts, &sig).await;
+    assert_eq!(res.status(), 201);
+    let id = res.json::<Value>().await.expect("json")["id"].clone();
+    let retries: Vec<_> = (0..5)
+        .map(|_| {
+            let req = app
+                .http
+                .post(format!("{}/v1/tickets", app.base))
+                .header("content-type", "application/json")
+                .header("x-hotline-key", "p12345")
+                .header("x-hotline-timestamp", &ts)
+                .header("x-hotline-signature", &sig)
+                .body(body.clone());
+            tokio::spawn(async move {
+                let res = req.send().await.expect("sent");
+                (
+                    res.status().as_u16(),
+                    res.json::<Value>().await.expect("json"),
+                )
+            })
+        })
+        .collect();
+    for retry in retries {
+        let (status, receipt) = retry.await.expect("joined");
+        assert_eq!(status, 200, "{receipt}");
+        assert_eq!(receipt["id"], id);
+    }
+    assert_eq!(seq(), 1, "a retry made a second ticket");
+
+    // The same for a batch.
+    let batch = serde_json::to_vec(&json!({"tickets": [ticket("RETRY-2"), ticket("RETRY-3")]}))
+        .expect("json");
+    let sig = hotline_gateway::auth::sign(SECRET.as_bytes(), &ts, &batch);
+    let once: Value = signed_post(&app, "/v1/tickets:batch", &batch, "p12345", &ts, &sig)
+        .await
+        .json()
+        .await
+        .expect("json");
+    let again = signed_post(&app, "/v1/tickets:batch", &batch, "p12345", &ts, &sig).await;
+    assert_eq!(again.status(), 200);
+    let again: Value = again.json().await.expect("json");
+    for i in 0..2 {
+        assert_eq!(
+            once["results"][i]["id"], again["results"][i]["id"],
+            "{again}"
+        );
+    }
+    assert_eq!(seq(), 3);
+
+    // A non-idempotent action: its replayed signature is still refused.
+    let dispute = serde_json::to_vec(&json!({"reason": "应由劳动监察大队处理"})).expect("json");
+    let path = format!("/v1/tickets/{}/dispute", id.as_str().expect("id"));
+    let sig = hotline_gateway::auth::sign(SECRET.as_bytes(), &ts, &dispute);
+    let res = signed_post(&app, &path, &dispute, "p12345", &ts, &sig).await;
+    assert_ne!(res.status(), 401);
+    assert_401(
+        signed_post(&app, &path, &dispute, "p12345", &ts, &sig).await,
+        "replayed",
+    )
+    .await;
+    // With a nonce, a deliberate second request in the same second has its own signature...
+    let with_nonce = |nonce: &str| {
+        let sig =
+            hotline_gateway::auth::sign_with_nonce(SECRET.as_bytes(), &ts, Some(nonce), &dispute);
+        app.http
+            .post(format!("{}{path}", app.base))
+            .header("content-type", "application/json")
+            .header("x-hotline-key", "p12345")
+            .header("x-hotline-timestamp", &ts)
+            .header("x-hotline-nonce", nonce)
+            .header("x-hotline-signature", sig)
+            .body(dispute.clone())
+            .send()
+    };
+    assert_ne!(with_nonce("d-2").await.expect("sent").status(), 401);
+    // ...and the same nonce again is a replay.
+    assert_401(with_nonce("d-2").await.expect("sent"), "replayed").await;
+
+    // GETs sign an empty body, so two in one second need nonces to differ.
+    let view = format!("/v1/tickets/{}", id.as_str().expect("id"));
+    assert_eq!(
+        signed_get(&app, &view, &ts, None)
+            .send()
+            .await
+            .expect("sent")
+            .status(),
+        200
+    );
+    assert_401(
+        signed_get(&app, &view, &ts, None)
+            .send()
+            .await
+            .expect("sent"),
+        "fresh x-hotline-nonce",
+    )
+    .await;
+    for nonce in ["g-1", "g-2"] {
+        let res = signed_get(&app, &view, &ts, Some(nonce))
+            .send()
+            .await
+            .expect("sent");
+        assert_eq!(res.status(), 200);
+    }
+    // A malformed nonce is named; a nonce that was not signed does not verify.
+    let res = app
+        .http
+        .get(format!("{}{view}", app.base))
+        .header("x-hotline-key", "p12345")
+        .header("x-hotline-timestamp", &ts)
+        .header("x-hotline-nonce", "not a nonce")
+        .header(
+            "x-hotline-signature",
+            hotline_gateway::auth::sign_with_nonce(
+                SECRET.as_bytes(),
+                &ts,
+                Some("not a nonce"),
+                b"",
+            ),
+        )
+        .send()
+        .await
+        .expect("sent");
+    assert_401(res, "malformed x-hotline-nonce").await;
+    let unsigned = hotline_gateway::auth::sign(SECRET.as_bytes(), &ts, b"");
+    let res = app
+        .http
+        .get(format!("{}{view}", app.base))
+        .header("x-hotline-key", "p12345")
+        .header("x-hotline-timestamp", &ts)
+        .header("x-hotline-nonce", "g-4")
+        .header("x-hotline-signature", unsigned)
+        .send()
+        .await
+        .expect("sent");
+    assert_401(res, "bad x-hotline-signature").await;
+
+    let metrics = app
+        .http
+        .get(format!("{}/metrics", app.base))
+        .send()
+        .await
+        .expect("sent")
+        .text()
+        .await
+        .expect("text");
+    for reason in ["replayed_signature", "malformed_nonce"] {
+        assert!(
+            metrics.contains(&format!(
+                "hotline_auth_rejected_total{{reason=\"{reason}\"}}"
+            )),
+            "{reason} not counted"
+        );
+    }
+    assert!(metrics.contains("hotline_signed_retries_total"));
 }

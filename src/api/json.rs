@@ -35,16 +35,9 @@ where
         if !json {
             return Err(ApiError::UnsupportedMediaType);
         }
-        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
-            if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::TooLarge(format!("the body exceeds the limit: {rejection}"))
-            } else {
-                ApiError::Malformed {
-                    detail: rejection.body_text(),
-                    field: None,
-                }
-            }
-        })?;
+        let bytes = Bytes::from_request(req, state)
+            .await
+            .map_err(super::body::read_failure)?;
         parse(&bytes).map(JsonBody)
     }
 }

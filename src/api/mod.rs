@@ -10,6 +10,7 @@
 //! [`Authenticated`] extractor takes it from there, or else checks the bearer token, and then
 //! charges the caller's rate limit once.
 
+pub mod body;
 pub mod json;
 pub mod ops;
 pub mod problem;
@@ -107,24 +108,41 @@ impl FromRequestParts<Arc<AppState>> for Authenticated {
         parts: &mut Parts,
         state: &Arc<AppState>,
     ) -> Result<Self, Self::Rejection> {
-        let principal = match parts.extensions.get::<SignedBy>() {
-            Some(SignedBy(p)) => p.clone(),
-            None => {
-                let header = parts
-                    .headers
-                    .get(header::AUTHORIZATION)
-                    .and_then(|v| v.to_str().ok());
-                state.auth.authenticate(header).inspect_err(|e| {
+        authenticate(state, parts, None).await.map(Authenticated)
+    }
+}
+
+/// Who is calling: the partner whose signature `verify_signature` checked, else the bearer
+/// token of the `Authorization` header, else `query_token` (for `EventSource`, which cannot send
+/// headers). Then charges the caller's rate once: every endpoint, `/v1/events` included, goes
+/// through here, so every one is rate-limited alike.
+pub(crate) async fn authenticate(
+    state: &AppState,
+    parts: &Parts,
+    query_token: Option<&str>,
+) -> Result<Principal, ApiError> {
+    let principal = match parts.extensions.get::<SignedBy>() {
+        Some(SignedBy(p)) => p.clone(),
+        None => {
+            let header = parts
+                .headers
+                .get(header::AUTHORIZATION)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+                .or_else(|| query_token.map(|t| format!("Bearer {t}")));
+            state
+                .auth
+                .authenticate(header.as_deref())
+                .inspect_err(|e| {
                     if !matches!(e, AuthError::Forbidden(_)) {
                         crate::metrics::auth_rejected(e.reason());
                     }
                 })?
-            }
-        };
-        tracing::Span::current().record("caller", principal.name.as_str());
-        charge_rate(state, &principal.name).await?;
-        Ok(Authenticated(principal))
-    }
+        }
+    };
+    tracing::Span::current().record("caller", principal.name.as_str());
+    charge_rate(state, &principal.name).await?;
+    Ok(principal)
 }
 
 /// Takes one token from the caller's shared bucket. Fails open: when Redis cannot be asked the
@@ -167,6 +185,7 @@ async fn verify_signature(
         crate::auth::KEY_HEADER,
         crate::auth::TIMESTAMP_HEADER,
         crate::auth::SIGNATURE_HEADER,
+        crate::auth::NONCE_HEADER,
     ]
     .iter()
     .any(|h| headers.contains_key(*h));
@@ -182,6 +201,11 @@ async fn verify_signature(
     let key = text(crate::auth::KEY_HEADER);
     let timestamp = text(crate::auth::TIMESTAMP_HEADER);
     let signature = text(crate::auth::SIGNATURE_HEADER);
+    // A nonce header that is present but not visible ASCII is refused as malformed, not ignored.
+    let nonce = headers
+        .get(crate::auth::NONCE_HEADER)
+        .map(|v| v.to_str().unwrap_or("\u{0}").to_string());
+    let idempotent = is_idempotent_intake(req.method(), req.uri().path());
 
     let (mut parts, body) = req.into_parts();
     // The body limit layers are outside this middleware: reading is bounded, and a chunked body
@@ -190,23 +214,14 @@ async fn verify_signature(
     *probe.extensions_mut() = parts.extensions.clone();
     let bytes = match Bytes::from_request(probe, &()).await {
         Ok(b) => b,
-        Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-            return ApiError::TooLarge("the body exceeds http.body_limit_bytes".into())
-                .into_response();
-        }
-        Err(rejection) => {
-            return ApiError::Malformed {
-                detail: rejection.body_text(),
-                field: None,
-            }
-            .into_response();
-        }
+        Err(rejection) => return body::read_failure(rejection).into_response(),
     };
     let now_secs = state.store.now_ms().div_euclid(1000);
     let verified = match state.auth.verify_signed(
         key.as_deref(),
         timestamp.as_deref(),
         signature.as_deref(),
+        nonce.as_deref(),
         &bytes,
         now_secs,
     ) {
@@ -223,6 +238,14 @@ async fn verify_signature(
         .await
     {
         Ok(true) => {}
+        // A retry of an intake request with the very same signature (a partner's HTTP client
+        // retrying after a timeout, in the same second): intake is idempotent by (source,
+        // external_id), so letting it through returns the ticket already registered, with 200,
+        // and can never make a second one. A replay by someone else gains nothing either.
+        Ok(false) if idempotent => {
+            crate::metrics::signed_retry_allowed();
+            tracing::debug!(partner = %verified.principal.name, "signed intake retry let through: idempotent");
+        }
         Ok(false) => {
             let e = AuthError::Signature(SignatureError::Replayed);
             crate::metrics::auth_rejected(e.reason());
@@ -235,6 +258,14 @@ async fn verify_signature(
     parts.extensions.insert(SignedBy(verified.principal));
     next.run(Request::from_parts(parts, Body::from(bytes)))
         .await
+}
+
+/// The endpoints whose effect is the same however often a request is repeated, so that a
+/// repeated signature is harmless: ticket intake, idempotent by `(source, external_id)` (a repeat
+/// answers `200` with the ticket already registered; different content is a `409`). Every other
+/// signed request is refused when its signature was already used.
+fn is_idempotent_intake(method: &axum::http::Method, path: &str) -> bool {
+    method == axum::http::Method::POST && matches!(path, "/v1/tickets" | "/v1/tickets:batch")
 }
 
 /// The OpenAPI document, generated from the handlers' annotations.
@@ -355,7 +386,11 @@ impl utoipa::Modify for CommonProblems {
                 if op.security.as_ref().is_none_or(Vec::is_empty) {
                     continue;
                 }
-                for (code, description) in COMMON {
+                let with_body = op.request_body.is_some().then_some((
+                    "408",
+                    "The body did not arrive within `http.body_read_timeout_seconds` of the headers",
+                ));
+                for (code, description) in COMMON.into_iter().chain(with_body) {
                     op.responses
                         .responses
                         .entry(code.to_string())
@@ -393,18 +428,25 @@ impl utoipa::Modify for PartnerSignature {
             "partner_signature",
             SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
                 crate::auth::SIGNATURE_HEADER,
-                "Partner systems: lowercase hex HMAC-SHA256 of `timestamp + \"\\n\" + body` with the partner's shared secret, sent with `x-hotline-key` (the partner's key_id) and `x-hotline-timestamp` (Unix seconds, within auth.signature_window_seconds of the gateway's clock). Each signature is accepted once. 401 problem+json says why a signature was refused.",
+                "Partner systems: lowercase hex HMAC-SHA256 of `timestamp + \"\\n\" + body` (a GET signs an empty body), or of `timestamp + \"\\n\" + nonce + \"\\n\" + body` when the optional `x-hotline-nonce` header is sent (1 to 64 of A-Z a-z 0-9 - _ . ~; recommended: a fresh one per request and per retry), with the partner's shared secret, sent with `x-hotline-key` (the partner's key_id) and `x-hotline-timestamp` (Unix seconds, within auth.signature_window_seconds of the gateway's clock). Each signature is accepted once, except on POST /v1/tickets and POST /v1/tickets:batch, which are idempotent by (source, external_id): a repeated signature there gets the ticket already registered (200). 401 problem+json says why a signature was refused.",
             ))),
         );
-        for path in ["/v1/tickets", "/v1/tickets:batch"] {
+        for (path, is_get) in [
+            ("/v1/tickets", false),
+            ("/v1/tickets:batch", false),
+            ("/v1/events", true),
+        ] {
             let Some(item) = openapi.paths.paths.get_mut(path) else {
                 continue;
             };
-            let Some(op) = item.post.as_mut() else {
+            let Some(op) = (if is_get {
+                item.get.as_mut()
+            } else {
+                item.post.as_mut()
+            }) else {
                 continue;
             };
-            op.responses.responses.insert(
-                "429".to_string(),
+            op.responses.responses.entry("429".to_string()).or_insert(
                 RefOr::T(
                     ResponseBuilder::new()
                         .description("Over the caller's rate ([auth.rate_limit]): problem+json `/problems/rate-limited` with `Retry-After` (whole seconds)")

@@ -83,6 +83,20 @@ pub enum ApiError {
         /// Whole seconds until a request will be let through again (at least 1).
         retry_after: u64,
     },
+    /// 429 with `Retry-After`: the caller already holds its most event streams
+    /// (`auth.rate_limit.max_event_streams`).
+    #[error("too many event streams: {principal}")]
+    TooManyStreams {
+        /// The caller's configured name.
+        principal: String,
+        /// Its limit.
+        limit: u32,
+        /// Whole seconds to wait before trying again.
+        retry_after: u64,
+    },
+    /// 408: the request body did not arrive within `http.body_read_timeout_seconds`.
+    #[error("request body timeout")]
+    BodyTimeout(String),
     /// 404: no such resource.
     #[error("not found: {0}")]
     NotFound(String),
@@ -144,7 +158,10 @@ impl ApiError {
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
-            ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::RateLimited { .. } | ApiError::TooManyStreams { .. } => {
+                StatusCode::TOO_MANY_REQUESTS
+            }
+            ApiError::BodyTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Conflict { .. } | ApiError::State(_) => StatusCode::CONFLICT,
@@ -221,6 +238,26 @@ impl ApiError {
                 vec![],
                 None,
             ),
+            ApiError::TooManyStreams {
+                principal,
+                limit,
+                retry_after,
+            } => (
+                "too-many-streams",
+                "Too many open event streams",
+                format!(
+                    "`{principal}` already has {limit} event stream(s) open (auth.rate_limit.max_event_streams); close one, or retry in {retry_after} s"
+                ),
+                vec![],
+                None,
+            ),
+            ApiError::BodyTimeout(detail) => (
+                "request-timeout",
+                "Request body too slow",
+                detail.clone(),
+                vec![],
+                None,
+            ),
             ApiError::NotFound(what) => ("not-found", "Not found", what.clone(), vec![], None),
             ApiError::MethodNotAllowed => (
                 "method-not-allowed",
@@ -291,7 +328,8 @@ impl IntoResponse for ApiError {
         );
         match &self {
             ApiError::Unavailable { retry_after, .. }
-            | ApiError::RateLimited { retry_after, .. } => {
+            | ApiError::RateLimited { retry_after, .. }
+            | ApiError::TooManyStreams { retry_after, .. } => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(*retry_after));
             }
             ApiError::Unauthenticated(_) => {

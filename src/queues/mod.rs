@@ -391,6 +391,7 @@ pub struct Store {
     live: std::sync::Arc<Script>,
     outbox: std::sync::Arc<Script>,
     rate_limit: std::sync::Arc<Script>,
+    event_streams: std::sync::Arc<Script>,
     /// Redis clock minus this host's clock, ms; refreshed by every mover step.
     clock_offset_ms: std::sync::Arc<std::sync::atomic::AtomicI64>,
     stream_maxlen: u64,
@@ -445,6 +446,7 @@ impl Store {
             live: std::sync::Arc::new(Script::new(include_str!("lua/live.lua"))),
             outbox: std::sync::Arc::new(Script::new(include_str!("lua/outbox.lua"))),
             rate_limit: std::sync::Arc::new(Script::new(include_str!("lua/rate_limit.lua"))),
+            event_streams: std::sync::Arc::new(Script::new(include_str!("lua/event_streams.lua"))),
             clock_offset_ms: Default::default(),
             stream_maxlen,
             idempotency_ttl_secs,
@@ -751,6 +753,7 @@ impl Store {
             &self.live,
             &self.outbox,
             &self.rate_limit,
+            &self.event_streams,
         ] {
             let exists: Vec<bool> = redis::cmd("SCRIPT")
                 .arg("EXISTS")

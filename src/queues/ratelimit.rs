@@ -5,7 +5,10 @@
 //! - `hl:rl:<caller name>`: the caller's token bucket (`rate_limit.lua`), a hash of `tokens` and
 //!   `ts`, expiring once full again;
 //! - `hl:sig:<signature>`: an accepted request signature (lowercase hex), set with `NX` and
-//!   expiring after twice the signature window, so a second use is refused.
+//!   expiring after twice the signature window, so a second use is refused;
+//! - `hl:es:<caller name>`: the caller's open `/v1/events` streams (`event_streams.lua`), a
+//!   sorted set of stream ids scored by lease end, so a limit holds across gateways and a dead
+//!   gateway's streams lapse.
 
 use super::{Store, StoreError};
 
@@ -24,6 +27,11 @@ pub enum RateDecision {
 /// The bucket key of a caller.
 fn bucket_key(name: &str) -> String {
     format!("hl:rl:{name}")
+}
+
+/// The key of a caller's open event streams.
+fn streams_key(name: &str) -> String {
+    format!("hl:es:{name}")
 }
 
 /// The replay key of a signature.
@@ -75,5 +83,68 @@ impl Store {
             .query_async(&mut conn)
             .await?;
         Ok(set.is_some())
+    }
+
+    /// Takes an event-stream slot for `stream_id` when the caller holds fewer than `limit` (0:
+    /// unlimited) live ones; the slot lapses after `lease_ms` unless renewed. `false`: at the
+    /// limit.
+    pub async fn open_event_stream(
+        &self,
+        name: &str,
+        stream_id: &str,
+        limit: u32,
+        lease_ms: u64,
+    ) -> Result<bool, StoreError> {
+        self.event_stream_call(name, stream_id, limit, lease_ms, "open")
+            .await
+    }
+
+    /// Extends a stream's lease while its client is still connected.
+    pub async fn renew_event_stream(
+        &self,
+        name: &str,
+        stream_id: &str,
+        lease_ms: u64,
+    ) -> Result<(), StoreError> {
+        self.event_stream_call(name, stream_id, 0, lease_ms, "renew")
+            .await
+            .map(|_| ())
+    }
+
+    /// Gives a stream's slot back when its client has gone.
+    pub async fn close_event_stream(&self, name: &str, stream_id: &str) -> Result<(), StoreError> {
+        let mut conn = self.conn.clone();
+        let _: i64 = redis::cmd("ZREM")
+            .arg(streams_key(name))
+            .arg(stream_id)
+            .query_async(&mut conn)
+            .await?;
+        Ok(())
+    }
+
+    async fn event_stream_call(
+        &self,
+        name: &str,
+        stream_id: &str,
+        limit: u32,
+        lease_ms: u64,
+        mode: &str,
+    ) -> Result<bool, StoreError> {
+        let mut conn = self.conn.clone();
+        let reply: Vec<i64> = self
+            .event_streams
+            .key(streams_key(name))
+            .arg(stream_id)
+            .arg(limit)
+            .arg(lease_ms.max(1))
+            .arg(mode)
+            .invoke_async(&mut conn)
+            .await?;
+        match reply.as_slice() {
+            [admitted, ..] => Ok(*admitted == 1),
+            _ => Err(StoreError::Reply(
+                "event_streams reply has the wrong shape".into(),
+            )),
+        }
     }
 }
