@@ -1301,7 +1301,8 @@ async fn run_all(args: &Args, run: &str) -> Result<bool> {
     Ok(ok)
 }
 
-/// Exit 0 when all is well, 1 when a ticket was lost or duplicated, 2 on any other error.
+/// Exit 0 when all is well, 1 when a ticket was lost or duplicated (with `--target`: a request
+/// stayed unanswered or an answer broke idempotency), 2 on any other error.
 /// Ctrl-C drops the running scenario, whose guards stop Redis and the gateway.
 fn main() -> ExitCode {
     let args = Args::parse();
@@ -1326,7 +1327,7 @@ fn main() -> ExitCode {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => {
             eprintln!(
-                "FAILED: acknowledged tickets (or scheduled timers) were lost or duplicated (see above)"
+                "FAILED: acknowledged tickets (or scheduled timers) were lost or duplicated, or (with --target) a request stayed unanswered or broke idempotency (see above)"
             );
             ExitCode::from(1)
         }
