@@ -66,6 +66,8 @@ for _ in $(seq 1 100); do
   kill -0 "$sim_pid" 2>/dev/null || { echo "error: the partner simulator exited:" >&2; cat var/demo-partner-sim.err >&2; exit 1; }
   sleep 0.1
 done
+curl -fsS -o /dev/null -X POST "$sim_base/control/mode" --data-binary ok ||
+  { echo "error: the partner simulator did not answer on $sim_base; see var/demo-partner-sim.err" >&2; exit 1; }
 
 for _ in $(seq 1 100); do
   curl -fsS "$base/readyz" >/dev/null 2>&1 && break
@@ -146,6 +148,8 @@ claim=$(curl -sS -X POST "$base/v1/agents/m-320812-01/claim" -H 'authorization: 
         -H 'content-type: application/json' --data-binary '{}')
 lease=$(printf '%s' "$claim" | field lease_id || true)
 [ -n "$lease" ] || { echo "error: the mediator could not claim the ticket: $claim" >&2; exit 1; }
+claimed=$(printf '%s' "$claim" | field id || true)
+[ "$claimed" = "$sid" ] || { echo "error: the mediator claimed $claimed, left by an interrupted demo; remove var/redis to start afresh" >&2; exit 1; }
 curl -fsS -o /dev/null -X POST "$base/v1/tickets/$sid/accept" -H 'authorization: Bearer demo-mediator' \
   -H 'content-type: application/json' --data-binary '{"lease_id":"'"$lease"'"}'
 wait_sim "ticket_id=$sid event=ticket.assigned .* answered=503"
