@@ -413,10 +413,11 @@ callback_events = ["ticket.accepted", "ticket.returned"]
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
     println!(
-        "{} tickets acknowledged ({} sent back), {} failed over, {} warnings fired once, every callback delivered",
+        "{} tickets acknowledged ({} sent back), {} failed over (failed attempts: {}), {} warnings fired once, every callback delivered",
         ids.len(),
         acked.values().filter(|a| a.queue.is_none()).count(),
         summary["failover"]["requests_failed_over"],
+        summary["failover"]["failed_attempts"],
         warned_expected.len()
     );
     drop(a2);

@@ -340,17 +340,19 @@ impl Ctx {
             };
             let sent = self.request(n, attempt, &body, ts).send().await;
             let failure = match sent {
-                Ok(r) => {
-                    let status = r.status().as_u16();
-                    match (status, r.json::<Receipt>().await) {
-                        (200 | 201, Ok(receipt)) => break (status, Some(receipt), ts),
-                        (200 | 201, Err(e)) => (transport_kind(&e), true),
-                        (s, _) if s >= 500 || s == 429 || (s == 401 && signed) => {
-                            (format!("http_{s}"), s >= 500)
-                        }
-                        (s, _) => break (s, None, ts),
+                Ok(r) => match r.status().as_u16() {
+                    status @ (200 | 201) => match r.json::<Receipt>().await {
+                        Ok(receipt) => break (status, Some(receipt), ts),
+                        Err(e) => (transport_kind(&e), true),
+                    },
+                    s if s >= 500 || s == 429 => (format!("http_{s}"), s >= 500),
+                    // Only a replayed signature is worth signing again; a wrong key or secret
+                    // is final.
+                    401 if signed && r.text().await.is_ok_and(|t| t.contains("replayed")) => {
+                        ("http_401_replayed".to_string(), false)
                     }
-                }
+                    s => break (s, None, ts),
+                },
                 Err(e) => (transport_kind(&e), true),
             };
             let (kind, in_doubt) = failure;
