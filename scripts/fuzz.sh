@@ -18,6 +18,8 @@ fi
 cargo build --quiet -p hotline-gateway
 rm -rf var/fuzz-redis
 log=var/fuzz-gateway.log
+# config/demo.toml's signed partner reads its (public demo) secret from this variable.
+HOTLINE_DEMO_PARTNER_SECRET="${HOTLINE_DEMO_PARTNER_SECRET:-demo-12345-platform-public-secret-never-deploy}" \
 HOTLINE__HTTP__LISTEN="127.0.0.1:$PORT" HOTLINE__REDIS__LOCAL__PORT="$REDIS_PORT" \
   HOTLINE__REDIS__LOCAL__DIR=var/fuzz-redis HOTLINE__LOG__LEVEL=warn \
   target/debug/hotline-gateway serve --config config/demo.toml >"$log" 2>&1 &

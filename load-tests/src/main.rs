@@ -7,12 +7,19 @@
 //! cargo build --release
 //! cargo run --release -p load-tests -- --scenario all --duration 20
 //! ```
+//!
+//! `--scenario steady --target URL[,URL…]` instead drives gateways started elsewhere (the crash
+//! fault test's two gateways): signed as a partner, failing over between them, and writing every
+//! acknowledged ticket to `--acks-out` for the caller to check.
 
 mod burst;
 mod ceiling;
 mod harness;
 mod live;
 mod peer;
+// Shared with the `partner-sim` binary, which uses the parts this one does not.
+#[allow(dead_code)]
+mod signing;
 mod stats;
 mod steady;
 mod texts;
@@ -150,6 +157,34 @@ struct Args {
     /// The gateway binary [default: <workspace>/target/release/hotline-gateway].
     #[arg(long)]
     gateway_bin: Option<PathBuf>,
+    /// `steady` only: gateways already running (`http://127.0.0.1:8080`), repeated or comma
+    /// separated. Nothing is started; request `n` goes first to target `n mod count` and, when
+    /// it gets no definite answer, to the next one (see `--retry-for`). Needs a partner key.
+    #[arg(long = "target", value_name = "URL", value_delimiter = ',')]
+    targets: Vec<String>,
+    /// With `--target`: sign every request as this partner (`[[auth.partners]] key_id`).
+    #[arg(long, value_name = "KEY_ID", requires = "targets")]
+    partner_key_id: Option<String>,
+    /// The environment variable holding that partner's shared secret.
+    #[arg(
+        long,
+        value_name = "VAR",
+        requires = "partner_key_id",
+        conflicts_with = "partner_secret_file"
+    )]
+    partner_secret_env: Option<String>,
+    /// A file holding that partner's shared secret (one trailing newline ignored).
+    #[arg(long, value_name = "PATH", requires = "partner_key_id")]
+    partner_secret_file: Option<PathBuf>,
+    /// With `--target`: keep retrying a request without a definite answer (no connection,
+    /// timeout, 5xx, 429), re-signed, on the next target for at most this many seconds from its
+    /// scheduled start; after that it counts as unanswered.
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(0..=3600))]
+    retry_for: u64,
+    /// `steady`: write every ticket acknowledged as new, one JSON object a line (`source`,
+    /// `external_id`, `id`, `county`, `queue`), to this file.
+    #[arg(long, value_name = "FILE")]
+    acks_out: Option<PathBuf>,
 }
 
 /// The workspace root: the gateway runs from there so it finds `config/lexicon.toml`.
@@ -429,14 +464,128 @@ async fn run_intake(args: &Args, run: &str, intake: Intake) -> Result<IntakeOut>
     })
 }
 
-/// `steady`: closed-loop with `--concurrency` workers, or open-loop at `--rate`.
-async fn run_steady(args: &Args, run: &str) -> Result<(Value, bool)> {
-    let mode = match args.rate {
-        Some(rate) => open_rate(rate)?,
-        None => steady::Mode::Closed {
+/// `steady`'s load: open-loop at `--rate`, else closed-loop with `--concurrency` workers.
+fn steady_mode(args: &Args) -> Result<steady::Mode> {
+    match args.rate {
+        Some(rate) => open_rate(rate),
+        None => Ok(steady::Mode::Closed {
             concurrency: args.concurrency as usize,
-        },
+        }),
+    }
+}
+
+/// Refuses a `--target` that is not on this machine: the generator only ever loads loopback.
+fn loopback_target(url: &str) -> Result<String> {
+    let parsed = reqwest::Url::parse(url).with_context(|| format!("--target {url}: not a URL"))?;
+    let host = parsed.host_str().unwrap_or_default();
+    let loopback = host.eq_ignore_ascii_case("localhost")
+        || host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    if !["http", "https"].contains(&parsed.scheme()) || !loopback {
+        anyhow::bail!(
+            "--target {url}: only http(s) gateways on this machine's loopback are loaded"
+        );
+    }
+    Ok(url.trim_end_matches('/').to_string())
+}
+
+/// `steady --target …`: gateways started elsewhere, every request signed as a partner, each
+/// ticket retried on the next gateway until acknowledged; the acknowledged tickets go to
+/// `--acks-out` for whoever started the gateways (the crash fault test) to check in Redis.
+async fn run_steady_external(args: &Args, run: &str) -> Result<(Value, bool)> {
+    let bases = args
+        .targets
+        .iter()
+        .map(|t| loopback_target(t))
+        .collect::<Result<Vec<_>>>()?;
+    let Some(key_id) = args.partner_key_id.as_deref() else {
+        anyhow::bail!(
+            "--target needs --partner-key-id and --partner-secret-env (or --partner-secret-file): \
+             the generator's own bearer token is known only to the gateways it starts"
+        );
     };
+    let signer = signing::Signer::from_env_or_file(
+        key_id,
+        args.partner_secret_env.as_deref(),
+        args.partner_secret_file.as_deref(),
+    )?;
+    let mode = steady_mode(args)?;
+    eprintln!(
+        "steady: {} s, {mode:?}, gateways {} (signed as {key_id}), failover for {} s ...",
+        args.duration,
+        bases.join(", "),
+        args.retry_for
+    );
+    let target = steady::Target {
+        bases: bases.clone(),
+        auth: steady::Auth::Signed(signer),
+        failover: Some(Duration::from_secs(args.retry_for)),
+    };
+    let settings = steady::Settings {
+        mode,
+        mix: steady::Mix::Hotline,
+        duration: Duration::from_secs(args.duration),
+        timeout: Duration::from_millis(args.timeout_ms),
+        max_requests: args.max_requests,
+    };
+    let measured = steady::run_on(target, run, settings).await?;
+    if let Some(path) = &args.acks_out {
+        verify::write_acks(path, &measured.acks)?;
+    }
+    // Without the gateways' Redis the generator cannot look tickets up: it reports what it was
+    // told, and fails when any request stayed without a definite answer or any answer broke
+    // idempotency (a retry with another id, a second ticket, a new ticket answered 200).
+    let ok = measured.unanswered.is_empty() && measured.recorder.errors.is_empty();
+    let mut summary = measured.recorder.summary(measured.wall);
+    summary["scenario"] = json!("steady");
+    summary["targets"] = json!(bases);
+    summary["signed_as"] = json!(key_id);
+    summary["duration_s"] = json!(args.duration);
+    summary["mode"] = match mode {
+        steady::Mode::Closed { concurrency } => {
+            json!({"loop": "closed", "concurrency": concurrency})
+        }
+        steady::Mode::Open { rate } => json!({"loop": "open", "rate": rate}),
+    };
+    summary["requests"] = json!(measured.requests);
+    summary["acknowledged"] = json!(measured.acks.len());
+    summary["unanswered"] = json!(measured.unanswered.len());
+    summary["retries"] = json!({"sent": measured.retries, "same_ticket": measured.retries_ok});
+    summary["failover"] = json!({
+        "retry_for_s": args.retry_for,
+        "requests_failed_over": measured.failed_over,
+        "failed_attempts": measured.failed_attempts,
+    });
+    summary["acks_out"] = json!(args.acks_out);
+    summary["verification"] = json!("not run: the gateways' Redis is the caller's");
+    summary["ok"] = json!(ok);
+    print_table(
+        "steady (external gateways, signed, failover)",
+        &summary,
+        None,
+    );
+    eprintln!(
+        "  {:<22} {:>12}\n  {:<22} {:>12}\n  {:<22} {:>12}",
+        "acknowledged",
+        measured.acks.len(),
+        "failed over",
+        measured.failed_over,
+        "unanswered",
+        measured.unanswered.len()
+    );
+    Ok((emit(summary), ok))
+}
+
+/// `steady`: closed-loop with `--concurrency` workers, or open-loop at `--rate`; against
+/// `--target` gateways when given, else a gateway and Redis of its own.
+async fn run_steady(args: &Args, run: &str) -> Result<(Value, bool)> {
+    if !args.targets.is_empty() {
+        return run_steady_external(args, run).await;
+    }
+    let mode = steady_mode(args)?;
     let mut out = run_intake(
         args,
         run,
@@ -450,6 +599,9 @@ async fn run_steady(args: &Args, run: &str) -> Result<(Value, bool)> {
     )
     .await?;
     out.redis.stop();
+    if let Some(path) = &args.acks_out {
+        verify::write_acks(path, &out.acks)?;
+    }
     Ok((emit(out.summary), out.ok))
 }
 
@@ -881,6 +1033,9 @@ async fn run_timers(args: &Args) -> Result<(Value, bool)> {
 /// Runs the chosen scenario; `Ok(false)` when something was lost or duplicated.
 async fn run(args: Args) -> Result<bool> {
     let run = run_id();
+    if args.scenario != Scenario::Steady && (!args.targets.is_empty() || args.acks_out.is_some()) {
+        anyhow::bail!("--target and --acks-out are for --scenario steady only");
+    }
     match args.scenario {
         Scenario::Ceiling => Ok(run_ceiling(&args, &run).await?.1),
         Scenario::Steady => Ok(run_steady(&args, &run).await?.1),
@@ -1146,7 +1301,8 @@ async fn run_all(args: &Args, run: &str) -> Result<bool> {
     Ok(ok)
 }
 
-/// Exit 0 when all is well, 1 when a ticket was lost or duplicated, 2 on any other error.
+/// Exit 0 when all is well, 1 when a ticket was lost or duplicated (with `--target`: a request
+/// stayed unanswered or an answer broke idempotency), 2 on any other error.
 /// Ctrl-C drops the running scenario, whose guards stop Redis and the gateway.
 fn main() -> ExitCode {
     let args = Args::parse();
@@ -1171,7 +1327,7 @@ fn main() -> ExitCode {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => {
             eprintln!(
-                "FAILED: acknowledged tickets (or scheduled timers) were lost or duplicated (see above)"
+                "FAILED: acknowledged tickets (or scheduled timers) were lost or duplicated, or (with --target) a request stayed unanswered or broke idempotency (see above)"
             );
             ExitCode::from(1)
         }

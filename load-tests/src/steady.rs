@@ -1,6 +1,12 @@
 //! The `steady` scenario: realistic single-ticket traffic through the gateway's HTTP API, from
 //! the three hotlines, with a share of faithful retries, closed-loop or open-loop.
+//!
+//! Against gateways started elsewhere ([`Target`] with several bases and failover), it behaves
+//! as a partner hotline system does: it signs every request (and every retry, with a fresh
+//! timestamp, since the gateway refuses a replayed signature), and when a gateway does not answer
+//! it sends the same ticket (same idempotency key) to the next one until it is acknowledged.
 
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -12,6 +18,7 @@ use serde::Deserialize;
 use tokio::sync::{Semaphore, mpsc};
 
 use crate::harness::PARTNER_TOKEN;
+use crate::signing::{self, Signer};
 use crate::stats::Recorder;
 use crate::texts;
 use crate::verify::{Ack, Unanswered};
@@ -73,6 +80,43 @@ pub struct Settings {
     pub max_requests: u64,
 }
 
+/// How requests say who sends them.
+#[derive(Clone, Debug)]
+pub enum Auth {
+    /// `Authorization: Bearer` with this token (the generator's own gateways).
+    Bearer(String),
+    /// Signed as a partner (`x-hotline-key`, `-timestamp`, `-signature`).
+    Signed(Signer),
+}
+
+/// Where requests go and how they are authenticated.
+#[derive(Clone, Debug)]
+pub struct Target {
+    /// `http://host:port` of each gateway; request `n` goes first to `bases[n % len]`.
+    pub bases: Vec<String>,
+    /// Bearer token or signature.
+    pub auth: Auth,
+    /// `Some(limit)`: a request without a definite answer (no connection, timeout, 5xx, 429, or
+    /// a 401 for a signature used twice in one second) is sent again, re-signed, to the next
+    /// base, until it is answered or `limit` has passed since it was scheduled. `None`: one
+    /// attempt, as the generator's own single-gateway scenarios measure.
+    pub failover: Option<Duration>,
+}
+
+impl Target {
+    /// One gateway started by the generator, its bearer token, no failover.
+    pub fn single(base: &str) -> Target {
+        Target {
+            bases: vec![base.to_string()],
+            auth: Auth::Bearer(PARTNER_TOKEN.to_string()),
+            failover: None,
+        }
+    }
+}
+
+/// Pause between two attempts at the same request, so a dead gateway is not hammered.
+const FAILOVER_PAUSE: Duration = Duration::from_millis(20);
+
 /// A body already sent and acknowledged, to be sent again unchanged.
 #[derive(Clone)]
 struct Sent {
@@ -86,6 +130,9 @@ struct Sent {
     body: Arc<Vec<u8>>,
     /// The id the first request got.
     id: String,
+    /// The signing time of the acknowledged request: a retry must be signed later, or its
+    /// signature would be the same and refused as a replay.
+    signed_at: Option<i64>,
 }
 
 /// One request to make.
@@ -126,14 +173,20 @@ struct Sample {
     ack: Option<Ack>,
     /// A request without a definite answer.
     unanswered: Option<Unanswered>,
+    /// Attempts beyond the first (failover), and why each earlier attempt failed.
+    failed_attempts: Vec<String>,
 }
 
 /// Everything the workers share.
 struct Ctx {
     /// HTTP client (keep-alive pool).
     http: reqwest::Client,
-    /// `http://127.0.0.1:<port>/v1/tickets`.
-    url: String,
+    /// `<base>/v1/tickets` for each target.
+    urls: Vec<String>,
+    /// Bearer or signed.
+    auth: Auth,
+    /// Retry on the next target for at most this long.
+    failover: Option<Duration>,
     /// Distinguishes this run's external ids.
     run: String,
     /// Requests started so far.
@@ -153,7 +206,12 @@ impl Ctx {
                 .lock()
                 .map_err(|_| anyhow::anyhow!("retry pool poisoned"))?;
             if !pool.is_empty() {
-                return Ok(Job::Retry(pool[rng.random_range(0..pool.len())].clone()));
+                let sent = &pool[rng.random_range(0..pool.len())];
+                // A signed retry within the second of the original would carry the same
+                // signature and be refused as a replay: send a new ticket instead of waiting.
+                if sent.signed_at.is_none_or(|at| at < signing::now_seconds()) {
+                    return Ok(Job::Retry(sent.clone()));
+                }
             }
         }
         let source = texts::pick_source(rng);
@@ -206,9 +264,34 @@ impl Ctx {
         }
     }
 
-    /// Sends one request and judges the answer; latency counts from `start`.
-    async fn execute(&self, job: Job, start: Instant, rng: &mut StdRng) -> Sample {
-        let (source, external_id, county, body, expect) = match &job {
+    /// Builds one attempt: the body to `urls[n + attempt]`, with a bearer token or signed at
+    /// `ts`.
+    fn request(
+        &self,
+        n: u64,
+        attempt: u32,
+        body: &Arc<Vec<u8>>,
+        ts: i64,
+    ) -> reqwest::RequestBuilder {
+        let url = &self.urls[((n + u64::from(attempt)) % self.urls.len() as u64) as usize];
+        let req = self
+            .http
+            .post(url)
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(body.as_ref().clone());
+        match &self.auth {
+            Auth::Bearer(token) => req.bearer_auth(token),
+            Auth::Signed(signer) => req
+                .header(signing::KEY_HEADER, &signer.key_id)
+                .header(signing::TIMESTAMP_HEADER, ts.to_string())
+                .header(signing::SIGNATURE_HEADER, signer.sign(ts, body)),
+        }
+    }
+
+    /// Sends one request (and, with failover, its retries on the other targets) and judges the
+    /// answer; latency counts from `start`, the scheduled time.
+    async fn execute(&self, job: Job, n: u64, start: Instant, rng: &mut StdRng) -> Sample {
+        let (source, external_id, county, body, expect, mut signed_at) = match &job {
             Job::New {
                 source,
                 external_id,
@@ -220,6 +303,7 @@ impl Ctx {
                 *county,
                 Arc::clone(body),
                 None,
+                None,
             ),
             Job::Retry(s) => (
                 s.source,
@@ -227,6 +311,7 @@ impl Ctx {
                 s.county,
                 Arc::clone(&s.body),
                 Some(s.id.clone()),
+                s.signed_at,
             ),
         };
         let mut sample = Sample {
@@ -235,53 +320,63 @@ impl Ctx {
             retry: expect.as_ref().map(|_| false),
             ack: None,
             unanswered: None,
+            failed_attempts: Vec::new(),
         };
-        let sent = self
-            .http
-            .post(&self.url)
-            .bearer_auth(PARTNER_TOKEN)
-            .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .body(body.as_ref().clone())
-            .send()
-            .await;
-        let response = match sent {
-            Ok(r) => r,
-            Err(e) => {
+        let unanswered = || Unanswered {
+            source,
+            external_id: external_id.clone(),
+            county,
+        };
+        let signed = matches!(self.auth, Auth::Signed(_));
+        // An earlier attempt may have been registered without its answer reaching us: then a
+        // new ticket's acknowledgement is a 200 with the same id, not a 201.
+        let mut maybe_registered = false;
+        let mut attempt: u32 = 0;
+        let (status, receipt, ts) = loop {
+            let ts = if signed {
+                fresh_timestamp(signed_at).await
+            } else {
+                0
+            };
+            let sent = self.request(n, attempt, &body, ts).send().await;
+            let failure = match sent {
+                Ok(r) => match r.status().as_u16() {
+                    status @ (200 | 201) => match r.json::<Receipt>().await {
+                        Ok(receipt) => break (status, Some(receipt), ts),
+                        Err(e) => (transport_kind(&e), true),
+                    },
+                    s if s >= 500 || s == 429 => (format!("http_{s}"), s >= 500),
+                    // Only a replayed signature is worth signing again; a wrong key or secret
+                    // is final.
+                    401 if signed && r.text().await.is_ok_and(|t| t.contains("replayed")) => {
+                        ("http_401_replayed".to_string(), false)
+                    }
+                    s => break (s, None, ts),
+                },
+                Err(e) => (transport_kind(&e), true),
+            };
+            let (kind, in_doubt) = failure;
+            maybe_registered |= in_doubt;
+            signed_at = Some(ts);
+            let retry_left = self
+                .failover
+                .is_some_and(|limit| start.elapsed() + FAILOVER_PAUSE < limit);
+            if !retry_left {
                 sample.latency = start.elapsed();
-                sample.outcome = Err(transport_kind(&e));
-                sample.unanswered = Some(Unanswered {
-                    source,
-                    external_id,
-                    county,
-                });
-                return sample;
-            }
-        };
-        let status = response.status().as_u16();
-        let receipt = response.json::<Receipt>().await;
-        sample.latency = start.elapsed();
-        let receipt = match (status, receipt) {
-            (200 | 201, Ok(r)) => r,
-            (200 | 201, Err(e)) => {
-                sample.outcome = Err(transport_kind(&e));
-                sample.unanswered = Some(Unanswered {
-                    source,
-                    external_id,
-                    county,
-                });
-                return sample;
-            }
-            (s, _) => {
-                sample.outcome = Err(format!("http_{s}"));
-                if s >= 500 {
-                    sample.unanswered = Some(Unanswered {
-                        source,
-                        external_id,
-                        county,
-                    });
+                if in_doubt || maybe_registered {
+                    sample.unanswered = Some(unanswered());
                 }
+                sample.outcome = Err(kind);
                 return sample;
             }
+            sample.failed_attempts.push(kind);
+            attempt += 1;
+            tokio::time::sleep(FAILOVER_PAUSE).await;
+        };
+        sample.latency = start.elapsed();
+        let Some(receipt) = receipt else {
+            sample.outcome = Err(format!("http_{status}"));
+            return sample;
         };
         let ack = Ack {
             source,
@@ -298,6 +393,23 @@ impl Ctx {
                         county,
                         body,
                         id: receipt.id,
+                        signed_at: signed.then_some(ts),
+                    },
+                    rng,
+                );
+                sample.ack = Some(ack);
+            }
+            // Registered by an attempt whose answer was lost (a gateway killed mid-request):
+            // the retry on another gateway got it back, as a partner's retry would.
+            (200, None) if maybe_registered => {
+                self.remember(
+                    Sent {
+                        source,
+                        external_id,
+                        county,
+                        body,
+                        id: receipt.id,
+                        signed_at: signed.then_some(ts),
                     },
                     rng,
                 );
@@ -314,6 +426,25 @@ impl Ctx {
             (s, Some(_)) => sample.outcome = Err(format!("retry_http_{s}")),
         }
         sample
+    }
+}
+
+/// Now in Unix seconds, but later than `after`: the same body signed in the same second has the
+/// same signature, which the gateway refuses as a replay, so a retry waits for the next second.
+async fn fresh_timestamp(after: Option<i64>) -> i64 {
+    loop {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        let ts = now.as_secs() as i64;
+        match after {
+            Some(prev) if ts <= prev => {
+                let to_next = Duration::from_secs(1)
+                    .saturating_sub(Duration::from_nanos(u64::from(now.subsec_nanos())));
+                tokio::time::sleep(to_next + Duration::from_millis(1)).await;
+            }
+            _ => return ts,
+        }
     }
 }
 
@@ -342,6 +473,10 @@ pub struct Measured {
     pub retries: u64,
     /// Retries answered 200 with the same id.
     pub retries_ok: u64,
+    /// Requests that needed more than one attempt (failover).
+    pub failed_over: u64,
+    /// Why attempts failed before a later one was answered, by kind.
+    pub failed_attempts: BTreeMap<String, u64>,
     /// Requests started.
     pub requests: u64,
     /// From the first request to the last answer.
@@ -360,6 +495,10 @@ struct Sink {
     retries: u64,
     /// Retries that got the same ticket.
     retries_ok: u64,
+    /// Requests that needed more than one attempt.
+    failed_over: u64,
+    /// Failed attempts by kind.
+    failed_attempts: BTreeMap<String, u64>,
 }
 
 impl Sink {
@@ -371,6 +510,8 @@ impl Sink {
             unanswered: Vec::new(),
             retries: 0,
             retries_ok: 0,
+            failed_over: 0,
+            failed_attempts: BTreeMap::new(),
         })
     }
 
@@ -387,6 +528,10 @@ impl Sink {
         }
         self.acks.extend(s.ack);
         self.unanswered.extend(s.unanswered);
+        self.failed_over += u64::from(!s.failed_attempts.is_empty());
+        for kind in s.failed_attempts {
+            *self.failed_attempts.entry(kind).or_default() += 1;
+        }
     }
 
     /// Adds another sink.
@@ -396,12 +541,24 @@ impl Sink {
         self.unanswered.extend(o.unanswered);
         self.retries += o.retries;
         self.retries_ok += o.retries_ok;
+        self.failed_over += o.failed_over;
+        for (kind, n) in o.failed_attempts {
+            *self.failed_attempts.entry(kind).or_default() += n;
+        }
         Ok(())
     }
 }
 
-/// Runs the scenario against the gateway at `base`.
+/// Runs the scenario against the gateway at `base`, which the generator started.
 pub async fn run(base: &str, run_id: &str, settings: Settings) -> Result<Measured> {
+    run_on(Target::single(base), run_id, settings).await
+}
+
+/// Runs the scenario against `target`'s gateways, with its authentication and failover.
+pub async fn run_on(target: Target, run_id: &str, settings: Settings) -> Result<Measured> {
+    if target.bases.is_empty() {
+        anyhow::bail!("no gateway to send to");
+    }
     let pool_size = match settings.mode {
         Mode::Closed { concurrency } => concurrency,
         Mode::Open { .. } => OPEN_LOOP_MAX_IN_FLIGHT,
@@ -415,7 +572,13 @@ pub async fn run(base: &str, run_id: &str, settings: Settings) -> Result<Measure
         .context("build the HTTP client")?;
     let ctx = Arc::new(Ctx {
         http,
-        url: format!("{base}/v1/tickets"),
+        urls: target
+            .bases
+            .iter()
+            .map(|b| format!("{}/v1/tickets", b.trim_end_matches('/')))
+            .collect(),
+        auth: target.auth,
+        failover: target.failover,
         run: run_id.to_string(),
         issued: AtomicU64::new(0),
         pool: Mutex::new(Vec::new()),
@@ -437,6 +600,8 @@ pub async fn run(base: &str, run_id: &str, settings: Settings) -> Result<Measure
         unanswered: sink.unanswered,
         retries: sink.retries,
         retries_ok: sink.retries_ok,
+        failed_over: sink.failed_over,
+        failed_attempts: sink.failed_attempts,
         wall: started.elapsed(),
     })
 }
@@ -460,7 +625,7 @@ async fn closed(
                     break;
                 }
                 let job = ctx.job(&mut rng, n)?;
-                let sample = ctx.execute(job, Instant::now(), &mut rng).await;
+                let sample = ctx.execute(job, n, Instant::now(), &mut rng).await;
                 sink.add(sample);
             }
             Ok::<_, anyhow::Error>(sink)
@@ -505,14 +670,16 @@ async fn open(ctx: &Arc<Ctx>, rate: f64, started: Instant, settings: Settings) -
         let tx = tx.clone();
         let mut task_rng = StdRng::from_rng(&mut rng);
         tokio::spawn(async move {
-            let sample = ctx.execute(job, scheduled, &mut task_rng).await;
+            let sample = ctx.execute(job, n, scheduled, &mut task_rng).await;
             let _ = tx.send(sample).await;
             drop(permit);
         });
     }
     drop(tx);
-    // Every task ends within the request timeout; allow that plus a margin, then give up.
-    let mut sink = tokio::time::timeout(settings.timeout + Duration::from_secs(10), collector)
+    // Every task ends within the request timeout (after its failover time, when it has one);
+    // allow that plus a margin, then give up.
+    let limit = settings.timeout + ctx.failover.unwrap_or_default() + Duration::from_secs(10);
+    let mut sink = tokio::time::timeout(limit, collector)
         .await
         .context("open-loop requests did not finish in time")?
         .context("the open-loop collector panicked")??;

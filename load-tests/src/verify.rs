@@ -33,6 +33,29 @@ pub struct Unanswered {
     pub county: &'static str,
 }
 
+/// Writes `acks` to `path`, one JSON object a line: `source`, `external_id`, `id`, `county`
+/// (the id's prefix, for the keys `hl:{<county>}:…`) and `queue` (null when sent back), so a
+/// caller that owns the Redis can check them itself.
+pub fn write_acks(path: &std::path::Path, acks: &[Ack]) -> Result<()> {
+    use std::io::Write;
+    let file =
+        std::fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
+    let mut out = std::io::BufWriter::new(file);
+    for a in acks {
+        let county = a.id.split_once('-').map_or("", |(c, _)| c);
+        let line = serde_json::json!({
+            "source": a.source,
+            "external_id": a.external_id,
+            "id": a.id,
+            "county": county,
+            "queue": a.queue,
+        });
+        writeln!(out, "{line}").with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    out.flush()
+        .with_context(|| format!("cannot write {}", path.display()))
+}
+
 /// Upper bound on SCAN round trips per pattern, so a broken cursor cannot loop forever.
 const MAX_SCAN_ROUNDS: usize = 1_000_000;
 
