@@ -24,6 +24,10 @@ const GROUP_BITS: u32 = 12;
 pub(crate) struct PhraseSet {
     /// The phrases as given (normalised text), by id.
     phrases: Vec<String>,
+    /// Bytes of each phrase's first two characters (of its only one, for one-character
+    /// phrases): a candidate already matched those, so only the rest is compared, and most
+    /// phrases are two characters long.
+    prefix: Vec<usize>,
     /// One bit per hashed (first, second) character pair that starts a phrase of two or more
     /// characters.
     pair_filter: Vec<u64>,
@@ -70,6 +74,7 @@ impl PhraseSet {
         let words = (1usize << FILTER_BITS) / 64;
         let mut set_of = PhraseSet {
             phrases: Vec::new(),
+            prefix: Vec::new(),
             pair_filter: vec![0; words],
             by_pair: Vec::new(),
             pair_groups: Vec::new(),
@@ -109,6 +114,10 @@ impl PhraseSet {
         groups.push(at as u32);
         set_of.pair_groups = groups;
         set_of.singles.sort_unstable();
+        set_of.prefix = phrases
+            .iter()
+            .map(|p| p.char_indices().nth(2).map_or(p.len(), |(i, _)| i))
+            .collect();
         set_of.phrases = phrases;
         set_of
     }
@@ -173,12 +182,15 @@ impl PhraseSet {
     ) {
         for (_, id) in list.iter().filter(|(k, _)| *k == key) {
             let id = *id as usize;
-            if let Some(p) = self.phrases.get(id)
-                && bytes
-                    .get(start..)
-                    .is_some_and(|rest| rest.starts_with(p.as_bytes()))
-            {
-                found(id, start, start + p.len());
+            let (Some(p), Some(&skip)) = (self.phrases.get(id), self.prefix.get(id)) else {
+                continue;
+            };
+            let (tail, end) = (
+                p.as_bytes().get(skip..).unwrap_or_default(),
+                start + p.len(),
+            );
+            if tail.is_empty() || bytes.get(start + skip..end) == Some(tail) {
+                found(id, start, end);
             }
         }
     }

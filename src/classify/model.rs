@@ -67,6 +67,9 @@ pub struct LinearModel {
     /// that adding a row up is a few vector additions: summing rows is most of the model's cost.
     padded: Vec<i16>,
     stride: usize,
+    /// The CPU's AVX2, if it has it, for summing rows ([`RowSumAvx2`]).
+    #[cfg(target_arch = "x86_64")]
+    avx2: Option<pulp::x86::V3>,
 }
 
 /// Weights added at once when summing rows (eight `i32` lanes: two SSE registers).
@@ -209,6 +212,8 @@ impl LinearModel {
             head_sums,
             padded,
             stride,
+            #[cfg(target_arch = "x86_64")]
+            avx2: pulp::x86::V3::try_new(),
         })
     }
 
@@ -287,21 +292,26 @@ impl LinearModel {
         );
         let known = plain.len() + rows.len();
         // Integer sums, so the order of additions cannot change the result.
-        let multi = rows.iter().map(|k| k.row);
+        let multi: Vec<u32> = rows.iter().map(|k| k.row).collect();
+        let all = [plain.as_slice(), multi.as_slice()];
         let sums = match self.stride {
             // The shipped taxonomy (3 services + 16 categories) pads to 24: a fixed-size
-            // accumulator the compiler keeps in vector registers.
-            24 => sum_rows::<24>(
-                &self.padded,
-                plain.iter().copied().chain(multi),
-                self.classes,
-            ),
-            _ => sum_rows_any(
-                &self.padded,
-                self.stride,
-                plain.iter().copied().chain(multi),
-                self.classes,
-            ),
+            // accumulator the compiler keeps in vector registers; compiled again for AVX2 (which
+            // widens and adds 16 weights per instruction, against 4 with the baseline's SSE2)
+            // and chosen at run time when the CPU has it (`pulp`: safe, no `unsafe` here).
+            24 => match self.avx2 {
+                Some(v3) => pulp::Simd::vectorize(
+                    v3,
+                    RowSumAvx2 {
+                        v3,
+                        padded: &self.padded,
+                        rows: all,
+                        classes: self.classes,
+                    },
+                ),
+                None => sum_rows::<24>(&self.padded, all, self.classes),
+            },
+            _ => sum_rows_any(&self.padded, self.stride, all, self.classes),
         };
         let value = if total == 0 {
             0.0
@@ -364,60 +374,102 @@ impl LinearModel {
 const FLUSH_ROWS: usize = 32_768;
 
 /// The column sums of the given rows of `padded` (rows of `S` weights), for the first
-/// `classes` columns.
-fn sum_rows<const S: usize>(
-    padded: &[i16],
-    rows: impl Iterator<Item = u32>,
-    classes: usize,
-) -> Vec<i64> {
+/// `classes` columns. Always inlined, so that it is compiled with the features of the
+/// dispatching function it is called from; fixed-size rows and a local accumulator, so that
+/// the compiler keeps the sums in vector registers.
+#[inline(always)]
+fn sum_rows<const S: usize>(padded: &[i16], rows: [&[u32]; 2], classes: usize) -> Vec<i64> {
     let mut sums = vec![0i64; classes];
-    let mut acc = [0i32; S];
-    let flush = |acc: &mut [i32; S], sums: &mut Vec<i64>| {
-        for (s, a) in sums.iter_mut().zip(acc.iter_mut()) {
-            *s += i64::from(*a);
-            *a = 0;
-        }
-    };
-    for (n, r) in rows.enumerate() {
-        if n % FLUSH_ROWS == FLUSH_ROWS - 1 {
-            flush(&mut acc, &mut sums);
-        }
-        let r = r as usize;
-        if let Some(w) = padded.get(r * S..(r + 1) * S) {
-            for (a, x) in acc.iter_mut().zip(w) {
-                *a += i32::from(*x);
+    for list in rows {
+        for chunk in list.chunks(FLUSH_ROWS) {
+            let mut acc = [0i32; S];
+            for r in chunk {
+                let r = *r as usize;
+                let Some(w) = padded.get(r * S..(r + 1) * S) else {
+                    continue;
+                };
+                let Ok(w) = <&[i16; S]>::try_from(w) else {
+                    continue;
+                };
+                for k in 0..S {
+                    acc[k] += i32::from(w[k]);
+                }
+            }
+            for (s, a) in sums.iter_mut().zip(acc) {
+                *s += i64::from(a);
             }
         }
     }
-    flush(&mut acc, &mut sums);
     sums
 }
 
-/// [`sum_rows`] for any row length.
-fn sum_rows_any(
-    padded: &[i16],
-    stride: usize,
-    rows: impl Iterator<Item = u32>,
+/// [`sum_rows`] for rows of 24 weights with AVX2: three instructions widen a row's weights to
+/// `i32` and three add them, where the baseline x86-64 build (SSE2, no sign-extending loads)
+/// spends about 48 scalar instructions. About 800 rows are summed per 500-character ticket.
+/// `pulp` makes this safe: its `V3` token exists only when the CPU has the features, and
+/// [`pulp::Simd::vectorize`] compiles the operation with them enabled.
+#[cfg(target_arch = "x86_64")]
+struct RowSumAvx2<'a> {
+    v3: pulp::x86::V3,
+    padded: &'a [i16],
+    rows: [&'a [u32]; 2],
     classes: usize,
-) -> Vec<i64> {
-    let mut sums = vec![0i64; classes];
-    let mut acc = vec![0i32; stride];
-    for (n, r) in rows.enumerate() {
-        if n % FLUSH_ROWS == FLUSH_ROWS - 1 {
-            for (s, a) in sums.iter_mut().zip(acc.iter_mut()) {
-                *s += i64::from(*a);
-                *a = 0;
+}
+
+#[cfg(target_arch = "x86_64")]
+impl pulp::WithSimd for RowSumAvx2<'_> {
+    type Output = Vec<i64>;
+
+    #[inline(always)]
+    fn with_simd<V: pulp::Simd>(self, _: V) -> Vec<i64> {
+        use std::arch::x86_64::__m128i;
+        let avx2 = self.v3.avx2;
+        let mut sums = vec![0i64; self.classes];
+        for list in self.rows {
+            for chunk in list.chunks(FLUSH_ROWS) {
+                let mut acc = [self.v3.avx._mm256_setzero_si256(); 3];
+                for r in chunk {
+                    let r = *r as usize;
+                    let Some(w) = self.padded.get(r * 24..(r + 1) * 24) else {
+                        continue;
+                    };
+                    for (lane, eight) in acc.iter_mut().zip(w.chunks_exact(8)) {
+                        let Ok(eight) = <[i16; 8]>::try_from(eight) else {
+                            continue;
+                        };
+                        let wide =
+                            avx2._mm256_cvtepi16_epi32(pulp::cast::<[i16; 8], __m128i>(eight));
+                        *lane = avx2._mm256_add_epi32(*lane, wide);
+                    }
+                }
+                let lanes: [[i32; 8]; 3] = acc.map(pulp::cast);
+                for (s, a) in sums.iter_mut().zip(lanes.iter().flatten()) {
+                    *s += i64::from(*a);
+                }
             }
         }
-        let r = r as usize;
-        if let Some(w) = padded.get(r * stride..(r + 1) * stride) {
-            for (a, x) in acc.iter_mut().zip(w) {
-                *a += i32::from(*x);
-            }
-        }
+        sums
     }
-    for (s, a) in sums.iter_mut().zip(acc) {
-        *s += i64::from(a);
+}
+
+/// [`sum_rows`] for any row length.
+fn sum_rows_any(padded: &[i16], stride: usize, rows: [&[u32]; 2], classes: usize) -> Vec<i64> {
+    let mut sums = vec![0i64; classes];
+    for list in rows {
+        for chunk in list.chunks(FLUSH_ROWS) {
+            let mut acc = vec![0i32; stride];
+            for r in chunk {
+                let r = *r as usize;
+                if let Some(w) = padded.get(r * stride..(r + 1) * stride) {
+                    for (a, x) in acc.iter_mut().zip(w) {
+                        *a += i32::from(*x);
+                    }
+                }
+            }
+            for (s, a) in sums.iter_mut().zip(acc) {
+                *s += i64::from(a);
+            }
+        }
     }
     sums
 }
@@ -657,6 +709,8 @@ pub fn train(examples: &[Example], opts: &TrainOptions) -> LinearModel {
         head_sums: head_sums(&kept, classes),
         padded: padded_kept,
         stride,
+        #[cfg(target_arch = "x86_64")]
+        avx2: None,
         weights: kept,
         classes,
     };
@@ -722,6 +776,34 @@ mod tests {
         assert!(!rows.is_empty());
         for b in 0..m.header.buckets {
             assert_eq!(m.row_of(b), rows.get(&b).copied(), "bucket {b}");
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn avx2_row_sums_equal_the_plain_ones(
+            weights in proptest::collection::vec(proptest::num::i16::ANY, 24..24 * 40),
+            picks in proptest::collection::vec(0u32..40, 0..200),
+            split in 0usize..200,
+        ) {
+            let rows = (weights.len() / 24) as u32;
+            let padded = &weights[..rows as usize * 24];
+            let picks: Vec<u32> = picks.into_iter().map(|r| r % rows).collect();
+            let (a, b) = picks.split_at(split.min(picks.len()));
+            let plain = sum_rows::<24>(padded, [a, b], 19);
+            #[cfg(target_arch = "x86_64")]
+            if let Some(v3) = pulp::x86::V3::try_new() {
+                let fast = pulp::Simd::vectorize(v3, RowSumAvx2 { v3, padded, rows: [a, b], classes: 19 });
+                proptest::prop_assert_eq!(&fast, &plain);
+            }
+            // And both equal the sums written out.
+            let mut want = vec![0i64; 19];
+            for r in picks {
+                for (k, w) in want.iter_mut().enumerate() {
+                    *w += i64::from(padded[r as usize * 24 + k]);
+                }
+            }
+            proptest::prop_assert_eq!(plain, want);
         }
     }
 

@@ -171,14 +171,13 @@ pub(crate) fn max_head_count(text: &str, words: PeopleWords<'_>, min: u32) -> Op
         let prev = text[..start].chars().next_back();
         let (run, after) = (&text[start..end], &text[end..]);
         let ordinal = matches!(prev, Some('第' | '前'));
-        if !ordinal
-            && let Some(value) = parse_number(run)
-            && let Some(tail) = people_suffix(after, words)
-        {
+        if !ordinal && let Some(value) = parse_number(run) {
             let count = u32::try_from(value.min(MAX_COUNT)).unwrap_or(u32::MAX);
+            // Cheapest test first: a count that could not matter is not read any further.
             if count > 0
                 && count >= min
                 && best.as_ref().is_none_or(|b| count > b.count)
+                && let Some(tail) = people_suffix(after, words)
                 && acting_together(text, start, end + tail, words)
             {
                 best = Some(HeadCount {
@@ -206,7 +205,48 @@ fn utf8_width(b0: u8) -> usize {
 /// Whether the character at byte `i` may be a numeral: an ASCII digit, or the first two bytes
 /// of one of the Chinese numerals (〇 一 二 两 三 五 七 九 万: E3 80, E4 B8–BA; 四 六 八 十 千 几:
 /// E5 85/87/8D/9B; 数 E6 95; 百 E7 99; 零 E9 9B). [`is_numeral`] decides exactly afterwards.
+///
+/// One bit test in [`NUMERAL_STARTS`] for the first two bytes (every character of a ticket
+/// goes through here); [`may_start_numeral_by_match`] says the same and checks the table.
+#[inline(always)]
 fn may_start_numeral(bytes: &[u8], i: usize) -> bool {
+    let (Some(&b0), b1) = (bytes.get(i), bytes.get(i + 1).copied().unwrap_or(0)) else {
+        return false;
+    };
+    let pair = usize::from(b0) << 8 | usize::from(b1);
+    NUMERAL_STARTS[pair / 64] >> (pair % 64) & 1 == 1
+}
+
+/// A bit per first-two-bytes pair (`b0 << 8 | b1`) for which [`may_start_numeral_by_match`]
+/// is true: 8 KiB, built at compile time.
+static NUMERAL_STARTS: [u64; 1024] = numeral_starts();
+
+const fn numeral_starts() -> [u64; 1024] {
+    let mut bits = [0u64; 1024];
+    let mut pair = 0usize;
+    while pair < 65_536 {
+        let (b0, b1) = ((pair >> 8) as u8, (pair & 0xFF) as u8);
+        let hit = match b0 {
+            b'0'..=b'9' => true,
+            0xE3 => b1 == 0x80,
+            0xE4 => b1 >= 0xB8 && b1 <= 0xBA,
+            0xE5 => matches!(b1, 0x85 | 0x87 | 0x8D | 0x9B),
+            0xE6 => b1 == 0x95,
+            0xE7 => b1 == 0x99,
+            0xE9 => b1 == 0x9B,
+            _ => false,
+        };
+        if hit {
+            bits[pair / 64] |= 1 << (pair % 64);
+        }
+        pair += 1;
+    }
+    bits
+}
+
+/// [`may_start_numeral`] as a match, to check the table against.
+#[cfg(test)]
+fn may_start_numeral_by_match(bytes: &[u8], i: usize) -> bool {
     match bytes.get(i) {
         Some(b'0'..=b'9') => true,
         Some(&b0 @ 0xE3..=0xE9) => matches!(
@@ -402,6 +442,25 @@ fn noun_len(s: &str, words: PeopleWords<'_>) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_numeral_table_says_what_the_match_says() {
+        for b0 in 0..=255u8 {
+            for b1 in 0..=255u8 {
+                let bytes = [b0, b1];
+                assert_eq!(
+                    may_start_numeral(&bytes, 0),
+                    may_start_numeral_by_match(&bytes, 0),
+                    "{b0:#x} {b1:#x}"
+                );
+            }
+            assert_eq!(
+                may_start_numeral(&[b0], 0),
+                may_start_numeral_by_match(&[b0], 0),
+                "{b0:#x} alone"
+            );
+        }
+    }
 
     fn words() -> (Vec<String>, Vec<String>) {
         let units = ["名", "位", "户"].map(String::from).to_vec();
