@@ -11,13 +11,17 @@
 //! - [`events`]: `GET /v1/events`, the county event streams as Server-Sent Events.
 //! - [`supervision`]: tickets at risk and breached, the day's counts.
 //! - [`lifecycle`]: accept, first contact, pause, resume, resolve, follow-up; reload.
+//! - [`live`]: live transfer of a caller on the line: duty hours, reservations, wait estimates.
+//! - [`callbacks`]: delivering partner callbacks from the outboxes, in order, with retries.
 //! - [`queues`]: the Redis store; the only module that knows key names and Lua.
-//! - [`api`]: router, problem+json errors, auth extractor, ops endpoints.
-//! - [`auth`]: bearer tokens as SHA-256 digests, roles and regions.
+//! - [`api`]: router, problem+json errors, auth extractor and signature middleware, the request
+//!   body deadline, ops endpoints.
+//! - [`auth`]: bearer tokens as SHA-256 digests, partners' signatures, roles and regions.
 //! - [`config`]: layered, validated settings.
 //! - [`ticket`]: the domain types, with personal data masked in `Debug`.
 //! - [`metrics`], [`telemetry`]: Prometheus names, logging set-up.
-//! - [`startup`], [`local_redis`]: building the app, starting Redis when none is configured.
+//! - [`startup`], [`local_redis`]: building the app, the accept loop and its connection guards,
+//!   starting Redis when none is configured.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 

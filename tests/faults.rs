@@ -3,8 +3,12 @@
 //! The crash test: two gateway binaries on one `redis-server`, and the load generator
 //! (`load-tests --scenario steady --target A,B`, a child process) offering steady open-loop load
 //! as a partner would: every request signed, a ticket that gets no answer from one gateway sent
-//! again (re-signed, same idempotency key) to the other. One gateway is killed with SIGKILL in
-//! the middle and restarted. Afterwards, from the generator's list of acknowledged tickets:
+//! again (same idempotency key) to the other, signed at the time it is resent. A resend within
+//! the same second as the lost attempt carries the same signature; ticket intake lets a repeated
+//! signature through (it is idempotent: `200` with the ticket if the lost attempt registered it,
+//! else `201`), while every other signed endpoint refuses it as a replay and needs a fresh
+//! `x-hotline-nonce` for a same-second repeat. One gateway is killed with SIGKILL in the middle
+//! and restarted. Afterwards, from the generator's list of acknowledged tickets:
 //! every acknowledged ticket is present exactly once, every SLA warning due fired exactly once
 //! (both gateways run timer movers), and every ticket's callback reached the partner at least
 //! once.

@@ -2,9 +2,12 @@
 //! the three hotlines, with a share of faithful retries, closed-loop or open-loop.
 //!
 //! Against gateways started elsewhere ([`Target`] with several bases and failover), it behaves
-//! as a partner hotline system does: it signs every request (and every retry, with a fresh
-//! timestamp, since the gateway refuses a replayed signature), and when a gateway does not answer
-//! it sends the same ticket (same idempotency key) to the next one until it is acknowledged.
+//! as a partner hotline system does: it signs every attempt at the time it is sent, and when a
+//! gateway does not answer it sends the same ticket (same idempotency key) to the next one until
+//! it is acknowledged. An attempt in the same second as an earlier one carries the same
+//! signature; the gateway lets a repeated signature through on ticket intake, which is idempotent
+//! by `(source, external_id)`, so neither retries nor faithful repeats need to wait for the next
+//! second.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -97,9 +100,10 @@ pub struct Target {
     /// Bearer token or signature.
     pub auth: Auth,
     /// `Some(limit)`: a request without a definite answer (no connection, timeout, 5xx, 429, or
-    /// a 401 for a signature used twice in one second) is sent again, re-signed, to the next
-    /// base, until it is answered or `limit` has passed since it was scheduled. `None`: one
-    /// attempt, as the generator's own single-gateway scenarios measure.
+    /// a 401 for a replayed signature, which only a gateway without intake's replay exemption
+    /// sends) is sent again, signed anew, to the next base, until it is answered or `limit` has
+    /// passed since it was scheduled. `None`: one attempt, as the generator's own single-gateway
+    /// scenarios measure.
     pub failover: Option<Duration>,
 }
 
@@ -130,9 +134,6 @@ struct Sent {
     body: Arc<Vec<u8>>,
     /// The id the first request got.
     id: String,
-    /// The signing time of the acknowledged request: a retry must be signed later, or its
-    /// signature would be the same and refused as a replay.
-    signed_at: Option<i64>,
 }
 
 /// One request to make.
@@ -206,12 +207,9 @@ impl Ctx {
                 .lock()
                 .map_err(|_| anyhow::anyhow!("retry pool poisoned"))?;
             if !pool.is_empty() {
-                let sent = &pool[rng.random_range(0..pool.len())];
-                // A signed retry within the second of the original would carry the same
-                // signature and be refused as a replay: send a new ticket instead of waiting.
-                if sent.signed_at.is_none_or(|at| at < signing::now_seconds()) {
-                    return Ok(Job::Retry(sent.clone()));
-                }
+                // Even within the second of the original (the same signature), a signed retry of
+                // intake is answered like any retry: 200 and the same ticket.
+                return Ok(Job::Retry(pool[rng.random_range(0..pool.len())].clone()));
             }
         }
         let source = texts::pick_source(rng);
@@ -291,7 +289,7 @@ impl Ctx {
     /// Sends one request (and, with failover, its retries on the other targets) and judges the
     /// answer; latency counts from `start`, the scheduled time.
     async fn execute(&self, job: Job, n: u64, start: Instant, rng: &mut StdRng) -> Sample {
-        let (source, external_id, county, body, expect, mut signed_at) = match &job {
+        let (source, external_id, county, body, expect) = match &job {
             Job::New {
                 source,
                 external_id,
@@ -303,7 +301,6 @@ impl Ctx {
                 *county,
                 Arc::clone(body),
                 None,
-                None,
             ),
             Job::Retry(s) => (
                 s.source,
@@ -311,7 +308,6 @@ impl Ctx {
                 s.county,
                 Arc::clone(&s.body),
                 Some(s.id.clone()),
-                s.signed_at,
             ),
         };
         let mut sample = Sample {
@@ -332,32 +328,28 @@ impl Ctx {
         // new ticket's acknowledgement is a 200 with the same id, not a 201.
         let mut maybe_registered = false;
         let mut attempt: u32 = 0;
-        let (status, receipt, ts) = loop {
-            let ts = if signed {
-                fresh_timestamp(signed_at).await
-            } else {
-                0
-            };
+        let (status, receipt) = loop {
+            let ts = if signed { signing::now_seconds() } else { 0 };
             let sent = self.request(n, attempt, &body, ts).send().await;
             let failure = match sent {
                 Ok(r) => match r.status().as_u16() {
                     status @ (200 | 201) => match r.json::<Receipt>().await {
-                        Ok(receipt) => break (status, Some(receipt), ts),
+                        Ok(receipt) => break (status, Some(receipt)),
                         Err(e) => (transport_kind(&e), true),
                     },
                     s if s >= 500 || s == 429 => (format!("http_{s}"), s >= 500),
-                    // Only a replayed signature is worth signing again; a wrong key or secret
-                    // is final.
+                    // Only a replayed signature is worth signing again (a gateway that refuses a
+                    // repeated intake signature; this one does not); a wrong key or secret is
+                    // final.
                     401 if signed && r.text().await.is_ok_and(|t| t.contains("replayed")) => {
                         ("http_401_replayed".to_string(), false)
                     }
-                    s => break (s, None, ts),
+                    s => break (s, None),
                 },
                 Err(e) => (transport_kind(&e), true),
             };
             let (kind, in_doubt) = failure;
             maybe_registered |= in_doubt;
-            signed_at = Some(ts);
             let retry_left = self
                 .failover
                 .is_some_and(|limit| start.elapsed() + FAILOVER_PAUSE < limit);
@@ -393,7 +385,6 @@ impl Ctx {
                         county,
                         body,
                         id: receipt.id,
-                        signed_at: signed.then_some(ts),
                     },
                     rng,
                 );
@@ -409,7 +400,6 @@ impl Ctx {
                         county,
                         body,
                         id: receipt.id,
-                        signed_at: signed.then_some(ts),
                     },
                     rng,
                 );
@@ -426,25 +416,6 @@ impl Ctx {
             (s, Some(_)) => sample.outcome = Err(format!("retry_http_{s}")),
         }
         sample
-    }
-}
-
-/// Now in Unix seconds, but later than `after`: the same body signed in the same second has the
-/// same signature, which the gateway refuses as a replay, so a retry waits for the next second.
-async fn fresh_timestamp(after: Option<i64>) -> i64 {
-    loop {
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default();
-        let ts = now.as_secs() as i64;
-        match after {
-            Some(prev) if ts <= prev => {
-                let to_next = Duration::from_secs(1)
-                    .saturating_sub(Duration::from_nanos(u64::from(now.subsec_nanos())));
-                tokio::time::sleep(to_next + Duration::from_millis(1)).await;
-            }
-            _ => return ts,
-        }
     }
 }
 
