@@ -59,6 +59,27 @@ pub(crate) fn normalize_into(s: &str, out: &mut String) {
             i += 1;
             continue;
         }
+        // The common case, U+4E00–U+9FFF (E4 B8 80 to E9 BF BF): NFKC and lower-casing leave
+        // these ideographs alone, so only the traditional→simplified table is asked.
+        if (0xE4..=0xE9).contains(&b)
+            && let Some(&[b1, b2]) = bytes.get(i + 1..i + 3)
+            && (b != 0xE4 || b1 >= 0xB8)
+            && b1 & 0xC0 == 0x80
+            && b2 & 0xC0 == 0x80
+        {
+            let code =
+                (u32::from(b & 0x0F) << 12) | (u32::from(b1 & 0x3F) << 6) | u32::from(b2 & 0x3F);
+            if let Some(c) = char::from_u32(code) {
+                let n = simplify(c);
+                if n != c {
+                    out.push_str(&s[run..i]);
+                    out.push(n);
+                    run = i + 3;
+                }
+            }
+            i += 3;
+            continue;
+        }
         let Some((c, len)) = char_at(s, i) else {
             return slow(out);
         };
