@@ -31,7 +31,7 @@ use super::features::is_han;
 use super::lexicon::Lexicon;
 use super::matcher::PhraseSet;
 use super::model::{LinearModel, MODEL_SERVICES};
-use super::normalize::{HeadCount, PeopleWords, max_head_count, normalize_into};
+use super::normalize::{HeadCount, PeopleWords, max_head_count, near_any, normalize_into};
 use super::{ClassifyError, Decision, Service};
 use crate::config::ClassifySettings;
 use crate::ticket::{Source, TicketText};
@@ -108,6 +108,9 @@ pub struct Classifier {
     /// Group-action words a text head count needs nearby, and how near (characters).
     actions: Vec<String>,
     action_window: usize,
+    /// `[warning.vulnerable]` context words a term needs nearby (empty: none), and how near.
+    vulnerable_context: Vec<String>,
+    vulnerable_window: usize,
     /// `[warning.repeat]`: level index by minimum number of earlier calls.
     repeat_levels: Vec<(usize, u32)>,
     tables: Vec<Table>,
@@ -261,6 +264,11 @@ impl Classifier {
             .map(|(_, min)| *min)
             .min()
             .unwrap_or(u32::MAX);
+        let (vulnerable_context, vulnerable_window) = lexicon
+            .warning
+            .vulnerable
+            .as_ref()
+            .map_or((Vec::new(), 0), |v| (v.context.clone(), v.window));
         let mut repeat_levels = Vec::new();
         for (level, min) in &lexicon.warning.repeat.levels {
             let index = level_index(level, format!("warning.repeat.levels.{level}"))?;
@@ -368,6 +376,8 @@ impl Classifier {
             actions: hc.actions.clone(),
             action_window: hc.window,
             repeat_levels,
+            vulnerable_context,
+            vulnerable_window,
             tables,
             phrases,
             uses,
@@ -547,7 +557,20 @@ impl Classifier {
                     level: rule_level,
                     reason,
                 } => {
-                    if let Some(first) = self.terms_of(i, &matched).first() {
+                    // With context words, the first term that has one nearby.
+                    let found = self.terms_of(i, &matched).into_iter().find(|term| {
+                        self.vulnerable_context.is_empty()
+                            || text.match_indices(term).any(|(at, t)| {
+                                near_any(
+                                    &text,
+                                    at,
+                                    at + t.len(),
+                                    &self.vulnerable_context,
+                                    self.vulnerable_window,
+                                )
+                            })
+                    });
+                    if let Some(first) = found {
                         level = level.min(*rule_level);
                         warning_reasons.push(format!(
                             "{reason}\"{first}\"→{}",
@@ -1055,7 +1078,7 @@ mod tests {
     #[test]
     fn the_decision_records_the_lexicon_version() {
         let c = classifier();
-        assert_eq!(c.model(), "lexicon-2026.11-2+ngram-lr-2026.11-1");
+        assert_eq!(c.model(), "lexicon-2026.11-3+ngram-lr-2026.11-1");
         assert_eq!(classify("欠薪").model, c.model());
     }
 
@@ -1192,7 +1215,7 @@ mod tests {
     #[test]
     fn without_a_model_the_lexicon_still_decides() {
         let c = lexicon_only();
-        assert_eq!(c.model(), "lexicon-2026.11-2");
+        assert_eq!(c.model(), "lexicon-2026.11-3");
         let d = c.classify(&ticket(
             Source::Legal12348,
             "请问离婚后孩子的抚养权怎么判？",
@@ -1241,6 +1264,25 @@ mod tests {
         // Phrases that name no vulnerable party.
         assert_eq!(classify("儿童节的活动费用怎么退").warning_level, "none");
         assert_eq!(classify("养老人员工资被拖欠").warning_level, "none");
+    }
+
+    #[test]
+    fn a_vulnerable_party_needs_harm_or_conflict_nearby() {
+        // Policy questions that mention a vulnerable group name no party at risk.
+        assert_eq!(
+            classify("高龄老人补贴没有发放，请相关部门解决").warning_level,
+            "none"
+        );
+        assert_eq!(classify("小孩入学需要准备什么材料").warning_level, "none");
+        // The same words next to harm, neglect or a quarrel do.
+        assert_eq!(classify("对方酒驾撞了我家老人").warning_level, "yellow");
+        assert_eq!(
+            classify("老人有三个儿子，都不愿意出赡养费").warning_level,
+            "yellow"
+        );
+        // A context word too far away does not count (the window is 20 characters).
+        let far = format!("老人{}吵起来了", "的".repeat(30));
+        assert_eq!(classify(&far).warning_level, "none", "{far}");
     }
 
     #[test]
@@ -1346,6 +1388,12 @@ mod tests {
         assert_eq!(
             key_of(Lexicon::from_toml_str(&s).unwrap_err()),
             "warning.repeat.levels.yellow"
+        );
+        let s = SHIPPED.replace("window = 20\n", "window = 0\n");
+        assert_ne!(s, SHIPPED);
+        assert_eq!(
+            key_of(Lexicon::from_toml_str(&s).unwrap_err()),
+            "warning.vulnerable.window"
         );
     }
 

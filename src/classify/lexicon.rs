@@ -4,7 +4,7 @@
 //! ignored rule):
 //!
 //! ```toml
-//! version = "2026.11-2"
+//! version = "2026.11-3"
 //!
 //! [categories.labour]                 # one table per category of the taxonomy
 //! label = "劳动争议"                  # shown to operators in reasons
@@ -33,6 +33,8 @@
 //! reason = "涉及弱势群体"             # reason: 涉及弱势群体"孕妇"→yellow
 //! terms = ["孕妇", "老人"]
 //! except = ["儿童节"]
+//! context = ["推倒", "欺负"]          # optional: a term needs one of these nearby
+//! window = 10                         # characters either side searched for a context word
 //!
 //! [warning.repeat]                    # optional: level = minimum earlier calls by the caller
 //! levels = { yellow = 2 }
@@ -219,8 +221,13 @@ pub(super) struct WarningSection {
 }
 
 /// `[warning.vulnerable]`: words for parties who cannot easily protect themselves (老人, 孕妇,
-/// 未成年 …). A dispute that involves one is watched more closely, so any (non-excepted) term
+/// 未成年 …). A dispute that involves one is watched more closely, so a (non-excepted) term
 /// raises the level to `level`; the reason quotes the word (`涉及弱势群体"孕妇"→yellow`).
+///
+/// With `context`, the term must have one of those words (harm, neglect, a quarrel: 推倒,
+/// 欺负, 不赡养 …) within `window` characters: on its own 老人 or 小孩 is as often a policy
+/// question (老人补贴, 小孩入学) as a party at risk, and one ticket in eight of the government
+/// message board turned yellow for that alone.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct VulnerableParties {
@@ -231,6 +238,16 @@ pub(super) struct VulnerableParties {
     pub(super) terms: Vec<String>,
     #[serde(default)]
     pub(super) except: Vec<String>,
+    /// Words one of which must be near a term (empty: none needed).
+    #[serde(default)]
+    pub(super) context: Vec<String>,
+    /// Characters either side of a term searched for a context word.
+    #[serde(default = "default_vulnerable_window")]
+    pub(super) window: usize,
+}
+
+fn default_vulnerable_window() -> usize {
+    10
 }
 
 fn default_vulnerable_reason() -> String {
@@ -417,6 +434,13 @@ impl Lexicon {
             }
             v.terms = plain_terms(&v.terms, "warning.vulnerable.terms")?;
             v.except = plain_terms(&v.except, "warning.vulnerable.except")?;
+            v.context = plain_terms(&v.context, "warning.vulnerable.context")?;
+            if !v.context.is_empty() && v.window == 0 {
+                return Err(invalid(
+                    "warning.vulnerable.window",
+                    "must be at least 1 when context words are listed",
+                ));
+            }
         }
         for (level, min) in &self.warning.repeat.levels {
             if *min == 0 {

@@ -286,10 +286,19 @@ fn may_start_numeral_by_match(bytes: &[u8], i: usize) -> bool {
 /// Whether a group-action word is within `words.window` characters of `text[start..end]`
 /// (always true when no action words are configured).
 fn acting_together(text: &str, start: usize, end: usize, words: PeopleWords<'_>) -> bool {
-    if words.actions.is_empty() {
-        return true;
-    }
-    let before = match words.window.checked_sub(1) {
+    words.actions.is_empty() || near_any(text, start, end, words.actions, words.window)
+}
+
+/// Whether one of `words` occurs within `window` characters of `text[start..end]` (the
+/// phrase itself included): the head-count reader and the vulnerable-party rule both ask it.
+pub(crate) fn near_any(
+    text: &str,
+    start: usize,
+    end: usize,
+    words: &[String],
+    window: usize,
+) -> bool {
+    let before = match window.checked_sub(1) {
         None => start,
         Some(k) => text[..start]
             .char_indices()
@@ -299,11 +308,10 @@ fn acting_together(text: &str, start: usize, end: usize, words: PeopleWords<'_>)
     };
     let after = text[end..]
         .char_indices()
-        .nth(words.window)
+        .nth(window)
         .map_or(text.len(), |(b, _)| end + b);
     let around = &text[before..after];
     words
-        .actions
         .iter()
         .any(|a| !a.is_empty() && around.contains(a.as_str()))
 }
