@@ -94,7 +94,7 @@ pub(crate) struct Scores {
 
 /// One known n-gram of a ticket: its model row and where it is in the text. Twelve bytes, so
 /// the thousand or so of a long ticket stay in the cache between scoring and explaining.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct Known {
     /// Row in the weights.
     row: u32,
@@ -252,57 +252,75 @@ impl LinearModel {
         &self.header
     }
 
-    /// The known n-grams of `text`, each row once at its first occurrence: the rows of those
-    /// that are not quoted, those that can be quoted ([`Scores::rows`]), and the number of
-    /// n-grams, repeats included.
+    /// The known n-grams of `text`, each row once at its first occurrence, written to
+    /// `found`, and those that can be quoted as reasons (four bytes or more) also to `quotable`
+    /// (both must have room for every n-gram of the text: three per byte is plenty); returns
+    /// the number of n-grams (repeats included) and of those written to each.
     ///
     /// `RANKED` finds a bucket's row from the presence bits and [`LinearModel::rank`] (12 KiB,
     /// in the L1 cache) with a `popcnt`, and is only chosen where the CPU has that instruction;
-    /// otherwise the row comes from the 256 KiB `index`, whose reads missed the L1 cache on a
-    /// third of the scan's time.
+    /// it also writes every n-gram's slot and advances only for known ones, so the scan has
+    /// no branch on "known", which real text makes unpredictable (about half are). Otherwise
+    /// the row comes from the 256 KiB `index`, whose reads missed the L1 cache on a third of
+    /// the scan's time.
     #[inline(always)]
-    fn known_grams<const RANKED: bool>(&self, text: &str) -> (Vec<u32>, Vec<Known>, usize) {
-        // A copy of the presence bits (8 KiB) whose bit is cleared when its bucket is first
-        // met, so "known" and "not seen yet" are one test. (One row per bucket, so distinct
-        // buckets are distinct rows.)
-        let mut unseen = self.present.clone();
-        // A 500-character ticket knows a few hundred of each kind.
-        let mut plain: Vec<u32> = Vec::with_capacity(512);
-        let mut rows: Vec<Known> = Vec::with_capacity(768);
+    fn known_grams<const RANKED: bool>(
+        &self,
+        text: &str,
+        unseen: &mut [u64],
+        found: &mut [Known],
+        quotable: &mut [Known],
+    ) -> (usize, usize, usize) {
+        let (mut n, mut m) = (0usize, 0usize);
         let total = scan_grams(
             text,
             self.header.max_n,
             self.header.buckets,
             |bucket, _, start, end| {
                 let w = bucket as usize / 64;
-                let bit = 1u64 << (bucket % 64);
+                let bit = bucket % 64;
                 let Some(word) = unseen.get_mut(w) else {
                     return;
                 };
-                if *word & bit == 0 {
-                    return;
-                }
-                *word &= !bit;
-                let r = if RANKED {
+                if RANKED {
+                    let hit = (*word >> bit) & 1;
+                    *word &= !(hit << bit);
                     let (Some(&all), Some(&before)) = (self.present.get(w), self.rank.get(w))
                     else {
                         return;
                     };
-                    before + (all & (bit - 1)).count_ones()
+                    let row = before + (all & ((1u64 << bit) - 1)).count_ones();
+                    let k = Known { row, start, end };
+                    if let (Some(slot), Some(q)) = (found.get_mut(n), quotable.get_mut(m)) {
+                        *slot = k;
+                        *q = k;
+                    }
+                    // hit is 0 or 1; quotable n-grams are 4 bytes or longer.
+                    n += hit as usize;
+                    m += (hit & u64::from(end - start >= 4)) as usize;
                 } else {
-                    let Some(&r) = self.index.get(bucket as usize) else {
+                    if *word >> bit & 1 == 0 {
+                        return;
+                    }
+                    *word &= !(1u64 << bit);
+                    let (Some(&row), Some(slot)) =
+                        (self.index.get(bucket as usize), found.get_mut(n))
+                    else {
                         return;
                     };
-                    r
-                };
-                if end - start >= 4 {
-                    rows.push(Known { row: r, start, end });
-                } else {
-                    plain.push(r);
+                    let k = Known { row, start, end };
+                    *slot = k;
+                    n += 1;
+                    if end - start >= 4
+                        && let Some(q) = quotable.get_mut(m)
+                    {
+                        *q = k;
+                        m += 1;
+                    }
                 }
             },
         );
-        (plain, rows, total)
+        (total, n.min(found.len()), m.min(quotable.len()))
     }
 
     /// The row of `bucket`, if it has one.
@@ -317,14 +335,43 @@ impl LinearModel {
 
     /// Scores a normalised text.
     pub(crate) fn score(&self, text: &str) -> Scores {
-        let (plain, rows, total) = match self.avx2 {
-            Some(v3) => pulp::Simd::vectorize(v3, KnownGrams { model: self, text }),
-            None => self.known_grams::<false>(text),
+        // The per-thread buffers, or fresh ones in the (impossible) case they are in use.
+        SCRATCH.with(|cell| match cell.try_borrow_mut() {
+            Ok(mut scratch) => self.score_with(text, &mut scratch),
+            Err(_) => self.score_with(text, &mut Scratch::default()),
+        })
+    }
+
+    fn score_with(&self, text: &str, scratch: &mut Scratch) -> Scores {
+        // A copy of the presence bits (8 KiB) whose bit is cleared when its bucket is first
+        // met, so "known" and "not seen yet" are one test. (One row per bucket, so distinct
+        // buckets are distinct rows.)
+        scratch.unseen.clear();
+        scratch.unseen.extend_from_slice(&self.present);
+        let room = text.len().saturating_mul(3).saturating_add(3);
+        if scratch.found.len() < room {
+            scratch.found.resize(room, Known::default());
+            scratch.quotable.resize(room, Known::default());
+        }
+        let (total, found, quotable) = match self.avx2 {
+            Some(v3) => pulp::Simd::vectorize(
+                v3,
+                KnownGrams {
+                    model: self,
+                    text,
+                    scratch,
+                },
+            ),
+            None => self.known_grams::<false>(
+                text,
+                &mut scratch.unseen,
+                &mut scratch.found,
+                &mut scratch.quotable,
+            ),
         };
-        let known = plain.len() + rows.len();
+        let found = scratch.found.get(..found).unwrap_or_default();
+        let known = found.len();
         // Integer sums, so the order of additions cannot change the result.
-        let multi: Vec<u32> = rows.iter().map(|k| k.row).collect();
-        let all = [plain.as_slice(), multi.as_slice()];
         let sums = match self.stride {
             // The shipped taxonomy (3 services + 16 categories) pads to 24: a fixed-size
             // accumulator the compiler keeps in vector registers; compiled again for AVX2 (which
@@ -336,14 +383,19 @@ impl LinearModel {
                     RowSumAvx2 {
                         v3,
                         padded: &self.padded,
-                        rows: all,
+                        rows: found,
                         classes: self.classes,
                     },
                 ),
-                None => sum_rows::<24>(&self.padded, all, self.classes),
+                None => sum_rows::<24>(&self.padded, found, self.classes),
             },
-            _ => sum_rows_any(&self.padded, self.stride, all, self.classes),
+            _ => sum_rows_any(&self.padded, self.stride, found, self.classes),
         };
+        let rows = scratch
+            .quotable
+            .get(..quotable)
+            .unwrap_or_default()
+            .to_vec();
         let value = if total == 0 {
             0.0
         } else {
@@ -380,6 +432,7 @@ impl LinearModel {
         };
         // The n best by (own weight × classes − sum of the head's weights), kept by insertion.
         let mut best: Vec<(i64, Gram)> = Vec::with_capacity(n + 1);
+        let mut bar = 0i64;
         let width = (hi - lo) as i64;
         let head = usize::from(lo != 0);
         for k in &scores.rows {
@@ -390,12 +443,18 @@ impl LinearModel {
             };
             let sum = self.head_sums.get(r).map_or(0, |h| i64::from(h[head]));
             let lead = i64::from(*own) * width - sum;
-            if lead <= 0 || best.len() == n && best.last().is_some_and(|b| b.0 >= lead) {
+            // One comparison against the bar to beat (positive, and above the n-th best once
+            // there are n): after the first few rows it almost always says no, which the CPU
+            // predicts, where "positive?" alone is a coin toss.
+            if lead <= bar {
                 continue;
             }
             let at = best.partition_point(|b| b.0 >= lead);
             best.insert(at, (lead, k.gram()));
             best.truncate(n);
+            if best.len() == n {
+                bar = best.last().map_or(0, |b| b.0.max(0));
+            }
         }
         best.into_iter().map(|(_, g)| g).collect()
     }
@@ -410,13 +469,13 @@ const FLUSH_ROWS: usize = 32_768;
 /// dispatching function it is called from; fixed-size rows and a local accumulator, so that
 /// the compiler keeps the sums in vector registers.
 #[inline(always)]
-fn sum_rows<const S: usize>(padded: &[i16], rows: [&[u32]; 2], classes: usize) -> Vec<i64> {
+fn sum_rows<const S: usize>(padded: &[i16], rows: &[Known], classes: usize) -> Vec<i64> {
     let mut sums = vec![0i64; classes];
-    for list in rows {
-        for chunk in list.chunks(FLUSH_ROWS) {
+    {
+        for chunk in rows.chunks(FLUSH_ROWS) {
             let mut acc = [0i32; S];
-            for r in chunk {
-                let r = *r as usize;
+            for k in chunk {
+                let r = k.row as usize;
                 let Some(w) = padded.get(r * S..(r + 1) * S) else {
                     continue;
                 };
@@ -444,7 +503,7 @@ fn sum_rows<const S: usize>(padded: &[i16], rows: [&[u32]; 2], classes: usize) -
 struct RowSumAvx2<'a> {
     v3: pulp::x86::V3,
     padded: &'a [i16],
-    rows: [&'a [u32]; 2],
+    rows: &'a [Known],
     classes: usize,
 }
 
@@ -457,11 +516,11 @@ impl pulp::WithSimd for RowSumAvx2<'_> {
         use std::arch::x86_64::__m128i;
         let avx2 = self.v3.avx2;
         let mut sums = vec![0i64; self.classes];
-        for list in self.rows {
-            for chunk in list.chunks(FLUSH_ROWS) {
+        {
+            for chunk in self.rows.chunks(FLUSH_ROWS) {
                 let mut acc = [self.v3.avx._mm256_setzero_si256(); 3];
-                for r in chunk {
-                    let r = *r as usize;
+                for k in chunk {
+                    let r = k.row as usize;
                     let Some(w) = self.padded.get(r * 24..(r + 1) * 24) else {
                         continue;
                     };
@@ -485,13 +544,13 @@ impl pulp::WithSimd for RowSumAvx2<'_> {
 }
 
 /// [`sum_rows`] for any row length.
-fn sum_rows_any(padded: &[i16], stride: usize, rows: [&[u32]; 2], classes: usize) -> Vec<i64> {
+fn sum_rows_any(padded: &[i16], stride: usize, rows: &[Known], classes: usize) -> Vec<i64> {
     let mut sums = vec![0i64; classes];
-    for list in rows {
-        for chunk in list.chunks(FLUSH_ROWS) {
+    {
+        for chunk in rows.chunks(FLUSH_ROWS) {
             let mut acc = vec![0i32; stride];
-            for r in chunk {
-                let r = *r as usize;
+            for k in chunk {
+                let r = k.row as usize;
                 if let Some(w) = padded.get(r * stride..(r + 1) * stride) {
                     for (a, x) in acc.iter_mut().zip(w) {
                         *a += i32::from(*x);
@@ -532,20 +591,41 @@ fn ranks(present: &[u64]) -> Vec<u32> {
         .collect()
 }
 
+/// Buffers reused from one ticket to the next on a thread: the found n-grams (tens of
+/// kilobytes) and the copy of the presence bits, which allocating and zeroing per ticket cost
+/// more than a tenth of the model's time.
+#[derive(Default)]
+struct Scratch {
+    unseen: Vec<u64>,
+    found: Vec<Known>,
+    quotable: Vec<Known>,
+}
+
+thread_local! {
+    static SCRATCH: std::cell::RefCell<Scratch> = std::cell::RefCell::new(Scratch::default());
+}
+
 /// [`LinearModel::known_grams`] with ranks, compiled for a CPU with `popcnt` (x86-64-v3).
 #[cfg(target_arch = "x86_64")]
 struct KnownGrams<'a> {
     model: &'a LinearModel,
     text: &'a str,
+    scratch: &'a mut Scratch,
 }
 
 #[cfg(target_arch = "x86_64")]
 impl pulp::WithSimd for KnownGrams<'_> {
-    type Output = (Vec<u32>, Vec<Known>, usize);
+    type Output = (usize, usize, usize);
 
     #[inline(always)]
     fn with_simd<V: pulp::Simd>(self, _: V) -> Self::Output {
-        self.model.known_grams::<true>(self.text)
+        let Scratch {
+            unseen,
+            found,
+            quotable,
+        } = self.scratch;
+        self.model
+            .known_grams::<true>(self.text, unseen, found, quotable)
     }
 }
 
@@ -848,16 +928,15 @@ mod tests {
         fn avx2_row_sums_equal_the_plain_ones(
             weights in proptest::collection::vec(proptest::num::i16::ANY, 24..24 * 40),
             picks in proptest::collection::vec(0u32..40, 0..200),
-            split in 0usize..200,
         ) {
             let rows = (weights.len() / 24) as u32;
             let padded = &weights[..rows as usize * 24];
             let picks: Vec<u32> = picks.into_iter().map(|r| r % rows).collect();
-            let (a, b) = picks.split_at(split.min(picks.len()));
-            let plain = sum_rows::<24>(padded, [a, b], 19);
+            let known: Vec<Known> = picks.iter().map(|r| Known { row: *r, start: 0, end: 0 }).collect();
+            let plain = sum_rows::<24>(padded, &known, 19);
             #[cfg(target_arch = "x86_64")]
             if let Some(v3) = pulp::x86::V3::try_new() {
-                let fast = pulp::Simd::vectorize(v3, RowSumAvx2 { v3, padded, rows: [a, b], classes: 19 });
+                let fast = pulp::Simd::vectorize(v3, RowSumAvx2 { v3, padded, rows: &known, classes: 19 });
                 proptest::prop_assert_eq!(&fast, &plain);
             }
             // And both equal the sums written out.
