@@ -189,7 +189,11 @@ impl PhraseSet {
                 p.as_bytes().get(skip..).unwrap_or_default(),
                 start + p.len(),
             );
-            if tail.is_empty() || bytes.get(start + skip..end) == Some(tail) {
+            // The first byte settles most mismatches without calling `memcmp`.
+            let rest = bytes.get(start + skip..end);
+            if tail.is_empty()
+                || rest.is_some_and(|r| r.first() == tail.first() && r == tail)
+            {
                 found(id, start, end);
             }
         }
