@@ -1,4 +1,5 @@
-//! The lexicon classifier: one Aho-Corasick pass over the normalised ticket, then arithmetic.
+//! The lexicon classifier: one pass of the phrase matcher over the normalised ticket, then
+//! arithmetic.
 //!
 //! Why it decides the way it does:
 //!
@@ -69,7 +70,7 @@ struct Table {
     terms: Vec<(String, f64)>,
 }
 
-/// What one automaton pattern means to one table.
+/// What one matcher phrase means to one table.
 #[derive(Debug, Clone, Copy)]
 struct Use {
     table: usize,
@@ -275,7 +276,7 @@ impl Classifier {
             repeat_levels.push((index, *min));
         }
 
-        // One automaton over every distinct pattern; `uses` says what each pattern means.
+        // One matcher over every distinct phrase; `uses` says what each phrase means.
         let mut patterns: Vec<String> = Vec::new();
         let mut uses: Vec<Vec<Use>> = Vec::new();
         let mut add = |pattern: &str, u: Use| match patterns.iter().position(|p| p == pattern) {
