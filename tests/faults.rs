@@ -173,8 +173,15 @@ callback_events = ["ticket.accepted", "ticket.returned"]
     let config = dir.path().join("gateway.toml");
     std::fs::write(&config, test_config(&redis.url(), &extra)).expect("config");
     let (port_a, port_b) = (free_port(), free_port());
-    let mut a = GatewayProcess::start(&config, port_a, dir.path().join("a.log"));
+    let a = GatewayProcess::start(&config, port_a, dir.path().join("a.log"));
     let b = GatewayProcess::start(&config, port_b, dir.path().join("b.log"));
+    // `HOTLINE_SOAK_SECONDS=N`: the soak (a documented load-test scenario, not part of the test
+    // command): N seconds of load with a gateway killed and restarted every 10 s, A and B in turn.
+    let soak: Option<u64> = std::env::var("HOTLINE_SOAK_SECONDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .filter(|n| *n > 6);
+    let duration = soak.unwrap_or(6).to_string();
 
     // The partner: the load generator, open-loop at 80 tickets/s for 6 s (three hotlines, six
     // counties, 10 % faithful retries), request n to A or B in turn and failing over to the
@@ -184,7 +191,14 @@ callback_events = ["ticket.accepted", "ticket.returned"]
     let generator_log = dir.path().join("load.log");
     let mut generator = KillOnDrop(
         Command::new(&load_generator)
-            .args(["--scenario", "steady", "--duration", "6", "--rate", "80"])
+            .args([
+                "--scenario",
+                "steady",
+                "--duration",
+                &duration,
+                "--rate",
+                "80",
+            ])
             .args(["--timeout-ms", "2000", "--retry-for", "30"])
             .arg("--target")
             .arg(format!("{},{}", a.base, b.base))
@@ -223,18 +237,31 @@ callback_events = ["ticket.accepted", "ticket.returned"]
         matches!(generator.0.try_wait(), Ok(None)),
         "the load is still running when A is killed"
     );
-    a.kill9();
-    tokio::time::sleep(Duration::from_millis(1500)).await;
-    let a2 = tokio::task::spawn_blocking({
-        let config = config.clone();
-        let log = dir.path().join("a2.log");
-        move || GatewayProcess::start(&config, port_a, log)
-    })
-    .await
-    .expect("restart");
-    if !matches!(generator.0.try_wait(), Ok(None)) {
-        println!("note: the load had ended before A was back");
+    let started = Instant::now();
+    let mut gateways = [(a, port_a), (b, port_b)];
+    let mut kills = 0usize;
+    loop {
+        let (victim, port) = &mut gateways[kills % 2];
+        victim.kill9();
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        let log = dir.path().join(format!("restart-{kills}.log"));
+        *victim = tokio::task::spawn_blocking({
+            let (config, port) = (config.clone(), *port);
+            move || GatewayProcess::start(&config, port, log)
+        })
+        .await
+        .expect("restart");
+        kills += 1;
+        if !matches!(generator.0.try_wait(), Ok(None)) {
+            println!("note: the load had ended before the gateway was back");
+        }
+        let Some(seconds) = soak else { break };
+        if started.elapsed() + Duration::from_secs(13) > Duration::from_secs(seconds) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_secs(10)).await;
     }
+    println!("{kills} gateway(s) killed with SIGKILL and restarted under load");
     let status = tokio::task::spawn_blocking(move || {
         let status = generator.0.wait();
         drop(generator);
@@ -424,8 +451,7 @@ callback_events = ["ticket.accepted", "ticket.returned"]
         summary["failover"]["failed_attempts"],
         warned_expected.len()
     );
-    drop(a2);
-    drop(b);
+    drop(gateways);
 }
 
 /// Sends tickets from 8 senders for 5 s to one gateway, retrying each until acknowledged,

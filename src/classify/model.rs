@@ -56,9 +56,10 @@ pub struct LinearModel {
     present: Vec<u64>,
     /// Bucket → row (`u32::MAX` for none), read only for buckets `present` says have one.
     index: Vec<u32>,
-    /// Rows before each word of `present`: with a `popcnt` of the word, a bucket's row without
-    /// reading `index` (see [`LinearModel::known_grams`]).
-    rank: Vec<u32>,
+    /// Each word of `present` with the number of rows before it: with a `popcnt` of the word, a
+    /// bucket's row without reading `index` (see [`LinearModel::known_grams`]); the two side by
+    /// side, so one read fetches both.
+    ranked: Vec<(u64, u32)>,
     /// `buckets.len() × classes` weights as stored (`i16`, times `header.scale`): small enough
     /// to stay in the CPU cache, which is what makes a ticket cost microseconds.
     weights: Vec<i16>,
@@ -203,7 +204,7 @@ impl LinearModel {
             index[*b as usize] = row as u32;
         }
         let present = presence(&buckets, header.buckets);
-        let rank = ranks(&present);
+        let ranked = present.iter().copied().zip(ranks(&present)).collect();
         let head_sums = head_sums(&weights, classes);
         let (padded, stride) = padded(&weights, classes);
         Ok(LinearModel {
@@ -211,7 +212,7 @@ impl LinearModel {
             buckets,
             present,
             index,
-            rank,
+            ranked,
             weights,
             classes,
             head_sums,
@@ -257,7 +258,7 @@ impl LinearModel {
     /// (both must have room for every n-gram of the text: three per byte is plenty); returns
     /// the number of n-grams (repeats included) and of those written to each.
     ///
-    /// `RANKED` finds a bucket's row from the presence bits and [`LinearModel::rank`] (12 KiB,
+    /// `RANKED` finds a bucket's row from the presence bits and ranks (`ranked`, 16 KiB,
     /// in the L1 cache) with a `popcnt`, and is only chosen where the CPU has that instruction;
     /// it also writes every n-gram's slot and advances only for known ones, so the scan has
     /// no branch on "known", which real text makes unpredictable (about half are). Otherwise
@@ -268,7 +269,7 @@ impl LinearModel {
         &self,
         text: &str,
         unseen: &mut [u64],
-        found: &mut [Known],
+        found: &mut [u32],
         quotable: &mut [Known],
     ) -> (usize, usize, usize) {
         let (mut n, mut m) = (0usize, 0usize);
@@ -285,15 +286,13 @@ impl LinearModel {
                 if RANKED {
                     let hit = (*word >> bit) & 1;
                     *word &= !(hit << bit);
-                    let (Some(&all), Some(&before)) = (self.present.get(w), self.rank.get(w))
-                    else {
+                    let Some(&(all, before)) = self.ranked.get(w) else {
                         return;
                     };
                     let row = before + (all & ((1u64 << bit) - 1)).count_ones();
-                    let k = Known { row, start, end };
                     if let (Some(slot), Some(q)) = (found.get_mut(n), quotable.get_mut(m)) {
-                        *slot = k;
-                        *q = k;
+                        *slot = row;
+                        *q = Known { row, start, end };
                     }
                     // hit is 0 or 1; quotable n-grams are 4 bytes or longer.
                     n += hit as usize;
@@ -308,13 +307,12 @@ impl LinearModel {
                     else {
                         return;
                     };
-                    let k = Known { row, start, end };
-                    *slot = k;
+                    *slot = row;
                     n += 1;
                     if end - start >= 4
                         && let Some(q) = quotable.get_mut(m)
                     {
-                        *q = k;
+                        *q = Known { row, start, end };
                         m += 1;
                     }
                 }
@@ -350,7 +348,7 @@ impl LinearModel {
         scratch.unseen.extend_from_slice(&self.present);
         let room = text.len().saturating_mul(3).saturating_add(3);
         if scratch.found.len() < room {
-            scratch.found.resize(room, Known::default());
+            scratch.found.resize(room, 0);
             scratch.quotable.resize(room, Known::default());
         }
         let (total, found, quotable) = match self.avx2 {
@@ -469,13 +467,13 @@ const FLUSH_ROWS: usize = 32_768;
 /// dispatching function it is called from; fixed-size rows and a local accumulator, so that
 /// the compiler keeps the sums in vector registers.
 #[inline(always)]
-fn sum_rows<const S: usize>(padded: &[i16], rows: &[Known], classes: usize) -> Vec<i64> {
+fn sum_rows<const S: usize>(padded: &[i16], rows: &[u32], classes: usize) -> Vec<i64> {
     let mut sums = vec![0i64; classes];
     {
         for chunk in rows.chunks(FLUSH_ROWS) {
             let mut acc = [0i32; S];
-            for k in chunk {
-                let r = k.row as usize;
+            for r in chunk {
+                let r = *r as usize;
                 let Some(w) = padded.get(r * S..(r + 1) * S) else {
                     continue;
                 };
@@ -503,7 +501,7 @@ fn sum_rows<const S: usize>(padded: &[i16], rows: &[Known], classes: usize) -> V
 struct RowSumAvx2<'a> {
     v3: pulp::x86::V3,
     padded: &'a [i16],
-    rows: &'a [Known],
+    rows: &'a [u32],
     classes: usize,
 }
 
@@ -519,8 +517,8 @@ impl pulp::WithSimd for RowSumAvx2<'_> {
         {
             for chunk in self.rows.chunks(FLUSH_ROWS) {
                 let mut acc = [self.v3.avx._mm256_setzero_si256(); 3];
-                for k in chunk {
-                    let r = k.row as usize;
+                for r in chunk {
+                    let r = *r as usize;
                     let Some(w) = self.padded.get(r * 24..(r + 1) * 24) else {
                         continue;
                     };
@@ -544,13 +542,13 @@ impl pulp::WithSimd for RowSumAvx2<'_> {
 }
 
 /// [`sum_rows`] for any row length.
-fn sum_rows_any(padded: &[i16], stride: usize, rows: &[Known], classes: usize) -> Vec<i64> {
+fn sum_rows_any(padded: &[i16], stride: usize, rows: &[u32], classes: usize) -> Vec<i64> {
     let mut sums = vec![0i64; classes];
     {
         for chunk in rows.chunks(FLUSH_ROWS) {
             let mut acc = vec![0i32; stride];
-            for k in chunk {
-                let r = k.row as usize;
+            for r in chunk {
+                let r = *r as usize;
                 if let Some(w) = padded.get(r * stride..(r + 1) * stride) {
                     for (a, x) in acc.iter_mut().zip(w) {
                         *a += i32::from(*x);
@@ -597,7 +595,7 @@ fn ranks(present: &[u64]) -> Vec<u32> {
 #[derive(Default)]
 struct Scratch {
     unseen: Vec<u64>,
-    found: Vec<Known>,
+    found: Vec<u32>,
     quotable: Vec<Known>,
 }
 
@@ -839,7 +837,7 @@ pub fn train(examples: &[Example], opts: &TrainOptions) -> LinearModel {
     let model = LinearModel {
         present: Vec::new(),
         index: Vec::new(),
-        rank: Vec::new(),
+        ranked: Vec::new(),
         header: Header {
             version: opts.version.clone(),
             buckets,
@@ -932,7 +930,7 @@ mod tests {
             let rows = (weights.len() / 24) as u32;
             let padded = &weights[..rows as usize * 24];
             let picks: Vec<u32> = picks.into_iter().map(|r| r % rows).collect();
-            let known: Vec<Known> = picks.iter().map(|r| Known { row: *r, start: 0, end: 0 }).collect();
+            let known = picks.clone();
             let plain = sum_rows::<24>(padded, &known, 19);
             #[cfg(target_arch = "x86_64")]
             if let Some(v3) = pulp::x86::V3::try_new() {
