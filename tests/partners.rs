@@ -123,6 +123,18 @@ async fn assert_401(res: reqwest::Response, reason: &str) {
     );
 }
 
+/// The gateway's `/metrics` text.
+async fn metrics_of(app: &TestApp) -> String {
+    app.http
+        .get(format!("{}/metrics", app.base))
+        .send()
+        .await
+        .expect("sent")
+        .text()
+        .await
+        .expect("text")
+}
+
 async fn healthy(app: &TestApp) {
     let res = app
         .http
@@ -340,15 +352,7 @@ async fn bad_signatures_are_refused_with_the_reason() {
     let res = signed_post(&app, "/v1/tickets", &body, "p12345", &later, &sig).await;
     assert_eq!(res.status(), 200);
 
-    let metrics = app
-        .http
-        .get(format!("{}/metrics", app.base))
-        .send()
-        .await
-        .expect("sent")
-        .text()
-        .await
-        .expect("text");
+    let metrics = metrics_of(&app).await;
     for reason in [
         "bad_signature",
         "unknown_key",
@@ -427,15 +431,7 @@ async fn the_rate_limit_is_shared_by_gateways_and_answers_429_with_retry_after()
         a.get("/v1/tickets/320831-99999999", LIMITED).await.status(),
         404
     );
-    let metrics = a
-        .http
-        .get(format!("{}/metrics", a.base))
-        .send()
-        .await
-        .expect("sent")
-        .text()
-        .await
-        .expect("text");
+    let metrics = metrics_of(&a).await;
     assert!(
         metrics.contains("hotline_rate_limited_total{principal=\"limited\"}"),
         "not counted"
@@ -1101,15 +1097,7 @@ async fn http2_clients_that_stall_are_cut_off_and_h2c_still_works() {
     assert_eq!(res.status(), 201);
     healthy(&app).await;
 
-    let metrics = app
-        .http
-        .get(format!("{}/metrics", app.base))
-        .send()
-        .await
-        .expect("sent")
-        .text()
-        .await
-        .expect("text");
+    let metrics = metrics_of(&app).await;
     assert!(
         metrics.contains("hotline_http_idle_connections_closed_total"),
         "idle closes are not counted"
@@ -1455,15 +1443,7 @@ async fn a_same_second_retry_of_a_transfer_gets_the_same_ticket_and_other_replay
         .expect("sent");
     assert_401(res, "bad x-hotline-signature").await;
 
-    let metrics = app
-        .http
-        .get(format!("{}/metrics", app.base))
-        .send()
-        .await
-        .expect("sent")
-        .text()
-        .await
-        .expect("text");
+    let metrics = metrics_of(&app).await;
     for reason in ["replayed_signature", "malformed_nonce"] {
         assert!(
             metrics.contains(&format!(

@@ -377,22 +377,9 @@ impl Ctx {
             queue: receipt.queue,
         };
         match (status, expect) {
-            (201, None) => {
-                self.remember(
-                    Sent {
-                        source,
-                        external_id,
-                        county,
-                        body,
-                        id: receipt.id,
-                    },
-                    rng,
-                );
-                sample.ack = Some(ack);
-            }
-            // Registered by an attempt whose answer was lost (a gateway killed mid-request):
-            // the retry on another gateway got it back, as a partner's retry would.
-            (200, None) if maybe_registered => {
+            // 200: registered by an attempt whose answer was lost (a gateway killed
+            // mid-request): the retry on another gateway got it back, as a partner's would.
+            (201, None) | (200, None) if status == 201 || maybe_registered => {
                 self.remember(
                     Sent {
                         source,

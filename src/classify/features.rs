@@ -19,7 +19,7 @@
 //! `1/sqrt(number of n-grams, repeats included)` (at training and at run time alike), so a long narrative is not more certain than a short
 //! question merely for being long.
 
-use super::normalize::char_at;
+use super::normalize::{char_at, utf8_width};
 
 /// Particles dropped from the feature stream (see the module documentation); the run-time test
 /// is [`is_dropped`], checked against this list.
@@ -279,7 +279,7 @@ pub(crate) fn scan_grams(
             c
         } else {
             // Two- and four-byte characters are never kept (no ideograph of the two blocks).
-            i += utf8_len(b0);
+            i += utf8_width(b0);
             run = 0;
             continue;
         };
@@ -302,16 +302,6 @@ pub(crate) fn scan_grams(
         start1 = pos;
     }
     total
-}
-
-/// Length of the UTF-8 sequence starting with `b0` (1 for a byte that cannot start one).
-fn utf8_len(b0: u8) -> usize {
-    match b0 {
-        0xF0.. => 4,
-        0xE0.. => 3,
-        0xC0.. => 2,
-        _ => 1,
-    }
 }
 
 /// The distinct buckets of `grams`, sorted.

@@ -214,7 +214,7 @@ pub(crate) fn max_head_count(text: &str, words: PeopleWords<'_>, min: u32) -> Op
 
 /// Byte length of the UTF-8 character whose first byte is `b0` (1 for a stray continuation
 /// byte, which cannot occur in a `str` at a character boundary).
-fn utf8_width(b0: u8) -> usize {
+pub(crate) fn utf8_width(b0: u8) -> usize {
     match b0 {
         0xF0.. => 4,
         0xE0.. => 3,
