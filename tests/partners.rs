@@ -123,6 +123,21 @@ async fn assert_401(res: reqwest::Response, reason: &str) {
     );
 }
 
+/// Sends `ticket` as the partner, expects 201, and returns the ticket as a supervisor reads it.
+async fn created_and_read_back(app: &TestApp, ticket: &Value) -> Value {
+    let res = app.post("/v1/tickets", PARTNER, ticket).await;
+    assert_eq!(res.status(), 201);
+    let id = res.json::<Value>().await.expect("json")["id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    app.get(&format!("/v1/tickets/{id}"), SUPERVISOR)
+        .await
+        .json()
+        .await
+        .expect("json")
+}
+
 /// The gateway's `/metrics` text.
 async fn metrics_of(app: &TestApp) -> String {
     app.http
@@ -675,18 +690,7 @@ async fn oversized_nested_invalid_and_injected_bodies_get_clear_answers() {
     let text = "来电人反映\u{0}邻居\u{7}装修噪音\u{1b}[31m太大，双方吵起来了，希望调解员协调。";
     ctl["text"] = json!(text);
     ctl["title"] = json!("噪音\u{0}纠纷");
-    let res = app.post("/v1/tickets", PARTNER, &ctl).await;
-    assert_eq!(res.status(), 201);
-    let id = res.json::<Value>().await.expect("json")["id"]
-        .as_str()
-        .expect("id")
-        .to_string();
-    let view: Value = app
-        .get(&format!("/v1/tickets/{id}"), SUPERVISOR)
-        .await
-        .json()
-        .await
-        .expect("json");
+    let view = created_and_read_back(&app, &ctl).await;
     assert_eq!(view["ticket"]["text"], text);
     assert_eq!(view["ticket"]["title"], "噪音\u{0}纠纷");
 
@@ -697,18 +701,7 @@ async fn oversized_nested_invalid_and_injected_bodies_get_clear_answers() {
     inj["title"] = json!(title);
     inj["text"] = json!(text);
     inj["region"]["town"] = json!("城关镇\"; FLUSHALL; --");
-    let res = app.post("/v1/tickets", PARTNER, &inj).await;
-    assert_eq!(res.status(), 201);
-    let id = res.json::<Value>().await.expect("json")["id"]
-        .as_str()
-        .expect("id")
-        .to_string();
-    let view: Value = app
-        .get(&format!("/v1/tickets/{id}"), SUPERVISOR)
-        .await
-        .json()
-        .await
-        .expect("json");
+    let view = created_and_read_back(&app, &inj).await;
     assert_eq!(view["ticket"]["title"], title);
     assert_eq!(view["ticket"]["text"], text);
     assert_eq!(view["ticket"]["region"]["town"], "城关镇\"; FLUSHALL; --");
