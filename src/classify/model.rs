@@ -89,8 +89,33 @@ pub(crate) struct Scores {
     /// Number of n-grams the model knew (0: the model has nothing to say).
     pub(crate) known: usize,
     /// Known n-grams that can be quoted, with their row, for explaining a class afterwards:
-    /// those of four bytes or more (single characters explain little to an operator).
-    pub(crate) rows: Vec<Known>,
+    /// those of four bytes or more (single characters explain little to an operator); the
+    /// first `quoted` entries, in a per-thread buffer lent to the scores (see `Drop`).
+    rows: Vec<Known>,
+    quoted: usize,
+}
+
+impl Scores {
+    /// The quotable known n-grams (see `rows`).
+    pub(crate) fn quoted(&self) -> &[Known] {
+        self.rows.get(..self.quoted).unwrap_or_default()
+    }
+}
+
+/// The buffer of quotable n-grams goes back to the thread that lent it, so the next ticket
+/// neither allocates nor fills tens of kilobytes, and the quotable ones are not copied out.
+impl Drop for Scores {
+    fn drop(&mut self) {
+        let rows = std::mem::take(&mut self.rows);
+        // During thread teardown, or while the buffers are in use: the buffer is just freed.
+        let _ = SCRATCH.try_with(|cell| {
+            if let Ok(mut scratch) = cell.try_borrow_mut()
+                && scratch.quotable.len() < rows.len()
+            {
+                scratch.quotable = rows;
+            }
+        });
+    }
 }
 
 /// One known n-gram of a ticket: its model row and where it is in the text. Twelve bytes, so
@@ -349,22 +374,28 @@ impl LinearModel {
         let room = text.len().saturating_mul(3).saturating_add(3);
         if scratch.found.len() < room {
             scratch.found.resize(room, 0);
-            scratch.quotable.resize(room, Known::default());
         }
-        let (total, found, quotable) = match self.avx2 {
+        // The quotable n-grams go out with the scores and come back when those are dropped.
+        let mut quotable = std::mem::take(&mut scratch.quotable);
+        if quotable.len() < room {
+            quotable.resize(room, Known::default());
+        }
+        let (total, found, quoted) = match self.avx2 {
             Some(v3) => pulp::Simd::vectorize(
                 v3,
                 KnownGrams {
                     model: self,
                     text,
-                    scratch,
+                    unseen: &mut scratch.unseen,
+                    found: &mut scratch.found,
+                    quotable: &mut quotable,
                 },
             ),
             None => self.known_grams::<false>(
                 text,
                 &mut scratch.unseen,
                 &mut scratch.found,
-                &mut scratch.quotable,
+                &mut quotable,
             ),
         };
         let found = scratch.found.get(..found).unwrap_or_default();
@@ -389,11 +420,6 @@ impl LinearModel {
             },
             _ => sum_rows_any(&self.padded, self.stride, found, self.classes),
         };
-        let rows = scratch
-            .quotable
-            .get(..quotable)
-            .unwrap_or_default()
-            .to_vec();
         let value = if total == 0 {
             0.0
         } else {
@@ -413,7 +439,8 @@ impl LinearModel {
             service_logp,
             category_p: softmax(c),
             known,
-            rows,
+            rows: quotable,
+            quoted,
         }
     }
 
@@ -433,7 +460,7 @@ impl LinearModel {
         let mut bar = 0i64;
         let width = (hi - lo) as i64;
         let head = usize::from(lo != 0);
-        for k in &scores.rows {
+        for k in scores.quoted() {
             let r = k.row as usize;
             // The padded copy: its rows were just summed, so they are in the cache.
             let Some(own) = self.padded.get(r * self.stride + class) else {
@@ -608,7 +635,9 @@ thread_local! {
 struct KnownGrams<'a> {
     model: &'a LinearModel,
     text: &'a str,
-    scratch: &'a mut Scratch,
+    unseen: &'a mut [u64],
+    found: &'a mut [u32],
+    quotable: &'a mut [Known],
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -617,13 +646,8 @@ impl pulp::WithSimd for KnownGrams<'_> {
 
     #[inline(always)]
     fn with_simd<V: pulp::Simd>(self, _: V) -> Self::Output {
-        let Scratch {
-            unseen,
-            found,
-            quotable,
-        } = self.scratch;
         self.model
-            .known_grams::<true>(self.text, unseen, found, quotable)
+            .known_grams::<true>(self.text, self.unseen, self.found, self.quotable)
     }
 }
 

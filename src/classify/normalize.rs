@@ -169,15 +169,21 @@ pub(crate) fn max_head_count(text: &str, words: PeopleWords<'_>, min: u32) -> Op
     let bytes = text.as_bytes();
     let mut i = 0usize;
     while let Some(&b0) = bytes.get(i) {
-        // Most characters cannot start a numeral, and their first two bytes say so.
-        if !may_start_numeral(bytes, i) {
+        // Most characters are not numerals: decode (ASCII or three bytes; others never are)
+        // and test one bit, a branch the CPU predicts because numerals are rare.
+        let (code, len) = if b0 < 0x80 {
+            (u32::from(b0), 1)
+        } else if (0xE0..0xF0).contains(&b0)
+            && let Some(&[b1, b2]) = bytes.get(i + 1..i + 3)
+        {
+            let code =
+                (u32::from(b0 & 0x0F) << 12) | (u32::from(b1 & 0x3F) << 6) | u32::from(b2 & 0x3F);
+            (code, 3)
+        } else {
             i += utf8_width(b0);
             continue;
-        }
-        let Some((c, len)) = char_at(text, i) else {
-            break;
         };
-        if !is_numeral(c) {
+        if !numeral_code(code) {
             i += len;
             continue;
         }
@@ -223,64 +229,46 @@ pub(crate) fn utf8_width(b0: u8) -> usize {
     }
 }
 
-/// Whether the character at byte `i` may be a numeral: an ASCII digit, or the first two bytes
-/// of one of the Chinese numerals (〇 一 二 两 三 五 七 九 万: E3 80, E4 B8–BA; 四 六 八 十 千 几:
-/// E5 85/87/8D/9B; 数 E6 95; 百 E7 99; 零 E9 9B). [`is_numeral`] decides exactly afterwards.
-///
-/// One bit test in [`NUMERAL_STARTS`] for the first two bytes (every character of a ticket
-/// goes through here); [`may_start_numeral_by_match`] says the same and checks the table.
+/// Whether the code point `code` is a numeral ([`is_numeral`]), for every character of every
+/// ticket: a perfect hash of the 29 numerals into [`NUMERALS`] (64 slots, 256 bytes, always in
+/// the L1 cache) and one compare. The `matches!` of [`is_numeral`] is a chain of compares, a
+/// two-byte filter let a sixth of all ideographs through (一 上 不 中 人 share their first two
+/// bytes), and a bit per code point (8 KiB) missed the cache.
 #[inline(always)]
-fn may_start_numeral(bytes: &[u8], i: usize) -> bool {
-    let (Some(&b0), b1) = (bytes.get(i), bytes.get(i + 1).copied().unwrap_or(0)) else {
-        return false;
-    };
-    let pair = usize::from(b0) << 8 | usize::from(b1);
-    NUMERAL_STARTS[pair / 64] >> (pair % 64) & 1 == 1
+fn numeral_code(code: u32) -> bool {
+    NUMERALS[numeral_slot(code)] == code
 }
 
-/// A bit per first-two-bytes pair (`b0 << 8 | b1`) for which [`may_start_numeral_by_match`]
-/// is true: 8 KiB, built at compile time.
-static NUMERAL_STARTS: [u64; 1024] = numeral_starts();
+/// The multiplier of [`numeral_slot`]: found by search to put each numeral in its own slot
+/// (checked when [`NUMERALS`] is built, at compile time).
+const NUMERAL_HASH: u32 = 0x0428_285B;
 
-const fn numeral_starts() -> [u64; 1024] {
-    let mut bits = [0u64; 1024];
-    let mut pair = 0usize;
-    while pair < 65_536 {
-        let (b0, b1) = ((pair >> 8) as u8, (pair & 0xFF) as u8);
-        let hit = match b0 {
-            b'0'..=b'9' => true,
-            0xE3 => b1 == 0x80,
-            0xE4 => b1 >= 0xB8 && b1 <= 0xBA,
-            0xE5 => matches!(b1, 0x85 | 0x87 | 0x8D | 0x9B),
-            0xE6 => b1 == 0x95,
-            0xE7 => b1 == 0x99,
-            0xE9 => b1 == 0x9B,
-            _ => false,
-        };
-        if hit {
-            bits[pair / 64] |= 1 << (pair % 64);
+#[inline(always)]
+const fn numeral_slot(code: u32) -> usize {
+    (code.wrapping_mul(NUMERAL_HASH) >> 26) as usize
+}
+
+/// Each numeral at its slot, `u32::MAX` (no character) elsewhere: built at compile time from
+/// [`is_numeral`] itself, so the two cannot disagree; a collision fails the build.
+static NUMERALS: [u32; 64] = numeral_table();
+
+const fn numeral_table() -> [u32; 64] {
+    let mut slots = [u32::MAX; 64];
+    let mut code = 0u32;
+    while code < 0x1_0000 {
+        if let Some(c) = char::from_u32(code)
+            && is_numeral(c)
+        {
+            let at = numeral_slot(code);
+            assert!(
+                slots[at] == u32::MAX,
+                "two numerals share a slot: change NUMERAL_HASH"
+            );
+            slots[at] = code;
         }
-        pair += 1;
+        code += 1;
     }
-    bits
-}
-
-/// [`may_start_numeral`] as a match, to check the table against.
-#[cfg(test)]
-fn may_start_numeral_by_match(bytes: &[u8], i: usize) -> bool {
-    match bytes.get(i) {
-        Some(b'0'..=b'9') => true,
-        Some(&b0 @ 0xE3..=0xE9) => matches!(
-            (b0, bytes.get(i + 1)),
-            (0xE3, Some(0x80))
-                | (0xE4, Some(0xB8..=0xBA))
-                | (0xE5, Some(0x85 | 0x87 | 0x8D | 0x9B))
-                | (0xE6, Some(0x95))
-                | (0xE7, Some(0x99))
-                | (0xE9, Some(0x9B))
-        ),
-        _ => false,
-    }
+    slots
 }
 
 /// Whether a group-action word is within `words.window` characters of `text[start..end]`
@@ -317,7 +305,7 @@ pub(crate) fn near_any(
 }
 
 /// Characters that can be part of a number: ASCII digits and Chinese numerals.
-fn is_numeral(c: char) -> bool {
+const fn is_numeral(c: char) -> bool {
     matches!(
         c,
         '0'..='9'
@@ -473,22 +461,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_numeral_table_says_what_the_match_says() {
-        for b0 in 0..=255u8 {
-            for b1 in 0..=255u8 {
-                let bytes = [b0, b1];
-                assert_eq!(
-                    may_start_numeral(&bytes, 0),
-                    may_start_numeral_by_match(&bytes, 0),
-                    "{b0:#x} {b1:#x}"
-                );
-            }
+    fn the_numeral_table_says_what_is_numeral_says() {
+        for code in 0..0x1_0000u32 {
+            let c = char::from_u32(code);
             assert_eq!(
-                may_start_numeral(&[b0], 0),
-                may_start_numeral_by_match(&[b0], 0),
-                "{b0:#x} alone"
+                numeral_code(code),
+                c.is_some_and(is_numeral),
+                "U+{code:04X}"
             );
         }
+        assert!(!numeral_code(0x1_0000 + u32::from('一')));
     }
 
     fn words() -> (Vec<String>, Vec<String>) {
@@ -524,10 +506,12 @@ mod tests {
     }
 
     #[test]
-    fn the_byte_filter_lets_every_numeral_through() {
+    fn the_table_lets_every_numeral_through() {
         for c in "0123456789零〇一二两三四五六七八九十百千万几数".chars() {
-            let s = c.to_string();
-            assert!(may_start_numeral(s.as_bytes(), 0), "{c}");
+            assert!(numeral_code(u32::from(c)), "{c}");
+        }
+        for c in "不上下中人个为之也事".chars() {
+            assert!(!numeral_code(u32::from(c)), "{c}");
         }
     }
 
