@@ -546,7 +546,7 @@ impl Classifier {
                     level: rule_level,
                     reason,
                 } => {
-                    if let Some(first) = self.terms_of(i, &matched).first() {
+                    if let Some(first) = self.terms_of(i, &matched).next() {
                         level = level.min(*rule_level);
                         warning_reasons.push(format!(
                             "命中\"{first}\"→{}({reason})",
@@ -559,7 +559,7 @@ impl Classifier {
                     reason,
                 } => {
                     // With context words, the first term that has one nearby.
-                    let found = self.terms_of(i, &matched).into_iter().find(|term| {
+                    let found = self.terms_of(i, &matched).find(|term| {
                         self.vulnerable_context.is_empty()
                             || text.match_indices(term).any(|(at, t)| {
                                 near_any(
@@ -626,7 +626,7 @@ impl Classifier {
         let label = &self.category_labels[category_index];
         for (i, table) in self.tables.iter().enumerate() {
             if matches!(table.role, Role::Category(c) if c == category_index) {
-                for term in self.terms_of(i, &matched).iter().take(TERMS_PER_REASON) {
+                for term in self.terms_of(i, &matched).take(TERMS_PER_REASON) {
                     reasons.push(concat(&["命中\"", term, "\"(", label, ")"]));
                 }
             }
@@ -659,7 +659,7 @@ impl Classifier {
             if let Role::Service(s) = table.role
                 && reasons.len() < MAX_REASONS
             {
-                for term in self.terms_of(i, &matched).iter().take(TERMS_PER_REASON) {
+                for term in self.terms_of(i, &matched).take(TERMS_PER_REASON) {
                     reasons.push(concat(&["命中\"", term, "\"→", service_zh(SERVICES[s])]));
                 }
             }
@@ -689,7 +689,9 @@ impl Classifier {
     /// Distinct `(table, term)` pairs found in `text`, exceptions applied, by table and within
     /// a table heaviest term first.
     fn matched_terms(&self, text: &str) -> Vec<(usize, usize)> {
-        let mut hits: Vec<Hit> = Vec::with_capacity(64);
+        // Real tickets match a lexicon phrase every fifteen bytes or so: room for that many
+        // up front, rather than growing the vector three times.
+        let mut hits: Vec<Hit> = Vec::with_capacity(text.len() / 8 + 16);
         let mut excepts: Vec<(usize, usize, usize)> = Vec::new();
         self.phrases.for_each_match(text, |pattern, start, end| {
             for u in self
@@ -750,7 +752,11 @@ impl Classifier {
     }
 
     /// The matched terms of one table, heaviest first (for reasons).
-    fn terms_of(&self, table: usize, matched: &[(usize, usize)]) -> Vec<&str> {
+    fn terms_of<'a>(
+        &'a self,
+        table: usize,
+        matched: &'a [(usize, usize)],
+    ) -> impl Iterator<Item = &'a str> + 'a {
         let terms = &self.tables[table].terms;
         // `matched` is sorted by table, and within it heaviest first (see `term_number`).
         let lo = matched.partition_point(|(t, _)| *t < table);
@@ -760,7 +766,6 @@ impl Classifier {
             .unwrap_or_default()
             .iter()
             .filter_map(|&(_, i)| terms.get(i).map(|(s, _)| s.as_str()))
-            .collect()
     }
 
     /// The highest level whose head-count threshold `n` reaches, if any.

@@ -28,9 +28,54 @@ const DROPPED: &[char] = &[
     '的', '了', '吗', '呢', '吧', '啊', '呀', '哦', '嘛', '哈', '嗯', '呃', '啦', '哎',
 ];
 
-/// Whether `c` is a dropped particle (的 了 吗 …): a `match` compiles to a few comparisons, where
-/// `DROPPED.contains` compares with each in turn, for every ideograph of every ticket.
+/// Whether `c` is a dropped particle (的 了 吗 …), for every ideograph of every ticket: a
+/// perfect hash of the fourteen into [`DROPPED_SLOTS`] and one compare, where the `match` of
+/// [`is_dropped_by_match`] compiled to a chain of fourteen.
+#[inline(always)]
 fn is_dropped(c: char) -> bool {
+    dropped_code(u32::from(c))
+}
+
+/// [`is_dropped`] of a code point.
+#[inline(always)]
+fn dropped_code(code: u32) -> bool {
+    DROPPED_SLOTS[dropped_slot(code)] == code
+}
+
+/// The multiplier of [`dropped_slot`], found by search to give each particle its own slot
+/// (checked when [`DROPPED_SLOTS`] is built, at compile time).
+const DROPPED_HASH: u32 = 0xE7CA_DEA1;
+
+#[inline(always)]
+const fn dropped_slot(code: u32) -> usize {
+    (code.wrapping_mul(DROPPED_HASH) >> 28) as usize
+}
+
+/// Each particle at its slot, `u32::MAX` (no character) elsewhere: built from
+/// [`is_dropped_by_match`], so the two cannot disagree; a collision fails the build.
+static DROPPED_SLOTS: [u32; 16] = dropped_slots();
+
+const fn dropped_slots() -> [u32; 16] {
+    let mut slots = [u32::MAX; 16];
+    let mut code = 0u32;
+    while code < 0x1_0000 {
+        if let Some(c) = char::from_u32(code)
+            && is_dropped_by_match(c)
+        {
+            let at = dropped_slot(code);
+            assert!(
+                slots[at] == u32::MAX,
+                "two particles share a slot: change DROPPED_HASH"
+            );
+            slots[at] = code;
+        }
+        code += 1;
+    }
+    slots
+}
+
+/// The dropped particles as a `match`: what [`DROPPED_SLOTS`] is built from.
+const fn is_dropped_by_match(c: char) -> bool {
     matches!(
         c,
         '的' | '了'
@@ -239,10 +284,41 @@ pub(crate) fn scan_grams(
     text: &str,
     max_n: usize,
     buckets: u32,
+    probe: impl FnMut(u32, u8, u32, u32),
+) -> usize {
+    scan_with::<false>(text, max_n, buckets, probe)
+}
+
+/// [`scan_grams`] with 65,536 buckets (the shipped model's): the bucket is the hash's low
+/// sixteen bits, a constant mask the compiler sees. So a caller indexing fixed-size tables by
+/// it pays no bounds checks, no n-gram tests which modulus to take, and the compiler keeps
+/// only the low 32 bits of the FNV state (its multiplies become 32-bit ones).
+#[inline(always)]
+pub(crate) fn scan_grams_65536(
+    text: &str,
+    max_n: usize,
+    probe: impl FnMut(u32, u8, u32, u32),
+) -> usize {
+    scan_with::<true>(text, max_n, 1 << 16, probe)
+}
+
+/// [`scan_grams`], and with 65,536 buckets when `B16`.
+#[inline(always)]
+fn scan_with<const B16: bool>(
+    text: &str,
+    max_n: usize,
+    buckets: u32,
     mut probe: impl FnMut(u32, u8, u32, u32),
 ) -> usize {
     let max_n = max_n.clamp(1, 3);
     let modulus = Modulus::new(buckets);
+    let reduce = |h: u64| {
+        if B16 {
+            (h & 0xFFFF) as u32
+        } else {
+            modulus.of(h)
+        }
+    };
     let (len1, len2, len3) = (fnv_len(1), fnv_len(2), fnv_len(3));
     let bytes = text.as_bytes();
     let (mut start1, mut start2) = (0u32, 0u32);
@@ -273,7 +349,7 @@ pub(crate) fn scan_grams(
                 run = 0;
                 continue;
             }
-            if char::from_u32(c).is_some_and(is_dropped) {
+            if dropped_code(c) {
                 continue;
             }
             c
@@ -285,13 +361,13 @@ pub(crate) fn scan_grams(
         };
         run += 1;
         let end = i as u32;
-        probe(modulus.of(eat_char(len1, kept)), 1, pos, end);
+        probe(reduce(eat_char(len1, kept)), 1, pos, end);
         total += 1;
         if max_n >= 2 && run >= 2 {
-            probe(modulus.of(eat_char(bigram, kept)), 2, start1, end);
+            probe(reduce(eat_char(bigram, kept)), 2, start1, end);
             total += 1;
             if max_n >= 3 && run >= 3 {
-                probe(modulus.of(eat_char(trigram, kept)), 3, start2, end);
+                probe(reduce(eat_char(trigram, kept)), 3, start2, end);
                 total += 1;
             }
         }
@@ -427,6 +503,22 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        #[test]
+        fn the_65536_bucket_scan_sees_the_same_grams(
+            s in "[\\PC\u{4E00}-\u{4E80}\u{3400}-\u{3410}的了吗a-zA-Z0-9 ,，é😀]{0,60}",
+            max_n in 1usize..=3,
+        ) {
+            let mut got = Vec::new();
+            let total = scan_grams_65536(&s, max_n, |bucket, _, start, end| {
+                got.push(Gram { bucket, start: start as usize, end: end as usize })
+            });
+            let want = grams(&s, max_n, 1 << 16);
+            proptest::prop_assert_eq!(total, want.len());
+            proptest::prop_assert_eq!(got, want);
+        }
+    }
+
     #[test]
     fn incremental_hashing_equals_hashing_each_gram_on_tickets() {
         let text = "老板拖欠工资3个月，我的家ABC在第五人民医院旁边！！拖欠工资吗？";
@@ -444,6 +536,9 @@ mod tests {
         }
         let all = ('\u{3400}'..='\u{9FFF}').filter(|c| is_dropped(*c)).count();
         assert_eq!(all, DROPPED.len());
+        for c in ('\0'..='\u{FFFF}').chain(['\u{10000}', '\u{10FFFF}']) {
+            assert_eq!(is_dropped(c), is_dropped_by_match(c), "{c:?}");
+        }
     }
 
     #[test]

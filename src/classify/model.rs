@@ -16,7 +16,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::features::{Gram, distinct_buckets, grams, scan_grams};
+use super::features::{Gram, distinct_buckets, grams, scan_grams, scan_grams_65536};
 
 /// The services the model scores, in this order (triage is never a label).
 pub(crate) const MODEL_SERVICES: [&str; 3] = ["legal_consultation", "mediation", "out_of_scope"];
@@ -88,31 +88,22 @@ pub(crate) struct Scores {
     pub(crate) category_p: Vec<f64>,
     /// Number of n-grams the model knew (0: the model has nothing to say).
     pub(crate) known: usize,
-    /// Known n-grams that can be quoted, with their row, for explaining a class afterwards:
-    /// those of four bytes or more (single characters explain little to an operator); the
-    /// first `quoted` entries, in a per-thread buffer lent to the scores (see `Drop`).
+    /// The known n-grams with their rows, for explaining a class afterwards: the first
+    /// `known` entries of a per-thread buffer lent to the scores (see `Drop`).
     rows: Vec<Known>,
-    quoted: usize,
 }
 
-impl Scores {
-    /// The quotable known n-grams (see `rows`).
-    pub(crate) fn quoted(&self) -> &[Known] {
-        self.rows.get(..self.quoted).unwrap_or_default()
-    }
-}
-
-/// The buffer of quotable n-grams goes back to the thread that lent it, so the next ticket
-/// neither allocates nor fills tens of kilobytes, and the quotable ones are not copied out.
+/// The buffer of known n-grams goes back to the thread that lent it, so the next ticket
+/// neither allocates nor fills tens of kilobytes, and they are not copied out.
 impl Drop for Scores {
     fn drop(&mut self) {
         let rows = std::mem::take(&mut self.rows);
         // During thread teardown, or while the buffers are in use: the buffer is just freed.
         let _ = SCRATCH.try_with(|cell| {
             if let Ok(mut scratch) = cell.try_borrow_mut()
-                && scratch.quotable.len() < rows.len()
+                && scratch.found.len() < rows.len()
             {
-                scratch.quotable = rows;
+                scratch.found = rows;
             }
         });
     }
@@ -279,9 +270,9 @@ impl LinearModel {
     }
 
     /// The known n-grams of `text`, each row once at its first occurrence, written to
-    /// `found`, and those that can be quoted as reasons (four bytes or more) also to `quotable`
-    /// (both must have room for every n-gram of the text: three per byte is plenty); returns
-    /// the number of n-grams (repeats included) and of those written to each.
+    /// `found` with where they are (which must have room for every n-gram of the text: three
+    /// per byte is plenty); returns the number of n-grams (repeats included) and of those
+    /// written.
     ///
     /// `RANKED` finds a bucket's row from the presence bits and ranks (`ranked`, 16 KiB,
     /// in the L1 cache) with a `popcnt`, and is only chosen where the CPU has that instruction;
@@ -294,10 +285,9 @@ impl LinearModel {
         &self,
         text: &str,
         unseen: &mut [u64],
-        found: &mut [u32],
-        quotable: &mut [Known],
-    ) -> (usize, usize, usize) {
-        let (mut n, mut m) = (0usize, 0usize);
+        found: &mut [Known],
+    ) -> (usize, usize) {
+        let mut n = 0usize;
         let total = scan_grams(
             text,
             self.header.max_n,
@@ -315,13 +305,11 @@ impl LinearModel {
                         return;
                     };
                     let row = before + (all & ((1u64 << bit) - 1)).count_ones();
-                    if let (Some(slot), Some(q)) = (found.get_mut(n), quotable.get_mut(m)) {
-                        *slot = row;
-                        *q = Known { row, start, end };
+                    if let Some(slot) = found.get_mut(n) {
+                        *slot = Known { row, start, end };
                     }
-                    // hit is 0 or 1; quotable n-grams are 4 bytes or longer.
+                    // hit is 0 or 1.
                     n += hit as usize;
-                    m += (hit & u64::from(end - start >= 4)) as usize;
                 } else {
                     if *word >> bit & 1 == 0 {
                         return;
@@ -332,18 +320,41 @@ impl LinearModel {
                     else {
                         return;
                     };
-                    *slot = row;
+                    *slot = Known { row, start, end };
                     n += 1;
-                    if end - start >= 4
-                        && let Some(q) = quotable.get_mut(m)
-                    {
-                        *q = Known { row, start, end };
-                        m += 1;
-                    }
                 }
             },
         );
-        (total, n.min(found.len()), m.min(quotable.len()))
+        (total, n.min(found.len()))
+    }
+
+    /// [`LinearModel::known_grams`] with ranks for a model of 65,536 buckets (the shipped
+    /// ones): the presence bits and ranks are fixed-size tables indexed by the bucket's top ten
+    /// bits, so the scan pays no bounds checks on them, and their addresses stay in registers.
+    #[inline(always)]
+    fn known_grams_65536(
+        &self,
+        text: &str,
+        unseen: &mut [u64; 1024],
+        ranked: &[(u64, u32); 1024],
+        found: &mut [Known],
+    ) -> (usize, usize) {
+        let mut n = 0usize;
+        let total = scan_grams_65536(text, self.header.max_n, |bucket, _, start, end| {
+            let w = (bucket as usize >> 6) & 1023;
+            let bit = bucket % 64;
+            let word = &mut unseen[w];
+            let hit = (*word >> bit) & 1;
+            *word &= !(hit << bit);
+            let (all, before) = ranked[w];
+            let row = before + (all & ((1u64 << bit) - 1)).count_ones();
+            if let Some(slot) = found.get_mut(n) {
+                *slot = Known { row, start, end };
+            }
+            // hit is 0 or 1.
+            n += hit as usize;
+        });
+        (total, n.min(found.len()))
     }
 
     /// The row of `bucket`, if it has one.
@@ -372,34 +383,24 @@ impl LinearModel {
         scratch.unseen.clear();
         scratch.unseen.extend_from_slice(&self.present);
         let room = text.len().saturating_mul(3).saturating_add(3);
-        if scratch.found.len() < room {
-            scratch.found.resize(room, 0);
+        // The known n-grams go out with the scores and come back when those are dropped.
+        let mut found = std::mem::take(&mut scratch.found);
+        if found.len() < room {
+            found.resize(room, Known::default());
         }
-        // The quotable n-grams go out with the scores and come back when those are dropped.
-        let mut quotable = std::mem::take(&mut scratch.quotable);
-        if quotable.len() < room {
-            quotable.resize(room, Known::default());
-        }
-        let (total, found, quoted) = match self.avx2 {
+        let (total, known) = match self.avx2 {
             Some(v3) => pulp::Simd::vectorize(
                 v3,
                 KnownGrams {
                     model: self,
                     text,
                     unseen: &mut scratch.unseen,
-                    found: &mut scratch.found,
-                    quotable: &mut quotable,
+                    found: &mut found,
                 },
             ),
-            None => self.known_grams::<false>(
-                text,
-                &mut scratch.unseen,
-                &mut scratch.found,
-                &mut quotable,
-            ),
+            None => self.known_grams::<false>(text, &mut scratch.unseen, &mut found),
         };
-        let found = scratch.found.get(..found).unwrap_or_default();
-        let known = found.len();
+        let rows = found.get(..known).unwrap_or_default();
         // Integer sums, so the order of additions cannot change the result.
         let sums = match self.stride {
             // The shipped taxonomy (3 services + 16 categories) pads to 24: a fixed-size
@@ -412,13 +413,13 @@ impl LinearModel {
                     RowSumAvx2 {
                         v3,
                         padded: &self.padded,
-                        rows: found,
+                        rows,
                         classes: self.classes,
                     },
                 ),
-                None => sum_rows::<24>(&self.padded, found, self.classes),
+                None => sum_rows::<24>(&self.padded, rows, self.classes),
             },
-            _ => sum_rows_any(&self.padded, self.stride, found, self.classes),
+            _ => sum_rows_any(&self.padded, self.stride, rows, self.classes),
         };
         let value = if total == 0 {
             0.0
@@ -439,8 +440,7 @@ impl LinearModel {
             service_logp,
             category_p: softmax(c),
             known,
-            rows: quotable,
-            quoted,
+            rows: found,
         }
     }
 
@@ -460,14 +460,22 @@ impl LinearModel {
         let mut bar = 0i64;
         let width = (hi - lo) as i64;
         let head = usize::from(lo != 0);
-        for k in scores.quoted() {
+        for k in scores.rows.get(..scores.known).unwrap_or_default() {
             let r = k.row as usize;
             // The padded copy: its rows were just summed, so they are in the cache.
             let Some(own) = self.padded.get(r * self.stride + class) else {
                 continue;
             };
             let sum = self.head_sums.get(r).map_or(0, |h| i64::from(h[head]));
-            let lead = i64::from(*own) * width - sum;
+            // Only n-grams that can be quoted (four bytes or more: single characters explain
+            // little to an operator) compete; the others get a
+            // lead that never passes the bar, without a branch of their own (which would be a
+            // coin toss: about half are quotable).
+            let lead = if k.end - k.start >= 4 {
+                i64::from(*own) * width - sum
+            } else {
+                i64::MIN
+            };
             // One comparison against the bar to beat (positive, and above the n-th best once
             // there are n): after the first few rows it almost always says no, which the CPU
             // predicts, where "positive?" alone is a coin toss.
@@ -494,13 +502,13 @@ const FLUSH_ROWS: usize = 32_768;
 /// dispatching function it is called from; fixed-size rows and a local accumulator, so that
 /// the compiler keeps the sums in vector registers.
 #[inline(always)]
-fn sum_rows<const S: usize>(padded: &[i16], rows: &[u32], classes: usize) -> Vec<i64> {
+fn sum_rows<const S: usize>(padded: &[i16], rows: &[Known], classes: usize) -> Vec<i64> {
     let mut sums = vec![0i64; classes];
     {
         for chunk in rows.chunks(FLUSH_ROWS) {
             let mut acc = [0i32; S];
             for r in chunk {
-                let r = *r as usize;
+                let r = r.row as usize;
                 let Some(w) = padded.get(r * S..(r + 1) * S) else {
                     continue;
                 };
@@ -528,7 +536,7 @@ fn sum_rows<const S: usize>(padded: &[i16], rows: &[u32], classes: usize) -> Vec
 struct RowSumAvx2<'a> {
     v3: pulp::x86::V3,
     padded: &'a [i16],
-    rows: &'a [u32],
+    rows: &'a [Known],
     classes: usize,
 }
 
@@ -545,7 +553,7 @@ impl pulp::WithSimd for RowSumAvx2<'_> {
             for chunk in self.rows.chunks(FLUSH_ROWS) {
                 let mut acc = [self.v3.avx._mm256_setzero_si256(); 3];
                 for r in chunk {
-                    let r = *r as usize;
+                    let r = r.row as usize;
                     let Some(w) = self.padded.get(r * 24..(r + 1) * 24) else {
                         continue;
                     };
@@ -569,13 +577,13 @@ impl pulp::WithSimd for RowSumAvx2<'_> {
 }
 
 /// [`sum_rows`] for any row length.
-fn sum_rows_any(padded: &[i16], stride: usize, rows: &[u32], classes: usize) -> Vec<i64> {
+fn sum_rows_any(padded: &[i16], stride: usize, rows: &[Known], classes: usize) -> Vec<i64> {
     let mut sums = vec![0i64; classes];
     {
         for chunk in rows.chunks(FLUSH_ROWS) {
             let mut acc = vec![0i32; stride];
             for r in chunk {
-                let r = *r as usize;
+                let r = r.row as usize;
                 if let Some(w) = padded.get(r * stride..(r + 1) * stride) {
                     for (a, x) in acc.iter_mut().zip(w) {
                         *a += i32::from(*x);
@@ -622,8 +630,7 @@ fn ranks(present: &[u64]) -> Vec<u32> {
 #[derive(Default)]
 struct Scratch {
     unseen: Vec<u64>,
-    found: Vec<u32>,
-    quotable: Vec<Known>,
+    found: Vec<Known>,
 }
 
 thread_local! {
@@ -636,18 +643,26 @@ struct KnownGrams<'a> {
     model: &'a LinearModel,
     text: &'a str,
     unseen: &'a mut [u64],
-    found: &'a mut [u32],
-    quotable: &'a mut [Known],
+    found: &'a mut [Known],
 }
 
 #[cfg(target_arch = "x86_64")]
 impl pulp::WithSimd for KnownGrams<'_> {
-    type Output = (usize, usize, usize);
+    type Output = (usize, usize);
 
     #[inline(always)]
     fn with_simd<V: pulp::Simd>(self, _: V) -> Self::Output {
-        self.model
-            .known_grams::<true>(self.text, self.unseen, self.found, self.quotable)
+        let model = self.model;
+        let fixed = (
+            <&mut [u64; 1024]>::try_from(&mut *self.unseen),
+            <&[(u64, u32); 1024]>::try_from(model.ranked.as_slice()),
+        );
+        match fixed {
+            (Ok(unseen), Ok(ranked)) if model.header.buckets == 1 << 16 => {
+                model.known_grams_65536(self.text, unseen, ranked, self.found)
+            }
+            _ => model.known_grams::<true>(self.text, self.unseen, self.found),
+        }
     }
 }
 
@@ -955,6 +970,7 @@ mod tests {
             let padded = &weights[..rows as usize * 24];
             let picks: Vec<u32> = picks.into_iter().map(|r| r % rows).collect();
             let known = picks.clone();
+            let known: Vec<Known> = known.iter().map(|&row| Known { row, start: 0, end: 0 }).collect();
             let plain = sum_rows::<24>(padded, &known, 19);
             #[cfg(target_arch = "x86_64")]
             if let Some(v3) = pulp::x86::V3::try_new() {
@@ -969,6 +985,37 @@ mod tests {
                 }
             }
             proptest::prop_assert_eq!(plain, want);
+        }
+    }
+
+    #[test]
+    fn the_fixed_size_scan_finds_what_the_index_finds() {
+        let model =
+            LinearModel::load(std::path::Path::new("models/ngram-lr-2026.11-1.hlm")).unwrap();
+        assert_eq!(model.header.buckets, 1 << 16);
+        let raw = std::fs::read_to_string("data/written/tickets.jsonl").unwrap();
+        let texts: Vec<String> = raw
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter_map(|v| v["text"].as_str().map(super::super::normalize::normalize))
+            .collect();
+        assert!(texts.len() > 100);
+        let ranked: &[(u64, u32); 1024] = model.ranked.as_slice().try_into().unwrap();
+        let run = |text: &str, fixed: bool| {
+            let mut unseen = model.present.clone();
+            let mut found = vec![Known::default(); text.len() * 3 + 3];
+            let (total, n) = if fixed {
+                let unseen: &mut [u64; 1024] = unseen.as_mut_slice().try_into().unwrap();
+                model.known_grams_65536(text, unseen, ranked, &mut found)
+            } else {
+                model.known_grams::<false>(text, &mut unseen, &mut found)
+            };
+            let found: Vec<_> = found[..n].iter().map(|k| (k.row, k.start, k.end)).collect();
+            (total, found)
+        };
+        // Every ticket, and all of them at once (thousands of n-grams, many repeated).
+        for text in texts.iter().chain([&texts.concat()]) {
+            assert_eq!(run(text, true), run(text, false), "{text}");
         }
     }
 
