@@ -88,9 +88,11 @@ pub(crate) struct Scores {
     pub(crate) category_p: Vec<f64>,
     /// Number of n-grams the model knew (0: the model has nothing to say).
     pub(crate) known: usize,
-    /// The known n-grams with their rows, for explaining a class afterwards: the first
-    /// `known` entries of a per-thread buffer lent to the scores (see `Drop`).
+    /// The known n-grams with their rows, for explaining a class afterwards, as [`Found`]
+    /// left them in a per-thread buffer lent to the scores (see `Drop`): the first `longer`
+    /// entries are those of two or three characters.
     rows: Vec<Known>,
+    longer: usize,
 }
 
 /// The buffer of known n-grams goes back to the thread that lent it, so the next ticket
@@ -270,9 +272,8 @@ impl LinearModel {
     }
 
     /// The known n-grams of `text`, each row once at its first occurrence, written to
-    /// `found` with where they are (which must have room for every n-gram of the text: three
-    /// per byte is plenty); returns the number of n-grams (repeats included) and of those
-    /// written.
+    /// `found` with where they are (see [`Found`]; it must have room for every n-gram of the
+    /// text: three per byte is plenty); returns the number of n-grams (repeats included).
     ///
     /// `RANKED` finds a bucket's row from the presence bits and ranks (`ranked`, 16 KiB,
     /// in the L1 cache) with a `popcnt`, and is only chosen where the CPU has that instruction;
@@ -285,14 +286,13 @@ impl LinearModel {
         &self,
         text: &str,
         unseen: &mut [u64],
-        found: &mut [Known],
-    ) -> (usize, usize) {
-        let mut n = 0usize;
-        let total = scan_grams(
+        found: &mut Found<'_>,
+    ) -> usize {
+        scan_grams(
             text,
             self.header.max_n,
             self.header.buckets,
-            |bucket, _, start, end| {
+            |bucket, len, start, end| {
                 let w = bucket as usize / 64;
                 let bit = bucket % 64;
                 let Some(word) = unseen.get_mut(w) else {
@@ -305,27 +305,20 @@ impl LinearModel {
                         return;
                     };
                     let row = before + (all & ((1u64 << bit) - 1)).count_ones();
-                    if let Some(slot) = found.get_mut(n) {
-                        *slot = Known { row, start, end };
-                    }
                     // hit is 0 or 1.
-                    n += hit as usize;
+                    found.put(len, Known { row, start, end }, hit as usize);
                 } else {
                     if *word >> bit & 1 == 0 {
                         return;
                     }
                     *word &= !(1u64 << bit);
-                    let (Some(&row), Some(slot)) =
-                        (self.index.get(bucket as usize), found.get_mut(n))
-                    else {
+                    let Some(&row) = self.index.get(bucket as usize) else {
                         return;
                     };
-                    *slot = Known { row, start, end };
-                    n += 1;
+                    found.put(len, Known { row, start, end }, 1);
                 }
             },
-        );
-        (total, n.min(found.len()))
+        )
     }
 
     /// [`LinearModel::known_grams`] with ranks for a model of 65,536 buckets (the shipped
@@ -337,10 +330,9 @@ impl LinearModel {
         text: &str,
         unseen: &mut [u64; 1024],
         ranked: &[(u64, u32); 1024],
-        found: &mut [Known],
-    ) -> (usize, usize) {
-        let mut n = 0usize;
-        let total = scan_grams_65536(text, self.header.max_n, |bucket, _, start, end| {
+        found: &mut Found<'_>,
+    ) -> usize {
+        scan_grams_65536(text, self.header.max_n, |bucket, len, start, end| {
             let w = (bucket as usize >> 6) & 1023;
             let bit = bucket % 64;
             let word = &mut unseen[w];
@@ -348,13 +340,9 @@ impl LinearModel {
             *word &= !(hit << bit);
             let (all, before) = ranked[w];
             let row = before + (all & ((1u64 << bit) - 1)).count_ones();
-            if let Some(slot) = found.get_mut(n) {
-                *slot = Known { row, start, end };
-            }
             // hit is 0 or 1.
-            n += hit as usize;
-        });
-        (total, n.min(found.len()))
+            found.put(len, Known { row, start, end }, hit as usize);
+        })
     }
 
     /// The row of `bucket`, if it has one.
@@ -388,39 +376,28 @@ impl LinearModel {
         if found.len() < room {
             found.resize(room, Known::default());
         }
-        let (total, known) = match self.avx2 {
+        let mut written = Found {
+            buf: &mut found,
+            longer: 0,
+            single: 0,
+        };
+        let total = match self.avx2 {
             Some(v3) => pulp::Simd::vectorize(
                 v3,
                 KnownGrams {
                     model: self,
                     text,
                     unseen: &mut scratch.unseen,
-                    found: &mut found,
+                    found: &mut written,
                 },
             ),
-            None => self.known_grams::<false>(text, &mut scratch.unseen, &mut found),
+            None => self.known_grams::<false>(text, &mut scratch.unseen, &mut written),
         };
-        let rows = found.get(..known).unwrap_or_default();
-        // Integer sums, so the order of additions cannot change the result.
-        let sums = match self.stride {
-            // The shipped taxonomy (3 services + 16 categories) pads to 24: a fixed-size
-            // accumulator the compiler keeps in vector registers; compiled again for AVX2 (which
-            // widens and adds 16 weights per instruction, against 4 with the baseline's SSE2)
-            // and chosen at run time when the CPU has it (`pulp`: safe, no `unsafe` here).
-            24 => match self.avx2 {
-                Some(v3) => pulp::Simd::vectorize(
-                    v3,
-                    RowSumAvx2 {
-                        v3,
-                        padded: &self.padded,
-                        rows,
-                        classes: self.classes,
-                    },
-                ),
-                None => sum_rows::<24>(&self.padded, rows, self.classes),
-            },
-            _ => sum_rows_any(&self.padded, self.stride, rows, self.classes),
-        };
+        let (longer, single) = (written.longer, written.single);
+        let back = found.len().saturating_sub(single);
+        let sums = self.sum_rows(found.get(..longer).unwrap_or_default());
+        let singles = self.sum_rows(found.get(back..).unwrap_or_default());
+        let sums: Vec<i64> = sums.iter().zip(&singles).map(|(a, b)| a + b).collect();
         let value = if total == 0 {
             0.0
         } else {
@@ -439,8 +416,33 @@ impl LinearModel {
         Scores {
             service_logp,
             category_p: softmax(c),
-            known,
+            known: longer + single,
             rows: found,
+            longer,
+        }
+    }
+
+    /// The column sums of `rows`' weights.
+    fn sum_rows(&self, rows: &[Known]) -> Vec<i64> {
+        // Integer sums, so the order of additions cannot change the result.
+        match self.stride {
+            // The shipped taxonomy (3 services + 16 categories) pads to 24: a fixed-size
+            // accumulator the compiler keeps in vector registers; compiled again for AVX2 (which
+            // widens and adds 16 weights per instruction, against 4 with the baseline's SSE2)
+            // and chosen at run time when the CPU has it (`pulp`: safe, no `unsafe` here).
+            24 => match self.avx2 {
+                Some(v3) => pulp::Simd::vectorize(
+                    v3,
+                    RowSumAvx2 {
+                        v3,
+                        padded: &self.padded,
+                        rows,
+                        classes: self.classes,
+                    },
+                ),
+                None => sum_rows::<24>(&self.padded, rows, self.classes),
+            },
+            _ => sum_rows_any(&self.padded, self.stride, rows, self.classes),
         }
     }
 
@@ -460,7 +462,7 @@ impl LinearModel {
         let mut bar = 0i64;
         let width = (hi - lo) as i64;
         let head = usize::from(lo != 0);
-        for k in scores.rows.get(..scores.known).unwrap_or_default() {
+        for k in scores.rows.get(..scores.longer).unwrap_or_default() {
             let r = k.row as usize;
             // The padded copy: its rows were just summed, so they are in the cache.
             let Some(own) = self.padded.get(r * self.stride + class) else {
@@ -468,9 +470,8 @@ impl LinearModel {
             };
             let sum = self.head_sums.get(r).map_or(0, |h| i64::from(h[head]));
             // Only n-grams that can be quoted (four bytes or more: single characters explain
-            // little to an operator) compete; the others get a
-            // lead that never passes the bar, without a branch of their own (which would be a
-            // coin toss: about half are quotable).
+            // little to an operator) compete; the others (two or three ASCII characters) get
+            // a lead that never passes the bar.
             let lead = if k.end - k.start >= 4 {
                 i64::from(*own) * width - sum
             } else {
@@ -490,6 +491,39 @@ impl LinearModel {
             }
         }
         best.into_iter().map(|(_, g)| g).collect()
+    }
+}
+
+/// Where the scan writes the known n-grams: those of two or three characters from the front
+/// of `buf`, single characters from the back. Explaining a decision quotes only the former
+/// (see [`LinearModel::evidence_for`]), so it reads them alone, without testing each n-gram;
+/// which end an n-gram goes to is settled at compile time (the scan passes its length as a
+/// constant).
+struct Found<'a> {
+    buf: &'a mut [Known],
+    /// N-grams written at the front.
+    longer: usize,
+    /// N-grams written at the back.
+    single: usize,
+}
+
+impl Found<'_> {
+    /// Writes `k` (an n-gram of `len` characters) at the next free slot of its end, and moves
+    /// past it when `hit` is 1 (when 0, the next write overwrites it).
+    #[inline(always)]
+    fn put(&mut self, len: u8, k: Known, hit: usize) {
+        if len == 1 {
+            let at = self.buf.len().wrapping_sub(self.single + 1);
+            if let Some(slot) = self.buf.get_mut(at) {
+                *slot = k;
+            }
+            self.single += hit;
+        } else {
+            if let Some(slot) = self.buf.get_mut(self.longer) {
+                *slot = k;
+            }
+            self.longer += hit;
+        }
     }
 }
 
@@ -639,16 +673,16 @@ thread_local! {
 
 /// [`LinearModel::known_grams`] with ranks, compiled for a CPU with `popcnt` (x86-64-v3).
 #[cfg(target_arch = "x86_64")]
-struct KnownGrams<'a> {
+struct KnownGrams<'a, 'b> {
     model: &'a LinearModel,
     text: &'a str,
     unseen: &'a mut [u64],
-    found: &'a mut [Known],
+    found: &'a mut Found<'b>,
 }
 
 #[cfg(target_arch = "x86_64")]
-impl pulp::WithSimd for KnownGrams<'_> {
-    type Output = (usize, usize);
+impl pulp::WithSimd for KnownGrams<'_, '_> {
+    type Output = usize;
 
     #[inline(always)]
     fn with_simd<V: pulp::Simd>(self, _: V) -> Self::Output {
@@ -1003,15 +1037,26 @@ mod tests {
         let ranked: &[(u64, u32); 1024] = model.ranked.as_slice().try_into().unwrap();
         let run = |text: &str, fixed: bool| {
             let mut unseen = model.present.clone();
-            let mut found = vec![Known::default(); text.len() * 3 + 3];
-            let (total, n) = if fixed {
+            let mut buf = vec![Known::default(); text.len() * 3 + 3];
+            let mut found = Found {
+                buf: &mut buf,
+                longer: 0,
+                single: 0,
+            };
+            let total = if fixed {
                 let unseen: &mut [u64; 1024] = unseen.as_mut_slice().try_into().unwrap();
                 model.known_grams_65536(text, unseen, ranked, &mut found)
             } else {
                 model.known_grams::<false>(text, &mut unseen, &mut found)
             };
-            let found: Vec<_> = found[..n].iter().map(|k| (k.row, k.start, k.end)).collect();
-            (total, found)
+            let (longer, single) = (found.longer, found.single);
+            let back = buf.len() - single;
+            let rows = |r: &[Known]| {
+                r.iter()
+                    .map(|k| (k.row, k.start, k.end))
+                    .collect::<Vec<_>>()
+            };
+            (total, rows(&buf[..longer]), rows(&buf[back..]))
         };
         // Every ticket, and all of them at once (thousands of n-grams, many repeated).
         for text in texts.iter().chain([&texts.concat()]) {
