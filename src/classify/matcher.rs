@@ -13,10 +13,12 @@
 //! a plain search, and field by field on 9,068 texts), and per ticket it measured 4–5 µs less
 //! than the NFA (BENCHMARKS.md).
 
-use super::normalize::char_at;
+use super::normalize::code_at;
 
 /// Bits in each filter: 65,536 bits is 8 KiB.
 const FILTER_BITS: u32 = 16;
+/// Words of a filter.
+const FILTER_WORDS: usize = (1 << FILTER_BITS) / 64;
 /// Groups of pair phrases by slot: 4,096 starts, 16 KiB.
 const GROUP_BITS: u32 = 12;
 
@@ -30,8 +32,9 @@ pub(crate) struct PhraseSet {
     /// phrases are two characters long.
     prefix: Vec<usize>,
     /// One bit per hashed (first, second) character pair that starts a phrase of two or more
-    /// characters.
-    pair_filter: Vec<u64>,
+    /// characters. Fixed-size, like `single_filter`: a slot is below 2¹⁶ by construction, so
+    /// testing a bit needs no bounds check, twice per character.
+    pair_filter: Box<[u64; FILTER_WORDS]>,
     /// Those phrases as (pair key, id), grouped by the top [`GROUP_BITS`] of their filter slot.
     by_pair: Vec<(u64, u32)>,
     /// Where each group of `by_pair` starts (one more entry than groups): the candidates of a
@@ -39,7 +42,7 @@ pub(crate) struct PhraseSet {
     /// first pair on about one character in five, so this look-up is not rare.
     pair_groups: Vec<u32>,
     /// One bit per hashed character that is a whole phrase by itself.
-    single_filter: Vec<u64>,
+    single_filter: Box<[u64; FILTER_WORDS]>,
     /// Those phrases as (character, id), sorted.
     singles: Vec<(u32, u32)>,
 }
@@ -57,29 +60,24 @@ fn slot(key: u64) -> usize {
 }
 
 #[inline(always)]
-fn test(filter: &[u64], slot: usize) -> bool {
-    filter
-        .get(slot / 64)
-        .is_some_and(|w| w >> (slot % 64) & 1 == 1)
+fn test(filter: &[u64; FILTER_WORDS], slot: usize) -> bool {
+    filter[(slot / 64) % FILTER_WORDS] >> (slot % 64) & 1 == 1
 }
 
-fn set(filter: &mut [u64], slot: usize) {
-    if let Some(w) = filter.get_mut(slot / 64) {
-        *w |= 1 << (slot % 64);
-    }
+fn set(filter: &mut [u64; FILTER_WORDS], slot: usize) {
+    filter[(slot / 64) % FILTER_WORDS] |= 1 << (slot % 64);
 }
 
 impl PhraseSet {
     /// Prepares `phrases` (ids are their positions). Empty phrases never match.
     pub(crate) fn new(phrases: Vec<String>) -> PhraseSet {
-        let words = (1usize << FILTER_BITS) / 64;
         let mut set_of = PhraseSet {
             phrases: Vec::new(),
             prefix: Vec::new(),
-            pair_filter: vec![0; words],
+            pair_filter: Box::new([0; FILTER_WORDS]),
             by_pair: Vec::new(),
             pair_groups: Vec::new(),
-            single_filter: vec![0; words],
+            single_filter: Box::new([0; FILTER_WORDS]),
             singles: Vec::new(),
         };
         for (id, p) in phrases.iter().enumerate() {
@@ -130,8 +128,7 @@ impl PhraseSet {
         let bytes = text.as_bytes();
         let mut previous: Option<(u32, usize)> = None;
         let mut i = 0usize;
-        while let Some((c, len)) = char_at(text, i) {
-            let c = u32::from(c);
+        while let Some((c, len)) = code_at(text, i) {
             if let Some((p, start)) = previous {
                 let key = pair_key(p, c);
                 let at = slot(key);

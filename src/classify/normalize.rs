@@ -102,19 +102,28 @@ pub(crate) fn normalize_into(s: &str, out: &mut String) {
 /// boundary first, which costs more than the decoding itself in the classifier's loops.
 #[inline]
 pub(crate) fn char_at(s: &str, i: usize) -> Option<(char, usize)> {
+    let (code, len) = code_at(s, i)?;
+    char::from_u32(code).map(|c| (c, len))
+}
+
+/// [`char_at`] as a code point, for loops that only compare or hash it: a `str` is valid
+/// UTF-8, so the code point needs no second check to be a `char`.
+#[inline(always)]
+pub(crate) fn code_at(s: &str, i: usize) -> Option<(u32, usize)> {
     let b = s.as_bytes();
     let b0 = *b.get(i)?;
     if b0 < 0x80 {
-        return Some((char::from(b0), 1));
+        return Some((u32::from(b0), 1));
     }
-    if (0xE0..0xF0).contains(&b0) {
-        let (b1, b2) = (*b.get(i + 1)?, *b.get(i + 2)?);
+    if (0xE0..0xF0).contains(&b0)
+        && let Some(&[b1, b2]) = b.get(i + 1..i + 3)
+    {
         let code =
             (u32::from(b0 & 0x0F) << 12) | (u32::from(b1 & 0x3F) << 6) | u32::from(b2 & 0x3F);
-        return char::from_u32(code).map(|c| (c, 3));
+        return Some((code, 3));
     }
     let c = s.get(i..)?.chars().next()?;
-    Some((c, c.len_utf8()))
+    Some((u32::from(c), c.len_utf8()))
 }
 
 /// The NFKC form of `c` when it is one character that NFKC maps without context: ASCII other
