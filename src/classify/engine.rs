@@ -32,7 +32,9 @@ use super::features::is_han;
 use super::lexicon::Lexicon;
 use super::matcher::PhraseSet;
 use super::model::{LinearModel, MODEL_SERVICES};
-use super::normalize::{HeadCount, PeopleWords, max_head_count, near_any, normalize_into};
+use super::normalize::{
+    HeadCount, NUMERALS_LISTED, PeopleWords, max_head_count_at, near_any, normalize_into,
+};
 use super::{ClassifyError, Decision, Service};
 use crate::config::ClassifySettings;
 use crate::ticket::{Source, TicketText};
@@ -74,8 +76,28 @@ struct Table {
 #[derive(Debug, Clone, Copy)]
 struct Use {
     table: usize,
-    /// `Some(term index)` for a term, `None` for an exception phrase.
-    term: Option<usize>,
+    meaning: Meaning,
+}
+
+/// What a matched phrase is.
+#[derive(Debug, Clone, Copy)]
+enum Meaning {
+    /// The table's term with this index.
+    Term(usize),
+    /// One of the table's exception phrases.
+    Except,
+    /// A numeral character, for the head-count reader ([`max_head_count_at`]): the matcher
+    /// visits every character anyway, so the reader need not walk the text again.
+    Numeral,
+}
+
+/// What the phrase matcher found in a ticket.
+struct Matches {
+    /// Distinct `(table, term)` pairs, exceptions applied, by table and within a table
+    /// heaviest term first.
+    terms: Vec<(usize, usize)>,
+    /// Byte offsets of the numeral characters, ascending.
+    numerals: Vec<usize>,
 }
 
 /// A term occurrence, before exceptions are applied.
@@ -292,7 +314,7 @@ impl Classifier {
                     term,
                     Use {
                         table: t,
-                        term: Some(i),
+                        meaning: Meaning::Term(i),
                     },
                 );
             }
@@ -305,7 +327,18 @@ impl Classifier {
                     phrase,
                     Use {
                         table: *t,
-                        term: None,
+                        meaning: Meaning::Except,
+                    },
+                );
+            }
+        }
+        if !head_count_levels.is_empty() {
+            for numeral in NUMERALS_LISTED.chars() {
+                add(
+                    numeral.encode_utf8(&mut [0; 4]),
+                    Use {
+                        table: 0,
+                        meaning: Meaning::Numeral,
                     },
                 );
             }
@@ -406,7 +439,10 @@ impl Classifier {
         normalize_into(title, &mut text);
         text.push('\n');
         normalize_into(body, &mut text);
-        let matched = self.matched_terms(&text);
+        let Matches {
+            terms: matched,
+            numerals,
+        } = self.matched_terms(&text);
         let mut input_reasons = Vec::new();
         if title_cut || body_cut {
             input_reasons.push(format!(
@@ -596,7 +632,7 @@ impl Classifier {
         };
         if !self.head_count_levels.is_empty()
             && let Some(HeadCount { count, phrase }) =
-                max_head_count(&text, words, self.head_count_min)
+                max_head_count_at(&text, &numerals, words, self.head_count_min)
             && let Some(l) = self.head_count_level(count)
         {
             level = level.min(l);
@@ -686,13 +722,13 @@ impl Classifier {
         }
     }
 
-    /// Distinct `(table, term)` pairs found in `text`, exceptions applied, by table and within
-    /// a table heaviest term first.
-    fn matched_terms(&self, text: &str) -> Vec<(usize, usize)> {
+    /// What the lexicon finds in `text` (see [`Matches`]).
+    fn matched_terms(&self, text: &str) -> Matches {
         // Real tickets match a lexicon phrase every fifteen bytes or so: room for that many
         // up front, rather than growing the vector three times.
         let mut hits: Vec<Hit> = Vec::with_capacity(text.len() / 8 + 16);
         let mut excepts: Vec<(usize, usize, usize)> = Vec::new();
+        let mut numerals: Vec<usize> = Vec::new();
         self.phrases.for_each_match(text, |pattern, start, end| {
             for u in self
                 .uses
@@ -700,14 +736,15 @@ impl Classifier {
                 .map(Vec::as_slice)
                 .unwrap_or_default()
             {
-                match u.term {
-                    Some(term) => hits.push(Hit {
+                match u.meaning {
+                    Meaning::Term(term) => hits.push(Hit {
                         table: u.table,
                         term,
                         start,
                         end,
                     }),
-                    None => excepts.push((u.table, start, end)),
+                    Meaning::Except => excepts.push((u.table, start, end)),
+                    Meaning::Numeral => numerals.push(start),
                 }
             }
         });
@@ -748,7 +785,10 @@ impl Classifier {
                 }
             }
         }
-        found
+        Matches {
+            terms: found,
+            numerals,
+        }
     }
 
     /// The matched terms of one table, heaviest first (for reasons).
