@@ -14,9 +14,7 @@
 
 use unicode_normalization::UnicodeNormalization;
 
-use super::t2s::simplifier;
-#[cfg(test)]
-use super::t2s::simplify;
+use super::t2s::{is_traditional, simplify};
 
 /// NFKC (full-width letters, digits and punctuation become half-width), ASCII lower-case, and
 /// traditional characters to simplified ([`super::t2s`]).
@@ -35,7 +33,6 @@ pub(crate) fn normalize(s: &str) -> String {
 pub(crate) fn normalize_into(s: &str, out: &mut String) {
     let start = out.len();
     out.reserve(s.len());
-    let simplify = simplifier();
     let slow = |out: &mut String| {
         out.truncate(start);
         out.extend(s.nfkc().map(|c| simplify(c.to_ascii_lowercase())));
@@ -64,18 +61,16 @@ pub(crate) fn normalize_into(s: &str, out: &mut String) {
         if (0xE4..=0xE9).contains(&b)
             && let Some(&[b1, b2]) = bytes.get(i + 1..i + 3)
             && (b != 0xE4 || b1 >= 0xB8)
-            && b1 & 0xC0 == 0x80
-            && b2 & 0xC0 == 0x80
         {
+            // A `str` is valid UTF-8: the two bytes after a lead byte are continuation bytes.
             let code =
                 (u32::from(b & 0x0F) << 12) | (u32::from(b1 & 0x3F) << 6) | u32::from(b2 & 0x3F);
-            if let Some(c) = char::from_u32(code) {
-                let n = simplify(c);
-                if n != c {
-                    out.push_str(&s[run..i]);
-                    out.push(n);
-                    run = i + 3;
-                }
+            if is_traditional(code)
+                && let Some(c) = char::from_u32(code)
+            {
+                out.push_str(&s[run..i]);
+                out.push(simplify(c));
+                run = i + 3;
             }
             i += 3;
             continue;

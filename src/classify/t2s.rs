@@ -7,57 +7,53 @@
 //! GPL. One character at a time is enough here: words whose simplified form differs by context
 //! (乾/干, 後/后 in names) are rare in tickets, and a missed character only costs a lexicon hit.
 
-use std::sync::LazyLock;
-
 /// First and last code point of the table (all in the CJK unified block).
 const LO: u32 = 0x4E00;
 const HI: u32 = 0x9FFF;
+/// Words of [`TRADITIONAL`].
+const WORDS: usize = ((HI - LO) / 64 + 1) as usize;
 
 /// One bit per ideograph: set when [`table`] maps it. Most characters are simplified already,
-/// so the common case is one bit test instead of a search through the table.
-static TRADITIONAL: LazyLock<Vec<u64>> = LazyLock::new(|| {
-    let mut bits = vec![0u64; ((HI - LO) / 64 + 1) as usize];
-    for code in LO..=HI {
+/// so the common case is one bit test instead of a search through the table. Built at compile
+/// time from [`table`] itself.
+static TRADITIONAL: [u64; WORDS] = traditional();
+
+const fn traditional() -> [u64; WORDS] {
+    let mut bits = [0u64; WORDS];
+    let mut code = LO;
+    while code <= HI {
         if let Some(c) = char::from_u32(code)
-            && table(c) != c
+            && table(c) as u32 != code
         {
             let i = code - LO;
             bits[(i / 64) as usize] |= 1 << (i % 64);
         }
+        code += 1;
     }
     bits
-});
-
-/// The simplified form of `c`, or `c` itself (the run-time path is [`simplifier`]).
-#[cfg(test)]
-pub(crate) fn simplify(c: char) -> char {
-    simplify_with(&TRADITIONAL, c)
 }
 
-/// [`simplify`] with the bit table looked up once: a loop over a ticket's characters calls
-/// the returned function instead of checking the lazily built table at every character.
-pub(crate) fn simplifier() -> impl Fn(char) -> char {
-    let bits: &'static [u64] = &TRADITIONAL;
-    move |c| simplify_with(bits, c)
-}
-
+/// The simplified form of `c`, or `c` itself.
 #[inline]
-fn simplify_with(bits: &[u64], c: char) -> char {
-    let code = c as u32;
-    if !(LO..=HI).contains(&code) {
-        return c;
+pub(crate) fn simplify(c: char) -> char {
+    if is_traditional(c as u32) {
+        table(c)
+    } else {
+        c
     }
-    let i = code - LO;
-    if bits
-        .get((i / 64) as usize)
-        .is_none_or(|w| w & (1 << (i % 64)) == 0)
-    {
-        return c;
-    }
-    table(c)
 }
 
-fn table(c: char) -> char {
+/// Whether the code point `code` is a traditional character the table maps: one bit test,
+/// for every ideograph of every ticket.
+#[inline(always)]
+pub(crate) fn is_traditional(code: u32) -> bool {
+    let i = code.wrapping_sub(LO);
+    TRADITIONAL
+        .get((i / 64) as usize)
+        .is_some_and(|w| w >> (i % 64) & 1 == 1)
+}
+
+const fn table(c: char) -> char {
     match c {
         '並' => '并',
         '來' => '来',
