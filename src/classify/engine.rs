@@ -443,7 +443,8 @@ impl Classifier {
             terms: matched,
             numerals,
         } = self.matched_terms(&text);
-        let mut input_reasons = Vec::new();
+        // Room for every reason the decision may give: the vector is never grown.
+        let mut input_reasons = Vec::with_capacity(MAX_REASONS);
         if title_cut || body_cut {
             input_reasons.push(format!(
                 "文本超过{}字，只分析了前{}字",
@@ -575,7 +576,7 @@ impl Classifier {
         // Warning level: start at "none" and only raise. Nothing above this point (the model,
         // the service, the category) is read: rules alone decide the level.
         let mut level = self.warning_levels.len() - 1;
-        let mut warning_reasons = Vec::new();
+        let mut warning_reasons = Vec::with_capacity(4);
         for (i, table) in self.tables.iter().enumerate() {
             match &table.role {
                 Role::Warning {
@@ -728,7 +729,7 @@ impl Classifier {
         // up front, rather than growing the vector three times.
         let mut hits: Vec<Hit> = Vec::with_capacity(text.len() / 8 + 16);
         let mut excepts: Vec<(usize, usize, usize)> = Vec::new();
-        let mut numerals: Vec<usize> = Vec::new();
+        let mut numerals: Vec<usize> = Vec::with_capacity(64);
         self.phrases.for_each_match(text, |pattern, start, end| {
             for u in self
                 .uses
@@ -837,7 +838,8 @@ fn truncate(s: &str, max: usize) -> (&str, bool) {
 
 /// `，依据"起诉""欠薪"` from n-gram positions, or nothing when there are none.
 fn quote(text: &str, grams: &[super::features::Gram]) -> String {
-    let mut out = String::new();
+    // "，依据" and three quoted n-grams of up to three ideographs: 45 bytes.
+    let mut out = String::with_capacity(48);
     for w in grams.iter().filter_map(|g| text.get(g.start..g.end)) {
         if out.is_empty() {
             out.push_str("，依据");
