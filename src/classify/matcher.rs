@@ -19,7 +19,7 @@ use super::normalize::code_at;
 const FILTER_BITS: u32 = 16;
 /// Words of a filter.
 const FILTER_WORDS: usize = (1 << FILTER_BITS) / 64;
-/// Groups of pair phrases by slot: 4,096 starts, 16 KiB.
+/// Groups of phrases by slot: 4,096 starts, 16 KiB.
 const GROUP_BITS: u32 = 12;
 
 /// Every phrase of a lexicon, ready to be searched for.
@@ -35,22 +35,29 @@ pub(crate) struct PhraseSet {
     /// characters. Fixed-size, like `single_filter`: a slot is below 2¹⁶ by construction, so
     /// testing a bit needs no bounds check, twice per character.
     pair_filter: Box<[u64; FILTER_WORDS]>,
-    /// Those phrases as (pair key, id), grouped by the top [`GROUP_BITS`] of their filter slot.
-    by_pair: Vec<(u64, u32)>,
-    /// Where each group of `by_pair` starts (one more entry than groups): the candidates of a
-    /// pair are found with two reads instead of a binary search. Real tickets hit a phrase's
-    /// first pair on about one character in five, so this look-up is not rare.
-    pair_groups: Vec<u32>,
-    /// One bit per hashed character that is a whole phrase by itself.
+    /// Every phrase as (key, id): [`pair_key`] of its first two characters, or
+    /// [`single_key`] of its only one; grouped by the top [`GROUP_BITS`] of the key's slot.
+    by_key: Vec<(u64, u32)>,
+    /// Where each group of `by_key` starts (one more entry than groups): the candidates of a
+    /// key are found with two reads instead of a binary search. Real tickets hit a phrase's
+    /// start on about one character in five, so this look-up is not rare.
+    groups: Vec<u32>,
+    /// One bit per hashed character that is a whole phrase by itself (the head-count reader's
+    /// numerals among them).
     single_filter: Box<[u64; FILTER_WORDS]>,
-    /// Those phrases as (character, id), sorted.
-    singles: Vec<(u32, u32)>,
 }
 
 /// The key of two adjacent characters.
 #[inline(always)]
 fn pair_key(first: u32, second: u32) -> u64 {
     (u64::from(first) << 32) | u64::from(second)
+}
+
+/// The key of a one-character phrase, never equal to a pair's (characters are below 2²¹, so a
+/// pair key is below 2⁵³).
+#[inline(always)]
+fn single_key(c: u32) -> u64 {
+    (1 << 63) | u64::from(c)
 }
 
 /// A filter bit of `key`: the top bits of a multiplicative hash.
@@ -75,10 +82,9 @@ impl PhraseSet {
             phrases: Vec::new(),
             prefix: Vec::new(),
             pair_filter: Box::new([0; FILTER_WORDS]),
-            by_pair: Vec::new(),
-            pair_groups: Vec::new(),
+            by_key: Vec::new(),
+            groups: Vec::new(),
             single_filter: Box::new([0; FILTER_WORDS]),
-            singles: Vec::new(),
         };
         for (id, p) in phrases.iter().enumerate() {
             // Phrase ids fit in u32: a lexicon has thousands.
@@ -88,31 +94,31 @@ impl PhraseSet {
                 (Some(a), Some(b)) => {
                     let key = pair_key(a, b);
                     set(&mut set_of.pair_filter, slot(key));
-                    set_of.by_pair.push((key, id));
+                    set_of.by_key.push((key, id));
                 }
                 (Some(a), None) => {
-                    set(&mut set_of.single_filter, slot(u64::from(a)));
-                    set_of.singles.push((a, id));
+                    let key = single_key(a);
+                    set(&mut set_of.single_filter, slot(key));
+                    set_of.by_key.push((key, id));
                 }
                 _ => {}
             }
         }
         let group = |key: u64| slot(key) >> (FILTER_BITS - GROUP_BITS);
         set_of
-            .by_pair
+            .by_key
             .sort_unstable_by_key(|(key, id)| (group(*key), *key, *id));
         let mut groups = Vec::with_capacity((1 << GROUP_BITS) + 1);
         let mut at = 0usize;
         for g in 0..(1usize << GROUP_BITS) {
             // Fewer than 2³² phrases.
             groups.push(at as u32);
-            while set_of.by_pair.get(at).is_some_and(|(k, _)| group(*k) == g) {
+            while set_of.by_key.get(at).is_some_and(|(k, _)| group(*k) == g) {
                 at += 1;
             }
         }
         groups.push(at as u32);
-        set_of.pair_groups = groups;
-        set_of.singles.sort_unstable();
+        set_of.groups = groups;
         set_of.prefix = phrases
             .iter()
             .map(|p| p.char_indices().nth(2).map_or(p.len(), |(i, _)| i))
@@ -133,13 +139,7 @@ impl PhraseSet {
                 let key = pair_key(p, c);
                 let at = slot(key);
                 if test(&self.pair_filter, at) {
-                    let g = at >> (FILTER_BITS - GROUP_BITS);
-                    if let (Some(&from), Some(&to)) =
-                        (self.pair_groups.get(g), self.pair_groups.get(g + 1))
-                    {
-                        let list = self.by_pair.get(from as usize..to as usize);
-                        self.check(list.unwrap_or_default(), key, bytes, start, &mut found);
-                    }
+                    self.check(at, key, bytes, start, &mut found);
                 }
                 self.single(p, bytes, start, &mut found);
             }
@@ -160,24 +160,31 @@ impl PhraseSet {
         start: usize,
         found: &mut impl FnMut(usize, usize, usize),
     ) {
-        if test(&self.single_filter, slot(u64::from(c))) {
-            let from = self.singles.partition_point(|(k, _)| *k < c);
-            let to = self.singles.partition_point(|(k, _)| *k <= c);
-            let list = self.singles.get(from..to).unwrap_or_default();
-            self.check(list, c, bytes, start, found);
+        let key = single_key(c);
+        let at = slot(key);
+        if test(&self.single_filter, at) {
+            self.check(at, key, bytes, start, found);
         }
     }
 
-    /// Checks the phrases listed under `key` in `list` against the text at `start`.
+    /// Checks the phrases under `key` (whose filter slot is `at`) against the text at `start`.
     #[inline(always)]
-    fn check<K: Eq + Copy>(
+    fn check(
         &self,
-        list: &[(K, u32)],
-        key: K,
+        at: usize,
+        key: u64,
         bytes: &[u8],
         start: usize,
         found: &mut impl FnMut(usize, usize, usize),
     ) {
+        let g = at >> (FILTER_BITS - GROUP_BITS);
+        let (Some(&from), Some(&to)) = (self.groups.get(g), self.groups.get(g + 1)) else {
+            return;
+        };
+        let list = self
+            .by_key
+            .get(from as usize..to as usize)
+            .unwrap_or_default();
         for (_, id) in list.iter().filter(|(k, _)| *k == key) {
             let id = *id as usize;
             let (Some(p), Some(&skip)) = (self.phrases.get(id), self.prefix.get(id)) else {
