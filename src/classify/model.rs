@@ -79,8 +79,9 @@ pub struct LinearModel {
 /// Weights added at once when summing rows (eight `i32` lanes: two SSE registers).
 const LANES: usize = 8;
 
-/// The model's view of one ticket.
-#[derive(Debug, Clone)]
+/// The model's view of one ticket. Not `Clone`: it holds a per-thread buffer that goes back
+/// when it is dropped, and a copy would be tens of kilobytes.
+#[derive(Debug)]
 pub(crate) struct Scores {
     /// Log-probabilities of [`MODEL_SERVICES`].
     pub(crate) service_logp: [f64; 3],
@@ -395,9 +396,10 @@ impl LinearModel {
         };
         let (longer, single) = (written.longer, written.single);
         let back = found.len().saturating_sub(single);
-        let sums = self.sum_rows(found.get(..longer).unwrap_or_default());
-        let singles = self.sum_rows(found.get(back..).unwrap_or_default());
-        let sums: Vec<i64> = sums.iter().zip(&singles).map(|(a, b)| a + b).collect();
+        let sums = self.sum_rows([
+            found.get(..longer).unwrap_or_default(),
+            found.get(back..).unwrap_or_default(),
+        ]);
         let value = if total == 0 {
             0.0
         } else {
@@ -422,8 +424,8 @@ impl LinearModel {
         }
     }
 
-    /// The column sums of `rows`' weights.
-    fn sum_rows(&self, rows: &[Known]) -> Vec<i64> {
+    /// The column sums of the weights of the rows in both parts (the two ends of [`Found`]).
+    fn sum_rows(&self, rows: [&[Known]; 2]) -> Vec<i64> {
         // Integer sums, so the order of additions cannot change the result.
         match self.stride {
             // The shipped taxonomy (3 services + 16 categories) pads to 24: a fixed-size
@@ -536,9 +538,9 @@ const FLUSH_ROWS: usize = 32_768;
 /// dispatching function it is called from; fixed-size rows and a local accumulator, so that
 /// the compiler keeps the sums in vector registers.
 #[inline(always)]
-fn sum_rows<const S: usize>(padded: &[i16], rows: &[Known], classes: usize) -> Vec<i64> {
+fn sum_rows<const S: usize>(padded: &[i16], parts: [&[Known]; 2], classes: usize) -> Vec<i64> {
     let mut sums = vec![0i64; classes];
-    {
+    for rows in parts {
         for chunk in rows.chunks(FLUSH_ROWS) {
             let mut acc = [0i32; S];
             for r in chunk {
@@ -570,7 +572,7 @@ fn sum_rows<const S: usize>(padded: &[i16], rows: &[Known], classes: usize) -> V
 struct RowSumAvx2<'a> {
     v3: pulp::x86::V3,
     padded: &'a [i16],
-    rows: &'a [Known],
+    rows: [&'a [Known]; 2],
     classes: usize,
 }
 
@@ -583,8 +585,8 @@ impl pulp::WithSimd for RowSumAvx2<'_> {
         use std::arch::x86_64::__m128i;
         let avx2 = self.v3.avx2;
         let mut sums = vec![0i64; self.classes];
-        {
-            for chunk in self.rows.chunks(FLUSH_ROWS) {
+        for rows in self.rows {
+            for chunk in rows.chunks(FLUSH_ROWS) {
                 let mut acc = [self.v3.avx._mm256_setzero_si256(); 3];
                 for r in chunk {
                     let r = r.row as usize;
@@ -611,9 +613,9 @@ impl pulp::WithSimd for RowSumAvx2<'_> {
 }
 
 /// [`sum_rows`] for any row length.
-fn sum_rows_any(padded: &[i16], stride: usize, rows: &[Known], classes: usize) -> Vec<i64> {
+fn sum_rows_any(padded: &[i16], stride: usize, parts: [&[Known]; 2], classes: usize) -> Vec<i64> {
     let mut sums = vec![0i64; classes];
-    {
+    for rows in parts {
         for chunk in rows.chunks(FLUSH_ROWS) {
             let mut acc = vec![0i32; stride];
             for r in chunk {
@@ -1005,10 +1007,12 @@ mod tests {
             let picks: Vec<u32> = picks.into_iter().map(|r| r % rows).collect();
             let known = picks.clone();
             let known: Vec<Known> = known.iter().map(|&row| Known { row, start: 0, end: 0 }).collect();
-            let plain = sum_rows::<24>(padded, &known, 19);
+            // Split in two parts, as the scan leaves them.
+            let (front, back) = known.split_at(known.len() / 2);
+            let plain = sum_rows::<24>(padded, [front, back], 19);
             #[cfg(target_arch = "x86_64")]
             if let Some(v3) = pulp::x86::V3::try_new() {
-                let fast = pulp::Simd::vectorize(v3, RowSumAvx2 { v3, padded, rows: &known, classes: 19 });
+                let fast = pulp::Simd::vectorize(v3, RowSumAvx2 { v3, padded, rows: [front, back], classes: 19 });
                 proptest::prop_assert_eq!(&fast, &plain);
             }
             // And both equal the sums written out.
