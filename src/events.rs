@@ -26,9 +26,10 @@ use serde::Deserialize;
 use tokio::sync::mpsc;
 use utoipa::IntoParams;
 
-use crate::api::AppState;
+use crate::api::StoreErrors;
 use crate::api::problem::{ApiError, FieldError};
 use crate::auth::{Principal, Role};
+use crate::state::AppState;
 
 /// Query of `GET /v1/events`.
 #[derive(Debug, Deserialize, IntoParams)]

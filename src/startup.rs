@@ -11,7 +11,7 @@ use std::time::Duration;
 use anyhow::Context;
 use tokio::net::TcpListener;
 
-use crate::api::{self, AppState};
+use crate::api;
 use crate::auth::Authenticator;
 use crate::classify::Classifier;
 use crate::config::Settings;
@@ -20,6 +20,7 @@ use crate::queues::Store;
 use crate::routing::Router;
 use crate::sla::mover::MoverHandle;
 use crate::sla::{Sla, SlaConfig};
+use crate::state::AppState;
 
 /// A gateway ready to serve.
 pub struct Application {
@@ -45,7 +46,7 @@ impl Application {
             .with_context(|| format!("classify.lexicon = {:?}", settings.classify.lexicon))?;
         let router = Router::new(&settings.routing, &settings.classify.warning_levels);
         let sla_config = SlaConfig::build(&settings.sla, &settings.classify)?;
-        crate::lifecycle::publish_calendar_years(&sla_config);
+        crate::reload::publish_calendar_years(&sla_config);
         let auth = Authenticator::from_settings(&settings.auth)?;
         if auth.is_empty() {
             tracing::warn!(
@@ -147,7 +148,7 @@ impl Application {
             stop_rx.clone(),
         ));
         let reloader = tokio::spawn(reload_on_sighup(Arc::clone(&self.state), stop_rx));
-        let app = api::app(Arc::clone(&self.state));
+        let app = crate::router::app(Arc::clone(&self.state));
         let server = serve(
             self.listener,
             app,
@@ -479,7 +480,7 @@ async fn reload_on_sighup(state: Arc<AppState>, mut stop: tokio::sync::watch::Re
         };
         loop {
             tokio::select! {
-                _ = hup.recv() => match crate::lifecycle::reload(&state).await {
+                _ = hup.recv() => match crate::reload::reload(&state).await {
                     Ok(r) => tracing::info!(recomputed = r.recomputed, "reloaded on SIGHUP"),
                     Err(e) => tracing::error!(error = %e, "reload on SIGHUP failed; the old configuration stays"),
                 },

@@ -11,8 +11,9 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::api::problem::{ApiError, FieldError};
-use crate::api::{AppState, Authenticated};
+use crate::api::{Authenticated, StoreErrors};
 use crate::auth::{Principal, Role};
+use crate::state::AppState;
 
 /// `?region=` on the supervisors' endpoints.
 #[derive(Debug, Deserialize, IntoParams)]

@@ -16,8 +16,12 @@ use crate::stats::Recorder;
 use crate::texts;
 use crate::verify::Ack;
 
-/// The gateway's ingest script, compiled in from its source so the two cannot drift.
-pub const INGEST_LUA: &str = include_str!("../../src/queues/lua/ingest.lua");
+/// The gateway's ingest script with the helpers it shares (`lib.lua`), compiled in from its
+/// source so the two cannot drift.
+pub const INGEST_LUA: &str = concat!(
+    include_str!("../../src/queues/lua/lib.lua"),
+    include_str!("../../src/queues/lua/ingest.lua")
+);
 
 /// How many distinct ticket bodies to pre-build; calls cycle through them.
 const POOL: usize = 512;
@@ -260,7 +264,7 @@ impl Workload {
         })
     }
 
-    /// The EVALSHA of one new ticket: 4 keys and 23 arguments, as in `Store::ingest`: SLA
+    /// The EVALSHA of one new ticket: 4 keys and 26 arguments, as in `Store::ingest`: SLA
     /// clocks and timers, the region path, the caller key and the linking window, and the
     /// enqueue time and origin of a ticket moved from another county (none here) included (an
     /// older script that reads fewer ignores the rest). This list is a copy: when `ingest.lua`
@@ -303,6 +307,9 @@ impl Workload {
             .arg(caller_key(rng))
             .arg(DUPLICATE_WINDOW_SECS)
             .arg(0)
+            .arg("")
+            .arg("")
+            .arg("partner-load")
             .arg("");
         Call {
             source: t.source,

@@ -17,10 +17,11 @@ use super::{
 const CLAIM_PAGE: usize = 16;
 use crate::api::json::JsonBody;
 use crate::api::problem::{ApiError, FieldError};
-use crate::api::{AppState, Authenticated};
+use crate::api::{Authenticated, StoreErrors};
 use crate::auth::{Principal, Role};
 use crate::intake::wire::TicketView;
 use crate::queues::ClaimOutcome;
+use crate::state::AppState;
 
 /// `GET /v1/agents` answer.
 #[derive(Debug, Serialize, ToSchema)]

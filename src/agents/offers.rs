@@ -19,9 +19,9 @@ use axum::response::sse::Event;
 use tokio::sync::mpsc;
 
 use super::{AgentStatus, ClaimRules, Step, eligible, order};
-use crate::api::AppState;
 use crate::config::AgentsSettings;
 use crate::queues::{ClaimMode, ClaimOutcome, Store, StoreError};
+use crate::state::AppState;
 
 /// What the offer round needs from the settings.
 #[derive(Debug, Clone, Default)]

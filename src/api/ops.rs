@@ -6,12 +6,13 @@ use axum::extract::State;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
-use utoipa::{OpenApi, ToSchema};
+use utoipa::ToSchema;
 
 use super::problem::ApiError;
-use super::{ApiDoc, AppState, Authenticated};
+use super::{Authenticated, StoreErrors};
 use crate::auth::Role;
 use crate::queues::QueueStats;
+use crate::state::AppState;
 
 /// `GET /v1/queues` answer.
 #[derive(Debug, Serialize, ToSchema)]
@@ -155,9 +156,30 @@ pub async fn metrics(State(state): State<Arc<AppState>>) -> Response {
     response
 }
 
-/// The OpenAPI 3.1 document of this API.
-#[utoipa::path(get, path = "/openapi.json", tag = "ops",
-    responses((status = 200, description = "OpenAPI document", body = Object)))]
-pub async fn openapi() -> axum::Json<utoipa::openapi::OpenApi> {
-    axum::Json(ApiDoc::openapi())
+/// Reload the SLA configuration, holiday files, lexicon and model; recompute open tickets'
+/// deadlines.
+#[utoipa::path(
+    post, path = "/v1/admin/reload", tag = "ops",
+    responses(
+        (status = 200, description = "Reloaded", body = crate::reload::ReloadReport),
+        (status = 401, description = "No or unknown token", body = crate::api::problem::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not an admin", body = crate::api::problem::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The new configuration is invalid; the old one stays", body = crate::api::problem::Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn reload(
+    State(state): State<Arc<AppState>>,
+    Authenticated(principal): Authenticated,
+) -> Result<axum::Json<crate::reload::ReloadReport>, ApiError> {
+    principal.require(&[Role::Admin])?;
+    match crate::reload::reload(&state).await {
+        Ok(report) => Ok(axum::Json(report)),
+        Err(crate::reload::ReloadError::Invalid(key, why)) => {
+            Err(ApiError::Invalid(vec![super::problem::FieldError::new(
+                key, why,
+            )]))
+        }
+        Err(crate::reload::ReloadError::Store(e)) => Err(state.store_error(e)),
+    }
 }

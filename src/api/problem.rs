@@ -8,7 +8,10 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::auth::AuthError;
+use crate::handling::HandlingError;
+use crate::lifecycle::Refusal;
 use crate::queues::StoreError;
+use crate::state::AppState;
 
 /// One invalid field.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
@@ -137,7 +140,35 @@ impl From<AuthError> for ApiError {
     }
 }
 
+impl From<Refusal> for ApiError {
+    fn from(r: Refusal) -> Self {
+        match r {
+            Refusal::Invalid(fields) => ApiError::Invalid(
+                fields
+                    .into_iter()
+                    .map(|(f, m)| FieldError::new(f, m))
+                    .collect(),
+            ),
+            Refusal::Forbidden(why) => ApiError::Forbidden(why),
+            Refusal::NotFound(why) => ApiError::NotFound(why),
+            Refusal::State(why) => ApiError::State(why),
+            Refusal::Internal(why) => ApiError::Internal(why),
+        }
+    }
+}
+
 impl ApiError {
+    /// Maps why an action was not carried out: the domain's refusal, or the store's failure
+    /// with the configured `Retry-After`.
+    pub fn from_handling(state: &AppState, e: HandlingError) -> ApiError {
+        match e {
+            HandlingError::Refused(r) => r.into(),
+            HandlingError::Store(e) => {
+                ApiError::from_store(e, state.settings.redis.retry_after_seconds)
+            }
+        }
+    }
+
     /// Maps a store failure; `retry_after` comes from `redis.retry_after_seconds`.
     pub fn from_store(e: StoreError, retry_after: u64) -> ApiError {
         match e {

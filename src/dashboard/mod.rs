@@ -20,8 +20,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use sha2::{Digest, Sha256};
 
-use crate::api::AppState;
 use crate::api::problem::ApiError;
+use crate::state::AppState;
 
 /// One embedded file: its name under `/dashboard/assets/`, content type and bytes.
 struct Asset {

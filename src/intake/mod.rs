@@ -18,13 +18,15 @@ use tracing::Instrument;
 
 use crate::api::json::JsonBody;
 use crate::api::problem::{ApiError, FieldError};
-use crate::api::{AppState, Authenticated};
+use crate::api::{Authenticated, StoreErrors};
 use crate::auth::{Principal, Role};
+use crate::lifecycle::{StoredTicket, TicketRecord};
 use crate::metrics;
-use crate::queues::{IngestOutcome, NewTicket, StoreError, StoredTicket, TicketRecord, TimerWrite};
+use crate::queues::{IngestOutcome, NewTicket, StoreError};
 use crate::sla::SlaConfig;
 use crate::sla::clock::TicketClocks;
 use crate::sla::policy::{ClockName, TicketFacts};
+use crate::state::AppState;
 use crate::ticket::Ticket;
 
 use wire::{
@@ -58,8 +60,11 @@ pub async fn create_ticket(
     JsonBody(request): JsonBody<TicketRequest>,
 ) -> Result<impl IntoResponse, ApiError> {
     principal.require(SENDERS)?;
-    let (status, mut receipt) = receive(&state, &principal, &request).await?;
-    if request.live == Some(true) {
+    let (status, mut receipt, live_asked) = receive(&state, &principal, &request).await?;
+    // A live transfer starts only for a ticket registered with `"live": true` (a retry of that
+    // request answers where the transfer stands); a resend that adds `live` to a ticket
+    // registered without it, or to one already withdrawn, changes nothing.
+    if request.live == Some(true) && live_asked {
         let mode = receipt
             .classification
             .get("service")
@@ -121,7 +126,9 @@ pub async fn create_batch(
                                 "live transfer is one caller at a time: use POST /v1/tickets",
                             )]))
                         }
-                        Ok(request) => receive(&state, &principal, &request).await,
+                        Ok(request) => receive(&state, &principal, &request)
+                            .await
+                            .map(|(status, receipt, _)| (status, receipt)),
                         Err(e) => {
                             metrics::ticket_rejected("malformed");
                             Err(ApiError::Malformed {
@@ -196,36 +203,28 @@ pub async fn get_ticket(
     Ok(axum::Json(view(&state, &record)))
 }
 
-/// Reads a ticket the caller may see: 404 for none, 403 outside the caller's regions.
+/// Reads a ticket the caller may see: 404 for none, 403 outside the caller's regions or (for
+/// a partner) a ticket it did not send.
 pub(crate) async fn readable(
     state: &AppState,
     principal: &Principal,
     id: &str,
 ) -> Result<TicketRecord, ApiError> {
-    let not_found = || ApiError::NotFound(format!("no ticket `{id}`"));
-    let county = crate::queues::county_of(id).ok_or_else(not_found)?;
-    if !principal.covers(county) {
-        return Err(ApiError::Forbidden(format!(
-            "ticket `{id}` is outside the regions of `{}`",
-            principal.name
-        )));
-    }
-    state
-        .store
-        .ticket(id)
+    crate::handling::readable(state, principal, id)
         .await
-        .map_err(|e| state.store_error(e))?
-        .ok_or_else(not_found)
+        .map_err(|e| ApiError::from_handling(state, e))
 }
 
 /// The API view of a stored ticket.
 pub(crate) fn view(state: &AppState, record: &TicketRecord) -> TicketView {
     let sla = state.sla.current();
     let parse = |s: &str| serde_json::from_str(s).unwrap_or(serde_json::Value::Null);
-    let clocks: TicketClocks = serde_json::from_str(&record.stored.clocks_json).unwrap_or_default();
-    let views = clocks.views(&sla.calendars, state.store.now_ms(), |clock, kind| {
-        record.fired.contains(&format!("{}:{kind}", clock.as_str()))
-    });
+    let views = record
+        .stored
+        .clocks
+        .views(&sla.calendars, state.store.now_ms(), |clock, kind| {
+            record.fired.contains(&format!("{}:{kind}", clock.as_str()))
+        });
     TicketView {
         receipt: receipt(&record.stored, &sla),
         ticket: parse(&record.ticket_json),
@@ -241,7 +240,7 @@ async fn receive(
     state: &AppState,
     principal: &Principal,
     request: &TicketRequest,
-) -> Result<(StatusCode, TicketReceipt), ApiError> {
+) -> Result<(StatusCode, TicketReceipt, bool), ApiError> {
     let ticket = request
         .validate(&state.settings.intake, principal.role, Utc::now())
         .map_err(|errors| {
@@ -300,7 +299,7 @@ async fn receive(
     } else {
         TicketClocks::default()
     };
-    let timers = plan_timers(&clocks, &sla);
+    let timers = crate::lifecycle::timing::plan_timers(&clocks, &sla);
     let clocks_json =
         serde_json::to_string(&clocks).map_err(|e| ApiError::Internal(e.to_string()))?;
     let region_path = crate::agents::region_path(&ticket.region);
@@ -326,6 +325,8 @@ async fn receive(
         duplicate_window_secs: state.settings.intake.duplicate_window_days * 86_400,
         since_ms: None,
         transferred_from: None,
+        sender: &principal.name,
+        live_asked: request.live == Some(true),
         callback: if state.callbacks.target(&principal.name).is_some() {
             &principal.name
         } else {
@@ -368,13 +369,17 @@ async fn receive(
                 "ticket registered"
             );
             state.mover.nudge();
-            Ok((StatusCode::CREATED, receipt(&stored, &sla)))
+            Ok((
+                StatusCode::CREATED,
+                receipt(&stored, &sla),
+                stored.live_asked,
+            ))
         }
         IngestOutcome::Existing(stored) => {
             tracing::Span::current().record("ticket_id", stored.id.as_str());
             metrics::ticket_received(ticket.source, ticket.channel, "duplicate");
             tracing::info!(source = %ticket.source, "retry of a registered ticket");
-            Ok((StatusCode::OK, receipt(&stored, &sla)))
+            Ok((StatusCode::OK, receipt(&stored, &sla), stored.live_asked))
         }
         IngestOutcome::Conflict { id } => {
             tracing::Span::current().record("ticket_id", id.as_str());
@@ -406,27 +411,13 @@ fn ms_to_time(ms: i64) -> DateTime<Utc> {
     DateTime::from_timestamp_millis(ms).unwrap_or_default()
 }
 
-/// Timers for the running clocks; a clock whose deadline cannot be computed (a year without
-/// holiday data) is logged and counted, never silently left without a deadline.
-pub(crate) fn plan_timers(clocks: &TicketClocks, sla: &SlaConfig) -> Vec<TimerWrite> {
-    let (timers, errors) = clocks.plan(&sla.calendars);
-    for (clock, e) in errors {
-        metrics::calendar_error(clock.as_str());
-        tracing::error!(clock = clock.as_str(), error = %e, "SLA deadline cannot be computed");
-    }
-    timers
-        .into_iter()
-        .map(|t| (t.clock.as_str().to_string(), t.kind, t.at_ms))
-        .collect()
-}
-
 /// The receipt of a stored ticket, deadlines computed with the calendars in force.
 pub(crate) fn receipt(stored: &StoredTicket, sla: &SlaConfig) -> TicketReceipt {
-    let clocks: TicketClocks = serde_json::from_str(&stored.clocks_json).unwrap_or_default();
+    let clocks = &stored.clocks;
     let due = |c: ClockName| clocks.due(c, &sla.calendars).ok().flatten();
     TicketReceipt {
         id: stored.id.clone(),
-        status: stored.status.clone(),
+        status: stored.status.as_str().to_string(),
         classification: serde_json::from_str(&stored.classification_json)
             .unwrap_or(serde_json::Value::Null),
         queue: stored.queue.clone(),

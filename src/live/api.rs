@@ -5,17 +5,16 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use axum::extract::{Path, State};
-use axum::response::IntoResponse;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::{Duty, Reservation, agents_on_duty, candidate, estimate_wait_ms, pool_of, reserve};
 use crate::api::problem::{ApiError, FieldError};
-use crate::api::{AppState, Authenticated};
+use crate::api::{Authenticated, StoreErrors};
 use crate::auth::{Principal, Role};
-use crate::lifecycle::ActionRequest;
-use crate::queues::{LiveCancel, TicketChange, TicketRecord};
+use crate::lifecycle::{LiveState, Status, TicketRecord};
+use crate::state::AppState;
 
 /// The formula of `estimated_wait_seconds`, repeated in every answer so nobody has to guess.
 pub const FORMULA: &str = "ceil(position × handle_seconds / agents)";
@@ -160,7 +159,7 @@ pub(crate) async fn start(
         .online_agents(county)
         .await
         .map_err(|e| state.store_error(e))?;
-    if record.stored.status == "queued"
+    if record.stored.status == Status::Queued
         && let Some(r) = reserve(&state.store, county, &c, &online, &state.live)
             .await
             .map_err(|e| state.store_error(e))?
@@ -291,8 +290,8 @@ pub(crate) async fn view_of(state: &AppState, record: &TicketRecord) -> Result<L
             "no live transfer was asked for".into(),
         ));
     };
-    match live.state.as_str() {
-        "callback" => {
+    match live.state {
+        LiveState::Callback => {
             let mut v = base(
                 id,
                 "off_duty",
@@ -307,8 +306,15 @@ pub(crate) async fn view_of(state: &AppState, record: &TicketRecord) -> Result<L
             }
             Ok(v)
         }
-        "waiting" if record.stored.status == "leased" && live.lease == record.lease_id => {
-            let agent_id = record.lease_agent.clone().unwrap_or_default();
+        LiveState::Waiting
+            if record.stored.status == Status::Leased
+                && live.lease.as_ref() == record.lease.as_ref().map(|l| &l.id) =>
+        {
+            let agent_id = record
+                .lease
+                .as_ref()
+                .map(|l| l.agent.clone())
+                .unwrap_or_default();
             let agent = state
                 .store
                 .agent(&agent_id)
@@ -325,7 +331,7 @@ pub(crate) async fn view_of(state: &AppState, record: &TicketRecord) -> Result<L
                 },
             ))
         }
-        "waiting" => {
+        LiveState::Waiting => {
             let county = crate::queues::county_of(id).unwrap_or_default();
             let pool = pool_of(service).map(|k| k.queue_kind()).unwrap_or("legal");
             let position = state
@@ -348,15 +354,15 @@ pub(crate) async fn view_of(state: &AppState, record: &TicketRecord) -> Result<L
         other => {
             let agent = record.assigned_agent.clone().unwrap_or_default();
             let message = match other {
-                "accepted" => format!("{agent} accepted; transfer the call"),
-                "connected" => format!("{agent} is speaking with the caller"),
-                "ended" => "the call ended".to_string(),
-                "cancelled" => {
-                    "the caller hung up; the ticket stays queued unless withdrawn".into()
+                LiveState::Accepted => format!("{agent} accepted; transfer the call"),
+                LiveState::Connected => format!("{agent} is speaking with the caller"),
+                LiveState::Ended => "the call ended".to_string(),
+                _ if record.stored.status == Status::Withdrawn => {
+                    "the caller hung up and withdrew the request".into()
                 }
-                _ => other.to_string(),
+                _ => "the caller hung up; the ticket stays queued unless withdrawn".into(),
             };
-            Ok(base(id, other, message))
+            Ok(base(id, other.as_str(), message))
         }
     }
 }
@@ -391,126 +397,15 @@ pub struct CancelView {
     pub live: LiveView,
 }
 
-/// `POST /v1/tickets/{id}/cancel_live` (dispatched from the lifecycle handler).
-pub(crate) async fn cancel(
+/// The answer to `cancel_live`: the ticket's status and where the live transfer stands now.
+pub(crate) async fn cancel_view(
     state: &AppState,
-    principal: &Principal,
-    id: &str,
-    request: &ActionRequest,
-) -> Result<axum::response::Response, ApiError> {
-    let record = crate::intake::readable(state, principal, id).await?;
-    let pool = pool_of(&record.service)
-        .map(|k| k.queue_kind())
-        .unwrap_or("legal");
-    let reason = request.reason.clone().unwrap_or_else(|| "hang-up".into());
-    match state
-        .store
-        .live_cancel(id, pool, &principal.name, &reason, state.live.wrap_up_ms)
-        .await
-        .map_err(|e| state.store_error(e))?
-    {
-        LiveCancel::Cancelled { previous, agent } => {
-            crate::metrics::live_reservation("cancelled");
-            tracing::info!(previous = %previous, agent = %agent, "live caller hung up");
-            state.mover.nudge();
-        }
-        LiveCancel::NotLive(s) => {
-            return Err(ApiError::State(format!(
-                "ticket `{id}` has no live transfer in progress (live: `{}`)",
-                if s.is_empty() { "none" } else { s.as_str() }
-            )));
-        }
-        LiveCancel::Missing => return Err(ApiError::NotFound(format!("no ticket `{id}`"))),
-    }
-    let record = if request.withdraw == Some(true) {
-        let mut withdraw = request.clone();
-        withdraw.reason = Some(reason);
-        crate::lifecycle::apply(
-            state,
-            principal,
-            id,
-            crate::lifecycle::Action::Withdraw,
-            &withdraw,
-        )
-        .await?
-    } else {
-        reread(state, id).await?
-    };
-    Ok(axum::Json(CancelView {
-        ticket_status: record.stored.status.clone(),
-        live: view_of(state, &record).await?,
+    record: &TicketRecord,
+) -> Result<CancelView, ApiError> {
+    Ok(CancelView {
+        ticket_status: record.stored.status.as_str().to_string(),
+        live: view_of(state, record).await?,
     })
-    .into_response())
-}
-
-/// Live bookkeeping of an agent's accept: the caller no longer waits, the agent is on the call.
-pub(crate) fn on_accept(
-    state: &AppState,
-    record: &TicketRecord,
-    agent: &str,
-    now: i64,
-    change: &mut TicketChange,
-) {
-    if record.live.as_ref().is_none_or(|l| l.state != "waiting") {
-        return;
-    }
-    let pool = pool_of(&record.service)
-        .map(|k| k.queue_kind())
-        .unwrap_or("legal");
-    let busy_until = now.saturating_add(i64::try_from(state.live.max_call_ms).unwrap_or(i64::MAX));
-    change.live = serde_json::json!({ "unwait": pool, "busy": [agent, busy_until] });
-    change.set.insert("live".into(), "accepted".into());
-    change
-        .set
-        .insert("live_accepted_ms".into(), now.to_string());
-    change.event.insert("live".into(), "accepted".into());
-    change.event.insert("agent".into(), agent.into());
-}
-
-/// After an accept was stored: the caller's real wait, and the estimate's error, as metrics.
-pub(crate) fn accepted(record: &TicketRecord, now: i64) {
-    if let Some(live) = record.live.as_ref().filter(|l| l.state == "waiting") {
-        let waited = (now - live.since_ms) as f64 / 1000.0;
-        crate::metrics::live_waited(waited, live.estimate_ms.map(|e| e as f64 / 1000.0));
-        crate::metrics::live_reservation("accepted");
-    }
-}
-
-/// Live bookkeeping of first contact: the agent is speaking with the caller.
-pub(crate) fn on_first_contact(record: &TicketRecord, change: &mut TicketChange) {
-    if record.live.as_ref().is_some_and(|l| l.state == "accepted") {
-        change.set.insert("live".into(), "connected".into());
-        change.event.insert("live".into(), "connected".into());
-    }
-}
-
-/// Live bookkeeping of the end of a call: wrap-up starts, and the handle time is measured.
-pub(crate) fn on_end_call(
-    state: &AppState,
-    record: &TicketRecord,
-    now: i64,
-    change: &mut TicketChange,
-) -> Result<(), ApiError> {
-    let id = &record.stored.id;
-    let live = record
-        .live
-        .as_ref()
-        .filter(|l| l.state == "accepted" || l.state == "connected")
-        .ok_or_else(|| ApiError::State(format!("ticket `{id}` has no live call in progress")))?;
-    let agent = record.assigned_agent.clone().unwrap_or_default();
-    let pool = pool_of(&record.service)
-        .map(|k| k.queue_kind())
-        .unwrap_or("legal");
-    let wrap_up = i64::try_from(state.live.wrap_up_ms).unwrap_or(0);
-    let handled = (now - live.accepted_ms.unwrap_or(now)).max(0) + wrap_up;
-    change.live = serde_json::json!({
-        "busy": [agent, now + wrap_up],
-        "aht": [pool, handled, state.live.handle_time_weight],
-    });
-    change.set.insert("live".into(), "ended".into());
-    change.set.insert("live_ended_ms".into(), now.to_string());
-    change.event.insert("live".into(), "ended".into());
-    Ok(())
 }
 
 /// `POST /v1/agents/{id}/heartbeat` body.

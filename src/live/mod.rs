@@ -21,7 +21,8 @@ use chrono_tz::Tz;
 
 use crate::agents::{Agent, AgentKind, AgentStatus, Candidate, Tier, can_take_live};
 use crate::config::LiveSettings;
-use crate::queues::{ClaimMode, ClaimOutcome, OnlineAgent, Store, StoreError, TicketRecord};
+use crate::lifecycle::{LiveState, Status, TicketRecord};
+use crate::queues::{ClaimMode, ClaimOutcome, OnlineAgent, Store, StoreError};
 
 /// The agent pool that answers a service live: lawyers for legal questions, mediators for
 /// disputes. Triage and out-of-scope tickets have no live transfer.
@@ -264,7 +265,7 @@ pub fn candidate(record: &TicketRecord) -> Option<Candidate> {
         since_ms: record.stored.created_ms,
         category: record.category.clone(),
         region_path: record.region_path.clone(),
-        min_tier: record.min_tier.as_deref().and_then(Tier::parse),
+        min_tier: record.min_tier,
     })
 }
 
@@ -340,10 +341,10 @@ pub async fn serve_waiting(
                 store.live_unwait(county, pool, &id).await?;
                 continue;
             };
-            let waiting = record.live.as_ref().is_some_and(|l| l.state == "waiting");
-            match record.stored.status.as_str() {
-                "leased" if waiting => continue,
-                "queued" if waiting => {}
+            let waiting = record.live_state() == Some(LiveState::Waiting);
+            match record.stored.status {
+                Status::Leased if waiting => continue,
+                Status::Queued if waiting => {}
                 _ => {
                     store.live_unwait(county, pool, &id).await?;
                     continue;

@@ -12,45 +12,6 @@ use redis::AsyncCommands;
 
 use super::{Store, StoreError, county_of, county_prefix};
 
-/// The live-transfer fields of a ticket.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct LiveFields {
-    /// `waiting`, `callback`, `accepted`, `connected`, `ended` or `cancelled`.
-    pub state: String,
-    /// `live` (asked on duty) or `callback` (asked off duty); the SLA policies match on it.
-    pub transfer: String,
-    /// When the caller asked, ms.
-    pub since_ms: i64,
-    /// The wait they were told, ms, if they had to wait.
-    pub estimate_ms: Option<i64>,
-    /// The lease id of a live reservation pending now.
-    pub lease: Option<String>,
-    /// When an agent accepted the call, ms.
-    pub accepted_ms: Option<i64>,
-    /// When the pending lease lapses, ms.
-    pub lease_expires_ms: Option<i64>,
-}
-
-impl LiveFields {
-    /// Takes the fields out of a ticket hash; `None` for a ticket nobody asked to transfer live.
-    pub(crate) fn take(take: &mut impl FnMut(&str) -> String) -> Option<LiveFields> {
-        let state = take("live");
-        if state.is_empty() {
-            return None;
-        }
-        let num = |v: String| v.parse::<i64>().ok();
-        Some(LiveFields {
-            state,
-            transfer: take("transfer"),
-            since_ms: num(take("live_since_ms")).unwrap_or(0),
-            estimate_ms: num(take("live_estimate_ms")),
-            lease: Some(take("live_lease")).filter(|v| !v.is_empty()),
-            accepted_ms: num(take("live_accepted_ms")),
-            lease_expires_ms: num(take("lease_expires_ms")),
-        })
-    }
-}
-
 /// What registering a live request found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LiveBegin {
@@ -60,22 +21,6 @@ pub struct LiveBegin {
     pub state: String,
     /// 1-based place among the callers waiting for the pool; 0 when not waiting.
     pub position: u64,
-}
-
-/// What a hang-up did.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum LiveCancel {
-    /// Cancelled; the state before and the agent released or put into wrap-up (may be empty).
-    Cancelled {
-        /// `waiting`, `accepted` or `connected`.
-        previous: String,
-        /// The agent concerned, or empty.
-        agent: String,
-    },
-    /// There was no live transfer in progress; the state it is in.
-    NotLive(String),
-    /// No such ticket.
-    Missing,
 }
 
 impl Store {
@@ -123,6 +68,12 @@ impl Store {
             )
             .await?;
         Ok(match reply.first().map(String::as_str) {
+            // A ticket that is no longer open work has no caller to wait for.
+            Some("closed") => Some(LiveBegin {
+                new: false,
+                state: String::new(),
+                position: 0,
+            }),
             Some(kind @ ("new" | "exists")) => Some(LiveBegin {
                 new: kind == "new",
                 state: reply.get(1).cloned().unwrap_or_default(),
@@ -156,34 +107,6 @@ impl Store {
         )
         .await?;
         Ok(())
-    }
-
-    /// The caller hung up.
-    pub async fn live_cancel(
-        &self,
-        id: &str,
-        pool: &str,
-        actor: &str,
-        reason: &str,
-        wrap_up_ms: u64,
-    ) -> Result<LiveCancel, StoreError> {
-        let reply = self
-            .live_op(
-                id,
-                pool,
-                actor,
-                &["cancel".into(), reason.into(), wrap_up_ms.to_string()],
-            )
-            .await?;
-        let field = |i: usize| reply.get(i).cloned().unwrap_or_default();
-        Ok(match reply.first().map(String::as_str) {
-            Some("ok") => LiveCancel::Cancelled {
-                previous: field(1),
-                agent: field(2),
-            },
-            Some("not_live") => LiveCancel::NotLive(field(1)),
-            _ => LiveCancel::Missing,
-        })
     }
 
     /// 1-based place of a waiting caller in the pool's line, or 0.

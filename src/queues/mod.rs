@@ -25,16 +25,21 @@ use redis::{AsyncCommands, Script};
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use crate::lifecycle::{Status, StoredTicket};
+use crate::sla::clock::TimerPlan;
 use crate::ticket::Ticket;
 
 mod agents;
 mod live;
 mod outbox;
 mod ratelimit;
+pub mod scripts;
+mod tickets;
 pub use agents::{ClaimMode, ClaimOutcome, OnlineAgent, QueuePage, RenewOutcome};
-pub use live::{LiveBegin, LiveCancel, LiveFields};
+pub use live::LiveBegin;
 pub use outbox::{OutboxEntry, OutboxState};
 pub use ratelimit::RateDecision;
+pub use tickets::{ActOutcome, queue_score, split_score};
 
 const COUNTIES: &str = "hl:counties";
 
@@ -54,6 +59,9 @@ pub enum StoreError {
     /// Redis answered with something the scripts never return.
     #[error("unexpected reply from Redis: {0}")]
     Reply(String),
+    /// A stored ticket has a field that cannot be read (named in the message).
+    #[error("stored ticket unreadable: {0}")]
+    Corrupt(String),
 }
 
 impl From<redis::RedisError> for StoreError {
@@ -105,8 +113,8 @@ pub struct NewTicket<'a> {
     pub band: u32,
     /// JSON of the ticket's SLA clocks.
     pub clocks_json: &'a str,
-    /// Timers to schedule: (clock, kind, due ms).
-    pub timers: &'a [TimerWrite],
+    /// Timers to schedule.
+    pub timers: &'a [TimerPlan],
     /// Who handed it over (token name).
     pub actor: &'a str,
     /// `county/town/village/grid`, for agents' region eligibility.
@@ -121,26 +129,10 @@ pub struct NewTicket<'a> {
     pub transferred_from: Option<&'a str>,
     /// The partner to call back with this ticket's events, or empty.
     pub callback: &'a str,
-}
-
-/// One timer to schedule: clock name, kind (`w0`, `w1`, …, `b`) and due time in ms.
-pub type TimerWrite = (String, String, i64);
-
-/// A ticket as stored: what the intake response reports.
-#[derive(Debug, Clone, PartialEq)]
-pub struct StoredTicket {
-    /// `<county>-<seq>`.
-    pub id: String,
-    /// `queued`, `returned`, …
-    pub status: String,
-    /// Queue it waits in, if any.
-    pub queue: Option<String>,
-    /// JSON of the classification.
-    pub classification_json: String,
-    /// Registration time (Redis clock), ms since the epoch.
-    pub created_ms: i64,
-    /// JSON of the SLA clocks.
-    pub clocks_json: String,
+    /// Whose ticket it is (token name): partners act only on their own tickets.
+    pub sender: &'a str,
+    /// The sender asked for a live transfer (the caller is on the line).
+    pub live_asked: bool,
 }
 
 /// The result of an ingest: new, a faithful retry, or a conflicting one.
@@ -155,139 +147,6 @@ pub enum IngestOutcome {
         /// The id of the ticket registered first.
         id: String,
     },
-}
-
-/// Everything stored about one ticket, for `GET /v1/tickets/{id}` and agent actions.
-#[derive(Debug, Clone)]
-pub struct TicketRecord {
-    /// The stored fields.
-    pub stored: StoredTicket,
-    /// JSON of the ticket as received.
-    pub ticket_json: String,
-    /// JSON events, oldest first.
-    pub history: Vec<String>,
-    /// Version of the clocks, checked by [`Store::act`].
-    pub clock_ver: String,
-    /// Timers that have fired, as `<clock>:<kind>`.
-    pub fired: std::collections::HashSet<String>,
-    /// Service label.
-    pub service: String,
-    /// Warning level label.
-    pub level: String,
-    /// Category label.
-    pub category: String,
-    /// Source hotline.
-    pub source: String,
-    /// Marked overdue (督办) by a breach.
-    pub overdue: bool,
-    /// The lease on it, if an agent claimed it.
-    pub lease_id: Option<String>,
-    /// The agent holding the lease.
-    pub lease_agent: Option<String>,
-    /// The agent working it, once accepted.
-    pub assigned_agent: Option<String>,
-    /// The lowest tier allowed after an escalation.
-    pub min_tier: Option<String>,
-    /// Arrival order in the county.
-    pub seq: u64,
-    /// Priority band.
-    pub band: u32,
-    /// `county/town/village/grid`.
-    pub region_path: String,
-    /// Earlier or later requests of the same caller about the same matter (重复诉求).
-    pub linked: Vec<String>,
-    /// The live transfer, when the caller asked for one.
-    pub live: Option<LiveFields>,
-    /// The partner called back with this ticket's events, if any.
-    pub callback: Option<String>,
-}
-
-/// A change to one ticket, computed by the gateway and applied atomically by [`Store::act`].
-#[derive(Debug, Clone, Serialize)]
-pub struct TicketChange {
-    /// The clock version the change was computed from.
-    pub expected_ver: String,
-    /// The new clocks, as JSON text.
-    pub clocks: String,
-    /// The timers that replace the ticket's current ones.
-    pub timers: Vec<TimerWrite>,
-    /// New status, or empty to keep it.
-    pub status: String,
-    /// Take the ticket off its ready queue (it is being worked).
-    pub dequeue: bool,
-    /// Clocks that stopped, with `met` or `breached`, for the queue's compliance figures.
-    pub outcomes: Vec<(String, String)>,
-    /// The ticket's clocks are all done: drop it from the open set.
-    pub close: bool,
-    /// The event to record: `type`, `actor` and any details.
-    pub event: serde_json::Map<String, serde_json::Value>,
-    /// Stream trim length (filled in by the store).
-    pub maxlen: u64,
-    /// The lease id the caller must hold, or empty.
-    pub lease_check: String,
-    /// The agent that must hold that lease, or empty.
-    pub lease_agent: String,
-    /// Drop the lease (accepted, transferred, escalated).
-    pub release_lease: bool,
-    /// Assign the ticket to this agent, or empty.
-    pub assign: String,
-    /// Clear the assignment.
-    pub unassign: bool,
-    /// `[agent id, active delta, handled delta]`, or empty.
-    pub agent_delta: Vec<serde_json::Value>,
-    /// `{queue, score, since}` to put the ticket back in a ready queue, or `{}`.
-    pub requeue: serde_json::Value,
-    /// Ticket hash fields to set.
-    pub set: std::collections::BTreeMap<String, String>,
-    /// The ticket has running clocks again (reopened).
-    pub open: bool,
-    /// Live-transfer bookkeeping: `{}` or `{unwait, busy, aht}` (see `ticket_action.lua`).
-    pub live: serde_json::Value,
-}
-
-impl TicketChange {
-    /// A change that only replaces clocks and timers and records `event`; callers fill in more.
-    pub fn new(
-        expected_ver: String,
-        clocks: String,
-        timers: Vec<TimerWrite>,
-        event: serde_json::Map<String, serde_json::Value>,
-    ) -> TicketChange {
-        TicketChange {
-            expected_ver,
-            clocks,
-            timers,
-            status: String::new(),
-            dequeue: false,
-            outcomes: Vec::new(),
-            close: false,
-            event,
-            maxlen: 0,
-            lease_check: String::new(),
-            lease_agent: String::new(),
-            release_lease: false,
-            assign: String::new(),
-            unassign: false,
-            agent_delta: Vec::new(),
-            requeue: serde_json::Value::Object(Default::default()),
-            set: Default::default(),
-            open: false,
-            live: serde_json::Value::Object(Default::default()),
-        }
-    }
-}
-
-/// What [`Store::act`] did.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ActOutcome {
-    /// Applied; the new clock version.
-    Applied(String),
-    /// The ticket changed since it was read; read again and retry.
-    Stale,
-    /// The caller's lease is not the ticket's current lease.
-    StaleLease,
-    /// No such ticket.
-    Missing,
 }
 
 /// What one step of the timer mover did in one county.
@@ -384,6 +243,7 @@ pub struct Store {
     ingest: std::sync::Arc<Script>,
     stats: std::sync::Arc<Script>,
     action: std::sync::Arc<Script>,
+    moved: std::sync::Arc<Script>,
     fire: std::sync::Arc<Script>,
     claim: std::sync::Arc<Script>,
     renew: std::sync::Arc<Script>,
@@ -436,17 +296,18 @@ impl Store {
         Ok(Store {
             conn,
             client,
-            ingest: std::sync::Arc::new(Script::new(include_str!("lua/ingest.lua"))),
-            stats: std::sync::Arc::new(Script::new(include_str!("lua/queue_stats.lua"))),
-            action: std::sync::Arc::new(Script::new(include_str!("lua/ticket_action.lua"))),
-            fire: std::sync::Arc::new(Script::new(include_str!("lua/fire_timers.lua"))),
-            claim: std::sync::Arc::new(Script::new(include_str!("lua/claim.lua"))),
-            renew: std::sync::Arc::new(Script::new(include_str!("lua/renew.lua"))),
-            reap: std::sync::Arc::new(Script::new(include_str!("lua/reap_leases.lua"))),
-            live: std::sync::Arc::new(Script::new(include_str!("lua/live.lua"))),
-            outbox: std::sync::Arc::new(Script::new(include_str!("lua/outbox.lua"))),
-            rate_limit: std::sync::Arc::new(Script::new(include_str!("lua/rate_limit.lua"))),
-            event_streams: std::sync::Arc::new(Script::new(include_str!("lua/event_streams.lua"))),
+            ingest: std::sync::Arc::new(Script::new(scripts::INGEST)),
+            stats: std::sync::Arc::new(Script::new(scripts::QUEUE_STATS)),
+            action: std::sync::Arc::new(Script::new(scripts::TICKET_ACTION)),
+            moved: std::sync::Arc::new(Script::new(scripts::MOVED)),
+            fire: std::sync::Arc::new(Script::new(scripts::FIRE_TIMERS)),
+            claim: std::sync::Arc::new(Script::new(scripts::CLAIM)),
+            renew: std::sync::Arc::new(Script::new(scripts::RENEW)),
+            reap: std::sync::Arc::new(Script::new(scripts::REAP_LEASES)),
+            live: std::sync::Arc::new(Script::new(scripts::LIVE)),
+            outbox: std::sync::Arc::new(Script::new(scripts::OUTBOX)),
+            rate_limit: std::sync::Arc::new(Script::new(scripts::RATE_LIMIT)),
+            event_streams: std::sync::Arc::new(Script::new(scripts::EVENT_STREAMS)),
             clock_offset_ms: Default::default(),
             stream_maxlen,
             idempotency_ttl_secs,
@@ -507,7 +368,15 @@ impl Store {
             .arg(t.category)
             .arg(t.ticket.source.as_str())
             .arg(t.clocks_json)
-            .arg(serde_json::to_string(t.timers).map_err(|e| StoreError::Reply(e.to_string()))?)
+            .arg(
+                serde_json::to_string(
+                    &t.timers
+                        .iter()
+                        .map(|p| (p.clock.as_str(), p.kind.as_str(), p.at_ms))
+                        .collect::<Vec<_>>(),
+                )
+                .map_err(|e| StoreError::Reply(e.to_string()))?,
+            )
             .arg(self.idempotency_ttl_secs)
             .arg(self.stream_maxlen)
             .arg(t.actor)
@@ -518,6 +387,8 @@ impl Store {
             .arg(t.since_ms.unwrap_or(0))
             .arg(t.transferred_from.unwrap_or(""))
             .arg(t.callback)
+            .arg(t.sender)
+            .arg(if t.live_asked { "1" } else { "" })
             .invoke_async(&mut conn)
             .await?;
         crate::metrics::redis_latency("ingest", started.elapsed());
@@ -543,105 +414,6 @@ impl Store {
             )
             .await?;
         Ok(u32::try_from(n).unwrap_or(u32::MAX))
-    }
-
-    /// Reads one ticket with its history; `None` when there is no such ticket.
-    pub async fn ticket(&self, id: &str) -> Result<Option<TicketRecord>, StoreError> {
-        let Some(county) = county_of(id) else {
-            return Ok(None);
-        };
-        let prefix = county_prefix(county);
-        let mut conn = self.conn.clone();
-        let (mut fields, history): (std::collections::HashMap<String, String>, Vec<String>) =
-            redis::pipe()
-                .hgetall(format!("{prefix}t:{id}"))
-                .lrange(format!("{prefix}h:{id}"), 0, -1)
-                .query_async(&mut conn)
-                .await?;
-        let Some(status) = fields.remove("status") else {
-            return Ok(None);
-        };
-        let mut take = |k: &str| fields.remove(k).unwrap_or_default();
-        let stored = StoredTicket {
-            id: id.to_string(),
-            status,
-            queue: Some(take("queue")).filter(|q| !q.is_empty()),
-            classification_json: take("classification"),
-            created_ms: take("created_ms").parse().unwrap_or(0),
-            clocks_json: take("clocks"),
-        };
-        let ticket_json = take("ticket");
-        let clock_ver = take("clock_ver");
-        let service = take("service");
-        let level = take("level");
-        let category = take("category");
-        let source = take("source");
-        let overdue = take("overdue") == "1";
-        let opt = |v: String| Some(v).filter(|v| !v.is_empty());
-        let lease_id = opt(take("lease_id"));
-        let lease_agent = opt(take("lease_agent"));
-        let assigned_agent = opt(take("assigned_agent"));
-        let min_tier = opt(take("min_tier"));
-        let seq = take("seq").parse().unwrap_or(0);
-        let band = take("band").parse().unwrap_or(0);
-        let region_path = take("region_path");
-        let linked = serde_json::from_str(&take("linked")).unwrap_or_default();
-        let live = LiveFields::take(&mut take);
-        let callback = opt(take("callback"));
-        let fired = fields
-            .keys()
-            .filter_map(|k| k.strip_prefix("fired:").map(str::to_string))
-            .collect();
-        Ok(Some(TicketRecord {
-            stored,
-            ticket_json,
-            history,
-            clock_ver,
-            fired,
-            service,
-            level,
-            category,
-            source,
-            overdue,
-            lease_id,
-            lease_agent,
-            assigned_agent,
-            min_tier,
-            seq,
-            band,
-            region_path,
-            linked,
-            live,
-            callback,
-        }))
-    }
-
-    /// Applies a change computed from `clock_ver`; [`ActOutcome::Stale`] when the ticket moved on.
-    pub async fn act(&self, id: &str, mut change: TicketChange) -> Result<ActOutcome, StoreError> {
-        let Some(county) = county_of(id) else {
-            return Ok(ActOutcome::Missing);
-        };
-        let prefix = county_prefix(county);
-        change.maxlen = self.stream_maxlen;
-        let body = serde_json::to_string(&change).map_err(|e| StoreError::Reply(e.to_string()))?;
-        let mut conn = self.conn.clone();
-        let started = std::time::Instant::now();
-        let reply: Vec<String> = self
-            .action
-            .key(format!("{prefix}t:{id}"))
-            .key(format!("{prefix}timers"))
-            .key(format!("{prefix}events"))
-            .arg(&prefix)
-            .arg(body)
-            .invoke_async(&mut conn)
-            .await?;
-        crate::metrics::redis_latency("action", started.elapsed());
-        Ok(match reply.first().map(String::as_str) {
-            Some("ok") => ActOutcome::Applied(reply.get(1).cloned().unwrap_or_default()),
-            Some("stale") => ActOutcome::Stale,
-            Some("stale_lease") => ActOutcome::StaleLease,
-            _ => ActOutcome::Missing,
-        })
     }
 
     /// Fires the due timers of one county (at most `batch`).
@@ -831,17 +603,22 @@ fn parse_ingest(reply: Vec<String>) -> Result<IngestOutcome, StoreError> {
     }
     let mut next = || r.next().unwrap_or_default();
     let status = next();
+    let status = Status::parse(&status)
+        .ok_or_else(|| StoreError::Corrupt(format!("{id}: `status` is `{status}`")))?;
     let queue = Some(next()).filter(|q| !q.is_empty());
     let classification_json = next();
     let created_ms = next().parse::<i64>().unwrap_or(0);
-    let clocks_json = next();
+    let clocks = serde_json::from_str(&next())
+        .map_err(|e| StoreError::Corrupt(format!("{id}: `clocks` {e}")))?;
+    let live_asked = next() == "1";
     let stored = StoredTicket {
         id,
         status,
         queue,
         classification_json,
         created_ms,
-        clocks_json,
+        clocks,
+        live_asked,
     };
     match outcome.as_str() {
         "created" => Ok(IngestOutcome::Created(stored)),

@@ -18,6 +18,9 @@
 --         (a reservation for a caller waiting on the line)
 -- Returns { "ok", lease_id, expires_ms } | { "gone" } | { "full" } | { "unavailable" } | { "busy" }
 --
+-- A claim moves the ticket's record version (lib.lua's bump), as does withdrawing a pushed
+-- offer, so an action decided on the ticket before the claim is refused and decided again.
+--
 -- Offers and live reservations go only to an agent who holds no other offer and is not on a
 -- live call or in its wrap-up (busy_until_ms), checked here so that two consoles racing for the
 -- last free lawyer never both get them. A live reservation also needs the caller still waiting,
@@ -34,8 +37,7 @@ end
 if tonumber(spec[2] or '0') >= tonumber(spec[3] or '0') then
   return {'full'}
 end
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local now = redis_now()
 if mode ~= 'claim' and tonumber(spec[5] or '0') > now then
   return {'busy'}
 end
@@ -63,6 +65,7 @@ if mode ~= 'claim' and held ~= '' then
     redis.call('HSET', hkey, 'status', 'queued')
     redis.call('HDEL', hkey, 'lease_id', 'lease_agent', 'lease_expires_ms', 'lease_declined', 'live_lease')
     redis.call('HINCRBY', KEYS[4], 'active', -1)
+    bump(hkey)
     redis.call('RPUSH', ARGV[5] .. 'h:' .. held, cjson.encode({type = 'lease.preempted', at_ms = now,
       agent = ARGV[2], lease_id = h[3]}))
     redis.call('XADD', KEYS[7], 'MAXLEN', '~', ARGV[4], '*', 'type', 'lease.preempted', 'id', held,
@@ -81,6 +84,7 @@ local expires = now + tonumber(ARGV[3])
 redis.call('ZADD', KEYS[3], expires, id)
 redis.call('HSET', KEYS[5], 'status', 'leased', 'lease_id', lease, 'lease_agent', ARGV[2],
   'lease_expires_ms', expires, 'q_score', score, 'q_since', since or now)
+bump(KEYS[5])
 redis.call('HINCRBY', KEYS[4], 'active', 1)
 redis.call('HSET', KEYS[4], 'last_assigned_ms', now)
 local etype = 'ticket.claimed'

@@ -14,8 +14,7 @@
 --                     "renew": extend (re-add) unconditionally
 -- Returns { admitted (1 or 0), live streams after the call }
 
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local now = redis_now()
 local limit = tonumber(ARGV[2])
 local lease = tonumber(ARGV[3])
 

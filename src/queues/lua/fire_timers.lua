@@ -14,23 +14,18 @@
 --            clock, kind, lateness_ms, queue, ... }
 
 local prefix = ARGV[1]
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local now = redis_now()
 local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'WITHSCORES', 'LIMIT', 0, tonumber(ARGV[2]))
 local out = {tostring(now), '', '0'}
-local BAND = 4294967296
 
 local function event(id, fields)
   redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[3], '*', unpack(fields))
   -- A breach of a partner's ticket goes to its durable outbox in the same step.
   if fields[2] == 'sla.breached' then
-    local callback = redis.call('HGET', prefix .. 't:' .. id, 'callback')
-    if callback then
-      local out = {unpack(fields)}
-      out[#out + 1] = 'at_ms'
-      out[#out + 1] = tostring(now)
-      redis.call('XADD', prefix .. 'outbox:' .. callback, '*', unpack(out))
-    end
+    local out = {unpack(fields)}
+    out[#out + 1] = 'at_ms'
+    out[#out + 1] = tostring(now)
+    to_outbox(prefix, redis.call('HGET', prefix .. 't:' .. id, 'callback'), out)
   end
   local h = {}
   for i = 1, #fields, 2 do
@@ -51,6 +46,7 @@ local function breach_actions(id, tkey, terms)
       if score and tonumber(score) >= BAND then
         redis.call('ZADD', prefix .. 'q:' .. queue, tonumber(score) - BAND, id)
         redis.call('HSET', tkey, 'band', math.floor((tonumber(score) - BAND) / BAND))
+        bump(tkey)
         done[#done + 1] = action
       end
     elseif action == 'move_queue' and queued and terms.breach_queue and terms.breach_queue ~= queue then
@@ -64,6 +60,7 @@ local function breach_actions(id, tkey, terms)
         redis.call('ZADD', prefix .. 'qt:' .. target, since or now, id)
         redis.call('SADD', prefix .. 'queues', target)
         redis.call('HSET', tkey, 'queue', target)
+        bump(tkey)
         queue = target
         done[#done + 1] = action
       end

@@ -29,14 +29,17 @@
 -- ARGV[23] the id it was moved from, or ""
 -- ARGV[24] the partner to call back with this ticket's events (事件反馈), or "" / absent:
 --          its events go to the durable outbox hl:{county}:outbox:<partner> (see outbox.lua)
--- Returns  { outcome, id, status, queue, classification JSON, created_ms, clocks JSON }
+-- ARGV[25] the sender (token name) whose ticket it is: a partner acts only on its own tickets
+-- ARGV[26] "1" when the sender asked for a live transfer (the caller is on the line), else ""
+-- Returns  { outcome, id, status, queue, classification JSON, created_ms, clocks JSON,
+--            "1" if registered with a live request }
 --          outcome is "created", "existing" or "conflict" (conflict carries only the id).
 
-local FIELDS = {'status', 'queue', 'classification', 'created_ms', 'clocks'}
+local FIELDS = {'status', 'queue', 'classification', 'created_ms', 'clocks', 'live_asked'}
 
 local function stored(outcome, id, prefix)
   local v = redis.call('HMGET', prefix .. 't:' .. id, unpack(FIELDS))
-  return {outcome, id, v[1] or '', v[2] or '', v[3] or '{}', v[4] or '0', v[5] or '{}'}
+  return {outcome, id, v[1] or '', v[2] or '', v[3] or '{}', v[4] or '0', v[5] or '{}', v[6] or ''}
 end
 
 local prefix = ARGV[2]
@@ -50,8 +53,7 @@ if seen then
   return stored('existing', id, prefix)
 end
 
-local t = redis.call('TIME')
-local now_ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local now_ms = redis_now()
 local seq = redis.call('INCR', KEYS[2])
 local id = ARGV[3] .. '-' .. string.format('%08d', seq)
 local queue = ARGV[4]
@@ -73,7 +75,11 @@ redis.call('HSET', prefix .. 't:' .. id,
   'id', id, 'ticket', ARGV[7], 'classification', ARGV[8], 'hash', ARGV[1],
   'status', ARGV[6], 'queue', queue, 'band', ARGV[5], 'seq', seq,
   'service', ARGV[9], 'level', ARGV[10], 'category', ARGV[11], 'source', ARGV[12],
-  'created_ms', now_ms, 'region_path', ARGV[19], 'clocks', ARGV[13], 'clock_ver', '1', 'timers', cjson.encode(members))
+  'created_ms', now_ms, 'region_path', ARGV[19], 'clocks', ARGV[13], 'clock_ver', '1', 'ver', '1',
+  'timers', cjson.encode(members), 'sender', ARGV[25] or '')
+if (ARGV[26] or '') == '1' then
+  redis.call('HSET', prefix .. 't:' .. id, 'live_asked', '1')
+end
 if #members > 0 then
   redis.call('SADD', prefix .. 'open', id)
 end
@@ -104,7 +110,7 @@ end
 
 if queue ~= '' then
   -- Most urgent band first, then arrival order: band * 2^32 + seq.
-  redis.call('ZADD', prefix .. 'q:' .. queue, tonumber(ARGV[5]) * 4294967296 + seq, id)
+  redis.call('ZADD', prefix .. 'q:' .. queue, queue_score(ARGV[5], seq), id)
   local since = tonumber(ARGV[22])
   if since == nil or since <= 0 then
     since = now_ms
@@ -136,12 +142,12 @@ if callback ~= '' then
   -- Written with the ticket, so an acknowledged ticket's callback can never be lost. Never
   -- trimmed: entries leave only when delivered or dead-lettered.
   redis.call('HSET', prefix .. 't:' .. id, 'callback', callback)
-  redis.call('XADD', prefix .. 'outbox:' .. callback, '*', 'type', 'ticket.created', 'id', id,
-    'status', ARGV[6], 'queue', queue, 'at_ms', tostring(now_ms))
+  to_outbox(prefix, callback, {'type', 'ticket.created', 'id', id, 'status', ARGV[6], 'queue', queue,
+    'at_ms', tostring(now_ms)})
 end
 redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[16], '*',
   'type', 'ticket.created', 'id', id, 'status', ARGV[6], 'queue', queue,
   'service', ARGV[9], 'level', ARGV[10], 'category', ARGV[11], 'source', ARGV[12],
   'at_ms', now_ms)
 
-return {'created', id, ARGV[6], queue, ARGV[8], tostring(now_ms), ARGV[13]}
+return {'created', id, ARGV[6], queue, ARGV[8], tostring(now_ms), ARGV[13], ARGV[26] or ''}

@@ -13,8 +13,7 @@
 
 local prefix = ARGV[1]
 local bands = tonumber(ARGV[2])
-local t = redis.call('TIME')
-local out = {tostring(tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000))}
+local out = {tostring(redis_now())}
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 
 local function outcomes(key_base, newest, count)
@@ -50,8 +49,8 @@ for _, name in ipairs(names) do
   local oldest = redis.call('ZRANGE', prefix .. 'qt:' .. name, 0, 0, 'WITHSCORES')
   out[#out + 1] = oldest[2] or '0'
   for b = 0, bands - 1 do
-    local lo = b * 4294967296
-    out[#out + 1] = tostring(redis.call('ZCOUNT', q, lo, '(' .. tostring(lo + 4294967296)))
+    local lo = queue_score(b, 0)
+    out[#out + 1] = tostring(redis.call('ZCOUNT', q, lo, '(' .. tostring(queue_score(b + 1, 0))))
   end
   local windows = {
     {prefix .. 'sla5:' .. name .. ':', math.floor(now / 300000), 12},

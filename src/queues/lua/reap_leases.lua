@@ -11,8 +11,7 @@
 -- Returns { next_deadline_ms or "", reaped count }
 
 local prefix = ARGV[1]
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local now = redis_now()
 local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, tonumber(ARGV[2]))
 for _, id in ipairs(due) do
   redis.call('ZREM', KEYS[1], id)
@@ -41,6 +40,7 @@ for _, id in ipairs(due) do
     redis.call('ZADD', prefix .. 'q:' .. target, f[2], id)
     redis.call('ZADD', prefix .. 'qt:' .. target, f[3] or now, id)
     redis.call('HSET', tkey, 'status', 'queued')
+    bump(tkey)
     redis.call('HDEL', tkey, 'lease_id', 'lease_agent', 'lease_expires_ms', 'lease_declined', 'live_lease')
     if f[4] then
       local akey = prefix .. 'agent:' .. f[4]

@@ -1,9 +1,11 @@
--- ticket_action.lua: apply one agent action (or a recomputation) to a ticket atomically.
+-- ticket_action.lua: apply one action (or a recomputation) to a ticket atomically.
 --
--- The gateway reads the ticket, computes the new clocks and timers with its calendars, and sends
--- them here with the clock version it read. If anything changed the ticket in between, the
--- version differs and nothing is written ("stale"): the gateway reads again and retries. So two
--- actions racing on one ticket never interleave, and timers always match the stored clocks.
+-- The gateway reads the ticket, decides the action with its rules and calendars, and sends the
+-- typed change here (serialised in one place, src/queues/tickets.rs) with the record version it
+-- read. If anything changed the ticket in between (an action, a claim, a lease lapsing, a live
+-- request, a breach raising it), the version differs and nothing is written ("stale"): the
+-- gateway reads again and decides again. So two actions never interleave, and nobody acts on a
+-- ticket that another agent took meanwhile.
 --
 -- KEYS[1]  ticket hash         hl:{county}:t:<id>
 -- KEYS[2]  county timers ZSET  hl:{county}:timers
@@ -14,9 +16,10 @@
 --                  close (bool), maxlen, event: { type = ..., other fields... },
 --                  lease_check ("" or the lease id the caller holds), lease_agent ("" or the
 --                  agent that must hold it), release_lease (bool), assign ("" or agent id),
---                  unassign (bool), agent_delta ([agent id, active delta, handled delta] or []),
---                  requeue ({queue, score, since} or {}), set ({field = value}),
+--                  unassign (bool), agent_delta ([agent id, active delta, handled delta,
+--                  handle ms] or []), requeue ({queue, score, since} or {}), set ({field = value}),
 --                  open (bool: back among the tickets with running clocks),
+--                  moving (bool: closed here while a move to another county finishes),
 --                  live ({} or { unwait = pool (the caller no longer waits in hl:{c}:live:<pool>),
 --                        busy = [agent id, until ms] (on a live call or in wrap-up),
 --                        aht = [pool, sample ms, weight] (a handle time for the wait estimate)}) }
@@ -25,11 +28,11 @@
 local prefix = ARGV[1]
 local a = cjson.decode(ARGV[2])
 local tkey = KEYS[1]
-local cur = redis.call('HGET', tkey, 'clock_ver')
-if not cur then
+if redis.call('EXISTS', tkey) == 0 then
   return {'missing'}
 end
-if cur ~= a.expected_ver then
+local cur = redis.call('HGET', tkey, 'ver') or '0'
+if tonumber(cur) ~= tonumber(a.expected_ver) then
   return {'stale', cur}
 end
 if a.lease_check ~= '' then
@@ -39,11 +42,11 @@ if a.lease_check ~= '' then
   end
 end
 
-local t = redis.call('TIME')
-local now_ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local now_ms = redis_now()
 local id = redis.call('HGET', tkey, 'id')
 local queue = redis.call('HGET', tkey, 'queue') or ''
-local ver = tostring(tonumber(cur) + 1)
+local ver = tostring(tonumber(redis.call('HGET', tkey, 'clock_ver') or '0') + 1)
+local record_ver = bump(tkey)
 
 -- Replace the ticket's timers: old members carry the old version, so even one that a mover has
 -- already read can no longer fire.
@@ -69,6 +72,10 @@ if a.dequeue and queue ~= '' then
   redis.call('ZREM', prefix .. 'qt:' .. queue, id)
 end
 if a.release_lease then
+  local holder = redis.call('HGET', tkey, 'lease_agent')
+  if holder and redis.call('HGET', prefix .. 'agent:' .. holder, 'offer_ticket') == id then
+    redis.call('HDEL', prefix .. 'agent:' .. holder, 'offer_ticket')
+  end
   redis.call('ZREM', prefix .. 'leases', id)
   redis.call('HDEL', tkey, 'lease_id', 'lease_agent', 'lease_expires_ms', 'lease_declined', 'live_lease')
 end
@@ -154,6 +161,9 @@ end
 if a.open then
   redis.call('SADD', prefix .. 'open', id)
 end
+if a.moving then
+  redis.call('ZADD', prefix .. 'moving', now_ms, id)
+end
 
 local e = a.event
 e.at_ms = now_ms
@@ -192,7 +202,7 @@ if a.status ~= '' then
       out[#out + 1] = 'agent'
       out[#out + 1] = a.assign
     end
-    redis.call('XADD', prefix .. 'outbox:' .. callback, '*', unpack(out))
+    to_outbox(prefix, callback, out)
   end
 end
-return {'ok', ver}
+return {'ok', tostring(record_ver)}

@@ -1,0 +1,316 @@
+//! The top of the HTTP side: every route, the OpenAPI document generated from the handlers'
+//! annotations, and the layers every request passes (request ids, tracing span with the ticket
+//! id, latency, body limit, signature verification, problem+json for what fails in a layer).
+//! Nothing imports this module but start-up.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::HeaderName;
+use axum::middleware;
+use axum::routing::{get, post};
+use tower::ServiceBuilder;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+use utoipa::OpenApi;
+
+use axum::extract::Request;
+use axum::response::IntoResponse;
+
+use crate::api::problem::ApiError;
+use crate::api::{problem_for_layer_errors, record_latency, verify_signature};
+use crate::state::AppState;
+
+/// The OpenAPI document, generated from the handlers' annotations.
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "hotline-gateway",
+        description = "Receives, classifies and routes 12345 / 110 / 12348 hotline tickets to lawyers' and mediators' queues. Errors are application/problem+json."
+    ),
+    paths(
+        crate::intake::create_ticket,
+        crate::intake::create_batch,
+        crate::intake::get_ticket,
+        crate::api::actions::act,
+        crate::agents::api::put_agent,
+        crate::agents::api::list_agents,
+        crate::agents::api::delete_agent,
+        crate::agents::api::claim,
+        crate::agents::api::offers,
+        crate::live::api::get_live,
+        crate::live::api::heartbeat,
+        crate::api::ops::reload,
+        crate::api::callbacks::list,
+        crate::api::callbacks::replay,
+        crate::api::ops::queues,
+        crate::events::events,
+        crate::supervision::risk,
+        crate::supervision::today,
+        crate::api::ops::healthz,
+        crate::api::ops::readyz,
+        crate::api::ops::metrics,
+        openapi,
+    ),
+    components(schemas(crate::lifecycle::Action)),
+    modifiers(&BearerAuth, &PartnerSignature, &CommonProblems),
+    tags(
+        (name = "intake", description = "Tickets in"),
+        (name = "lifecycle", description = "Accept, contact, pause, resolve, follow up, transfer, escalate"),
+        (name = "agents", description = "Lawyers, mediators and triage operators; claims and leases"),
+        (name = "live", description = "Live transfer while the caller waits: reservations, estimates, presence"),
+        (name = "queues", description = "Queue state"),
+        (name = "ops", description = "Health, readiness, metrics")
+    )
+)]
+pub struct ApiDoc;
+
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+/// The problems any authenticated operation can answer, declared once instead of on every
+/// handler: each is a problem+json, and an operation keeps its own, more specific, description
+/// where it has one.
+struct CommonProblems;
+
+impl utoipa::Modify for CommonProblems {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
+        const COMMON: [(&str, &str); 8] = [
+            (
+                "400",
+                "Malformed: not JSON, a wrong type, or a bad query parameter",
+            ),
+            ("401", "No or unknown credentials, or a refused signature"),
+            ("403", "Wrong role, or outside the caller's regions"),
+            ("413", "Body over `http.body_limit_bytes`"),
+            ("415", "A body that is not `application/json`"),
+            ("422", "Invalid values; every field named"),
+            ("429", "Over the caller's rate; see `Retry-After`"),
+            (
+                "503",
+                "Redis unreachable; nothing written; see `Retry-After`",
+            ),
+        ];
+        // An agent is its definition (which refuses unknown fields as a request body) flattened
+        // with its live figures: as a response, the definition part must allow the figures.
+        if let Some(schema) = openapi
+            .components
+            .as_mut()
+            .and_then(|c| c.schemas.get_mut("Agent"))
+            && let Ok(mut v) = serde_json::to_value(&*schema)
+        {
+            fn allow_more(v: &mut serde_json::Value) {
+                match v {
+                    serde_json::Value::Object(m) => {
+                        m.remove("additionalProperties");
+                        m.values_mut().for_each(allow_more);
+                    }
+                    serde_json::Value::Array(a) => a.iter_mut().for_each(allow_more),
+                    _ => {}
+                }
+            }
+            allow_more(&mut v);
+            if let Ok(relaxed) = serde_json::from_value(v) {
+                *schema = relaxed;
+            }
+        }
+        for item in openapi.paths.paths.values_mut() {
+            for op in [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.delete,
+                &mut item.patch,
+            ]
+            .into_iter()
+            .flatten()
+            {
+                if op.security.as_ref().is_none_or(Vec::is_empty) {
+                    continue;
+                }
+                let with_body = op.request_body.is_some().then_some((
+                    "408",
+                    "The body did not arrive within `http.body_read_timeout_seconds` of the headers",
+                ));
+                for (code, description) in COMMON.into_iter().chain(with_body) {
+                    op.responses
+                        .responses
+                        .entry(code.to_string())
+                        .or_insert_with(|| {
+                            RefOr::T(
+                                ResponseBuilder::new()
+                                    .description(description)
+                                    .content(
+                                        "application/problem+json",
+                                        ContentBuilder::new()
+                                            .schema(Some(RefOr::Ref(Ref::from_schema_name(
+                                                "Problem",
+                                            ))))
+                                            .build(),
+                                    )
+                                    .build(),
+                            )
+                        });
+                }
+            }
+        }
+    }
+}
+
+/// Declares signed requests as an alternative security scheme, and 429 on the intake
+/// endpoints; done here so the intake handlers' annotations stay as they are.
+struct PartnerSignature;
+
+impl utoipa::Modify for PartnerSignature {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityRequirement, SecurityScheme};
+        use utoipa::openapi::{Ref, RefOr, ResponseBuilder};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "partner_signature",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
+                crate::auth::SIGNATURE_HEADER,
+                "Partner systems: lowercase hex HMAC-SHA256 of `timestamp + \"\\n\" + body` (a GET signs an empty body), or of `timestamp + \"\\n\" + nonce + \"\\n\" + body` when the optional `x-hotline-nonce` header is sent (1 to 64 of A-Z a-z 0-9 - _ . ~; recommended: a fresh one per request and per retry), with the partner's shared secret, sent with `x-hotline-key` (the partner's key_id) and `x-hotline-timestamp` (Unix seconds, within auth.signature_window_seconds of the gateway's clock). Each signature is accepted once, except on POST /v1/tickets and POST /v1/tickets:batch, which are idempotent by (source, external_id): a repeated signature there gets the ticket already registered (200). 401 problem+json says why a signature was refused.",
+            ))),
+        );
+        for (path, is_get) in [
+            ("/v1/tickets", false),
+            ("/v1/tickets:batch", false),
+            ("/v1/events", true),
+        ] {
+            let Some(item) = openapi.paths.paths.get_mut(path) else {
+                continue;
+            };
+            let Some(op) = (if is_get {
+                item.get.as_mut()
+            } else {
+                item.post.as_mut()
+            }) else {
+                continue;
+            };
+            op.responses.responses.entry("429".to_string()).or_insert(
+                RefOr::T(
+                    ResponseBuilder::new()
+                        .description("Over the caller's rate ([auth.rate_limit]): problem+json `/problems/rate-limited` with `Retry-After` (whole seconds)")
+                        .content(
+                            "application/problem+json",
+                            utoipa::openapi::ContentBuilder::new()
+                                .schema(Some(RefOr::Ref(Ref::from_schema_name("Problem"))))
+                                .build(),
+                        )
+                        .build(),
+                ),
+            );
+            let security = op.security.get_or_insert_with(Vec::new);
+            if security.is_empty() {
+                security.push(SecurityRequirement::new("bearer", Vec::<String>::new()));
+            }
+            security.push(SecurityRequirement::new(
+                "partner_signature",
+                Vec::<String>::new(),
+            ));
+        }
+    }
+}
+
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// Builds the complete HTTP application.
+pub fn app(state: Arc<AppState>) -> Router {
+    let body_limit = state.settings.http.body_limit_bytes;
+    Router::new()
+        .route("/v1/tickets", post(crate::intake::create_ticket))
+        .route("/v1/tickets:batch", post(crate::intake::create_batch))
+        .route("/v1/tickets/{id}", get(crate::intake::get_ticket))
+        .route("/v1/tickets/{id}/live", get(crate::live::api::get_live))
+        .route("/v1/tickets/{id}/{action}", post(crate::api::actions::act))
+        .route("/v1/agents", get(crate::agents::api::list_agents))
+        .route(
+            "/v1/agents/{id}",
+            axum::routing::put(crate::agents::api::put_agent)
+                .delete(crate::agents::api::delete_agent),
+        )
+        .route("/v1/agents/{id}/claim", post(crate::agents::api::claim))
+        .route("/v1/agents/{id}/offers", get(crate::agents::api::offers))
+        .route(
+            "/v1/agents/{id}/heartbeat",
+            post(crate::live::api::heartbeat),
+        )
+        .route("/v1/admin/reload", post(crate::api::ops::reload))
+        .route("/v1/admin/callbacks", get(crate::api::callbacks::list))
+        .route(
+            "/v1/admin/callbacks/replay",
+            post(crate::api::callbacks::replay),
+        )
+        .route("/v1/queues", get(crate::api::ops::queues))
+        .route("/v1/events", get(crate::events::events))
+        .route("/v1/dashboard/risk", get(crate::supervision::risk))
+        .route("/v1/dashboard/today", get(crate::supervision::today))
+        .route("/metrics", get(crate::api::ops::metrics))
+        .route("/healthz", get(crate::api::ops::healthz))
+        .route("/readyz", get(crate::api::ops::readyz))
+        .route("/openapi.json", get(openapi))
+        .merge(crate::dashboard::routes())
+        .fallback(|| async { ApiError::NotFound("no such route".into()) })
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+        .layer(middleware::from_fn_with_state(
+            Arc::clone(&state),
+            verify_signature,
+        ))
+        .layer(middleware::from_fn(record_latency))
+        .layer(
+            ServiceBuilder::new()
+                .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+                .layer(
+                    TraceLayer::new_for_http()
+                        .make_span_with(|req: &Request| {
+                            let request_id = req
+                                .headers()
+                                .get(REQUEST_ID)
+                                .and_then(|v| v.to_str().ok())
+                                .unwrap_or("-");
+                            tracing::info_span!(
+                                "request",
+                                method = %req.method(),
+                                path = %req.uri().path(),
+                                request_id,
+                                caller = tracing::field::Empty,
+                                ticket_id = tracing::field::Empty,
+                            )
+                        })
+                        .on_request(())
+                        .on_response(
+                            tower_http::trace::DefaultOnResponse::new().level(tracing::Level::INFO),
+                        ),
+                )
+                .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+                .layer(middleware::from_fn(problem_for_layer_errors))
+                .layer(CatchPanicLayer::custom(|_panic| {
+                    ApiError::Internal("handler panicked".into()).into_response()
+                }))
+                .layer(RequestBodyLimitLayer::new(body_limit))
+                .layer(DefaultBodyLimit::max(body_limit)),
+        )
+        .with_state(state)
+}
+
+/// The OpenAPI 3.1 document of this API.
+#[utoipa::path(get, path = "/openapi.json", tag = "ops",
+    responses((status = 200, description = "OpenAPI document", body = Object)))]
+pub async fn openapi() -> axum::Json<utoipa::openapi::OpenApi> {
+    axum::Json(ApiDoc::openapi())
+}

@@ -1,0 +1,58 @@
+//! The shared application state: everything a handler or a background job needs, built once
+//! at start-up. It imports nothing above the parts it holds, so any layer may use it.
+
+use std::sync::Arc;
+
+use metrics_exporter_prometheus::PrometheusHandle;
+
+use crate::auth::Authenticator;
+use crate::classify::Classifier;
+use crate::config::Settings;
+use crate::queues::Store;
+use crate::routing::Router as TicketRouter;
+
+/// Everything a handler needs, built once at start-up.
+pub struct AppState {
+    /// Validated settings.
+    pub settings: Settings,
+    /// The Redis store.
+    pub store: Store,
+    /// The classifier in force (pure; swapped whole on reload).
+    pub classifier: std::sync::RwLock<Arc<Classifier>>,
+    /// The routing table (pure).
+    pub router: TicketRouter,
+    /// Configured tokens.
+    pub auth: Authenticator,
+    /// Renders `/metrics`.
+    pub metrics: PrometheusHandle,
+    /// SLA calendars and policies in force (swapped on reload).
+    pub sla: crate::sla::Sla,
+    /// Wakes the SLA timer mover when new timers are scheduled.
+    pub mover: crate::sla::mover::MoverHandle,
+    /// The `--config` file, re-read on reload.
+    pub config_path: Option<std::path::PathBuf>,
+    /// Live transfer: reservation length, duty hours, presence.
+    pub live: crate::live::LiveConfig,
+    /// Partner callback targets and delivery settings.
+    pub callbacks: Arc<crate::callbacks::Callbacks>,
+}
+
+impl AppState {
+    /// The classifier in force; callers keep the `Arc` for one decision, so a reload never
+    /// mixes an old lexicon with a new model.
+    pub fn classifier(&self) -> Arc<Classifier> {
+        match self.classifier.read() {
+            Ok(c) => Arc::clone(&c),
+            Err(poisoned) => Arc::clone(&poisoned.into_inner()),
+        }
+    }
+
+    /// Puts a newly loaded classifier in force.
+    pub fn replace_classifier(&self, classifier: Classifier) {
+        let new = Arc::new(classifier);
+        match self.classifier.write() {
+            Ok(mut c) => *c = new,
+            Err(poisoned) => *poisoned.into_inner() = new,
+        }
+    }
+}
