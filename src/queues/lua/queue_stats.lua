@@ -13,8 +13,8 @@
 
 local prefix = ARGV[1]
 local bands = tonumber(ARGV[2])
-local out = {tostring(redis_now())}
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local now = redis_now()
+local out = {tostring(now)}
 
 local function outcomes(key_base, newest, count)
   local met, breached = 0, 0
