@@ -270,6 +270,18 @@ pub struct Candidate {
     pub min_tier: Option<Tier>,
 }
 
+/// What one page of a queue says about the rest of it, for [`may_beat`]: the store reads one
+/// with each page of candidates (`Store::candidates_page`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QueuePage {
+    /// The queue has tickets beyond this page.
+    pub more: bool,
+    /// (band, arrival) of the page's last ticket: every later one comes after it in the queue.
+    pub last: (u32, u64),
+    /// Enqueue time of the queue's oldest ticket (ms): no later ticket has aged more.
+    pub oldest_since_ms: i64,
+}
+
 /// The rules of [`eligible`] and [`order`].
 #[derive(Debug, Clone)]
 pub struct ClaimRules<'a> {
@@ -362,12 +374,7 @@ pub fn order(candidates: &mut [Candidate], aging_seconds: u64, now_ms: i64) {
 /// tickets of a queue come after its page's last one in queue order (band, arrival), and none has
 /// aged more than the queue's oldest ticket; so a claim reads a few tickets per queue instead of
 /// hundreds, and stops as soon as nothing unread can win.
-pub fn may_beat(
-    pages: &[crate::queues::QueuePage],
-    best: (u64, u64),
-    aging_seconds: u64,
-    now_ms: i64,
-) -> bool {
+pub fn may_beat(pages: &[QueuePage], best: (u64, u64), aging_seconds: u64, now_ms: i64) -> bool {
     pages.iter().filter(|p| p.more).any(|p| {
         let steps = aging_steps(p.oldest_since_ms, aging_seconds, now_ms);
         let bound = if steps == 0 {
@@ -627,7 +634,7 @@ mod tests {
                     for q in &queues {
                         let slice: Vec<&(Candidate, bool)> = q.iter().skip(start).take(page).collect();
                         if let Some((last, _)) = slice.last() {
-                            pages.push(crate::queues::QueuePage {
+                            pages.push(QueuePage {
                                 more: q.len() > start + page,
                                 last: (last.band, last.seq),
                                 oldest_since_ms: q.iter().map(|(c, _)| c.since_ms).min().unwrap_or(0),

@@ -31,7 +31,7 @@ mod agents;
 mod live;
 mod outbox;
 mod ratelimit;
-pub use agents::{ClaimMode, ClaimOutcome, OnlineAgent, QueuePage, RenewOutcome};
+pub use agents::{ClaimMode, ClaimOutcome, OnlineAgent, RenewOutcome};
 pub use live::{LiveBegin, LiveCancel, LiveFields};
 pub use outbox::{OutboxEntry, OutboxState};
 pub use ratelimit::RateDecision;
