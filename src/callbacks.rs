@@ -21,7 +21,7 @@ use tokio::sync::watch;
 use crate::queues::{OutboxEntry, Store, StoreError};
 
 /// The events a partner may subscribe to, as they appear in callback bodies.
-pub use crate::config::CALLBACK_EVENTS as EVENTS;
+pub use crate::auth::CALLBACK_EVENTS as EVENTS;
 
 /// Where and how one partner is called back.
 #[derive(Debug, Clone)]
@@ -31,7 +31,7 @@ pub struct CallbackTarget {
     /// Sent as `x-hotline-key`, so the partner knows which secret signed it.
     pub key_id: String,
     /// HMAC key (prints as `[redacted]`).
-    pub secret: crate::config::Secret,
+    pub secret: crate::secret::Secret,
     /// Callback URL.
     pub url: String,
     /// Subscribed events (see [`EVENTS`]).
@@ -58,8 +58,8 @@ impl Callbacks {
     /// The partners of `[[auth.partners]]` that have a callback URL; reads their secrets (an
     /// unreadable one is an error naming its key).
     pub fn targets_from(
-        auth: &crate::config::AuthSettings,
-    ) -> Result<Vec<CallbackTarget>, crate::config::ConfigError> {
+        auth: &crate::auth::AuthSettings,
+    ) -> Result<Vec<CallbackTarget>, crate::setting::ConfigError> {
         auth.partners
             .iter()
             .enumerate()
@@ -637,7 +637,7 @@ mod tests {
         let t = CallbackTarget {
             partner: "p".into(),
             key_id: "k".into(),
-            secret: crate::config::Secret::new(b"s".to_vec()),
+            secret: crate::secret::Secret::new(b"s".to_vec()),
             url: "http://127.0.0.1:1/".into(),
             events: vec!["ticket.status_changed".into()],
         };

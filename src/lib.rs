@@ -40,6 +40,8 @@ pub mod local_redis;
 pub mod metrics;
 pub mod queues;
 pub mod routing;
+pub mod secret;
+pub mod setting;
 pub mod sla;
 pub mod startup;
 pub mod supervision;

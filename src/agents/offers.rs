@@ -18,9 +18,8 @@ use std::time::{Duration, Instant};
 use axum::response::sse::Event;
 use tokio::sync::mpsc;
 
-use super::{AgentStatus, ClaimRules, Step, eligible, order};
+use super::{AgentStatus, AgentsSettings, ClaimRules, Step, eligible, order};
 use crate::api::AppState;
-use crate::config::AgentsSettings;
 use crate::queues::{ClaimMode, ClaimOutcome, Store, StoreError};
 
 /// What the offer round needs from the settings.

@@ -4,6 +4,7 @@
 //! store's atomic script has run, so a `201` means the ticket is in Redis with its queue entry
 //! and its event. A retry of the same (source, external_id) gets `200` and the same ticket.
 
+pub mod settings;
 pub mod wire;
 
 use std::sync::Arc;
