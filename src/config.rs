@@ -16,6 +16,7 @@ use serde::Deserialize;
 
 use crate::agents::AgentsSettings;
 use crate::auth::{AuthSettings, Role};
+use crate::callbacks::CallbackSettings;
 use crate::classify::ClassifySettings;
 use crate::intake::settings::IntakeSettings;
 use crate::live::LiveSettings;
@@ -119,22 +120,6 @@ pub struct RedisSettings {
     pub local: LocalRedisSettings,
 }
 
-/// `[callbacks]`: how partner callbacks (事件反馈) are delivered; where to is per partner.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct CallbackSettings {
-    /// One attempt's time limit.
-    pub timeout_ms: u64,
-    /// Attempts before an event goes to the dead letters.
-    pub max_attempts: u32,
-    /// First retry delay; doubled per attempt, with full jitter.
-    pub backoff_base_ms: u64,
-    /// Longest retry delay.
-    pub backoff_max_ms: u64,
-    /// How often idle outboxes are looked at.
-    pub poll_ms: u64,
-}
-
 /// The shipped defaults, compiled in so the binary runs from any directory.
 pub const DEFAULT_TOML: &str = include_str!("../config/default.toml");
 
@@ -222,23 +207,7 @@ impl Settings {
         self.agents.validate(&self.classify.categories)?;
         self.validate_agent_tokens()?;
         self.live.validate()?;
-        let c = &self.callbacks;
-        for (key, v) in [
-            ("callbacks.timeout_ms", c.timeout_ms),
-            ("callbacks.max_attempts", u64::from(c.max_attempts)),
-            ("callbacks.backoff_base_ms", c.backoff_base_ms),
-            ("callbacks.poll_ms", c.poll_ms),
-        ] {
-            if v == 0 {
-                return Err(invalid(key, "must be greater than 0"));
-            }
-        }
-        if c.backoff_max_ms < c.backoff_base_ms {
-            return Err(invalid(
-                "callbacks.backoff_max_ms",
-                "must be at least callbacks.backoff_base_ms",
-            ));
-        }
+        self.callbacks.validate()?;
         self.log.validate()?;
         Ok(sla)
     }

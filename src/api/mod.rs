@@ -288,8 +288,8 @@ fn is_idempotent_intake(method: &axum::http::Method, path: &str) -> bool {
         crate::live::api::get_live,
         crate::live::api::heartbeat,
         crate::lifecycle::reload_endpoint,
-        crate::callbacks::list,
-        crate::callbacks::replay,
+        crate::callbacks::api::list,
+        crate::callbacks::api::replay,
         ops::queues,
         crate::events::events,
         crate::supervision::risk,
@@ -495,8 +495,11 @@ pub fn app(state: Arc<AppState>) -> Router {
             post(crate::live::api::heartbeat),
         )
         .route("/v1/admin/reload", post(crate::lifecycle::reload_endpoint))
-        .route("/v1/admin/callbacks", get(crate::callbacks::list))
-        .route("/v1/admin/callbacks/replay", post(crate::callbacks::replay))
+        .route("/v1/admin/callbacks", get(crate::callbacks::api::list))
+        .route(
+            "/v1/admin/callbacks/replay",
+            post(crate::callbacks::api::replay),
+        )
         .route("/v1/queues", get(ops::queues))
         .route("/v1/events", get(crate::events::events))
         .route("/v1/dashboard/risk", get(crate::supervision::risk))

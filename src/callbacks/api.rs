@@ -1,0 +1,161 @@
+//! The callbacks' admin endpoints: what the outboxes hold, and replaying dead letters.
+
+use std::sync::Arc;
+
+use serde::Serialize;
+
+/// One (county, partner) outbox, for `GET /v1/admin/callbacks`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct OutboxView {
+    /// The partner.
+    pub partner: String,
+    /// The county.
+    pub county: String,
+    /// Events not yet delivered.
+    pub pending: u64,
+    /// Failed attempts at the oldest one.
+    pub attempts: u32,
+    /// No attempt before this.
+    pub next_attempt_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// The oldest one's last error (a status or transport error; never a body).
+    pub last_error: Option<String>,
+    /// Dead letters waiting for a replay.
+    pub dead: u64,
+    /// The newest dead letters (at most 20): the event, its fields, attempts and last error.
+    pub dead_letters: Vec<serde_json::Value>,
+}
+
+/// `GET /v1/admin/callbacks` answer.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct OutboxList {
+    /// Every (county, partner) outbox that holds something or has dead letters.
+    pub outboxes: Vec<OutboxView>,
+}
+
+/// `POST /v1/admin/callbacks/replay` body.
+#[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReplayRequest {
+    /// The partner whose dead letters go back to its outbox.
+    pub partner: String,
+    /// Only this county (default: every county of the admin's regions).
+    pub county: Option<String>,
+}
+
+/// `POST /v1/admin/callbacks/replay` answer.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ReplayView {
+    /// Dead letters put back for delivery.
+    pub replayed: u64,
+}
+
+/// Callback outboxes: what is pending, failing or dead, per partner and county.
+#[utoipa::path(
+    get, path = "/v1/admin/callbacks", tag = "ops",
+    responses(
+        (status = 200, description = "Outboxes", body = OutboxList),
+        (status = 403, description = "Not an admin or supervisor", body = crate::api::problem::Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn list(
+    axum::extract::State(state): axum::extract::State<Arc<crate::api::AppState>>,
+    crate::api::Authenticated(principal): crate::api::Authenticated,
+) -> Result<axum::Json<OutboxList>, crate::api::problem::ApiError> {
+    use crate::auth::Role;
+    principal.require(&[Role::Admin, Role::Supervisor])?;
+    let counties = state
+        .store
+        .counties()
+        .await
+        .map_err(|e| state.store_error(e))?;
+    let mut outboxes = Vec::new();
+    for county in counties.iter().filter(|c| principal.covers(c)) {
+        for target in state.callbacks.targets() {
+            let s = state
+                .store
+                .outbox_state(county, &target.partner)
+                .await
+                .map_err(|e| state.store_error(e))?;
+            if s.pending == 0 && s.dead == 0 {
+                continue;
+            }
+            let dead_letters = state
+                .store
+                .outbox_dead_letters(county, &target.partner, 20)
+                .await
+                .map_err(|e| state.store_error(e))?
+                .iter()
+                .filter_map(|j| serde_json::from_str(j).ok())
+                .collect();
+            outboxes.push(OutboxView {
+                partner: target.partner.clone(),
+                county: county.clone(),
+                pending: s.pending,
+                attempts: s.attempts,
+                next_attempt_at: (s.next_at_ms > 0)
+                    .then(|| chrono::DateTime::from_timestamp_millis(s.next_at_ms))
+                    .flatten(),
+                last_error: s.last_error,
+                dead: s.dead,
+                dead_letters,
+            });
+        }
+    }
+    Ok(axum::Json(OutboxList { outboxes }))
+}
+
+/// Puts a partner's dead letters back in its outbox, for delivery in order after what is
+/// already pending (each keeps its `delivery_id` fields; the partner dedupes).
+#[utoipa::path(
+    post, path = "/v1/admin/callbacks/replay", tag = "ops",
+    request_body = ReplayRequest,
+    responses(
+        (status = 200, description = "Replayed", body = ReplayView),
+        (status = 400, description = "Malformed body", body = crate::api::problem::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not an admin of that county", body = crate::api::problem::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Unknown partner", body = crate::api::problem::Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn replay(
+    axum::extract::State(state): axum::extract::State<Arc<crate::api::AppState>>,
+    crate::api::Authenticated(principal): crate::api::Authenticated,
+    crate::api::json::JsonBody(request): crate::api::json::JsonBody<ReplayRequest>,
+) -> Result<axum::Json<ReplayView>, crate::api::problem::ApiError> {
+    use crate::api::problem::{ApiError, FieldError};
+    principal.require(&[crate::auth::Role::Admin])?;
+    if state.callbacks.target(&request.partner).is_none() {
+        return Err(ApiError::Invalid(vec![FieldError::new(
+            "partner",
+            format!("`{}` is not a partner with a callback URL", request.partner),
+        )]));
+    }
+    let counties = match &request.county {
+        Some(c) if !principal.covers(c) => {
+            return Err(ApiError::Forbidden(format!(
+                "county {c} is outside the regions of `{}`",
+                principal.name
+            )));
+        }
+        Some(c) => vec![c.clone()],
+        None => state
+            .store
+            .counties()
+            .await
+            .map_err(|e| state.store_error(e))?
+            .into_iter()
+            .filter(|c| principal.covers(c))
+            .collect(),
+    };
+    let mut replayed = 0;
+    for county in counties {
+        replayed += state
+            .store
+            .outbox_replay(&county, &request.partner)
+            .await
+            .map_err(|e| state.store_error(e))?;
+    }
+    tracing::info!(partner = %request.partner, replayed, "dead letters replayed");
+    Ok(axum::Json(ReplayView { replayed }))
+}
