@@ -16,6 +16,7 @@
 //! middleware through `queues`.
 
 use std::collections::HashMap;
+use std::path::PathBuf;
 
 use hmac::{Hmac, Mac};
 use serde::Deserialize;
@@ -23,7 +24,8 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use utoipa::ToSchema;
 
-use crate::config::{AuthSettings, ConfigError, RateLimitSettings, Secret};
+use crate::secret::Secret;
+use crate::setting::{ConfigError, check_region_prefix, invalid};
 
 /// Header naming the partner's key (`[[auth.partners]] key_id`).
 pub const KEY_HEADER: &str = "x-hotline-key";
@@ -505,10 +507,336 @@ pub fn digest_hex(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }
 
+/// `[auth]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthSettings {
+    /// Bearer tokens, stored as SHA-256 digests.
+    #[serde(default)]
+    pub tokens: Vec<TokenSettings>,
+    /// Partner systems that sign their requests (HMAC-SHA256) instead of sending a token.
+    #[serde(default)]
+    pub partners: Vec<PartnerSettings>,
+    /// A signed request's timestamp may differ from the gateway's clock by at most this many
+    /// seconds, either way; its signature is remembered for twice as long to refuse replays.
+    #[serde(default = "default_signature_window")]
+    pub signature_window_seconds: u64,
+    /// The request rate each caller gets unless its entry says otherwise.
+    #[serde(default)]
+    pub rate_limit: RateLimitSettings,
+}
+
+impl Default for AuthSettings {
+    fn default() -> Self {
+        AuthSettings {
+            tokens: vec![],
+            partners: vec![],
+            signature_window_seconds: default_signature_window(),
+            rate_limit: RateLimitSettings::default(),
+        }
+    }
+}
+
+fn default_signature_window() -> u64 {
+    300
+}
+
+/// `[auth.rate_limit]`: a token bucket per caller name, shared by every gateway through Redis.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimitSettings {
+    /// Requests per second refilled into each caller's bucket; 0 means unlimited.
+    pub per_second: u32,
+    /// The bucket's size: how many requests may come at once after a quiet spell.
+    pub burst: u32,
+    /// Most `GET /v1/events` streams one caller (by name) may have open at once, across every
+    /// gateway; 0 means unlimited. A stream is one request against the rate, however long it
+    /// runs, so without this a caller could hold any number of them within its rate.
+    #[serde(default = "default_max_event_streams")]
+    pub max_event_streams: u32,
+}
+
+fn default_max_event_streams() -> u32 {
+    16
+}
+
+impl Default for RateLimitSettings {
+    fn default() -> Self {
+        RateLimitSettings {
+            per_second: 2000,
+            burst: 4000,
+            max_event_streams: default_max_event_streams(),
+        }
+    }
+}
+
+/// Events a partner may ask to be called back about (used by outbound callbacks).
+pub const CALLBACK_EVENTS: [&str; 6] = [
+    "ticket.accepted",
+    "ticket.assigned",
+    "ticket.status_changed",
+    "ticket.resolved",
+    "ticket.returned",
+    "sla.breached",
+];
+
+/// Shortest shared secret accepted, in bytes: HMAC keys shorter than this are guessable.
+pub const MIN_SECRET_BYTES: usize = 32;
+
+/// One `[[auth.partners]]` entry: a partner system that signs its requests.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PartnerSettings {
+    /// Who it is; appears in logs, metrics and the ticket's history as the actor.
+    pub name: String,
+    /// What it sends as `x-hotline-key`: names the secret without revealing it.
+    pub key_id: String,
+    /// The environment variable holding the shared secret (one of this or `secret_file`).
+    #[serde(default)]
+    pub secret_env: Option<String>,
+    /// A file holding the shared secret; one trailing newline is ignored.
+    #[serde(default)]
+    pub secret_file: Option<PathBuf>,
+    /// Region code prefixes it is limited to; empty means everywhere.
+    #[serde(default)]
+    pub regions: Vec<String>,
+    /// Requests per second for this partner (0: unlimited); default `auth.rate_limit`.
+    #[serde(default)]
+    pub rate_per_second: Option<u32>,
+    /// Bucket size for this partner; default twice `rate_per_second` when that is set, else
+    /// `auth.rate_limit.burst`.
+    #[serde(default)]
+    pub rate_burst: Option<u32>,
+    /// Most event streams this partner may have open at once (0: unlimited); default
+    /// `auth.rate_limit.max_event_streams`.
+    #[serde(default)]
+    pub max_event_streams: Option<u32>,
+    /// Where outbound callbacks go (http or https); none means no callbacks.
+    #[serde(default)]
+    pub callback_url: Option<String>,
+    /// Which events are called back (see [`CALLBACK_EVENTS`]).
+    #[serde(default)]
+    pub callback_events: Vec<String>,
+}
+
+impl PartnerSettings {
+    /// Reads the shared secret from its environment variable or file; `index` is the entry's
+    /// position, so the error names the key (`auth.partners[1].secret_env`).
+    pub fn load_secret(&self, index: usize) -> Result<Secret, ConfigError> {
+        let at = |field: &str| format!("auth.partners[{index}].{field}");
+        let (key, bytes) = match (&self.secret_env, &self.secret_file) {
+            (Some(var), None) => {
+                let value = std::env::var_os(var).ok_or_else(|| {
+                    invalid(
+                        at("secret_env"),
+                        format!("environment variable `{var}` is not set"),
+                    )
+                })?;
+                (at("secret_env"), value.into_encoded_bytes())
+            }
+            (None, Some(path)) => {
+                let mut bytes = std::fs::read(path).map_err(|e| {
+                    invalid(
+                        at("secret_file"),
+                        format!("cannot read {}: {}", path.display(), e.kind()),
+                    )
+                })?;
+                if bytes.ends_with(b"\n") {
+                    bytes.pop();
+                    if bytes.ends_with(b"\r") {
+                        bytes.pop();
+                    }
+                }
+                (at("secret_file"), bytes)
+            }
+            (Some(_), Some(_)) => {
+                return Err(invalid(
+                    at("secret_env"),
+                    "set either secret_env or secret_file, not both",
+                ));
+            }
+            (None, None) => {
+                return Err(invalid(
+                    at("secret_env"),
+                    "missing: set secret_env (an environment variable) or secret_file (a path); never the secret itself",
+                ));
+            }
+        };
+        if bytes.len() < MIN_SECRET_BYTES {
+            return Err(invalid(
+                key,
+                format!(
+                    "the secret must be at least {MIN_SECRET_BYTES} bytes (e.g. `openssl rand -hex 32`)"
+                ),
+            ));
+        }
+        Ok(Secret::new(bytes))
+    }
+}
+
+/// One `[[auth.tokens]]` entry.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenSettings {
+    /// Who holds it; appears in logs and the ticket's history.
+    pub name: String,
+    /// What it may do.
+    pub role: Role,
+    /// Hex SHA-256 of the token; the token itself is never stored.
+    pub sha256: String,
+    /// Region code prefixes it is limited to; empty means everywhere.
+    #[serde(default)]
+    pub regions: Vec<String>,
+    /// For `role = "agent"`: the agent this token acts as.
+    #[serde(default)]
+    pub agent_id: Option<String>,
+    /// Requests per second for this token (0: unlimited); default `auth.rate_limit`.
+    #[serde(default)]
+    pub rate_per_second: Option<u32>,
+    /// Bucket size for this token; default twice `rate_per_second` when that is set, else
+    /// `auth.rate_limit.burst`.
+    #[serde(default)]
+    pub rate_burst: Option<u32>,
+    /// Most event streams this token may have open at once (0: unlimited); default
+    /// `auth.rate_limit.max_event_streams`.
+    #[serde(default)]
+    pub max_event_streams: Option<u32>,
+}
+
+impl AuthSettings {
+    /// Checks every value whose type alone does not make it valid; partners' secrets are read
+    /// to check them. Errors name the key (`auth.partners[1].secret_env`).
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        for (i, t) in self.tokens.iter().enumerate() {
+            if t.name.trim().is_empty() {
+                return Err(invalid(
+                    format!("auth.tokens[{i}].name"),
+                    "must not be empty",
+                ));
+            }
+            if t.sha256.len() != 64 || hex::decode(&t.sha256).is_err() {
+                return Err(invalid(
+                    format!("auth.tokens[{i}].sha256"),
+                    "must be 64 hex digits: the SHA-256 of the token (`printf %s TOKEN | sha256sum`)",
+                ));
+            }
+            for (j, p) in t.regions.iter().enumerate() {
+                check_region_prefix(&format!("auth.tokens[{i}].regions[{j}]"), p)?;
+            }
+            check_rate(
+                &format!("auth.tokens[{i}]"),
+                t.rate_per_second,
+                t.rate_burst,
+            )?;
+        }
+        if self.signature_window_seconds == 0 {
+            return Err(invalid(
+                "auth.signature_window_seconds",
+                "must be greater than 0",
+            ));
+        }
+        if self.signature_window_seconds > 86_400 {
+            return Err(invalid(
+                "auth.signature_window_seconds",
+                "at most 86400: a long window lets a captured request be replayed for longer",
+            ));
+        }
+        if self.rate_limit.per_second > 0 && self.rate_limit.burst == 0 {
+            return Err(invalid(
+                "auth.rate_limit.burst",
+                "must be at least 1 when per_second is set (0 per_second means unlimited)",
+            ));
+        }
+        let mut key_ids = std::collections::HashSet::new();
+        for (i, p) in self.partners.iter().enumerate() {
+            let at = |field: &str| format!("auth.partners[{i}].{field}");
+            if p.name.trim().is_empty() {
+                return Err(invalid(at("name"), "must not be empty"));
+            }
+            if p.key_id.is_empty()
+                || p.key_id.len() > 64
+                || !p
+                    .key_id
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+            {
+                return Err(invalid(
+                    at("key_id"),
+                    "1 to 64 letters, digits, `.`, `_` or `-`",
+                ));
+            }
+            if !key_ids.insert(p.key_id.as_str()) {
+                return Err(invalid(at("key_id"), "used by another partner"));
+            }
+            p.load_secret(i)?;
+            for (j, r) in p.regions.iter().enumerate() {
+                check_region_prefix(&format!("auth.partners[{i}].regions[{j}]"), r)?;
+            }
+            check_rate(
+                &format!("auth.partners[{i}]"),
+                p.rate_per_second,
+                p.rate_burst,
+            )?;
+            if let Some(url) = &p.callback_url {
+                check_callback_url(&at("callback_url"), url)?;
+            }
+            for (j, e) in p.callback_events.iter().enumerate() {
+                if !CALLBACK_EVENTS.contains(&e.as_str()) {
+                    return Err(invalid(
+                        format!("auth.partners[{i}].callback_events[{j}]"),
+                        format!("unknown event `{e}`; one of {}", CALLBACK_EVENTS.join(", ")),
+                    ));
+                }
+            }
+            if !p.callback_events.is_empty() && p.callback_url.is_none() {
+                return Err(invalid(
+                    at("callback_url"),
+                    "callback_events are set but no callback_url says where to send them",
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A per-entry rate override: a burst needs a rate to refill it.
+fn check_rate(entry: &str, per_second: Option<u32>, burst: Option<u32>) -> Result<(), ConfigError> {
+    if per_second.is_some_and(|r| r > 0) && burst == Some(0) {
+        return Err(invalid(
+            format!("{entry}.rate_burst"),
+            "must be at least 1 when rate_per_second is above 0",
+        ));
+    }
+    Ok(())
+}
+
+/// A callback URL: absolute http or https with a host, no credentials in it.
+fn check_callback_url(key: &str, url: &str) -> Result<(), ConfigError> {
+    let uri: axum::http::Uri = url
+        .parse()
+        .map_err(|e| invalid(key, format!("not a URL: {e}")))?;
+    match uri.scheme_str() {
+        Some("http" | "https") => {}
+        _ => return Err(invalid(key, "must start with http:// or https://")),
+    }
+    let Some(authority) = uri.authority() else {
+        return Err(invalid(key, "must name a host"));
+    };
+    if authority.host().is_empty() {
+        return Err(invalid(key, "must name a host"));
+    }
+    if authority.as_str().contains('@') {
+        return Err(invalid(
+            key,
+            "must not carry credentials (user:password@); callbacks are signed instead",
+        ));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::TokenSettings;
 
     fn auth() -> Authenticator {
         Authenticator::new(&AuthSettings {
@@ -545,7 +873,7 @@ mod tests {
         let file = dir.path().join("secret");
         std::fs::write(&file, format!("{SECRET}\n")).expect("write");
         let settings = AuthSettings {
-            partners: vec![crate::config::PartnerSettings {
+            partners: vec![PartnerSettings {
                 name: "p-12345".into(),
                 key_id: "k1".into(),
                 secret_env: None,

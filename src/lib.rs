@@ -17,7 +17,9 @@
 //! - [`api`]: router, problem+json errors, auth extractor and signature middleware, the request
 //!   body deadline, ops endpoints.
 //! - [`auth`]: bearer tokens as SHA-256 digests, partners' signatures, roles and regions.
-//! - [`config`]: layered, validated settings.
+//! - [`config`]: layered, validated settings, composed of each module's own section.
+//! - [`setting`], [`secret`]: what every section shares: the error naming a key, common checks;
+//!   secrets that never print.
 //! - [`ticket`]: the domain types, with personal data masked in `Debug`.
 //! - [`metrics`], [`telemetry`]: Prometheus names, logging set-up.
 //! - [`startup`], [`local_redis`]: building the app, the accept loop and its connection guards,
@@ -43,6 +45,8 @@ pub mod queues;
 pub mod reload;
 pub mod router;
 pub mod routing;
+pub mod secret;
+pub mod setting;
 pub mod sla;
 pub mod startup;
 pub mod state;

@@ -10,9 +10,37 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
+use serde::Deserialize;
 use tokio::process::{Child, Command};
 
-use crate::config::LocalRedisSettings;
+use crate::setting::{ConfigError, invalid};
+
+/// `[redis.local]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LocalRedisSettings {
+    /// The `redis-server` executable.
+    pub binary: String,
+    /// Loopback port of the child.
+    pub port: u16,
+    /// Data directory (AOF and RDB), relative to the working directory.
+    pub dir: PathBuf,
+    /// AOF fsync policy: `always` or `everysec`.
+    pub appendfsync: String,
+}
+
+impl LocalRedisSettings {
+    /// Checks the fsync policy.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if !["always", "everysec"].contains(&self.appendfsync.as_str()) {
+            return Err(invalid(
+                "redis.local.appendfsync",
+                "must be `always` or `everysec`",
+            ));
+        }
+        Ok(())
+    }
+}
 
 /// Why the local Redis could not be started.
 #[derive(Debug, thiserror::Error)]

@@ -280,11 +280,11 @@ fn calendar_due(
         eprintln!("error: {msg}");
         ExitCode::from(2)
     };
-    let settings = match Settings::load(config.as_deref()) {
+    let mut settings = match Settings::load(config.as_deref()) {
         Ok(s) => s,
         Err(e) => return fail(e.to_string()),
     };
-    let sla = match hotline_gateway::sla::SlaConfig::build(&settings.sla, &settings.classify) {
+    let sla = match settings.take_sla_config() {
         Ok(s) => s,
         Err(e) => return fail(e.to_string()),
     };

@@ -4,15 +4,15 @@
 //!
 //! Queue gauges are not kept in this process: they are read from Redis at each scrape
 //! (see `api::ops`), so several gateways report the same numbers.
+//!
+//! This module knows no domain type: callers hand it label values and numbers (and, for the
+//! scrape-time gauges, the small [`QueueFigures`] and [`AgentFigures`]), so it sits below
+//! every module that counts something.
 
 use std::sync::OnceLock;
 use std::time::Duration;
 
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
-
-use crate::classify::Decision;
-use crate::queues::QueueStats;
-use crate::ticket::Source;
 
 /// Tickets received, by `source`, `channel` and `outcome` (created, duplicate, conflict, unavailable).
 pub const TICKETS_RECEIVED: &str = "hotline_tickets_received_total";
@@ -304,12 +304,12 @@ fn describe() {
     );
 }
 
-/// Counts a received ticket.
-pub fn ticket_received(source: Source, channel: crate::ticket::Channel, outcome: &'static str) {
+/// Counts a received ticket; `source` and `channel` are their wire names.
+pub fn ticket_received(source: &'static str, channel: &'static str, outcome: &'static str) {
     metrics::counter!(
         TICKETS_RECEIVED,
-        "source" => source.as_str(),
-        "channel" => channel.as_str(),
+        "source" => source,
+        "channel" => channel,
         "outcome" => outcome
     )
     .increment(1);
@@ -320,17 +320,17 @@ pub fn ticket_rejected(reason: &'static str) {
     metrics::counter!(TICKETS_REJECTED, "reason" => reason).increment(1);
 }
 
-/// Counts a decision of a newly registered ticket.
-pub fn classified(d: &Decision) {
+/// Counts a decision of a newly registered ticket: its service, category, warning level and
+/// confidence.
+pub fn classified(service: &'static str, category: &str, warning_level: &str, confidence: f64) {
     metrics::counter!(
         CLASSIFICATIONS,
-        "service" => d.service.as_str(),
-        "category" => d.category.clone(),
-        "warning_level" => d.warning_level.clone()
+        "service" => service,
+        "category" => category.to_string(),
+        "warning_level" => warning_level.to_string()
     )
     .increment(1);
-    metrics::histogram!(CLASSIFICATION_CONFIDENCE, "service" => d.service.as_str())
-        .record(d.confidence);
+    metrics::histogram!(CLASSIFICATION_CONFIDENCE, "service" => service).record(confidence);
 }
 
 /// Counts a request refused by the rate limiter; `principal` is a configured name.
@@ -374,21 +374,34 @@ pub fn http_request(route: String, method: String, status: u16, elapsed: Duratio
     .record(elapsed.as_secs_f64());
 }
 
+/// One queue's figures, as read from Redis at a scrape.
+#[derive(Debug, Clone, Default)]
+pub struct QueueFigures<'a> {
+    /// The queue's name.
+    pub queue: &'a str,
+    /// Tickets waiting, per warning level: `(level, depth)`.
+    pub depth_by_level: Vec<(&'a str, u64)>,
+    /// Age of the oldest waiting ticket, seconds.
+    pub oldest_age_seconds: f64,
+    /// Tickets under a lease.
+    pub leased: u64,
+    /// SLA compliance per rolling window in which any clock stopped: `(window, share met)`.
+    pub sla_compliance: Vec<(&'a str, f64)>,
+}
+
 /// Publishes queue gauges read from Redis.
-pub fn queues(stats: &[QueueStats]) {
+pub fn queues(stats: &[QueueFigures<'_>]) {
     metrics::gauge!(REDIS_UP).set(1.0);
     for q in stats {
-        for level in &q.depth_by_level {
-            metrics::gauge!(QUEUE_DEPTH, "queue" => q.name.clone(), "level" => level.level.clone())
-                .set(level.depth as f64);
+        for &(level, depth) in &q.depth_by_level {
+            metrics::gauge!(QUEUE_DEPTH, "queue" => q.queue.to_string(), "level" => level.to_string())
+                .set(depth as f64);
         }
-        metrics::gauge!(QUEUE_OLDEST_AGE, "queue" => q.name.clone()).set(q.oldest_age_seconds);
-        metrics::gauge!(QUEUE_LEASED, "queue" => q.name.clone()).set(q.leased as f64);
-        for w in &q.sla {
-            if let Some(c) = w.compliance {
-                metrics::gauge!(QUEUE_SLA_COMPLIANCE, "queue" => q.name.clone(), "window" => w.window.clone())
-                    .set(c);
-            }
+        metrics::gauge!(QUEUE_OLDEST_AGE, "queue" => q.queue.to_string()).set(q.oldest_age_seconds);
+        metrics::gauge!(QUEUE_LEASED, "queue" => q.queue.to_string()).set(q.leased as f64);
+        for &(window, compliance) in &q.sla_compliance {
+            metrics::gauge!(QUEUE_SLA_COMPLIANCE, "queue" => q.queue.to_string(), "window" => window.to_string())
+                .set(compliance);
         }
     }
 }
@@ -491,13 +504,29 @@ pub fn calendar_years(known: &[String], missing: &[(String, i32)], years: &[i32]
     }
 }
 
+/// One agent's figures, as read from Redis at a scrape.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct AgentFigures<'a> {
+    /// The agent's id (a closed, configured set).
+    pub agent: &'a str,
+    /// Tickets it holds now.
+    pub active: u32,
+    /// Tickets it has resolved.
+    pub handled: u64,
+    /// Leases that lapsed in its hands.
+    pub missed: u64,
+    /// Mean acceptance-to-resolution time, seconds.
+    pub avg_handle_seconds: f64,
+}
+
 /// Publishes per-agent figures read from Redis. Agent ids are a closed, configured set.
-pub fn agents(list: &[crate::agents::Agent]) {
+pub fn agents(list: &[AgentFigures<'_>]) {
     for a in list {
-        metrics::gauge!(AGENT_ACTIVE, "agent" => a.id.clone()).set(f64::from(a.active));
-        metrics::gauge!(AGENT_HANDLED, "agent" => a.id.clone()).set(a.handled as f64);
-        metrics::gauge!(AGENT_MISSED, "agent" => a.id.clone()).set(a.missed as f64);
-        metrics::gauge!(AGENT_HANDLE_TIME, "agent" => a.id.clone()).set(a.avg_handle_seconds);
+        metrics::gauge!(AGENT_ACTIVE, "agent" => a.agent.to_string()).set(f64::from(a.active));
+        metrics::gauge!(AGENT_HANDLED, "agent" => a.agent.to_string()).set(a.handled as f64);
+        metrics::gauge!(AGENT_MISSED, "agent" => a.agent.to_string()).set(a.missed as f64);
+        metrics::gauge!(AGENT_HANDLE_TIME, "agent" => a.agent.to_string())
+            .set(a.avg_handle_seconds);
     }
 }
 

@@ -44,8 +44,8 @@ use crate::state::AppState;
         crate::live::api::get_live,
         crate::live::api::heartbeat,
         crate::api::ops::reload,
-        crate::api::callbacks::list,
-        crate::api::callbacks::replay,
+        crate::callbacks::api::list,
+        crate::callbacks::api::replay,
         crate::api::ops::queues,
         crate::events::events,
         crate::supervision::risk,
@@ -251,10 +251,10 @@ pub fn app(state: Arc<AppState>) -> Router {
             post(crate::live::api::heartbeat),
         )
         .route("/v1/admin/reload", post(crate::api::ops::reload))
-        .route("/v1/admin/callbacks", get(crate::api::callbacks::list))
+        .route("/v1/admin/callbacks", get(crate::callbacks::api::list))
         .route(
             "/v1/admin/callbacks/replay",
-            post(crate::api::callbacks::replay),
+            post(crate::callbacks::api::replay),
         )
         .route("/v1/queues", get(crate::api::ops::queues))
         .route("/v1/events", get(crate::events::events))

@@ -6,9 +6,117 @@
 //! decisions always go to the region's triage queue, and out-of-scope ones go back to the sender
 //! (no queue), so a rule can never silently turn a doubtful ticket into a guess.
 
-use crate::classify::{Decision, Service};
-use crate::config::{RoutingSettings, RuleSettings};
+use serde::Deserialize;
+
+use crate::classify::{ClassifySettings, Decision, Service};
+use crate::setting::{ConfigError, check_queue_template, check_region_prefix, invalid};
 use crate::ticket::{Region, Source};
+
+/// `[routing]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RoutingSettings {
+    /// Queue for each service when no rule matches; `{county}` is replaced by the region code.
+    pub default_queues: DefaultQueues,
+    /// Ordered rules; the first that matches names the queue.
+    #[serde(default)]
+    pub rules: Vec<RuleSettings>,
+}
+
+/// `[routing.default_queues]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DefaultQueues {
+    /// Lawyers' queue.
+    pub legal_consultation: String,
+    /// Mediators' queue.
+    pub mediation: String,
+    /// Humans decide: low confidence and anything unmatched.
+    pub triage: String,
+}
+
+/// One `[[routing.rules]]` entry. Empty lists match anything.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuleSettings {
+    /// A name for logs and the routing reason.
+    pub name: String,
+    /// Services the rule applies to.
+    #[serde(default)]
+    pub services: Vec<String>,
+    /// Categories the rule applies to.
+    #[serde(default)]
+    pub categories: Vec<String>,
+    /// Region code prefixes (`32`, `3208`, `320831`).
+    #[serde(default)]
+    pub region_prefixes: Vec<String>,
+    /// Warning levels the rule applies to.
+    #[serde(default)]
+    pub warning_levels: Vec<String>,
+    /// Sources the rule applies to.
+    #[serde(default)]
+    pub sources: Vec<String>,
+    /// Target queue template, with `{county}`.
+    pub queue: String,
+}
+
+impl RoutingSettings {
+    /// Checks the queue templates and rules; categories and warning levels must be
+    /// `[classify]`'s.
+    pub fn validate(&self, classify: &ClassifySettings) -> Result<(), ConfigError> {
+        let d = &self.default_queues;
+        for (key, q) in [
+            (
+                "routing.default_queues.legal_consultation",
+                &d.legal_consultation,
+            ),
+            ("routing.default_queues.mediation", &d.mediation),
+            ("routing.default_queues.triage", &d.triage),
+        ] {
+            check_queue_template(key, q)?;
+        }
+        for (i, r) in self.rules.iter().enumerate() {
+            let at = |field: &str| format!("routing.rules[{i}].{field}");
+            check_queue_template(&at("queue"), &r.queue)?;
+            for (j, s) in r.services.iter().enumerate() {
+                if Service::parse(s).is_none() {
+                    return Err(invalid(
+                        format!("{}[{j}]", at("services")),
+                        format!("unknown service `{s}`"),
+                    ));
+                }
+            }
+            for (j, s) in r.categories.iter().enumerate() {
+                if !classify.categories.contains(s) {
+                    return Err(invalid(
+                        format!("{}[{j}]", at("categories")),
+                        format!("`{s}` is not in classify.categories"),
+                    ));
+                }
+            }
+            for (j, s) in r.warning_levels.iter().enumerate() {
+                if !classify.warning_levels.contains(s) {
+                    return Err(invalid(
+                        format!("{}[{j}]", at("warning_levels")),
+                        format!("`{s}` is not in classify.warning_levels"),
+                    ));
+                }
+            }
+            for (j, s) in r.sources.iter().enumerate() {
+                if Source::parse(s).is_none() {
+                    return Err(invalid(
+                        format!("{}[{j}]", at("sources")),
+                        format!("unknown source `{s}` (12345, 110 or 12348)"),
+                    ));
+                }
+            }
+            for (j, p) in r.region_prefixes.iter().enumerate() {
+                check_region_prefix(&format!("{}[{j}]", at("region_prefixes")), p)?;
+            }
+        }
+        Ok(())
+    }
+}
 
 /// Where a ticket goes, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -137,7 +245,6 @@ impl Router {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{DefaultQueues, RuleSettings};
 
     fn levels() -> Vec<String> {
         ["orange", "red", "yellow", "none"]

@@ -18,8 +18,8 @@ use crate::config::Settings;
 use crate::local_redis::LocalRedis;
 use crate::queues::Store;
 use crate::routing::Router;
+use crate::sla::Sla;
 use crate::sla::mover::MoverHandle;
-use crate::sla::{Sla, SlaConfig};
 use crate::state::AppState;
 
 /// A gateway ready to serve.
@@ -37,7 +37,7 @@ impl Application {
 
     /// As [`Application::build`], remembering the `--config` file for reloads.
     pub async fn build_with_path(
-        settings: Settings,
+        mut settings: Settings,
         config_path: Option<std::path::PathBuf>,
     ) -> anyhow::Result<Application> {
         let metrics =
@@ -45,7 +45,7 @@ impl Application {
         let classifier = Classifier::load(&settings.classify)
             .with_context(|| format!("classify.lexicon = {:?}", settings.classify.lexicon))?;
         let router = Router::new(&settings.routing, &settings.classify.warning_levels);
-        let sla_config = SlaConfig::build(&settings.sla, &settings.classify)?;
+        let sla_config = settings.take_sla_config()?;
         crate::reload::publish_calendar_years(&sla_config);
         let auth = Authenticator::from_settings(&settings.auth)?;
         if auth.is_empty() {

@@ -2,9 +2,30 @@
 //! reaches a log line because [`crate::ticket::Caller`] masks itself; tokens are never logged at
 //! all (only the configured token *name*).
 
+use serde::Deserialize;
 use tracing_subscriber::EnvFilter;
 
-use crate::config::LogSettings;
+use crate::setting::{ConfigError, invalid};
+
+/// `[log]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogSettings {
+    /// `json` for production, `pretty` for a terminal.
+    pub format: String,
+    /// A `tracing` filter such as `info` or `hotline_gateway=debug,info`.
+    pub level: String,
+}
+
+impl LogSettings {
+    /// Checks the format.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if !["json", "pretty"].contains(&self.format.as_str()) {
+            return Err(invalid("log.format", "must be `json` or `pretty`"));
+        }
+        Ok(())
+    }
+}
 
 /// Installs the global subscriber; a second call (tests) is a no-op.
 pub fn init(settings: &LogSettings) {

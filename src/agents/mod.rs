@@ -19,8 +19,12 @@
 pub mod api;
 pub mod offers;
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
+
+use crate::setting::{ConfigError, check_queue_template, invalid};
 
 /// What an agent does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -270,6 +274,18 @@ pub struct Candidate {
     pub min_tier: Option<Tier>,
 }
 
+/// What one page of a queue says about the rest of it, for [`may_beat`]: the store reads one
+/// with each page of candidates (`Store::candidates_page`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QueuePage {
+    /// The queue has tickets beyond this page.
+    pub more: bool,
+    /// (band, arrival) of the page's last ticket: every later one comes after it in the queue.
+    pub last: (u32, u64),
+    /// Enqueue time of the queue's oldest ticket (ms): no later ticket has aged more.
+    pub oldest_since_ms: i64,
+}
+
 /// The rules of [`eligible`] and [`order`].
 #[derive(Debug, Clone)]
 pub struct ClaimRules<'a> {
@@ -362,12 +378,7 @@ pub fn order(candidates: &mut [Candidate], aging_seconds: u64, now_ms: i64) {
 /// tickets of a queue come after its page's last one in queue order (band, arrival), and none has
 /// aged more than the queue's oldest ticket; so a claim reads a few tickets per queue instead of
 /// hundreds, and stops as soon as nothing unread can win.
-pub fn may_beat(
-    pages: &[crate::queues::QueuePage],
-    best: (u64, u64),
-    aging_seconds: u64,
-    now_ms: i64,
-) -> bool {
+pub fn may_beat(pages: &[QueuePage], best: (u64, u64), aging_seconds: u64, now_ms: i64) -> bool {
     pages.iter().filter(|p| p.more).any(|p| {
         let steps = aging_steps(p.oldest_since_ms, aging_seconds, now_ms);
         let bound = if steps == 0 {
@@ -377,6 +388,124 @@ pub fn may_beat(
         };
         bound < best
     })
+}
+
+/// `[agents]`: how lawyers and mediators take work.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AgentsSettings {
+    /// How long a claim is reserved for an agent before it returns to the queue.
+    pub lease_seconds: u64,
+    /// After this many expired leases a ticket goes to the supervisors' queue.
+    pub max_lease_expiries: u32,
+    /// The supervisors' queue, with `{county}`.
+    pub supervisor_queue: String,
+    /// How long after resolution a ticket may be reopened, in days.
+    pub reopen_days: u64,
+    /// How long a pushed offer waits for the agent's accept before it is offered again.
+    pub offer_timeout_seconds: u64,
+    /// Consecutive missed offers (or lapsed leases) after which an agent is set away.
+    pub away_after_missed: u32,
+    /// Whom an offer goes to among eligible online agents: `longest_idle` or `fewest_active`.
+    pub offer_strategy: String,
+    /// Skip widening steps that no available agent could serve.
+    pub skip_empty_steps: bool,
+    /// Every this many seconds of waiting raise a ticket one priority band (0: never).
+    pub aging_seconds: u64,
+    /// How many waiting tickets of each queue a claim looks at.
+    pub claim_scan: usize,
+    /// Widening steps per service (`legal_consultation`, `mediation`, `triage`).
+    pub widening: BTreeMap<String, Vec<Step>>,
+    /// Agents created at start-up when they do not exist yet.
+    #[serde(default)]
+    pub bootstrap: Vec<BootstrapAgent>,
+}
+
+impl AgentsSettings {
+    /// Checks every value whose type alone does not make it valid; bootstrap agents' skills
+    /// must be among `categories` (`[classify]`).
+    pub fn validate(&self, categories: &[String]) -> Result<(), ConfigError> {
+        if self.lease_seconds == 0 {
+            return Err(invalid("agents.lease_seconds", "must be greater than 0"));
+        }
+        if self.max_lease_expiries == 0 {
+            return Err(invalid(
+                "agents.max_lease_expiries",
+                "must be greater than 0",
+            ));
+        }
+        if self.offer_timeout_seconds == 0 {
+            return Err(invalid(
+                "agents.offer_timeout_seconds",
+                "must be greater than 0",
+            ));
+        }
+        if self.away_after_missed == 0 {
+            return Err(invalid(
+                "agents.away_after_missed",
+                "must be greater than 0",
+            ));
+        }
+        if !["longest_idle", "fewest_active"].contains(&self.offer_strategy.as_str()) {
+            return Err(invalid(
+                "agents.offer_strategy",
+                "must be `longest_idle` or `fewest_active`",
+            ));
+        }
+        if self.claim_scan == 0 {
+            return Err(invalid("agents.claim_scan", "must be greater than 0"));
+        }
+        check_queue_template("agents.supervisor_queue", &self.supervisor_queue)?;
+        for service in ["legal_consultation", "mediation", "triage"] {
+            let Some(steps) = self.widening.get(service) else {
+                return Err(invalid(
+                    format!("agents.widening.{service}"),
+                    "missing: every service needs its steps",
+                ));
+            };
+            if steps.is_empty() {
+                return Err(invalid(
+                    format!("agents.widening.{service}"),
+                    "needs at least one step",
+                ));
+            }
+            for (i, w) in steps.windows(2).enumerate() {
+                if w[1].after_seconds < w[0].after_seconds || w[1].tier <= w[0].tier {
+                    return Err(invalid(
+                        format!("agents.widening.{service}[{}]", i + 1),
+                        "steps must widen: a higher tier, after no less time than the step before",
+                    ));
+                }
+            }
+        }
+        for key in self.widening.keys() {
+            if !["legal_consultation", "mediation", "triage"].contains(&key.as_str()) {
+                return Err(invalid(format!("agents.widening.{key}"), "unknown service"));
+            }
+        }
+        for (i, b) in self.bootstrap.iter().enumerate() {
+            if !valid_id(&b.id) {
+                return Err(invalid(
+                    format!("agents.bootstrap[{i}].id"),
+                    "1 to 64 letters, digits, `.`, `_` or `-`",
+                ));
+            }
+            if let Some((field, message)) = b.spec.problems(categories).into_iter().next() {
+                return Err(invalid(format!("agents.bootstrap[{i}].{field}"), message));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// One `[[agents.bootstrap]]` entry: an id plus the fields of `PUT /v1/agents/{id}`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct BootstrapAgent {
+    /// The agent's id.
+    pub id: String,
+    /// The rest of its definition.
+    #[serde(flatten)]
+    pub spec: AgentSpec,
 }
 
 #[cfg(test)]
@@ -627,7 +756,7 @@ mod tests {
                     for q in &queues {
                         let slice: Vec<&(Candidate, bool)> = q.iter().skip(start).take(page).collect();
                         if let Some((last, _)) = slice.last() {
-                            pages.push(crate::queues::QueuePage {
+                            pages.push(QueuePage {
                                 more: q.len() > start + page,
                                 last: (last.band, last.seq),
                                 oldest_since_ms: q.iter().map(|(c, _)| c.since_ms).min().unwrap_or(0),

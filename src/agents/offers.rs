@@ -18,8 +18,7 @@ use std::time::{Duration, Instant};
 use axum::response::sse::Event;
 use tokio::sync::mpsc;
 
-use super::{AgentStatus, ClaimRules, Step, eligible, order};
-use crate::config::AgentsSettings;
+use super::{AgentStatus, AgentsSettings, ClaimRules, Step, eligible, order};
 use crate::queues::{ClaimMode, ClaimOutcome, Store, StoreError};
 use crate::state::AppState;
 

@@ -12,7 +12,6 @@
 
 pub mod actions;
 pub mod body;
-pub mod callbacks;
 pub mod json;
 pub mod ops;
 pub mod problem;

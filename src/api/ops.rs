@@ -137,9 +137,9 @@ pub async fn metrics(State(state): State<Arc<AppState>>) -> Response {
         .await
     {
         Ok(stats) => {
-            crate::metrics::queues(&stats);
+            crate::metrics::queues(&stats.iter().map(queue_figures).collect::<Vec<_>>());
             if let Ok(agents) = state.store.agents(None).await {
-                crate::metrics::agents(&agents);
+                crate::metrics::agents(&agents.iter().map(agent_figures).collect::<Vec<_>>());
             }
             crate::callbacks::refresh_gauges(&state.store, &state.callbacks).await;
         }
@@ -181,5 +181,35 @@ pub async fn reload(
             )]))
         }
         Err(crate::reload::ReloadError::Store(e)) => Err(state.store_error(e)),
+    }
+}
+
+/// A queue's numbers for the scrape-time gauges.
+fn queue_figures(q: &QueueStats) -> crate::metrics::QueueFigures<'_> {
+    crate::metrics::QueueFigures {
+        queue: &q.name,
+        depth_by_level: q
+            .depth_by_level
+            .iter()
+            .map(|l| (l.level.as_str(), l.depth))
+            .collect(),
+        oldest_age_seconds: q.oldest_age_seconds,
+        leased: q.leased,
+        sla_compliance: q
+            .sla
+            .iter()
+            .filter_map(|w| Some((w.window.as_str(), w.compliance?)))
+            .collect(),
+    }
+}
+
+/// An agent's numbers for the scrape-time gauges.
+fn agent_figures(a: &crate::agents::Agent) -> crate::metrics::AgentFigures<'_> {
+    crate::metrics::AgentFigures {
+        agent: &a.id,
+        active: a.active,
+        handled: a.handled,
+        missed: a.missed,
+        avg_handle_seconds: a.avg_handle_seconds,
     }
 }

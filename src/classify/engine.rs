@@ -35,8 +35,7 @@ use super::model::{LinearModel, MODEL_SERVICES};
 use super::normalize::{
     HeadCount, NUMERALS_LISTED, PeopleWords, max_head_count_at, near_any, normalize_into,
 };
-use super::{ClassifyError, Decision, Service};
-use crate::config::ClassifySettings;
+use super::{ClassifyError, ClassifySettings, Decision, Service};
 use crate::ticket::{Source, TicketText};
 
 /// At most this many reasons per decision: operators read them, they are not a debug dump.

@@ -22,8 +22,12 @@ mod normalize;
 mod t2s;
 pub mod tools;
 
-use serde::Serialize;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
+
+use crate::setting::{ConfigError, invalid};
 
 pub use engine::Classifier;
 pub use lexicon::Lexicon;
@@ -104,4 +108,60 @@ pub enum ClassifyError {
         /// What is wrong.
         message: String,
     },
+}
+
+/// `[classify]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClassifySettings {
+    /// The lexicon file domain staff edit (relative to the working directory).
+    pub lexicon: PathBuf,
+    /// The dispute taxonomy; the last one is the catch-all.
+    pub categories: Vec<String>,
+    /// The warning scale, highest first; the last one means "no warning".
+    pub warning_levels: Vec<String>,
+    /// Decisions less confident than this go to the triage queue.
+    pub triage_below: f64,
+}
+
+impl ClassifySettings {
+    /// Checks every value whose type alone does not make it valid.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.categories.is_empty() {
+            return Err(invalid("classify.categories", "must name at least one"));
+        }
+        if self.warning_levels.len() < 2 {
+            return Err(invalid(
+                "classify.warning_levels",
+                "needs at least two levels, highest first, the last meaning no warning",
+            ));
+        }
+        for (key, list) in [
+            ("classify.categories", &self.categories),
+            ("classify.warning_levels", &self.warning_levels),
+        ] {
+            let mut seen = std::collections::HashSet::new();
+            for (i, name) in list.iter().enumerate() {
+                if !is_label(name) {
+                    return Err(invalid(
+                        format!("{key}[{i}]"),
+                        "must be lower-case ASCII letters, digits or `_`",
+                    ));
+                }
+                if !seen.insert(name) {
+                    return Err(invalid(format!("{key}[{i}]"), "appears twice"));
+                }
+            }
+        }
+        if !(0.0..=1.0).contains(&self.triage_below) {
+            return Err(invalid("classify.triage_below", "must be between 0 and 1"));
+        }
+        Ok(())
+    }
+}
+
+fn is_label(s: &str) -> bool {
+    !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
 }

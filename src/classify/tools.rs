@@ -14,8 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use super::model::{Example, LinearModel, MODEL_SERVICES, TrainOptions, train};
 use super::normalize::normalize;
-use super::{Classifier, Decision, Service};
-use crate::config::ClassifySettings;
+use super::{Classifier, ClassifySettings, Decision, Service};
 use crate::ticket::{Source, TicketText};
 
 /// The Redis stream agents' corrections are appended to; its name belongs to `queues`.

@@ -4,6 +4,7 @@
 //! store's atomic script has run, so a `201` means the ticket is in Redis with its queue entry
 //! and its event. A retry of the same (source, external_id) gets `200` and the same ticket.
 
+pub mod settings;
 pub mod wire;
 
 use std::sync::Arc;
@@ -265,7 +266,11 @@ async fn receive(
             .caller_recent(&ticket.region.code, &caller_key, window)
             .await
             .map_err(|e| {
-                metrics::ticket_received(ticket.source, ticket.channel, "unavailable");
+                metrics::ticket_received(
+                    ticket.source.as_str(),
+                    ticket.channel.as_str(),
+                    "unavailable",
+                );
                 state.store_error(e)
             })?
     } else {
@@ -344,18 +349,27 @@ async fn receive(
         other => other,
     }
     .map_err(|e| {
-        metrics::ticket_received(ticket.source, ticket.channel, "unavailable");
+        metrics::ticket_received(
+            ticket.source.as_str(),
+            ticket.channel.as_str(),
+            "unavailable",
+        );
         state.store_error(e)
     })?;
 
     match outcome {
         IngestOutcome::Created(stored) => {
             tracing::Span::current().record("ticket_id", stored.id.as_str());
-            metrics::ticket_received(ticket.source, ticket.channel, "created");
+            metrics::ticket_received(ticket.source.as_str(), ticket.channel.as_str(), "created");
             if let Some(q) = &stored.queue {
                 metrics::queue_event(q, "arrival");
             }
-            metrics::classified(&decision);
+            metrics::classified(
+                decision.service.as_str(),
+                &decision.category,
+                &decision.warning_level,
+                decision.confidence,
+            );
             tracing::info!(
                 source = %ticket.source,
                 transfer = ?ticket.transfer,
@@ -377,13 +391,13 @@ async fn receive(
         }
         IngestOutcome::Existing(stored) => {
             tracing::Span::current().record("ticket_id", stored.id.as_str());
-            metrics::ticket_received(ticket.source, ticket.channel, "duplicate");
+            metrics::ticket_received(ticket.source.as_str(), ticket.channel.as_str(), "duplicate");
             tracing::info!(source = %ticket.source, "retry of a registered ticket");
             Ok((StatusCode::OK, receipt(&stored, &sla), stored.live_asked))
         }
         IngestOutcome::Conflict { id } => {
             tracing::Span::current().record("ticket_id", id.as_str());
-            metrics::ticket_received(ticket.source, ticket.channel, "conflict");
+            metrics::ticket_received(ticket.source.as_str(), ticket.channel.as_str(), "conflict");
             Err(ApiError::Conflict { id })
         }
     }

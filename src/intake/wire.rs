@@ -7,10 +7,10 @@ use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use super::settings::IntakeSettings;
 use crate::api::problem::FieldError;
 use crate::auth::Role;
 use crate::classify::Decision;
-use crate::config::IntakeSettings;
 use crate::ticket::{Caller, Channel, Region, Source, Ticket, Transfer};
 
 /// `POST /v1/tickets` body.

@@ -18,11 +18,12 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, NaiveDateTime, TimeZone, Timelike, Utc};
 use chrono_tz::Tz;
+use serde::Deserialize;
 
 use crate::agents::{Agent, AgentKind, AgentStatus, Candidate, Tier, can_take_live};
-use crate::config::LiveSettings;
 use crate::lifecycle::{LiveState, Status, TicketRecord};
 use crate::queues::{ClaimMode, ClaimOutcome, OnlineAgent, Store, StoreError};
+use crate::setting::{ConfigError, invalid};
 
 /// The agent pool that answers a service live: lawyers for legal questions, mediators for
 /// disputes. Triage and out-of-scope tickets have no live transfer.
@@ -44,6 +45,66 @@ pub enum Duty {
         /// Start of the next duty period.
         opens_at: DateTime<Utc>,
     },
+}
+
+/// `[live]`: live transfer (人工转接, 一键转接) while the caller is still on the line.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LiveSettings {
+    /// How long a reserved agent has to accept before the caller is offered to the next one.
+    pub accept_timeout_seconds: u64,
+    /// Whom a reservation goes to among free agents: `longest_idle` or `fewest_active`.
+    pub selection: String,
+    /// An agent whose console sent no heartbeat (or held no offer stream) for this long is
+    /// offline, so nobody is reserved who has left.
+    pub heartbeat_timeout_seconds: u64,
+    /// After a live call ends the agent stays busy this long (wrap-up, 话后处理).
+    pub wrap_up_seconds: u64,
+    /// An accepted live call that is never ended frees its agent after this long.
+    pub max_call_seconds: u64,
+    /// Handle time assumed by the wait estimate until real calls have been measured.
+    pub default_handle_seconds: u64,
+    /// Weight of the newest call in the moving average of handle times (0 < w <= 1).
+    pub handle_time_weight: f64,
+    /// Zone of the duty hours.
+    pub time_zone: String,
+    /// Duty hours per service, as "HH:MM-HH:MM" intervals; a service that is not listed has no
+    /// live transfer, and `["00:00-24:00"]` is 7×24.
+    pub duty_hours: BTreeMap<String, Vec<String>>,
+}
+
+impl LiveSettings {
+    /// Checks every value whose type alone does not make it valid, duty hours included.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        for (key, v) in [
+            ("live.accept_timeout_seconds", self.accept_timeout_seconds),
+            (
+                "live.heartbeat_timeout_seconds",
+                self.heartbeat_timeout_seconds,
+            ),
+            ("live.max_call_seconds", self.max_call_seconds),
+            ("live.default_handle_seconds", self.default_handle_seconds),
+        ] {
+            if v == 0 {
+                return Err(invalid(key, "must be greater than 0"));
+            }
+        }
+        if !["longest_idle", "fewest_active"].contains(&self.selection.as_str()) {
+            return Err(invalid(
+                "live.selection",
+                "must be `longest_idle` or `fewest_active`",
+            ));
+        }
+        if !(self.handle_time_weight > 0.0 && self.handle_time_weight <= 1.0) {
+            return Err(invalid(
+                "live.handle_time_weight",
+                "must be greater than 0 and at most 1",
+            ));
+        }
+        DutyHours::from_settings(self)
+            .map(|_| ())
+            .map_err(|(key, message)| invalid(key, message))
+    }
 }
 
 /// Duty hours per service, in one time zone.

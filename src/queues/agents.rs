@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use redis::AsyncCommands;
 
 use super::{Store, StoreError, county_prefix};
-use crate::agents::{Agent, AgentSpec, Candidate, Tier};
+use crate::agents::{Agent, AgentSpec, Candidate, QueuePage, Tier};
 
 const AGENT_HOME: &str = "hl:agent-home";
 
@@ -32,17 +32,6 @@ pub enum ClaimOutcome {
     Unavailable,
     /// The agent holds another offer, or is on a live call or in its wrap-up.
     Busy,
-}
-
-/// What one page of a queue says about the rest of it, for [`Store::candidates_page`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct QueuePage {
-    /// The queue has tickets beyond this page.
-    pub more: bool,
-    /// (band, arrival) of the page's last ticket: every later one comes after it in the queue.
-    pub last: (u32, u64),
-    /// Enqueue time of the queue's oldest ticket (ms): no later ticket has aged more.
-    pub oldest_since_ms: i64,
 }
 
 /// How a ticket reaches an agent; decides the event and the checks of `claim.lua`.

@@ -35,7 +35,7 @@ mod outbox;
 mod ratelimit;
 pub mod scripts;
 mod tickets;
-pub use agents::{ClaimMode, ClaimOutcome, OnlineAgent, QueuePage, RenewOutcome};
+pub use agents::{ClaimMode, ClaimOutcome, OnlineAgent, RenewOutcome};
 pub use live::LiveBegin;
 pub use outbox::{OutboxEntry, OutboxState};
 pub use ratelimit::RateDecision;

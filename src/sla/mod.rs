@@ -18,10 +18,43 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
 
 use chrono::{Datelike, Utc};
+use serde::Deserialize;
 
-use crate::config::{ClassifySettings, ConfigError, SlaSettings};
+use crate::classify::ClassifySettings;
+use crate::setting::{ConfigError, invalid};
 use calendar::Calendar;
 use policy::Policies;
+
+/// `[sla]`: calendars, policies and the timer mover.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SlaSettings {
+    /// Default warning thresholds, as fractions of a target (e.g. `[0.5, 0.8]`).
+    pub warn_at: Vec<f64>,
+    /// The longest the timer mover sleeps before looking again (it also wakes for earlier
+    /// deadlines scheduled by this process).
+    pub mover_max_sleep_ms: u64,
+    /// Most timers one mover step fires per county.
+    pub mover_batch: usize,
+    /// Named working calendars.
+    pub calendars: BTreeMap<String, calendar::CalendarSettings>,
+    /// Ordered policies; per clock, the first matching policy that sets it wins.
+    pub policies: Vec<policy::PolicySettings>,
+}
+
+impl SlaSettings {
+    /// Checks the mover's limits; calendars and policies are checked by building them
+    /// ([`SlaConfig::build`]).
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.mover_batch == 0 {
+            return Err(invalid("sla.mover_batch", "must be greater than 0"));
+        }
+        if self.mover_max_sleep_ms == 0 {
+            return Err(invalid("sla.mover_max_sleep_ms", "must be greater than 0"));
+        }
+        Ok(())
+    }
+}
 
 /// Calendars and policies in force.
 #[derive(Debug)]
@@ -87,9 +120,9 @@ pub struct Sla {
 
 impl Sla {
     /// Starts with a built configuration.
-    pub fn new(config: SlaConfig) -> Sla {
+    pub fn new(config: impl Into<Arc<SlaConfig>>) -> Sla {
         Sla {
-            current: RwLock::new(Arc::new(config)),
+            current: RwLock::new(config.into()),
         }
     }
 

@@ -9,19 +9,62 @@
 //! like inbound requests, with an idempotency key the partner dedupes on, retried with
 //! exponential backoff and full jitter, and dead-lettered after `callbacks.max_attempts`.
 
+pub mod api;
+
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use hmac::{Hmac, Mac};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 use tokio::sync::watch;
 
 use crate::queues::{OutboxEntry, Store, StoreError};
+use crate::setting::{ConfigError, invalid};
 
 /// The events a partner may subscribe to, as they appear in callback bodies.
-pub use crate::config::CALLBACK_EVENTS as EVENTS;
+pub use crate::auth::CALLBACK_EVENTS as EVENTS;
+
+/// `[callbacks]`: how partner callbacks (事件反馈) are delivered; where to is per partner.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CallbackSettings {
+    /// One attempt's time limit.
+    pub timeout_ms: u64,
+    /// Attempts before an event goes to the dead letters.
+    pub max_attempts: u32,
+    /// First retry delay; doubled per attempt, with full jitter.
+    pub backoff_base_ms: u64,
+    /// Longest retry delay.
+    pub backoff_max_ms: u64,
+    /// How often idle outboxes are looked at.
+    pub poll_ms: u64,
+}
+
+impl CallbackSettings {
+    /// Checks that timeouts, attempts and delays are above 0 and the longest delay is not
+    /// shorter than the first.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        for (key, v) in [
+            ("callbacks.timeout_ms", self.timeout_ms),
+            ("callbacks.max_attempts", u64::from(self.max_attempts)),
+            ("callbacks.backoff_base_ms", self.backoff_base_ms),
+            ("callbacks.poll_ms", self.poll_ms),
+        ] {
+            if v == 0 {
+                return Err(invalid(key, "must be greater than 0"));
+            }
+        }
+        if self.backoff_max_ms < self.backoff_base_ms {
+            return Err(invalid(
+                "callbacks.backoff_max_ms",
+                "must be at least callbacks.backoff_base_ms",
+            ));
+        }
+        Ok(())
+    }
+}
 
 /// Where and how one partner is called back.
 #[derive(Debug, Clone)]
@@ -31,7 +74,7 @@ pub struct CallbackTarget {
     /// Sent as `x-hotline-key`, so the partner knows which secret signed it.
     pub key_id: String,
     /// HMAC key (prints as `[redacted]`).
-    pub secret: crate::config::Secret,
+    pub secret: crate::secret::Secret,
     /// Callback URL.
     pub url: String,
     /// Subscribed events (see [`EVENTS`]).
@@ -58,8 +101,8 @@ impl Callbacks {
     /// The partners of `[[auth.partners]]` that have a callback URL; reads their secrets (an
     /// unreadable one is an error naming its key).
     pub fn targets_from(
-        auth: &crate::config::AuthSettings,
-    ) -> Result<Vec<CallbackTarget>, crate::config::ConfigError> {
+        auth: &crate::auth::AuthSettings,
+    ) -> Result<Vec<CallbackTarget>, ConfigError> {
         auth.partners
             .iter()
             .enumerate()
@@ -77,7 +120,7 @@ impl Callbacks {
     }
 
     /// From settings and the partners that have a callback URL.
-    pub fn new(settings: &crate::config::CallbackSettings, targets: Vec<CallbackTarget>) -> Self {
+    pub fn new(settings: &CallbackSettings, targets: Vec<CallbackTarget>) -> Self {
         Callbacks {
             targets: targets
                 .into_iter()
@@ -481,7 +524,7 @@ mod tests {
         let t = CallbackTarget {
             partner: "p".into(),
             key_id: "k".into(),
-            secret: crate::config::Secret::new(b"s".to_vec()),
+            secret: crate::secret::Secret::new(b"s".to_vec()),
             url: "http://127.0.0.1:1/".into(),
             events: vec!["ticket.status_changed".into()],
         };

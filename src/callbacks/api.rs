@@ -1,6 +1,4 @@
-//! `GET /v1/admin/callbacks` and `POST /v1/admin/callbacks/replay`: the partner callback
-//! outboxes as admins and supervisors see them, and replaying dead letters. Delivery itself is
-//! [`crate::callbacks`].
+//! The callbacks' admin endpoints: what the outboxes hold, and replaying dead letters.
 
 use std::sync::Arc;
 
