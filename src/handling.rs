@@ -334,7 +334,7 @@ async fn recompute_one(state: &AppState, county: &str, id: &str) -> Result<bool,
         };
         let sla = state.sla.current();
         let facts =
-            crate::lifecycle::rules::facts(&record, &record.service, &record.category, source);
+            crate::lifecycle::timing::facts(&record, &record.service, &record.category, source);
         let mut clocks = record.stored.clocks.clone();
         clocks.retarget(sla.policies.terms(facts, county));
         let timers = crate::lifecycle::timing::plan_timers(&clocks, &sla);

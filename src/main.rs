@@ -415,7 +415,7 @@ fn train(
 }
 
 fn corrections_export(redis_url: &str, since: &str, out: Option<PathBuf>) -> ExitCode {
-    use tools::{CORRECTIONS_STREAM, export_corrections};
+    use hotline_gateway::corrections::{CORRECTIONS_STREAM, export_corrections};
     let result = match &out {
         Some(path) => match std::fs::File::create(path) {
             Ok(f) => export_corrections(

@@ -126,28 +126,7 @@ impl Application {
         let (tx, mut rx) = tokio::sync::watch::channel(false);
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         crate::agents::api::bootstrap(&self.state).await;
-        let mover = tokio::spawn(crate::sla::mover::run(
-            self.state.store.clone(),
-            self.state.mover.clone(),
-            crate::sla::mover::MoverConfig {
-                batch: self.state.settings.sla.mover_batch,
-                max_sleep: Duration::from_millis(self.state.settings.sla.mover_max_sleep_ms),
-                max_lease_expiries: self.state.settings.agents.max_lease_expiries,
-                supervisor_queue: self.state.settings.agents.supervisor_queue.clone(),
-                away_after_missed: self.state.settings.agents.away_after_missed,
-                offers: crate::agents::offers::OfferConfig::from_settings(
-                    &self.state.settings.agents,
-                ),
-                live: self.state.live.clone(),
-            },
-            stop_rx.clone(),
-        ));
-        let deliverer = tokio::spawn(crate::callbacks::run(
-            self.state.store.clone(),
-            Arc::clone(&self.state.callbacks),
-            stop_rx.clone(),
-        ));
-        let reloader = tokio::spawn(reload_on_sighup(Arc::clone(&self.state), stop_rx));
+        let jobs = crate::jobs::start(&self.state, &stop_rx);
         let app = crate::router::app(Arc::clone(&self.state));
         let server = serve(
             self.listener,
@@ -168,9 +147,7 @@ impl Application {
             _ = deadline => tracing::warn!(grace_seconds = grace.as_secs(), "grace period over; abandoning open connections"),
         }
         let _ = stop_tx.send(true);
-        let _ = mover.await;
-        let _ = deliverer.await;
-        reloader.abort();
+        jobs.stopped().await;
         if let Some(local) = self.local_redis {
             if let Err(e) = self.state.store.shutdown_server().await {
                 tracing::warn!(error = %e, "local redis-server did not accept SHUTDOWN");
@@ -468,30 +445,6 @@ async fn request_starts_in_time(stream: &tokio::net::TcpStream, limit: Duration)
         }
     };
     tokio::time::timeout(limit, wait).await.unwrap_or(false)
-}
-
-/// Reloads the SLA configuration and holiday files on SIGHUP.
-async fn reload_on_sighup(state: Arc<AppState>, mut stop: tokio::sync::watch::Receiver<bool>) {
-    #[cfg(unix)]
-    {
-        let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
-        else {
-            return;
-        };
-        loop {
-            tokio::select! {
-                _ = hup.recv() => match crate::reload::reload(&state).await {
-                    Ok(r) => tracing::info!(recomputed = r.recomputed, "reloaded on SIGHUP"),
-                    Err(e) => tracing::error!(error = %e, "reload on SIGHUP failed; the old configuration stays"),
-                },
-                _ = stop.changed() => return,
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = (state, stop.changed().await);
-    }
 }
 
 /// Warns when the Redis settings could lose acknowledged tickets.

@@ -3,11 +3,10 @@
 
 mod support;
 
-use hotline_gateway::classify::tools::{
-    CORRECTIONS_STREAM, TrainRequest, export_corrections, read_rows, train_from_files,
-};
+use hotline_gateway::classify::tools::{TrainRequest, read_rows, train_from_files};
 use hotline_gateway::classify::{Classifier, Lexicon, model::TrainOptions};
 use hotline_gateway::config::Settings;
+use hotline_gateway::corrections::{CORRECTIONS_STREAM, export_corrections};
 use hotline_gateway::ticket::{Source, TicketText};
 use support::RedisServer;
 

@@ -7,7 +7,7 @@ mod support;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use support::{ADMIN, OPERATOR, PARTNER, RedisServer, SseReader, TestApp};
+use support::{ADMIN, OPERATOR, RedisServer, SseReader, TestApp};
 
 const LAWYERS: [&str; 3] = ["l1", "l2", "l3"];
 
@@ -424,7 +424,7 @@ async fn hanging_up_releases_the_lawyer_and_keeps_or_withdraws_the_ticket() {
     let lease = v["live"]["reservation"]["reservation_id"].clone();
     let res = act(&app, &id3, "accept", "t-l1", json!({"lease_id": lease})).await;
     assert_eq!(res.status(), 200);
-    let res = act(&app, &id3, "cancel_live", PARTNER, json!({})).await;
+    let res = act(&app, &id3, "cancel_live", OPERATOR, json!({})).await;
     assert_eq!(res.status(), 200);
     let v = ask(&app, "H-4").await;
     assert_eq!(v["live"]["status"], "waiting", "{v}");

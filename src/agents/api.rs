@@ -1,12 +1,16 @@
 //! HTTP for agents: admins define them; an agent claims its next ticket.
 
+use std::convert::Infallible;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use axum::response::sse::Event;
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
+use tokio::sync::mpsc;
 use utoipa::ToSchema;
 
 use super::{
@@ -20,7 +24,7 @@ use crate::api::problem::{ApiError, FieldError};
 use crate::api::{Authenticated, StoreErrors};
 use crate::auth::{Principal, Role};
 use crate::intake::wire::TicketView;
-use crate::queues::ClaimOutcome;
+use crate::queues::{ClaimOutcome, StoreError};
 use crate::state::AppState;
 
 /// `GET /v1/agents` answer.
@@ -332,7 +336,7 @@ pub async fn offers(
         .county()
         .map(String::from)
         .ok_or_else(|| ApiError::Internal("agent without a county".into()))?;
-    let rx = super::offers::watch(Arc::clone(&state), county, id)
+    let rx = watch(Arc::clone(&state), county, id)
         .await
         .map_err(|e| state.store_error(e))?;
     Ok(
@@ -378,4 +382,89 @@ pub async fn bootstrap(state: &AppState) {
             }
         }
     }
+}
+
+/// Marks the agent online and starts relaying its offers; the channel closes when the console
+/// goes away, and the agent is then marked offline.
+async fn watch(
+    state: Arc<AppState>,
+    county: String,
+    agent: String,
+) -> Result<mpsc::Receiver<Result<Event, Infallible>>, StoreError> {
+    let mut conn = state.store.dedicated_connection().await?;
+    // Presence lasts `live.heartbeat_timeout_seconds` and is refreshed at a third of it.
+    let presence = Duration::from_secs(state.settings.live.heartbeat_timeout_seconds);
+    let presence_ms = i64::try_from(presence.as_millis()).unwrap_or(15_000);
+    state
+        .store
+        .set_online(&county, &agent, state.store.now_ms() + presence_ms)
+        .await?;
+    state.mover.nudge();
+    let (tx, rx) = mpsc::channel(16);
+    tokio::spawn(async move {
+        // Start after the newest entry, so nothing written between two reads is skipped.
+        let mut last = match state.store.last_event_id(&county).await {
+            Ok(id) => id,
+            Err(_) => "$".to_string(),
+        };
+        let mut refreshed = Instant::now();
+        let _ = tx
+            .send(Ok(Event::default().event("online").data(agent.clone())))
+            .await;
+        while !tx.is_closed() {
+            if refreshed.elapsed() > presence / 3 {
+                let until = state.store.now_ms() + presence_ms;
+                if state.store.set_online(&county, &agent, until).await.is_ok() {
+                    refreshed = Instant::now();
+                }
+            }
+            let entries = match state
+                .store
+                .read_events(&mut conn, &county, &last, 2000)
+                .await
+            {
+                Ok(e) => e,
+                Err(e) => {
+                    tracing::warn!(agent = %agent, error = %e, "offer stream read failed");
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                    continue;
+                }
+            };
+            for (event_id, fields) in entries {
+                last = event_id.clone();
+                if fields.get("agent") != Some(&agent) {
+                    continue;
+                }
+                let kind = fields.get("type").map(String::as_str).unwrap_or_default();
+                let name = match kind {
+                    "ticket.offered" => "offer",
+                    "lease.expired" => "offer_expired",
+                    "lease.declined" => "offer_declined",
+                    // The caller hung up before the agent accepted.
+                    "live.cancelled" => "offer_cancelled",
+                    "agent.away" => "away",
+                    _ => continue,
+                };
+                let mut data = serde_json::to_value(&fields).unwrap_or_default();
+                if kind == "ticket.offered"
+                    && let Some(id) = fields.get("id")
+                    && let Ok(Some(record)) = state.store.ticket(id).await
+                {
+                    data["ticket"] = serde_json::to_value(crate::intake::view(&state, &record))
+                        .unwrap_or_default();
+                }
+                let event = Event::default()
+                    .event(name)
+                    .id(event_id)
+                    .data(data.to_string());
+                if tx.send(Ok(event)).await.is_err() {
+                    break;
+                }
+            }
+        }
+        if let Err(e) = state.store.set_offline(&county, &agent).await {
+            tracing::warn!(agent = %agent, error = %e, "agent left online after its console went away");
+        }
+    });
+    Ok(rx)
 }

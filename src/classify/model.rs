@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use super::features::{Gram, distinct_buckets, grams, scan_grams, scan_grams_65536};
 
 /// The services the model scores, in this order (triage is never a label).
-pub(crate) const MODEL_SERVICES: [&str; 3] = ["legal_consultation", "mediation", "out_of_scope"];
+pub const MODEL_SERVICES: [&str; 3] = ["legal_consultation", "mediation", "out_of_scope"];
 
 /// Magic first line of a model file.
 const MAGIC: &str = "HLMODEL1";

@@ -1,8 +1,8 @@
 //! The classifier's offline tools behind `hotline-gateway classify | eval | train | corrections
 //! export`: here rather than in `main.rs` so that they are tested like the rest of the library.
 //!
-//! The learning loop (README "The classifier"): an agent's correction is appended to the Redis
-//! stream [`CORRECTIONS_STREAM`]; `corrections export` writes the stream as training JSON Lines;
+//! The learning loop (README "The classifier"): an agent's correction is appended to the store's
+//! corrections stream; `corrections export` (`crate::corrections`) writes it as training JSON Lines;
 //! `train` fits a new model on the written examples, the out-of-scope messages and the
 //! corrections; the model file is committed under `models/`, `[model] path` in the lexicon is
 //! pointed at it, and the gateway picks it up when the classifier is rebuilt (start-up or reload).
@@ -16,10 +16,6 @@ use super::model::{Example, LinearModel, MODEL_SERVICES, TrainOptions, train};
 use super::normalize::normalize;
 use super::{Classifier, ClassifySettings, Decision, Service};
 use crate::ticket::{Source, TicketText};
-
-/// The Redis stream agents' corrections are appended to; its name belongs to `queues`.
-/// Entry fields: `ticket_id`, `title`, `text`, `source`, `service`, `category`, `actor`, `at_ms`.
-pub use crate::queues::CORRECTIONS_STREAM;
 
 /// One line of `classify` input.
 #[derive(Debug, Deserialize)]
@@ -413,87 +409,6 @@ pub fn evaluate(
     out.push_str(&report("service", &service_pairs));
     out.push_str(&report("category (mapped labels)", &category_pairs));
     out
-}
-
-/// Counts of an export.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct ExportStats {
-    /// Rows written.
-    pub written: usize,
-    /// Entries skipped: no text, or a service the model cannot learn (triage, unknown).
-    pub skipped: usize,
-}
-
-/// Reads the corrections stream from `since` (exclusive stream id; `-` for the beginning) and
-/// writes one training row per usable entry. A later correction of the same ticket replaces an
-/// earlier one, so the newest label wins.
-pub fn export_corrections(
-    redis_url: &str,
-    stream: &str,
-    since: &str,
-    output: &mut dyn Write,
-) -> Result<ExportStats, String> {
-    let client = redis::Client::open(redis_url).map_err(|e| format!("redis url: {e}"))?;
-    let mut con = client
-        .get_connection()
-        .map_err(|e| format!("cannot connect to redis: {e}"))?;
-    let mut start = if since == "-" {
-        "-".to_owned()
-    } else {
-        format!("({since}")
-    };
-    let mut latest: Vec<LabelledRow> = Vec::new();
-    let mut by_ticket: HashMap<String, usize> = HashMap::new();
-    let mut stats = ExportStats::default();
-    loop {
-        let page: Vec<(String, HashMap<String, String>)> = redis::cmd("XRANGE")
-            .arg(stream)
-            .arg(&start)
-            .arg("+")
-            .arg("COUNT")
-            .arg(500)
-            .query(&mut con)
-            .map_err(|e| format!("XRANGE {stream}: {e}"))?;
-        let Some((last, _)) = page.last() else { break };
-        start = format!("({last}");
-        for (id, fields) in &page {
-            let text = fields.get("text").cloned().unwrap_or_default();
-            let service = fields.get("service").cloned().unwrap_or_default();
-            if text.trim().is_empty() || !MODEL_SERVICES.contains(&service.as_str()) {
-                stats.skipped += 1;
-                continue;
-            }
-            let ticket = fields
-                .get("ticket_id")
-                .cloned()
-                .unwrap_or_else(|| id.clone());
-            let row = LabelledRow {
-                id: Some(format!("correction:{ticket}:{id}")),
-                text,
-                title: None,
-                source: fields.get("source").cloned().filter(|s| !s.is_empty()),
-                service: Some(service),
-                category: fields.get("category").cloned().filter(|s| !s.is_empty()),
-            };
-            match by_ticket.get(&ticket) {
-                Some(&i) => latest[i] = row,
-                None => {
-                    by_ticket.insert(ticket, latest.len());
-                    latest.push(row);
-                }
-            }
-        }
-        if page.len() < 500 {
-            break;
-        }
-    }
-    for row in &latest {
-        let line = serde_json::to_string(row).map_err(|e| e.to_string())?;
-        writeln!(output, "{line}").map_err(|e| e.to_string())?;
-        stats.written += 1;
-    }
-    output.flush().map_err(|e| e.to_string())?;
-    Ok(stats)
 }
 
 #[cfg(test)]

@@ -6,10 +6,12 @@
 
 pub mod action;
 pub mod change;
+pub mod holding;
 pub mod moves;
 pub mod record;
 pub mod refusal;
 pub mod rules;
+pub mod settings;
 pub mod status;
 pub mod timing;
 
@@ -21,5 +23,6 @@ pub use change::{AgentDelta, Change, Event, Labels, LeaseCheck, LiveEffects, Pla
 pub use moves::{Correction, Move, MovePlan};
 pub use record::{Lease, Live, StoredTicket, TicketRecord};
 pub use refusal::Refusal;
-pub use rules::{Decision, Facts, LiveRules, Rules, decide};
+pub use rules::{Decision, decide};
+pub use settings::{Facts, LiveRules, Rules};
 pub use status::{LiveState, Status};

@@ -12,11 +12,13 @@ use crate::ticket::{Region, Ticket};
 
 use super::action::ActionRequest;
 use super::change::Change;
+use super::holding::{place, release_holder};
 use super::record::TicketRecord;
 use super::refusal::Refusal;
-use super::rules::{Facts, Rules, facts, place, release_holder};
+use super::settings::{Facts, Rules};
 use super::status::Status;
 use super::timing;
+use super::timing::facts;
 
 /// A corrected label, for retraining the classifier (`hotline-gateway corrections export`).
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -2,55 +2,19 @@
 //! Each action is a function from (record, request, actor, rules, now) to a typed [`Change`] or a
 //! [`Refusal`]; nothing here reads Redis or knows HTTP, so every rule is unit-tested.
 
-use crate::agents::Tier;
 use crate::auth::{Principal, Role};
-use crate::routing::Router;
-use crate::sla::SlaConfig;
 use crate::sla::clock::TicketClocks;
-use crate::sla::policy::{ClockName, TicketFacts};
+use crate::sla::policy::ClockName;
 
 use super::action::{Action, ActionRequest};
-use super::change::{AgentDelta, Change, Event, LeaseCheck, Placement};
+use super::change::{AgentDelta, Change, Event, LeaseCheck};
+use super::holding::{live_pool, place, release_holder};
 use super::moves::{self, Correction, Move};
 use super::record::TicketRecord;
 use super::refusal::Refusal;
+use super::settings::{Facts, Rules};
 use super::status::{LiveState, Status};
 use super::timing;
-
-/// Live-transfer settings the rules need.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct LiveRules {
-    /// How long an accepted live call may keep the agent busy, ms.
-    pub max_call_ms: u64,
-    /// Wrap-up after a live call, ms.
-    pub wrap_up_ms: u64,
-    /// Weight of a new handle time in the moving average.
-    pub handle_time_weight: f64,
-}
-
-/// Everything configured that the rules read, borrowed from the settings in force.
-#[derive(Debug, Clone, Copy)]
-pub struct Rules<'a> {
-    /// Calendars and policies in force.
-    pub sla: &'a SlaConfig,
-    /// The routing table (transfers are routed like new tickets).
-    pub router: &'a Router,
-    /// The triage queue's name, `{county}` standing for the county (disputes go there).
-    pub triage_queue: &'a str,
-    /// How long after resolution a ticket may be reopened, days.
-    pub reopen_days: u64,
-    /// A renewed lease's length, ms.
-    pub lease_ms: u64,
-    /// Live-transfer settings.
-    pub live: LiveRules,
-}
-
-/// Facts the rules need from outside the ticket, read by the caller before deciding.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Facts {
-    /// The tier of the agent holding the ticket (escalation goes above it).
-    pub holder_tier: Option<Tier>,
-}
 
 /// What an action comes to.
 #[derive(Debug, Clone)]
@@ -229,42 +193,6 @@ fn base(
     Ok(change)
 }
 
-/// Lets go of whoever holds the ticket (lease or assignment), freeing their capacity.
-pub(super) fn release_holder(record: &TicketRecord, change: &mut Change) {
-    if let Some(lease) = record
-        .lease
-        .as_ref()
-        .filter(|_| record.status() == Status::Leased)
-    {
-        change.release_lease = true;
-        change.agent = Some(AgentDelta {
-            agent: lease.agent.clone(),
-            active: -1,
-            handled: 0,
-            handle_ms: None,
-        });
-    }
-    if let Some(a) = &record.assigned_agent {
-        change.unassign = true;
-        change.agent = Some(AgentDelta {
-            agent: a.clone(),
-            active: -1,
-            handled: 0,
-            handle_ms: None,
-        });
-    }
-}
-
-/// The ticket's own place in line (band, arrival order and age), in `queue`.
-pub(super) fn place(record: &TicketRecord, queue: String, band: u32) -> Placement {
-    Placement {
-        queue,
-        band,
-        seq: record.seq,
-        since_ms: record.stored.created_ms,
-    }
-}
-
 fn accept(
     rules: &Rules<'_>,
     record: &TicketRecord,
@@ -318,18 +246,6 @@ fn accept(
         change.event.set("agent", me);
     }
     Ok(())
-}
-
-/// The live pool (agent kind) of the ticket's service.
-pub(super) fn live_pool(record: &TicketRecord) -> String {
-    if let Some(pool) = record.live.as_ref().and_then(|l| l.pool.clone()) {
-        return pool;
-    }
-    match record.service.as_str() {
-        "mediation" => "mediation",
-        _ => "legal",
-    }
-    .to_string()
 }
 
 /// Return (退单) and withdraw (撤回): the ticket leaves the queues, its holder is freed, and a
@@ -566,20 +482,4 @@ fn lease(
         agent: me,
         length_ms,
     })
-}
-
-/// What the SLA policies match on, for a ticket with these labels.
-pub fn facts<'a>(
-    record: &'a TicketRecord,
-    service: &'a str,
-    category: &'a str,
-    source: crate::ticket::Source,
-) -> TicketFacts<'a> {
-    TicketFacts {
-        service,
-        warning_level: &record.level,
-        source,
-        category,
-        transfer: record.live.as_ref().map_or("", |l| l.transfer.as_str()),
-    }
 }

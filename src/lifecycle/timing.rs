@@ -3,7 +3,10 @@
 
 use crate::sla::SlaConfig;
 use crate::sla::clock::{TicketClocks, TimerPlan};
-use crate::sla::policy::ClockName;
+use crate::sla::policy::{ClockName, TicketFacts};
+use crate::ticket::Source;
+
+use super::record::TicketRecord;
 
 /// The clocks running now.
 pub fn running(clocks: &TicketClocks) -> Vec<ClockName> {
@@ -43,4 +46,20 @@ pub fn plan_timers(clocks: &TicketClocks, sla: &SlaConfig) -> Vec<TimerPlan> {
         tracing::error!(clock = clock.as_str(), error = %e, "SLA deadline cannot be computed");
     }
     timers
+}
+
+/// What the SLA policies match on, for a ticket with these labels.
+pub fn facts<'a>(
+    record: &'a TicketRecord,
+    service: &'a str,
+    category: &'a str,
+    source: Source,
+) -> TicketFacts<'a> {
+    TicketFacts {
+        service,
+        warning_level: &record.level,
+        source,
+        category,
+        transfer: record.live.as_ref().map_or("", |l| l.transfer.as_str()),
+    }
 }

@@ -384,7 +384,9 @@ pub async fn get_live(
     Path(id): Path<String>,
 ) -> Result<axum::Json<LiveView>, ApiError> {
     tracing::Span::current().record("ticket_id", id.as_str());
-    let record = crate::intake::readable(&state, &principal, &id).await?;
+    let record = crate::handling::readable(&state, &principal, &id)
+        .await
+        .map_err(|e| ApiError::from_handling(&state, e))?;
     Ok(axum::Json(view_of(&state, &record).await?))
 }
 

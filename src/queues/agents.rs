@@ -93,8 +93,14 @@ impl Store {
             .ok()
             .and_then(|v| v.as_str().map(String::from))
             .unwrap_or_default();
-        let _: () = redis::pipe()
-            .atomic()
+        // Setting an agent available again (after it was set away for missed offers) starts
+        // its missed-offer streak afresh, or the next single miss would set it away again.
+        let mut pipe = redis::pipe();
+        pipe.atomic();
+        if status == "available" {
+            pipe.hset(&key, "missed_streak", 0);
+        }
+        let _: () = pipe
             .hset(&key, "spec", json)
             .hset(&key, "capacity", capacity)
             .hset(&key, "status", status)

@@ -47,6 +47,45 @@ const COUNTIES: &str = "hl:counties";
 /// `hotline-gateway corrections export` to retrain the classifier.
 pub const CORRECTIONS_STREAM: &str = "hl:corrections";
 
+/// Reads a stream from `since` (an exclusive entry id, or `-` for the beginning) in pages of
+/// 500, handing each page to `page`; for the command-line tools, which run without the
+/// gateway (a blocking connection of its own).
+pub fn read_stream(
+    redis_url: &str,
+    stream: &str,
+    since: &str,
+    mut page: impl FnMut(&[(String, std::collections::HashMap<String, String>)]),
+) -> Result<(), String> {
+    let client = redis::Client::open(redis_url).map_err(|e| format!("redis url: {e}"))?;
+    let mut con = client
+        .get_connection()
+        .map_err(|e| format!("cannot connect to redis: {e}"))?;
+    let mut start = if since == "-" {
+        "-".to_owned()
+    } else {
+        format!("({since}")
+    };
+    loop {
+        let entries: Vec<(String, std::collections::HashMap<String, String>)> =
+            redis::cmd("XRANGE")
+                .arg(stream)
+                .arg(&start)
+                .arg("+")
+                .arg("COUNT")
+                .arg(500)
+                .query(&mut con)
+                .map_err(|e| format!("XRANGE {stream}: {e}"))?;
+        let Some((last, _)) = entries.last() else {
+            return Ok(());
+        };
+        start = format!("({last}");
+        page(&entries);
+        if entries.len() < 500 {
+            return Ok(());
+        }
+    }
+}
+
 /// Why the store could not do what was asked.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

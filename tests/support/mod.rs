@@ -256,6 +256,17 @@ impl TestApp {
             .expect("request sent")
     }
 
+    /// PUTs JSON with a bearer token.
+    pub async fn put(&self, path: &str, token: &str, body: &Value) -> reqwest::Response {
+        self.http
+            .put(format!("{}{path}", self.base))
+            .bearer_auth(token)
+            .json(body)
+            .send()
+            .await
+            .expect("request sent")
+    }
+
     /// Stops serving and waits for the drain.
     pub async fn stop(mut self) {
         if let Some(tx) = self.shutdown.take() {
@@ -428,5 +439,110 @@ impl SseReader {
                 Err(_) => panic!("no {names:?} event in time"),
             }
         }
+    }
+}
+
+/// An `[[auth.tokens]]` entry for a test config's extra TOML: `name`, `role`, the plain token
+/// (stored as its digest) and any further lines (`agent_id = "m1"`, `regions = ["3208"]`).
+pub fn token_entry(name: &str, role: &str, plain: &str, more: &str) -> String {
+    format!(
+        "\n[[auth.tokens]]\nname = \"{name}\"\nrole = \"{role}\"\nsha256 = \"{}\"\n{more}\n",
+        hotline_gateway::auth::digest_hex(plain)
+    )
+}
+
+/// The token entry of agent `id`, whose plain token is `t-<id>`.
+pub fn agent_token(id: &str) -> String {
+    token_entry(
+        &format!("agent {id}"),
+        "agent",
+        &format!("t-{id}"),
+        &format!("agent_id = \"{id}\""),
+    )
+}
+
+/// Status and JSON body of a response (`Value::Null` when the body is empty or not JSON).
+pub async fn status_and_json(res: reqwest::Response) -> (u16, Value) {
+    let status = res.status().as_u16();
+    let text = res.text().await.unwrap_or_default();
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
+/// `POST /v1/tickets` with `token`; asserts `201` and returns the receipt.
+pub async fn create_ticket(app: &TestApp, token: &str, body: &Value) -> Value {
+    let (status, v) = status_and_json(app.post("/v1/tickets", token, body).await).await;
+    assert_eq!(
+        status, 201,
+        "POST /v1/tickets should register a new ticket: {v}"
+    );
+    v
+}
+
+/// `POST /v1/tickets/{id}/{action}` with `token`; returns the status and the JSON answer.
+pub async fn act(app: &TestApp, id: &str, action: &str, token: &str, body: Value) -> (u16, Value) {
+    status_and_json(
+        app.post(&format!("/v1/tickets/{id}/{action}"), token, &body)
+            .await,
+    )
+    .await
+}
+
+/// `GET /v1/tickets/{id}` with `token`; returns the status and the JSON answer.
+pub async fn read_ticket(app: &TestApp, id: &str, token: &str) -> (u16, Value) {
+    status_and_json(app.get(&format!("/v1/tickets/{id}"), token).await).await
+}
+
+/// `POST /v1/agents/{agent}/claim` with the agent's own token `t-<agent>`: the claim on `200`,
+/// `None` on `204`; panics on anything else.
+pub async fn claim(app: &TestApp, agent: &str) -> Option<Value> {
+    let (status, v) = status_and_json(
+        app.post(
+            &format!("/v1/agents/{agent}/claim"),
+            &format!("t-{agent}"),
+            &json!({}),
+        )
+        .await,
+    )
+    .await;
+    match status {
+        200 => Some(v),
+        204 => None,
+        other => panic!("claim by {agent} answered {other}: {v}"),
+    }
+}
+
+/// `PUT /v1/agents/{id}` as admin; asserts `200` and returns the stored agent.
+pub async fn put_agent(app: &TestApp, id: &str, spec: &Value) -> Value {
+    let (status, v) =
+        status_and_json(app.put(&format!("/v1/agents/{id}"), ADMIN, spec).await).await;
+    assert_eq!(status, 200, "PUT /v1/agents/{id}: {v}");
+    v
+}
+
+/// `GET /v1/agents` as supervisor: the agents by id.
+pub async fn agents_by_id(app: &TestApp) -> std::collections::BTreeMap<String, Value> {
+    let (status, v) = status_and_json(app.get("/v1/agents", SUPERVISOR).await).await;
+    assert_eq!(status, 200, "GET /v1/agents: {v}");
+    v["agents"]
+        .as_array()
+        .expect("agents")
+        .iter()
+        .map(|a| (a["id"].as_str().unwrap_or_default().to_string(), a.clone()))
+        .collect()
+}
+
+/// Polls `probe` every 50 ms until it returns `Some`, or panics naming `what` after `limit`.
+pub async fn wait_for<T, F, Fut>(limit: Duration, what: &str, mut probe: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(v) = probe().await {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
