@@ -18,7 +18,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::agents::offers::OfferConfig;
+use crate::offers::OfferConfig;
 use crate::state::AppState;
 
 /// A move older than this is taken for interrupted and finished by any replica.
@@ -140,7 +140,7 @@ async fn timers_and_offers_step(
             }
             Err(e) => tracing::warn!(county = %county, error = %e, "live round failed"),
         }
-        match crate::agents::offers::offer_round(store, &county, offers).await {
+        match crate::offers::offer_round(store, &county, offers).await {
             Ok(0) => {}
             Ok(n) => tracing::info!(county = %county, offered = n, "tickets offered to agents"),
             Err(e) => tracing::warn!(county = %county, error = %e, "offer round failed"),

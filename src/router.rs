@@ -32,24 +32,24 @@ use crate::state::AppState;
         description = "Receives, classifies and routes 12345 / 110 / 12348 hotline tickets to lawyers' and mediators' queues. Errors are application/problem+json."
     ),
     paths(
-        crate::intake::create_ticket,
-        crate::intake::create_batch,
-        crate::intake::get_ticket,
+        crate::api::tickets::create_ticket,
+        crate::api::tickets::create_batch,
+        crate::api::tickets::get_ticket,
         crate::api::actions::act,
-        crate::agents::api::put_agent,
-        crate::agents::api::list_agents,
-        crate::agents::api::delete_agent,
-        crate::agents::api::claim,
-        crate::agents::api::offers,
-        crate::live::api::get_live,
-        crate::live::api::heartbeat,
+        crate::api::agents::put_agent,
+        crate::api::agents::list_agents,
+        crate::api::agents::delete_agent,
+        crate::api::agents::claim,
+        crate::api::agents::offers,
+        crate::api::live::get_live,
+        crate::api::live::heartbeat,
         crate::api::ops::reload,
-        crate::callbacks::api::list,
-        crate::callbacks::api::replay,
+        crate::api::callbacks::list,
+        crate::api::callbacks::replay,
         crate::api::ops::queues,
-        crate::events::events,
-        crate::supervision::risk,
-        crate::supervision::today,
+        crate::api::events::events,
+        crate::api::supervision::risk,
+        crate::api::supervision::today,
         crate::api::ops::healthz,
         crate::api::ops::readyz,
         crate::api::ops::metrics,
@@ -233,38 +233,38 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 pub fn app(state: Arc<AppState>) -> Router {
     let body_limit = state.settings.http.body_limit_bytes;
     Router::new()
-        .route("/v1/tickets", post(crate::intake::create_ticket))
-        .route("/v1/tickets:batch", post(crate::intake::create_batch))
-        .route("/v1/tickets/{id}", get(crate::intake::get_ticket))
-        .route("/v1/tickets/{id}/live", get(crate::live::api::get_live))
+        .route("/v1/tickets", post(crate::api::tickets::create_ticket))
+        .route("/v1/tickets:batch", post(crate::api::tickets::create_batch))
+        .route("/v1/tickets/{id}", get(crate::api::tickets::get_ticket))
+        .route("/v1/tickets/{id}/live", get(crate::api::live::get_live))
         .route("/v1/tickets/{id}/{action}", post(crate::api::actions::act))
-        .route("/v1/agents", get(crate::agents::api::list_agents))
+        .route("/v1/agents", get(crate::api::agents::list_agents))
         .route(
             "/v1/agents/{id}",
-            axum::routing::put(crate::agents::api::put_agent)
-                .delete(crate::agents::api::delete_agent),
+            axum::routing::put(crate::api::agents::put_agent)
+                .delete(crate::api::agents::delete_agent),
         )
-        .route("/v1/agents/{id}/claim", post(crate::agents::api::claim))
-        .route("/v1/agents/{id}/offers", get(crate::agents::api::offers))
+        .route("/v1/agents/{id}/claim", post(crate::api::agents::claim))
+        .route("/v1/agents/{id}/offers", get(crate::api::agents::offers))
         .route(
             "/v1/agents/{id}/heartbeat",
-            post(crate::live::api::heartbeat),
+            post(crate::api::live::heartbeat),
         )
         .route("/v1/admin/reload", post(crate::api::ops::reload))
-        .route("/v1/admin/callbacks", get(crate::callbacks::api::list))
+        .route("/v1/admin/callbacks", get(crate::api::callbacks::list))
         .route(
             "/v1/admin/callbacks/replay",
-            post(crate::callbacks::api::replay),
+            post(crate::api::callbacks::replay),
         )
         .route("/v1/queues", get(crate::api::ops::queues))
-        .route("/v1/events", get(crate::events::events))
-        .route("/v1/dashboard/risk", get(crate::supervision::risk))
-        .route("/v1/dashboard/today", get(crate::supervision::today))
+        .route("/v1/events", get(crate::api::events::events))
+        .route("/v1/dashboard/risk", get(crate::api::supervision::risk))
+        .route("/v1/dashboard/today", get(crate::api::supervision::today))
         .route("/metrics", get(crate::api::ops::metrics))
         .route("/healthz", get(crate::api::ops::healthz))
         .route("/readyz", get(crate::api::ops::readyz))
         .route("/openapi.json", get(openapi))
-        .merge(crate::dashboard::routes())
+        .merge(crate::api::dashboard::routes())
         .fallback(|| async { ApiError::NotFound("no such route".into()) })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(middleware::from_fn_with_state(

@@ -125,7 +125,7 @@ impl Application {
         let grace = Duration::from_secs(self.state.settings.http.shutdown_grace_seconds);
         let (tx, mut rx) = tokio::sync::watch::channel(false);
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-        crate::agents::api::bootstrap(&self.state).await;
+        crate::api::agents::bootstrap(&self.state).await;
         let jobs = crate::jobs::start(&self.state, &stop_rx);
         let app = crate::router::app(Arc::clone(&self.state));
         let server = serve(

@@ -16,9 +16,6 @@
 //! 5. **Order**: most urgent band first, then oldest. Waiting raises the band by one every
 //!    `aging_seconds`, so low-priority work cannot starve behind a stream of urgent work.
 
-pub mod api;
-pub mod offers;
-
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};

@@ -12,8 +12,8 @@ use utoipa::ToSchema;
 
 use crate::api::Authenticated;
 use crate::api::problem::ApiError;
+use crate::api::wire::TicketView;
 use crate::handling::{self, Done};
-use crate::intake::wire::TicketView;
 use crate::lifecycle::{Action, ActionRequest};
 use crate::state::AppState;
 
@@ -83,8 +83,10 @@ pub async fn act(
         })
         .into_response(),
         Done::Ticket(record) if action == Action::CancelLive => {
-            axum::Json(crate::live::api::cancel_view(&state, &record).await?).into_response()
+            axum::Json(crate::api::live::cancel_view(&state, &record).await?).into_response()
         }
-        Done::Ticket(record) => axum::Json(crate::intake::view(&state, &record)).into_response(),
+        Done::Ticket(record) => {
+            axum::Json(crate::api::tickets::view(&state, &record)).into_response()
+        }
     })
 }

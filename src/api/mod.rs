@@ -11,10 +11,18 @@
 //! charges the caller's rate limit once.
 
 pub mod actions;
+pub mod agents;
 pub mod body;
+pub mod callbacks;
+pub mod dashboard;
+pub mod events;
 pub mod json;
+pub mod live;
 pub mod ops;
 pub mod problem;
+pub mod supervision;
+pub mod tickets;
+pub mod wire;
 
 use std::sync::Arc;
 use std::time::Instant;

@@ -24,7 +24,7 @@ pub struct QueuesResponse {
 /// Depth, depth by warning level and oldest wait of every queue, read from Redis.
 #[utoipa::path(
     get, path = "/v1/queues", tag = "queues",
-    params(crate::supervision::RegionQuery),
+    params(crate::api::supervision::RegionQuery),
     responses(
         (status = 200, description = "Queue state", body = QueuesResponse),
         (status = 401, description = "No or unknown token", body = super::problem::Problem, content_type = "application/problem+json"),
@@ -37,7 +37,7 @@ pub async fn queues(
     State(state): State<Arc<AppState>>,
     Authenticated(principal): Authenticated,
     crate::api::json::QueryParams(q): crate::api::json::QueryParams<
-        crate::supervision::RegionQuery,
+        crate::api::supervision::RegionQuery,
     >,
 ) -> Result<axum::Json<QueuesResponse>, ApiError> {
     principal.require(&[Role::Operator, Role::Supervisor, Role::Admin, Role::Agent])?;
@@ -47,7 +47,7 @@ pub async fn queues(
         .await
         .map_err(|e| state.store_error(e))?;
     let visible =
-        crate::supervision::visible_counties(&state, &principal, q.region.as_deref()).await?;
+        crate::api::supervision::visible_counties(&state, &principal, q.region.as_deref()).await?;
     let agents = state
         .store
         .agents(None)

@@ -9,8 +9,6 @@
 //! like inbound requests, with an idempotency key the partner dedupes on, retried with
 //! exponential backoff and full jitter, and dead-lettered after `callbacks.max_attempts`.
 
-pub mod api;
-
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -12,8 +12,6 @@
 //! The wait estimate has a published formula ([`estimate_wait_ms`]), and its error against the
 //! real wait is a metric, so the figure can earn the operators' trust.
 
-pub mod api;
-
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, NaiveDateTime, TimeZone, Timelike, Utc};
@@ -31,6 +29,16 @@ pub fn pool_of(service: &str) -> Option<AgentKind> {
     [AgentKind::Lawyer, AgentKind::Mediator]
         .into_iter()
         .find(|k| k.service() == service)
+}
+
+/// How a live request for `service` is handled at `now`: `live` (someone is on duty, the
+/// caller waits), `callback` (off duty: called back) or `""` (no live transfer for it).
+pub fn transfer_mode(config: &LiveConfig, service: &str, now: DateTime<Utc>) -> &'static str {
+    match config.duty.duty(service, now) {
+        Duty::On => "live",
+        Duty::Off { .. } => "callback",
+        Duty::NotOffered => "",
+    }
 }
 
 /// Whether live transfer is possible for a service right now.

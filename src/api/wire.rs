@@ -7,10 +7,10 @@ use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::settings::IntakeSettings;
 use crate::api::problem::FieldError;
 use crate::auth::Role;
 use crate::classify::Decision;
+use crate::intake::settings::IntakeSettings;
 use crate::ticket::{Caller, Channel, Region, Source, Ticket, Transfer};
 
 /// `POST /v1/tickets` body.
@@ -100,7 +100,7 @@ pub struct TicketReceipt {
     pub created_at: DateTime<Utc>,
     /// The live transfer, when `live` was asked for.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub live: Option<crate::live::api::LiveView>,
+    pub live: Option<crate::api::live::LiveView>,
 }
 
 /// The deadlines of the running clocks (details per clock in `GET /v1/tickets/{id}`).

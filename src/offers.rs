@@ -12,7 +12,7 @@
 
 use std::collections::{BTreeMap, HashSet};
 
-use super::{AgentStatus, AgentsSettings, ClaimRules, Step, eligible, order};
+use crate::agents::{AgentStatus, AgentsSettings, ClaimRules, Step, eligible, order};
 use crate::queues::{ClaimMode, ClaimOutcome, Store, StoreError};
 
 /// What the offer round needs from the settings.

@@ -9,11 +9,13 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::{Duty, Reservation, agents_on_duty, candidate, estimate_wait_ms, pool_of, reserve};
 use crate::api::problem::{ApiError, FieldError};
 use crate::api::{Authenticated, StoreErrors};
 use crate::auth::{Principal, Role};
 use crate::lifecycle::{LiveState, Status, TicketRecord};
+use crate::live::{
+    Duty, Reservation, agents_on_duty, candidate, estimate_wait_ms, pool_of, reserve,
+};
 use crate::state::AppState;
 
 /// The formula of `estimated_wait_seconds`, repeated in every answer so nobody has to guess.

@@ -13,7 +13,7 @@ use serde::Serialize;
 use tokio::sync::mpsc;
 use utoipa::ToSchema;
 
-use super::{
+use crate::agents::{
     Agent, AgentSpec, AgentStatus, ClaimRules, claim_key, eligible, may_beat, order, valid_id,
 };
 
@@ -21,9 +21,9 @@ use super::{
 const CLAIM_PAGE: usize = 16;
 use crate::api::json::JsonBody;
 use crate::api::problem::{ApiError, FieldError};
+use crate::api::wire::TicketView;
 use crate::api::{Authenticated, StoreErrors};
 use crate::auth::{Principal, Role};
-use crate::intake::wire::TicketView;
 use crate::queues::{ClaimOutcome, StoreError};
 use crate::state::AppState;
 
@@ -294,7 +294,7 @@ pub async fn claim(
                     lease_id,
                     lease_expires_at: DateTime::from_timestamp_millis(expires_ms)
                         .unwrap_or_default(),
-                    ticket: crate::intake::view(&state, &record),
+                    ticket: crate::api::tickets::view(&state, &record),
                 })
                 .into_response());
             }
@@ -450,8 +450,9 @@ async fn watch(
                     && let Some(id) = fields.get("id")
                     && let Ok(Some(record)) = state.store.ticket(id).await
                 {
-                    data["ticket"] = serde_json::to_value(crate::intake::view(&state, &record))
-                        .unwrap_or_default();
+                    data["ticket"] =
+                        serde_json::to_value(crate::api::tickets::view(&state, &record))
+                            .unwrap_or_default();
                 }
                 let event = Event::default()
                     .event(name)
