@@ -1,28 +1,22 @@
 //! hotline-gateway receives tickets from the 12345, 110 and 12348 hotlines, classifies them,
 //! and queues them in Redis for lawyers and mediators, exactly once and durably.
 //!
-//! # Layout
-//! - [`intake`]: HTTP handlers that receive tickets; validation and idempotency.
-//! - [`classify`]: text in, decision with reasons out (pure).
-//! - [`routing`]: decision and region in, queue out (pure).
-//! - [`sla`]: working calendars, policies, per-ticket clocks and the timer mover.
-//! - [`agents`]: who may take which ticket (pure), and the agents' HTTP API.
-//! - [`dashboard`]: the supervisors' live page, embedded in the binary.
-//! - [`events`]: `GET /v1/events`, the county event streams as Server-Sent Events.
-//! - [`supervision`]: tickets at risk and breached, the day's counts.
-//! - [`lifecycle`]: accept, first contact, pause, resume, resolve, follow-up; reload.
-//! - [`live`]: live transfer of a caller on the line: duty hours, reservations, wait estimates.
-//! - [`callbacks`]: delivering partner callbacks from the outboxes, in order, with retries.
+//! # Layout (bottom to top; a module imports only modules below it)
+//! - [`ticket`], [`metrics`], [`setting`], [`secret`]: domain types (personal data masked in
+//!   `Debug`), metric names fed plain numbers, the error naming a settings key, secrets that
+//!   never print.
+//! - [`classify`], [`routing`], [`agents`], [`auth`], [`sla`]: pure rules: text to decision,
+//!   decision to queue, who may take which ticket, who is calling, clocks and calendars.
+//! - [`lifecycle`]: the ticket's life as a typed domain: statuses, actions, the transition
+//!   table, and the rules that turn a record and a request into one typed change.
 //! - [`queues`]: the Redis store; the only module that knows key names and Lua.
-//! - [`api`]: router, problem+json errors, auth extractor and signature middleware, the request
-//!   body deadline, ops endpoints.
-//! - [`auth`]: bearer tokens as SHA-256 digests, partners' signatures, roles and regions.
-//! - [`config`]: layered, validated settings, composed of each module's own section.
-//! - [`setting`], [`secret`]: what every section shares: the error naming a key, common checks;
-//!   secrets that never print.
-//! - [`ticket`]: the domain types, with personal data masked in `Debug`.
-//! - [`metrics`], [`telemetry`]: Prometheus names, logging set-up.
-//! - [`startup`], [`local_redis`]: building the app, the accept loop and its connection guards,
+//! - [`live`], [`offers`], [`callbacks`], [`corrections`], [`config`]: live transfer, offers to
+//!   consoles, partner callbacks, the corrections export, layered and validated settings.
+//! - [`state`]: what handlers and jobs share.
+//! - [`handling`], [`intake`], [`reload`]: carrying out an action (read, decide, write, retry),
+//!   registering a ticket once, reloading in place.
+//! - [`jobs`], [`api`]: the background jobs; the HTTP edge and its handlers.
+//! - [`router`], [`startup`], [`local_redis`]: every route, building and serving the app,
 //!   starting Redis when none is configured.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]

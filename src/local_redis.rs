@@ -5,6 +5,10 @@
 //! `redis.local.dir` (default `./var/redis`). If a gateway was killed and left its child running,
 //! the next start finds a server on the port whose data directory is ours and adopts it, instead
 //! of failing on a busy port.
+//!
+//! [`RedisLaunch`] is the one way this project starts a `redis-server`: the gateway here, the
+//! integration tests (`tests/support`) and the load generator (`load-tests`) all use it, so the
+//! tests run against the configuration production is told to use.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -39,6 +43,58 @@ impl LocalRedisSettings {
             ));
         }
         Ok(())
+    }
+}
+
+/// How a `redis-server` of this project is started: loopback only, protected mode, AOF on
+/// with `appendfsync` (`always` or `everysec`), no RDB snapshots (the AOF is the durable copy),
+/// `maxmemory-policy noeviction` (a full Redis refuses writes instead of deleting tickets), in
+/// the foreground.
+#[derive(Debug, Clone, Copy)]
+pub struct RedisLaunch<'a> {
+    /// The executable.
+    pub binary: &'a str,
+    /// Loopback port.
+    pub port: u16,
+    /// Data directory.
+    pub dir: &'a Path,
+    /// AOF fsync policy.
+    pub appendfsync: &'a str,
+}
+
+impl RedisLaunch<'_> {
+    /// The command line; the caller chooses stdio and spawns it.
+    pub fn command(&self) -> std::process::Command {
+        let mut cmd = std::process::Command::new(self.binary);
+        cmd.arg("--port")
+            .arg(self.port.to_string())
+            .args(["--bind", "127.0.0.1", "--protected-mode", "yes"])
+            .arg("--dir")
+            .arg(self.dir)
+            .args(["--appendonly", "yes", "--appendfsync", self.appendfsync])
+            .args(["--save", ""])
+            .args(["--maxmemory-policy", "noeviction", "--daemonize", "no"]);
+        cmd
+    }
+
+    /// `redis://127.0.0.1:<port>/0`.
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/0", self.port)
+    }
+
+    /// Waits (blocking, for tests and tools) until the server answers PING, at most `limit`.
+    pub fn wait_ready_blocking(&self, limit: Duration) -> bool {
+        let deadline = Instant::now() + limit;
+        while Instant::now() < deadline {
+            let ping = redis::Client::open(self.url())
+                .and_then(|c| c.get_connection_with_timeout(Duration::from_millis(200)))
+                .and_then(|mut c| redis::cmd("PING").query::<String>(&mut c));
+            if ping.is_ok() {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        false
     }
 }
 
@@ -121,15 +177,13 @@ impl LocalRedis {
         }
 
         let logfile = dir.join("redis.log");
-        let mut child = Command::new(&settings.binary)
-            .arg("--port")
-            .arg(settings.port.to_string())
-            .args(["--bind", "127.0.0.1", "--protected-mode", "yes"])
-            .arg("--dir")
-            .arg(&dir)
-            .args(["--appendonly", "yes", "--appendfsync"])
-            .arg(&settings.appendfsync)
-            .args(["--maxmemory-policy", "noeviction", "--daemonize", "no"])
+        let launch = RedisLaunch {
+            binary: &settings.binary,
+            port: settings.port,
+            dir: &dir,
+            appendfsync: &settings.appendfsync,
+        };
+        let mut child = Command::from(launch.command())
             .arg("--logfile")
             .arg(&logfile)
             .stdin(Stdio::null())

@@ -34,7 +34,8 @@ fn wait_bounded(child: &mut Child, limit: Duration) -> bool {
     false
 }
 
-/// A `redis-server` configured like production: AOF every second, no eviction, no RDB.
+/// A `redis-server` configured like production (the gateway's `RedisLaunch`), with AOF every
+/// second as the benchmark references run.
 pub struct RedisServer {
     /// The child; `None` once stopped.
     child: Option<Child>,
@@ -52,17 +53,18 @@ impl RedisServer {
             .tempdir()
             .context("create a temp dir for Redis")?;
         let port = free_port()?;
-        let child = Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", LOOPBACK])
-            .arg("--dir")
-            .arg(dir.path())
-            .args(["--appendonly", "yes", "--appendfsync", "everysec"])
-            .args(["--maxmemory-policy", "noeviction", "--save", ""])
-            .args(["--daemonize", "no", "--protected-mode", "yes"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .context("start redis-server (is it installed? apt-get install redis-server)")?;
+        // The gateway's own launcher, with the fsync policy the benchmark references use.
+        let child = hotline_gateway::local_redis::RedisLaunch {
+            binary: "redis-server",
+            port,
+            dir: dir.path(),
+            appendfsync: "everysec",
+        }
+        .command()
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .context("start redis-server (is it installed? apt-get install redis-server)")?;
         let mut server = RedisServer {
             child: Some(child),
             port,

@@ -228,10 +228,9 @@ impl Store {
             items.truncate(count);
             let oldest_since_ms = pair[1].first().map(|(_, s)| *s as i64);
             if let Some((_, last)) = items.last() {
-                let band = (*last / 4_294_967_296.0).floor();
                 pages.push(QueuePage {
                     more,
-                    last: (band as u32, (*last - band * 4_294_967_296.0) as u64),
+                    last: super::split_score(*last),
                     oldest_since_ms: oldest_since_ms.unwrap_or(0),
                 });
             }
@@ -258,12 +257,12 @@ impl Store {
                 let fields: Vec<Option<String>> =
                     redis::from_redis_value(pair[1].clone()).unwrap_or_default();
                 let field = |i: usize| fields.get(i).cloned().flatten().unwrap_or_default();
-                let band = (*score / 4_294_967_296.0).floor();
+                let (band, seq) = super::split_score(*score);
                 Candidate {
                     id: id.clone(),
                     queue: queue.clone(),
-                    band: band as u32,
-                    seq: (*score - band * 4_294_967_296.0) as u64,
+                    band,
+                    seq,
                     since_ms: since.unwrap_or(0.0) as i64,
                     category: field(0),
                     region_path: field(1),

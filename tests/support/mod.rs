@@ -9,6 +9,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use hotline_gateway::config::Settings;
+use hotline_gateway::local_redis::RedisLaunch;
 use hotline_gateway::startup::Application;
 use serde_json::{Value, json};
 
@@ -58,39 +59,29 @@ impl RedisServer {
         server
     }
 
+    fn launch(&self) -> RedisLaunch<'_> {
+        RedisLaunch {
+            binary: "redis-server",
+            port: self.port,
+            dir: self.dir.path(),
+            appendfsync: self.appendfsync,
+        }
+    }
+
     fn spawn(&mut self) {
-        let child = Command::new("redis-server")
-            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
-            .arg("--dir")
-            .arg(self.dir.path())
-            .args([
-                "--appendonly",
-                "yes",
-                "--appendfsync",
-                self.appendfsync,
-                "--save",
-                "",
-            ])
-            .args(["--maxmemory-policy", "noeviction", "--daemonize", "no"])
+        let child = self
+            .launch()
+            .command()
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .expect("redis-server must be installed (apt-get install redis-server)");
         self.child = Some(child);
-        self.wait_ready();
-    }
-
-    fn wait_ready(&self) {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if let Ok(mut c) = redis::Client::open(self.url()).and_then(|c| c.get_connection())
-                && redis::cmd("PING").query::<String>(&mut c).is_ok()
-            {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        panic!("redis-server on port {} did not start", self.port);
+        assert!(
+            self.launch().wait_ready_blocking(Duration::from_secs(10)),
+            "redis-server on port {} did not start",
+            self.port
+        );
     }
 
     /// `redis://127.0.0.1:<port>/0`.

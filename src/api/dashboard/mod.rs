@@ -79,7 +79,7 @@ static ETAGS: LazyLock<Vec<(&'static str, String)>> = LazyLock::new(|| {
         .collect()
 });
 
-/// The dashboard's routes, merged into the API router by [`crate::api::app`]:
+/// The dashboard's routes, merged into the API router by [`crate::router::app`]:
 /// `GET /dashboard` (the page) and `GET /dashboard/assets/{file}` (its embedded files).
 /// Both are open, like `/healthz`: they hold no data, and every data request the page makes
 /// carries the supervisor's token.
