@@ -53,6 +53,7 @@ pub fn rules<'a>(state: &'a AppState, sla: &'a SlaConfig) -> Rules<'a> {
         triage_queue: &state.settings.routing.default_queues.triage,
         reopen_days: state.settings.agents.reopen_days,
         lease_ms: state.settings.agents.lease_seconds * 1000,
+        max_notes: state.settings.agents.max_notes,
         live: LiveRules {
             max_call_ms: state.live.max_call_ms,
             wrap_up_ms: state.live.wrap_up_ms,

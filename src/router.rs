@@ -35,6 +35,7 @@ use crate::state::AppState;
         crate::api::tickets::create_ticket,
         crate::api::tickets::create_batch,
         crate::api::tickets::get_ticket,
+        crate::api::tickets::get_history,
         crate::api::actions::act,
         crate::api::agents::put_agent,
         crate::api::agents::list_agents,
@@ -237,6 +238,10 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route("/v1/tickets:batch", post(crate::api::tickets::create_batch))
         .route("/v1/tickets/{id}", get(crate::api::tickets::get_ticket))
         .route("/v1/tickets/{id}/live", get(crate::api::live::get_live))
+        .route(
+            "/v1/tickets/{id}/history",
+            get(crate::api::tickets::get_history),
+        )
         .route("/v1/tickets/{id}/{action}", post(crate::api::actions::act))
         .route("/v1/agents", get(crate::api::agents::list_agents))
         .route(

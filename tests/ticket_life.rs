@@ -793,3 +793,51 @@ async fn an_agent_set_available_again_is_not_set_away_by_its_next_missed_offer()
         "one miss after being set available again must not set the agent away: {missed}"
     );
 }
+
+/// A ticket's history grows with every note, but what an action or a read returns and costs
+/// does not: responses carry the newest page and the total, older events are paged, and a
+/// ticket takes at most `agents.max_notes` notes.
+#[tokio::test]
+async fn a_long_history_is_paged_and_notes_are_bounded() {
+    let redis = RedisServer::start();
+    let app = TestApp::spawn_with(&redis, "[agents]\nmax_notes = 130\n").await;
+    let t = create_ticket(&app, OPERATOR, &ticket("HIST-1")).await;
+    let id = t["id"].as_str().expect("id").to_string();
+    let note = "来电人再次来电催办。".repeat(150);
+    for i in 0..130 {
+        let (status, v) = act(&app, &id, "note", SUPERVISOR, json!({"note": note})).await;
+        assert_eq!(status, 200, "note {i}: {v}");
+        let shown = v["history"].as_array().map_or(0, Vec::len);
+        assert!(shown <= 100, "an action answered {shown} events");
+        assert_eq!(
+            v["history_total"],
+            json!(i + 2),
+            "created + {} notes",
+            i + 1
+        );
+    }
+    let (status, v) = act(&app, &id, "note", SUPERVISOR, json!({"note": "one more"})).await;
+    assert_eq!(status, 409, "{v}");
+    let (_, v) = read_ticket(&app, &id, SUPERVISOR).await;
+    assert_eq!(v["history_total"], json!(131));
+    assert_eq!(v["history_from"], json!(31));
+    assert_eq!(v["history"].as_array().map(Vec::len), Some(100));
+    // The oldest page holds the registration; pages meet without a gap.
+    let page: Value = app
+        .get(
+            &format!("/v1/tickets/{id}/history?offset=0&limit=31"),
+            SUPERVISOR,
+        )
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(page["total"], json!(131));
+    assert_eq!(page["events"][0]["type"], "ticket.created");
+    assert_eq!(page["events"].as_array().map(Vec::len), Some(31));
+    let res = app
+        .get(&format!("/v1/tickets/{id}/history?limit=0"), SUPERVISOR)
+        .await;
+    assert_eq!(res.status(), 422);
+    app.stop().await;
+}

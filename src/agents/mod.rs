@@ -399,6 +399,9 @@ pub struct AgentsSettings {
     pub supervisor_queue: String,
     /// How long after resolution a ticket may be reopened, in days.
     pub reopen_days: u64,
+    /// Most notes one ticket may take (each at most 2,000 characters), so its history and
+    /// what it costs stay bounded.
+    pub max_notes: u32,
     /// How long a pushed offer waits for the agent's accept before it is offered again.
     pub offer_timeout_seconds: u64,
     /// Consecutive missed offers (or lapsed leases) after which an agent is set away.
@@ -430,6 +433,9 @@ impl AgentsSettings {
                 "agents.max_lease_expiries",
                 "must be greater than 0",
             ));
+        }
+        if self.max_notes == 0 {
+            return Err(invalid("agents.max_notes", "must be greater than 0"));
         }
         if self.offer_timeout_seconds == 0 {
             return Err(invalid(

@@ -197,6 +197,54 @@ pub async fn get_ticket(
     Ok(axum::Json(view(&state, &record)))
 }
 
+/// Read a page of a ticket's history (every event, oldest first).
+#[utoipa::path(
+    get, path = "/v1/tickets/{id}/history", tag = "intake",
+    params(("id" = String, Path, description = "Ticket id"), super::wire::HistoryQuery),
+    responses(
+        (status = 200, description = "A page of the history", body = super::wire::HistoryPage),
+        (status = 401, description = "No or unknown token", body = crate::api::problem::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Outside the caller's regions, or (partners) not its ticket", body = crate::api::problem::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such ticket", body = crate::api::problem::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`limit` not 1 to 500", body = crate::api::problem::Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Redis unreachable", body = crate::api::problem::Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn get_history(
+    State(state): State<Arc<AppState>>,
+    Authenticated(principal): Authenticated,
+    Path(id): Path<String>,
+    crate::api::json::QueryParams(q): crate::api::json::QueryParams<super::wire::HistoryQuery>,
+) -> Result<axum::Json<super::wire::HistoryPage>, ApiError> {
+    tracing::Span::current().record("ticket_id", id.as_str());
+    let limit = q.limit.unwrap_or(100);
+    if !(1..=500).contains(&limit) {
+        return Err(ApiError::Invalid(vec![FieldError::new(
+            "limit",
+            "must be 1 to 500",
+        )]));
+    }
+    let offset = q.offset.unwrap_or(0);
+    // Who may read it: the same rule as the ticket itself.
+    readable(&state, &principal, &id).await?;
+    let (events, total) = state
+        .store
+        .history(&id, offset, limit)
+        .await
+        .map_err(|e| state.store_error(e))?
+        .ok_or_else(|| ApiError::NotFound(format!("no ticket `{id}`")))?;
+    Ok(axum::Json(super::wire::HistoryPage {
+        id,
+        total,
+        offset,
+        events: events
+            .iter()
+            .map(|e| serde_json::from_str(e).unwrap_or(serde_json::Value::Null))
+            .collect(),
+    }))
+}
+
 /// Reads a ticket the caller may see: 404 for none, 403 outside the caller's regions or (for
 /// a partner) a ticket it did not send.
 pub(crate) async fn readable(
@@ -226,6 +274,10 @@ pub(crate) fn view(state: &AppState, record: &TicketRecord) -> TicketView {
         overdue: record.overdue,
         linked: record.linked.clone(),
         history: record.history.iter().map(|h| parse(h)).collect(),
+        history_total: record.history_total,
+        history_from: record
+            .history_total
+            .saturating_sub(record.history.len() as u64),
     }
 }
 

@@ -131,9 +131,39 @@ pub struct TicketView {
     pub overdue: bool,
     /// Other requests of the same caller about the same matter (重复诉求), by id.
     pub linked: Vec<String>,
-    /// Every event of the ticket, oldest first.
+    /// The ticket's newest events (at most 100), oldest of them first; older ones are read
+    /// with `GET /v1/tickets/{id}/history`.
     #[schema(value_type = Vec<Object>)]
     pub history: Vec<serde_json::Value>,
+    /// How many events the whole history holds.
+    pub history_total: u64,
+    /// The position (0 = the first event) of `history[0]` in the whole history.
+    pub history_from: u64,
+}
+
+/// `GET /v1/tickets/{id}/history` query.
+#[derive(Debug, Clone, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct HistoryQuery {
+    /// Position of the first event to return (0 = the first event); default 0.
+    pub offset: Option<u64>,
+    /// How many events, 1 to 500; default 100.
+    pub limit: Option<u64>,
+}
+
+/// A page of a ticket's history.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct HistoryPage {
+    /// The ticket.
+    pub id: String,
+    /// How many events the whole history holds.
+    pub total: u64,
+    /// Position of `events[0]`.
+    pub offset: u64,
+    /// The events, oldest first.
+    #[schema(value_type = Vec<Object>)]
+    pub events: Vec<serde_json::Value>,
 }
 
 /// One item of a batch answer.

@@ -144,6 +144,8 @@ pub struct Change {
     pub labels: Labels,
     /// Live-transfer bookkeeping.
     pub live: LiveEffects,
+    /// The action adds a note (counted against `agents.max_notes`).
+    pub counts_note: bool,
 }
 
 impl Change {
@@ -172,6 +174,7 @@ impl Change {
             requeue: None,
             labels: Labels::default(),
             live: LiveEffects::default(),
+            counts_note: false,
         }
     }
 }

@@ -69,8 +69,13 @@ pub struct TicketRecord {
     pub ver: u64,
     /// JSON of the ticket as received.
     pub ticket_json: String,
-    /// JSON events, oldest first.
+    /// The newest events (JSON, oldest of them first): at most one page, so reading a
+    /// ticket costs the same however long its history is.
     pub history: Vec<String>,
+    /// How many events the whole history holds.
+    pub history_total: u64,
+    /// Notes taken so far (bounded by `agents.max_notes`).
+    pub notes: u32,
     /// Timers that have fired, as `<clock>:<kind>`.
     pub fired: HashSet<String>,
     /// Service label.

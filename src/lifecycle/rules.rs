@@ -88,7 +88,8 @@ pub fn decide(
         Action::FirstContact => connect(record, &mut change),
         Action::EndCall => end_call(rules, record, now, &mut change)?,
         Action::Resolve => resolve(record, now, &mut change),
-        Action::Pause | Action::Resume | Action::FollowUp | Action::Note => {}
+        Action::Note => note(rules, record, &mut change)?,
+        Action::Pause | Action::Resume | Action::FollowUp => {}
         Action::Renew | Action::Decline => unreachable_lease(),
     }
     Ok(Decision::Write {
@@ -316,6 +317,19 @@ fn reopen(
     change.unassign = record.assigned_agent.is_some();
     change.reopen = true;
     change.close = false;
+    Ok(())
+}
+
+/// A note, while the ticket has room for one more.
+fn note(rules: &Rules<'_>, record: &TicketRecord, change: &mut Change) -> Result<(), Refusal> {
+    if record.notes >= rules.max_notes {
+        return Err(Refusal::State(format!(
+            "ticket `{}` already has {} notes, the most one ticket may take",
+            record.id(),
+            record.notes
+        )));
+    }
+    change.counts_note = true;
     Ok(())
 }
 

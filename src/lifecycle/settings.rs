@@ -29,6 +29,8 @@ pub struct Rules<'a> {
     pub reopen_days: u64,
     /// A renewed lease's length, ms.
     pub lease_ms: u64,
+    /// Most notes one ticket may take.
+    pub max_notes: u32,
     /// Live-transfer settings.
     pub live: LiveRules,
 }

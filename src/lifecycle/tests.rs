@@ -48,6 +48,7 @@ fn rules() -> Rules<'static> {
         triage_queue: &w.settings.routing.default_queues.triage,
         reopen_days: 30,
         lease_ms: 60_000,
+        max_notes: 3,
         live: LiveRules {
             max_call_ms: 600_000,
             wrap_up_ms: 30_000,
@@ -91,6 +92,8 @@ fn record(n: u64) -> TicketRecord {
         ver: 1,
         ticket_json: ticket_json(&id),
         history: vec![],
+        history_total: 1,
+        notes: 0,
         fired: HashSet::new(),
         service: "mediation".into(),
         level: "none".into(),
@@ -398,6 +401,23 @@ fn raising_stops_at_the_most_urgent_band_and_escalation_at_the_county_centre() {
     r.min_tier = Some(crate::agents::Tier::County);
     assert!(matches!(
         run(&r, Action::Escalate, &body("上报"), &sup),
+        Err(Refusal::State(_))
+    ));
+}
+
+#[test]
+fn a_ticket_takes_at_most_max_notes_notes() {
+    let op = who("op", Role::Operator);
+    let req = ActionRequest {
+        note: Some("来电人又来电催办".into()),
+        ..Default::default()
+    };
+    let mut r = record(1);
+    r.notes = 2;
+    assert!(change(run(&r, Action::Note, &req, &op).expect("note")).counts_note);
+    r.notes = 3;
+    assert!(matches!(
+        run(&r, Action::Note, &req, &op),
         Err(Refusal::State(_))
     ));
 }

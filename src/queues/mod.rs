@@ -39,7 +39,7 @@ pub use agents::{ClaimMode, ClaimOutcome, OnlineAgent, RenewOutcome};
 pub use live::LiveBegin;
 pub use outbox::{OutboxEntry, OutboxState};
 pub use ratelimit::RateDecision;
-pub use tickets::{ActOutcome, queue_score, split_score};
+pub use tickets::{ActOutcome, HISTORY_PAGE, queue_score, split_score};
 
 const COUNTIES: &str = "hl:counties";
 

@@ -14,6 +14,9 @@ use crate::sla::clock::TicketClocks;
 
 use super::{Store, StoreError, county_of, county_prefix};
 
+/// Events of a ticket's history read with it: the newest page.
+pub const HISTORY_PAGE: i64 = 100;
+
 /// One band's width in a ready queue's score (`band * 2^32 + seq`).
 const BAND: f64 = 4_294_967_296.0;
 
@@ -64,6 +67,7 @@ struct Wire<'a> {
     open: bool,
     moving: bool,
     live: serde_json::Value,
+    count_note: bool,
 }
 
 fn json_err(e: serde_json::Error) -> StoreError {
@@ -154,6 +158,7 @@ fn wire(change: &Change, maxlen: u64, plan: Option<&MovePlan>) -> Result<String,
         open: change.reopen,
         moving: l.moving_to.is_some(),
         live: serde_json::Value::Object(live_json),
+        count_note: change.counts_note,
     };
     serde_json::to_string(&wire).map_err(json_err)
 }
@@ -164,6 +169,7 @@ fn record(
     id: &str,
     mut f: HashMap<String, String>,
     history: Vec<String>,
+    history_total: u64,
 ) -> Result<Option<TicketRecord>, StoreError> {
     let Some(status) = f.remove("status") else {
         return Ok(None);
@@ -217,6 +223,8 @@ fn record(
         ver: take("ver").parse().unwrap_or(0),
         ticket_json: take("ticket"),
         history,
+        history_total,
+        notes: take("notes").parse().unwrap_or(0),
         fired,
         service: take("service"),
         level: take("level"),
@@ -239,19 +247,45 @@ fn record(
 }
 
 impl Store {
-    /// Reads one ticket with its history; `None` when there is no such ticket.
+    /// Reads one ticket with the newest page of its history (at most [`HISTORY_PAGE`] events,
+    /// so the cost does not grow with the history); `None` when there is no such ticket.
     pub async fn ticket(&self, id: &str) -> Result<Option<TicketRecord>, StoreError> {
         let Some(county) = county_of(id) else {
             return Ok(None);
         };
         let prefix = county_prefix(county);
         let mut conn = self.conn.clone();
-        let (fields, history): (HashMap<String, String>, Vec<String>) = redis::pipe()
+        let (fields, history, total): (HashMap<String, String>, Vec<String>, u64) = redis::pipe()
             .hgetall(format!("{prefix}t:{id}"))
-            .lrange(format!("{prefix}h:{id}"), 0, -1)
+            .lrange(format!("{prefix}h:{id}"), -HISTORY_PAGE as isize, -1)
+            .llen(format!("{prefix}h:{id}"))
             .query_async(&mut conn)
             .await?;
-        record(id, fields, history)
+        record(id, fields, history, total)
+    }
+
+    /// A page of a ticket's history: `limit` events from position `offset` (0 = the first),
+    /// and how many there are in all; `None` when there is no such ticket.
+    pub async fn history(
+        &self,
+        id: &str,
+        offset: u64,
+        limit: u64,
+    ) -> Result<Option<(Vec<String>, u64)>, StoreError> {
+        let Some(county) = county_of(id) else {
+            return Ok(None);
+        };
+        let prefix = county_prefix(county);
+        let mut conn = self.conn.clone();
+        let start = isize::try_from(offset).unwrap_or(isize::MAX);
+        let stop = isize::try_from(offset.saturating_add(limit.max(1)) - 1).unwrap_or(isize::MAX);
+        let (exists, page, total): (bool, Vec<String>, u64) = redis::pipe()
+            .exists(format!("{prefix}t:{id}"))
+            .lrange(format!("{prefix}h:{id}"), start, stop)
+            .llen(format!("{prefix}h:{id}"))
+            .query_async(&mut conn)
+            .await?;
+        Ok(exists.then_some((page, total)))
     }
 
     /// Applies a change decided on the record at `change.expected_ver`;
@@ -366,10 +400,10 @@ mod tests {
         let mut f = HashMap::new();
         f.insert("status".to_string(), "queued".to_string());
         f.insert("clocks".to_string(), "{not json".to_string());
-        let err = record("320831-00000001", f, vec![]).unwrap_err();
+        let err = record("320831-00000001", f, vec![], 0).unwrap_err();
         assert!(err.to_string().contains("clocks"), "{err}");
         let mut f = HashMap::new();
         f.insert("status".to_string(), "exploded".to_string());
-        assert!(record("320831-00000001", f, vec![]).is_err());
+        assert!(record("320831-00000001", f, vec![], 0).is_err());
     }
 }

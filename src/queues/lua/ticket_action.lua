@@ -20,6 +20,7 @@
 --                  handle ms] or []), requeue ({queue, score, since} or {}), set ({field = value}),
 --                  open (bool: back among the tickets with running clocks),
 --                  moving (bool: closed here while a move to another county finishes),
+--                  count_note (bool: one more note on the ticket, field `notes`),
 --                  live ({} or { unwait = pool (the caller no longer waits in hl:{c}:live:<pool>),
 --                        busy = [agent id, until ms] (on a live call or in wrap-up),
 --                        aht = [pool, sample ms, weight] (a handle time for the wait estimate)}) }
@@ -163,6 +164,9 @@ if a.open then
 end
 if a.moving then
   redis.call('ZADD', prefix .. 'moving', now_ms, id)
+end
+if a.count_note then
+  redis.call('HINCRBY', tkey, 'notes', 1)
 end
 
 local e = a.event
