@@ -405,6 +405,179 @@ fn raising_stops_at_the_most_urgent_band_and_escalation_at_the_county_centre() {
     ));
 }
 
+/// A ticket accepted by agent `a1`, with its accept clock stopped `ago` ms before `NOW`.
+fn accepted(ago: i64) -> TicketRecord {
+    let mut r = record(1);
+    r.stored.status = Status::Accepted;
+    r.assigned_agent = Some("a1".into());
+    r.stored
+        .clocks
+        .apply(crate::sla::clock::ClockEvent::Accept, NOW - ago)
+        .expect("accept");
+    r
+}
+
+#[test]
+fn working_a_ticket_moves_its_clocks_and_its_agents_figures() {
+    let a1 = who("a1", Role::Agent);
+    let r = accepted(60_000);
+    let c = change(run(&r, Action::FirstContact, &ActionRequest::default(), &a1).expect("contact"));
+    assert_eq!(c.status, Some(Status::InProgress));
+    let c = change(run(&r, Action::Pause, &body("等来电人补材料"), &a1).expect("pause"));
+    assert!(c.clocks.is_paused() && c.status.is_none());
+    let mut paused = r.clone();
+    paused.stored.clocks = c.clocks.clone();
+    assert!(matches!(
+        run(&paused, Action::Pause, &body("again"), &a1),
+        Err(Refusal::State(_))
+    ));
+    let c = change(run(&paused, Action::Resume, &ActionRequest::default(), &a1).expect("resume"));
+    assert!(!c.clocks.is_paused());
+    let resolve = ActionRequest {
+        outcome: Some(Outcome::Mediated),
+        summary: Some("双方达成协议".into()),
+        ..Default::default()
+    };
+    let c = change(run(&r, Action::Resolve, &resolve, &a1).expect("resolve"));
+    assert_eq!(c.status, Some(Status::Resolved));
+    let d = c.agent.expect("the agent is freed and credited");
+    assert_eq!(
+        (d.agent.as_str(), d.active, d.handled, d.handle_ms),
+        ("a1", -1, 1, Some(60_000))
+    );
+    // Another agent may not work it; the follow-up waits for the resolution.
+    assert!(matches!(
+        run(&r, Action::Resolve, &resolve, &who("a2", Role::Agent)),
+        Err(Refusal::Forbidden(_))
+    ));
+    let follow = ActionRequest {
+        satisfaction: Some(5),
+        ..Default::default()
+    };
+    assert!(matches!(
+        run(&r, Action::FollowUp, &follow, &a1),
+        Err(Refusal::State(_))
+    ));
+    let mut resolved = r.clone();
+    resolved.stored.status = Status::Resolved;
+    let c = change(run(&resolved, Action::FollowUp, &follow, &a1).expect("follow up"));
+    assert_eq!(c.status, Some(Status::Closed));
+}
+
+#[test]
+fn a_live_call_connects_ends_and_measures_its_handle_time() {
+    let a1 = who("a1", Role::Agent);
+    let mut r = accepted(1_000);
+    r.live = Some(Live {
+        state: LiveState::Accepted,
+        transfer: "live".into(),
+        since_ms: NOW - 5_000,
+        estimate_ms: None,
+        lease: None,
+        accepted_ms: Some(NOW - 90_000),
+        lease_expires_ms: None,
+        pool: Some("legal".into()),
+    });
+    let c = change(run(&r, Action::FirstContact, &ActionRequest::default(), &a1).expect("contact"));
+    assert_eq!(c.labels.live, Some(LiveState::Connected));
+    let c = change(run(&r, Action::EndCall, &ActionRequest::default(), &a1).expect("end call"));
+    assert_eq!(c.labels.live, Some(LiveState::Ended));
+    assert_eq!(
+        c.live.busy,
+        Some(("a1".to_string(), NOW + 30_000)),
+        "wrap-up"
+    );
+    let (pool, ms, _) = c.live.handle_time.expect("a handle time");
+    assert_eq!(
+        (pool.as_str(), ms),
+        ("legal", 120_000),
+        "90 s on the call + 30 s wrap-up"
+    );
+    let mut plain = accepted(1_000);
+    plain.live = None;
+    assert!(matches!(
+        run(&plain, Action::EndCall, &ActionRequest::default(), &a1),
+        Err(Refusal::State(_))
+    ));
+}
+
+#[test]
+fn renewing_or_declining_needs_the_holders_current_lease() {
+    let mut r = record(1);
+    r.stored.status = Status::Leased;
+    r.lease = Some(Lease {
+        id: "L3".into(),
+        agent: "a1".into(),
+        expires_ms: None,
+    });
+    let lease = |id: &str| ActionRequest {
+        lease_id: Some(id.into()),
+        ..Default::default()
+    };
+    let a1 = who("a1", Role::Agent);
+    assert!(matches!(
+        run(&r, Action::Renew, &lease("L3"), &a1),
+        Ok(Decision::Lease {
+            length_ms: 60_000,
+            ..
+        })
+    ));
+    assert!(matches!(
+        run(&r, Action::Decline, &lease("L3"), &a1),
+        Ok(Decision::Lease { length_ms: 0, .. })
+    ));
+    assert!(matches!(
+        run(&r, Action::Renew, &lease("L2"), &a1),
+        Err(Refusal::State(_))
+    ));
+    assert!(matches!(
+        run(&r, Action::Renew, &lease("L3"), &who("a2", Role::Agent)),
+        Err(Refusal::State(_))
+    ));
+    assert!(matches!(
+        run(&r, Action::Renew, &lease("L3"), &who("s", Role::Supervisor)),
+        Err(Refusal::Forbidden(_))
+    ));
+}
+
+#[test]
+fn a_transfer_within_the_county_reroutes_keeps_its_place_and_records_the_correction() {
+    let sup = who("sup", Role::Supervisor);
+    let mut r = accepted(1_000);
+    r.stored.status = Status::Accepted;
+    let req = ActionRequest {
+        service: Some("legal_consultation".into()),
+        town: Some("城关镇".into()),
+        ..body("是法律咨询")
+    };
+    let Ok(Decision::Write {
+        change: c,
+        correction,
+    }) = run(&r, Action::Transfer, &req, &sup)
+    else {
+        panic!("a transfer")
+    };
+    assert_eq!(c.status, Some(Status::Queued));
+    assert!(c.dequeue && c.unassign);
+    assert_eq!(
+        c.agent.as_ref().map(|a| a.active),
+        Some(-1),
+        "the agent is freed"
+    );
+    let p = c.requeue.as_ref().expect("back in line");
+    assert!(p.queue.starts_with("legal"), "{}", p.queue);
+    assert_eq!(
+        (p.seq, p.since_ms),
+        (r.seq, r.stored.created_ms),
+        "keeps its place and age"
+    );
+    assert_eq!(c.labels.region_path.as_deref(), Some("320831/城关镇"));
+    assert_eq!(
+        correction.map(|c| c.service),
+        Some("legal_consultation".into())
+    );
+}
+
 #[test]
 fn a_ticket_takes_at_most_max_notes_notes() {
     let op = who("op", Role::Operator);
