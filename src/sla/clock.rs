@@ -592,6 +592,69 @@ mod tests {
         assert_eq!(back, c);
     }
 
+    /// `workday` with holiday data for 2025 only, as if the 2026 file had never come.
+    fn data_until_2025() -> BTreeMap<String, Calendar> {
+        use crate::sla::calendar::{CalendarSettings, HolidayTable};
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/config/holidays");
+        let text = std::fs::read_to_string(format!("{dir}/2025.json")).expect("2025.json");
+        let table = HolidayTable::from_json_files(&[("2025.json".into(), text)]).expect("table");
+        let settings = CalendarSettings {
+            time_zone: "Asia/Shanghai".into(),
+            always_open: false,
+            working_hours: vec!["08:30-12:00".into(), "13:30-17:30".into()],
+            weekdays: ["mon", "tue", "wed", "thu", "fri"]
+                .map(String::from)
+                .to_vec(),
+            holidays_dir: None,
+        };
+        let cal =
+            Calendar::with_holidays("workday", "sla.calendars.workday", &settings, Some(table))
+                .expect("calendar");
+        BTreeMap::from([("workday".to_string(), cal)])
+    }
+
+    fn working_days(days: u32) -> ClockTerms {
+        ClockTerms {
+            target: Target::WorkingDays {
+                days,
+                calendar: "workday".into(),
+            },
+            ..wall(60)
+        }
+    }
+
+    /// 2026-09-30 10:00 in Shanghai, ms.
+    const SEP_30_2026: i64 = 1_790_733_600_000;
+
+    #[test]
+    fn a_clock_through_a_year_without_data_gets_a_deadline_and_its_timers() {
+        let cal = data_until_2025();
+        let terms = BTreeMap::from([
+            (ClockName::Accept, wall(60)),
+            (ClockName::Resolve, working_days(1)),
+        ]);
+        let c = TicketClocks::start(terms, SEP_30_2026);
+        // National Day 2026 is unknown: the next working day on the ordinary week, 1 October.
+        let due = c
+            .due(ClockName::Resolve, &cal)
+            .expect("computed")
+            .expect("due");
+        assert_eq!(due.timestamp_millis(), SEP_30_2026 + 24 * 60 * MIN);
+        let (timers, errors) = c.plan(&cal);
+        assert!(errors.is_empty(), "{errors:?}");
+        let kinds: Vec<_> = timers
+            .iter()
+            .filter(|t| t.clock == ClockName::Resolve)
+            .map(|t| t.kind.as_str())
+            .collect();
+        assert_eq!(kinds, ["w0", "w1", "b"]);
+        let views = c.views(&cal, SEP_30_2026 + MIN, |_, _| false);
+        for v in &views {
+            assert_eq!(v.state, "running", "{v:?}");
+            assert!(v.error.is_none(), "{v:?}");
+        }
+    }
+
     mod properties {
         use super::*;
         use proptest::prelude::*;

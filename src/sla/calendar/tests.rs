@@ -367,54 +367,48 @@ fn a_deadline_across_new_year_2026_uses_both_files() {
 }
 
 #[test]
-fn a_deadline_into_2027_is_no_data() {
+fn a_deadline_into_2027_counts_on_the_ordinary_week() {
     let cal = workday();
-    let err = cal.add_working_days(at("2026-12-31 10:00"), 1).unwrap_err();
-    assert!(
-        matches!(&err, CalendarError::NoData { calendar, year: 2027 } if calendar == "workday"),
-        "{err:?}"
+    // No 2027 data: 1 January 2027 (a Friday) is an ordinary working day until the file comes.
+    assert_eq!(
+        local(cal.add_working_days(at("2026-12-31 10:00"), 1).unwrap()),
+        "2027-01-01 10:00 Fri"
     );
     assert_eq!(
-        err.to_string(),
-        "calendar `workday` has no holiday data for 2027"
+        local(cal.add_working_days(at("2026-12-30 16:00"), 3).unwrap()),
+        "2027-01-04 16:00 Mon"
     );
-    let err = cal
-        .add_working_time(at("2026-12-31 17:00"), hours(1))
-        .unwrap_err();
-    assert!(matches!(err, CalendarError::NoData { year: 2027, .. }));
-    // Within the last covered day it still works.
     assert_eq!(
         local(
-            cal.add_working_time(at("2026-12-31 10:00"), hours(1))
+            cal.add_working_time(at("2026-12-31 17:00"), hours(1))
                 .unwrap()
         ),
-        "2026-12-31 11:00 Thu"
+        "2027-01-01 09:00 Fri"
     );
-    // Elapsed time up to midnight needs no 2027 data; past it, it does.
     assert_eq!(
-        cal.working_time_between(at("2026-12-31 17:00"), at("2027-01-01 00:00"))
+        cal.working_time_between(at("2026-12-31 17:00"), at("2027-01-04 09:00"))
             .unwrap(),
-        Duration::minutes(30)
+        Duration::minutes(30 + 450 + 30)
     );
-    assert!(matches!(
-        cal.working_time_between(at("2026-12-31 17:00"), at("2027-01-04 09:00")),
-        Err(CalendarError::NoData { year: 2027, .. })
-    ));
 }
 
 #[test]
-fn a_year_without_data_is_no_data_never_no_holidays() {
-    let cal = workday();
-    assert!(matches!(
-        cal.is_working_day(date("2027-03-01")),
-        Err(CalendarError::NoData { year: 2027, .. })
-    ));
-    assert!(matches!(
-        cal.is_working_day(date("2019-03-01")),
-        Err(CalendarError::NoData { year: 2019, .. })
-    ));
-    assert_eq!(cal.missing_years(2021, 2028), vec![2021, 2022, 2027, 2028]);
-    assert!(cal.missing_years(2023, 2026).is_empty());
+fn a_calendar_whose_data_stops_the_year_before_counts_this_year_on_the_ordinary_week() {
+    let files: Vec<_> = real_files()
+        .into_iter()
+        .filter(|(name, _)| name.ends_with("2025.json"))
+        .collect();
+    let table = HolidayTable::from_json_files(&files).unwrap();
+    let cal = Calendar::with_holidays("workday", KEY, &workday_settings(), Some(table)).unwrap();
+    // National Day 2025 is known; National Day 2026 is not, so 1 October 2026 counts.
+    assert_eq!(
+        local(cal.add_working_days(at("2025-09-30 10:00"), 1).unwrap()),
+        "2025-10-09 10:00 Thu"
+    );
+    assert_eq!(
+        local(cal.add_working_days(at("2026-09-30 10:00"), 1).unwrap()),
+        "2026-10-01 10:00 Thu"
+    );
 }
 
 #[test]
