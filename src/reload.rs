@@ -24,7 +24,8 @@ pub enum ReloadError {
 pub struct ReloadReport {
     /// Calendars in force.
     pub calendars: Vec<String>,
-    /// (calendar, year) pairs of this year and the next without holiday data.
+    /// (calendar, year) pairs of this year and the next without holiday data: deadlines through
+    /// them are counted on the ordinary week and marked provisional.
     #[schema(value_type = Vec<Vec<serde_json::Value>>)]
     pub missing_years: Vec<(String, i32)>,
     /// Open tickets whose clocks were recomputed.
