@@ -303,12 +303,21 @@ fn calendar_due(
     let due = match (working_days, working_hours, minutes) {
         (Some(n), None, None) => calendar.add_working_days(utc, n),
         (None, Some(n), None) => calendar.add_working_time(utc, chrono::Duration::hours(n.into())),
-        (None, None, Some(n)) => Ok(utc + chrono::Duration::minutes(n.into())),
+        (None, None, Some(n)) => Ok(hotline_gateway::sla::calendar::Counted::exact(
+            utc + chrono::Duration::minutes(n.into()),
+        )),
         _ => return fail("give one of --working-days, --working-hours or --minutes".into()),
     };
     match due {
         Ok(t) => {
-            println!("{}", t.with_timezone(&start.timezone()).to_rfc3339());
+            println!("{}", t.value.with_timezone(&start.timezone()).to_rfc3339());
+            if t.is_provisional() {
+                let years: Vec<String> = t.uncovered.iter().map(i32::to_string).collect();
+                eprintln!(
+                    "note: provisional: calendar `{name}` has no holiday data for {}; counted on its ordinary week",
+                    years.join(", ")
+                );
+            }
             ExitCode::SUCCESS
         }
         Err(e) => fail(e.to_string()),

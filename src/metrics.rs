@@ -38,8 +38,11 @@ pub const SLA_FIRED: &str = "hotline_sla_timers_fired_total";
 pub const SLA_LATENESS: &str = "hotline_sla_timer_lateness_seconds";
 /// SLA compliance (met / stopped) per `queue` and `window` (1h, 24h, 7d), read from Redis.
 pub const QUEUE_SLA_COMPLIANCE: &str = "hotline_queue_sla_compliance";
-/// Deadlines that could not be computed (a year without holiday data), by `clock`.
+/// Deadlines that could not be computed (a calendar removed by a reload), by `clock`.
 pub const SLA_CALENDAR_ERRORS: &str = "hotline_sla_calendar_errors_total";
+/// Provisional deadlines planned (counted through a year without holiday data on the ordinary
+/// week), by `clock`.
+pub const SLA_PROVISIONAL_DEADLINES: &str = "hotline_sla_provisional_deadlines_total";
 /// 1 for each (`calendar`, `year`) of this year and the next that has no holiday data.
 pub const CALENDAR_MISSING_YEAR: &str = "hotline_calendar_missing_year";
 /// Tickets an agent holds now, by `agent` (read from Redis at scrape).
@@ -272,11 +275,15 @@ fn describe() {
     );
     metrics::describe_counter!(
         SLA_CALENDAR_ERRORS,
-        "SLA deadlines that could not be computed (missing holiday data), by clock"
+        "SLA deadlines that could not be computed (calendar removed by a reload), by clock"
+    );
+    metrics::describe_counter!(
+        SLA_PROVISIONAL_DEADLINES,
+        "Provisional SLA deadlines planned: counted through a year without holiday data on the ordinary week, by clock"
     );
     metrics::describe_gauge!(
         CALENDAR_MISSING_YEAR,
-        "1 for each calendar and year (this and next) without holiday data"
+        "1 for each calendar and year (this and next) without holiday data: deadlines through it are provisional"
     );
     metrics::describe_counter!(TICKET_ACTIONS, "Agent actions applied, by action");
     metrics::describe_counter!(
@@ -491,6 +498,12 @@ pub fn sla_fired(clock: &str, kind: &str, lateness_ms: i64, queue: &str) {
 /// Counts a deadline that could not be computed.
 pub fn calendar_error(clock: &'static str) {
     metrics::counter!(SLA_CALENDAR_ERRORS, "clock" => clock).increment(1);
+}
+
+/// Counts a provisional deadline planned for a running clock (`accept`, `first_contact`,
+/// `resolve`, `follow_up`).
+pub fn provisional_deadline(clock: &'static str) {
+    metrics::counter!(SLA_PROVISIONAL_DEADLINES, "clock" => clock).increment(1);
 }
 
 /// Publishes which calendar years lack holiday data (and clears those that no longer do).

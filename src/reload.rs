@@ -24,7 +24,8 @@ pub enum ReloadError {
 pub struct ReloadReport {
     /// Calendars in force.
     pub calendars: Vec<String>,
-    /// (calendar, year) pairs of this year and the next without holiday data.
+    /// (calendar, year) pairs of this year and the next without holiday data: deadlines through
+    /// them are counted on the ordinary week and marked provisional.
     #[schema(value_type = Vec<Vec<serde_json::Value>>)]
     pub missing_years: Vec<(String, i32)>,
     /// Open tickets whose clocks were recomputed.
@@ -59,14 +60,15 @@ pub async fn reload(state: &AppState) -> Result<ReloadReport, ReloadError> {
     })
 }
 
-/// Publishes the missing-year gauges of a configuration.
+/// Publishes the missing-year gauges of a configuration and warns (once per calendar and year)
+/// that those years are counted on the ordinary week.
 pub fn publish_calendar_years(config: &SlaConfig) {
     use chrono::Datelike;
     let year = chrono::Utc::now().year();
     let names: Vec<String> = config.calendars.keys().cloned().collect();
     let missing = config.missing_years();
     for (calendar, y) in &missing {
-        tracing::error!(calendar = %calendar, year = y, "no holiday data: deadlines in that year cannot be computed; add the year's holiday-cn file and reload");
+        crate::sla::warn_missing_year(calendar, *y);
     }
     crate::metrics::calendar_years(&names, &missing, &[year, year + 1]);
 }

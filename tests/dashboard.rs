@@ -1,8 +1,9 @@
 //! The supervisors' dashboard: its embedded files are served as they should be, and the page
 //! works in a real headless Chromium (Debian's `chromium`, driven by playwright-core from
 //! `tests/dashboard/check.mjs`) against a real gateway and Redis: it signs in and shows the
-//! queues, updates within 2 s of a ticket being posted, shows a breach, switches to English, and
-//! leaves screenshots under `target/dashboard-artifacts/`.
+//! queues, updates within 2 s of a ticket being posted, shows a breach, marks a provisional
+//! deadline (暂定), switches to English, and leaves screenshots under
+//! `target/dashboard-artifacts/`.
 //!
 //! The browser test never skips: without Chromium or the Node packages it fails and says to run
 //! `scripts/ensure-chromium.sh`, so a machine that cannot run it is noticed rather than passed.
@@ -17,23 +18,56 @@ use serde_json::Value;
 use support::{PARTNER, RedisServer, SUPERVISOR, TestApp, ticket};
 
 /// Accept within 4 s (warning at half, so a ticket is "at risk" for two seconds), every other
-/// clock an hour: a breach shows up on the page a few seconds after a ticket arrives.
-const FAST_POLICY: &str = r#"
+/// clock an hour: a breach shows up on the page a few seconds after a ticket arrives. First
+/// contact is one working hour on `allday` (every minute is working time) whose holiday data, in
+/// `holidays`, stops the year before: a provisional deadline, warned after 7 s.
+fn fast_policy(holidays: &Path) -> String {
+    format!(
+        r#"
 [sla]
 mover_max_sleep_ms = 100
 
+[sla.calendars.allday]
+time_zone = "Asia/Shanghai"
+working_hours = ["00:00-24:00"]
+weekdays = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+holidays_dir = "{}"
+
 [[sla.policies]]
 name = "drill"
-accept = { seconds = 4 }
+accept = {{ seconds = 4 }}
 warn_at = [0.5]
 on_breach = ["notify", "overdue"]
 
 [[sla.policies]]
+name = "provisional drill"
+first_contact = {{ working_hours = 1, calendar = "allday" }}
+warn_at = [0.002]
+
+[[sla.policies]]
 name = "the rest"
-first_contact = { hours = 1 }
-resolve = { hours = 1 }
-follow_up = { hours = 1 }
-"#;
+first_contact = {{ hours = 1 }}
+resolve = {{ hours = 1 }}
+follow_up = {{ hours = 1 }}
+"#,
+        holidays.display()
+    )
+}
+
+/// A holidays directory whose data stops the year before this one.
+fn holidays_until_last_year() -> tempfile::TempDir {
+    use chrono::Datelike;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let year = chrono::Utc::now().year() - 1;
+    std::fs::write(
+        dir.path().join(format!("{year}.json")),
+        format!(
+            r#"{{"year": {year}, "papers": [], "days": [{{"name": "test", "date": "{year}-01-01", "isOffDay": true}}]}}"#
+        ),
+    )
+    .expect("write holiday file");
+    dir
+}
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 
@@ -123,7 +157,8 @@ async fn the_dashboard_works_in_headless_chromium() {
     );
 
     let redis = RedisServer::start();
-    let app = TestApp::spawn_with(&redis, FAST_POLICY).await;
+    let holidays = holidays_until_last_year();
+    let app = TestApp::spawn_with(&redis, &fast_policy(holidays.path())).await;
     // One ticket before the page opens, so there is a queue to show at sign-in.
     let res = app.post("/v1/tickets", PARTNER, &ticket("DASH-0")).await;
     assert_eq!(res.status(), 201);

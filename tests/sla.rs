@@ -481,41 +481,289 @@ fn the_calendar_command_prints_a_deadline_on_the_working_calendar() {
         "1",
     ]);
     assert_eq!(out, "2026-11-24T14:00:00+08:00");
-    // Into a year without data: an error, never "no holidays".
-    let (code, _, err) = run(&["--from", "2026-12-30T10:00:00+08:00", "--working-days", "5"]);
-    assert_eq!(code, Some(2));
-    assert!(err.contains("2027"), "{err}");
+    // Into a year without data (the shipped files end with 2026; when 2027.json is added, move
+    // this check to a year still without data): counted on the ordinary week, so 1 January is a
+    // working day, and said to be provisional.
+    let (code, out, err) = run(&["--from", "2026-12-30T16:00:00+08:00", "--working-days", "3"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(out, "2027-01-04T16:00:00+08:00");
+    assert!(
+        err.contains("provisional") && err.contains("no holiday data for 2027"),
+        "{err}"
+    );
+}
+
+/// Writes a holiday-cn file for `year` that changes nothing on an ordinary week: its one entry
+/// marks the year's first Saturday off, which it is anyway. With it the year has data, and a
+/// calendar counts it exactly on its ordinary week.
+fn ordinary_year_file(dir: &std::path::Path, year: i32) {
+    use chrono::Datelike;
+    let mut day = chrono::NaiveDate::from_ymd_opt(year, 1, 1).expect("date");
+    while day.weekday() != chrono::Weekday::Sat {
+        day = day.succ_opt().expect("date");
+    }
+    std::fs::write(
+        dir.join(format!("{year}.json")),
+        format!(
+            r#"{{"year": {year}, "papers": [], "days": [{{"name": "test", "date": "{day}", "isOffDay": true}}]}}"#
+        ),
+    )
+    .expect("write holiday file");
+}
+
+/// Two working calendars whose holiday data is in `dir`: `workday` (the shipped hours) and
+/// `allday` (every minute of every day is working time, so a working-time target behaves like
+/// wall time but still needs the data); accept is 1 working hour on `allday` warned after 3.6 s,
+/// first contact 24 wall-clock hours, resolve 7 and follow-up 3 working days on `workday`.
+fn calendars_in(dir: &std::path::Path) -> String {
+    format!(
+        r#"
+[sla]
+mover_max_sleep_ms = 100
+
+[sla.calendars.workday]
+time_zone = "Asia/Shanghai"
+working_hours = ["08:30-12:00", "13:30-17:30"]
+weekdays = ["mon", "tue", "wed", "thu", "fri"]
+holidays_dir = "{dir}"
+
+[sla.calendars.allday]
+time_zone = "Asia/Shanghai"
+working_hours = ["00:00-24:00"]
+weekdays = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+holidays_dir = "{dir}"
+
+[[sla.policies]]
+name = "drill"
+accept = {{ working_hours = 1, calendar = "allday" }}
+warn_at = [0.001]
+
+[[sla.policies]]
+name = "working"
+first_contact = {{ hours = 24 }}
+resolve = {{ working_days = 7, calendar = "workday" }}
+follow_up = {{ working_days = 3, calendar = "workday" }}
+"#,
+        dir = dir.display()
+    )
+}
+
+async fn get_json(base: &str, path: &str, token: &str) -> (u16, Value) {
+    let res = reqwest::Client::new()
+        .get(format!("{base}{path}"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .expect("sent");
+    support::status_and_json(res).await
+}
+
+async fn reload_with(base: &str) -> Value {
+    let res = reqwest::Client::new()
+        .post(format!("{base}/v1/admin/reload"))
+        .bearer_auth(ADMIN)
+        .json(&json!({}))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(res.status(), 200);
+    res.json().await.expect("json")
+}
+
+fn clock<'a>(ticket: &'a Value, name: &str) -> &'a Value {
+    ticket["clocks"]
+        .as_array()
+        .and_then(|c| c.iter().find(|c| c["clock"] == name))
+        .unwrap_or_else(|| panic!("no {name} clock in {ticket}"))
 }
 
 #[tokio::test]
-async fn a_calendar_without_this_years_holiday_data_makes_the_gateway_not_ready() {
+async fn a_year_without_holiday_data_counts_on_the_ordinary_week_and_marks_deadlines_provisional() {
+    use chrono::Datelike;
     let redis = RedisServer::start();
+    // The holiday data stops the year before this one.
+    let year = chrono::Utc::now().year();
     let holidays = tempfile::tempdir().expect("tempdir");
-    std::fs::copy(
-        concat!(env!("CARGO_MANIFEST_DIR"), "/config/holidays/2023.json"),
-        holidays.path().join("2023.json"),
+    ordinary_year_file(holidays.path(), year - 1);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = dir.path().join("gw.toml");
+    std::fs::write(
+        &config,
+        test_config(&redis.url(), &calendars_in(holidays.path())),
     )
-    .expect("copy");
-    let extra = format!(
-        "[sla.calendars.workday]\ntime_zone = \"Asia/Shanghai\"\nworking_hours = [\"08:30-12:00\", \"13:30-17:30\"]\nweekdays = [\"mon\", \"tue\", \"wed\", \"thu\", \"fri\"]\nholidays_dir = \"{}\"\n",
-        holidays.path().display()
+    .expect("write");
+    let log = dir.path().join("gw.log");
+    let gw = GatewayProcess::start(&config, free_port(), log.clone());
+
+    // Ready, and the detail names the years without data.
+    let (status, ready) = get_json(&gw.base, "/readyz", "").await;
+    assert_eq!(status, 200, "{ready}");
+    let detail = ready["detail"].as_str().unwrap_or_default().to_string();
+    for y in [year, year + 1] {
+        assert!(
+            detail.contains(&format!("calendar `workday` has no holiday data for {y}")),
+            "{detail}"
+        );
+    }
+
+    // Intake: every deadline computed; those counted on a calendar are marked provisional.
+    let res = reqwest::Client::new()
+        .post(format!("{}/v1/tickets", gw.base))
+        .bearer_auth(PARTNER)
+        .json(&ticket("PROV-1"))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(res.status(), 201);
+    let receipt: Value = res.json().await.expect("json");
+    let id = receipt["id"].as_str().expect("id").to_string();
+    assert_eq!(
+        receipt["sla"]["provisional"],
+        json!(["accept", "resolve"]),
+        "{receipt}"
     );
-    let app = TestApp::spawn_with(&redis, &extra).await;
-    let res = app.get("/readyz", "").await;
-    assert_eq!(res.status(), 503);
-    let problem: Value = res.json().await.expect("json");
-    assert!(
-        problem["detail"]
-            .as_str()
-            .unwrap_or_default()
-            .contains("no holiday data"),
-        "{problem}"
+    for field in ["accept_by", "first_contact_by", "resolve_by"] {
+        assert!(receipt["sla"][field].is_string(), "{field}: {receipt}");
+    }
+
+    // The ticket's clocks: provisional, never calendar_error.
+    let (_, view) = get_json(&gw.base, &format!("/v1/tickets/{id}"), SUPERVISOR).await;
+    for (name, provisional) in [
+        ("accept", true),
+        ("first_contact", false),
+        ("resolve", true),
+        ("follow_up", false),
+    ] {
+        let c = clock(&view, name);
+        assert_eq!(c["provisional"], provisional, "{name}: {c}");
+        assert_ne!(c["state"], "calendar_error", "{name}: {c}");
+    }
+    assert!(clock(&view, "resolve")["due_at"].is_string());
+    assert_eq!(clock(&view, "resolve")["state"], "running");
+    let resolve_due = clock(&view, "resolve")["due_at"].clone();
+
+    // Timers are planned for provisional deadlines too: warnings and breach.
+    let timers: Vec<String> = redis
+        .conn()
+        .zrange("hl:{320831}:timers", 0, -1)
+        .expect("timers");
+    for kind in [
+        "resolve|w0",
+        "resolve|w1",
+        "resolve|b",
+        "accept|w0",
+        "accept|b",
+    ] {
+        assert!(
+            timers
+                .iter()
+                .any(|t| t.starts_with(&format!("{id}|{kind}|"))),
+            "no {kind} timer in {timers:?}"
+        );
+    }
+
+    // The accept warning fires (3.6 s) and the dashboard's risk list marks it provisional.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let row = loop {
+        let (_, risk) = get_json(&gw.base, "/v1/dashboard/risk", SUPERVISOR).await;
+        if let Some(row) = risk["at_risk"]
+            .as_array()
+            .and_then(|rows| rows.iter().find(|r| r["id"] == id.as_str()))
+        {
+            break row.clone();
+        }
+        assert!(Instant::now() < deadline, "no warning in time: {risk}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(row["clock"], "accept");
+    assert_eq!(row["provisional"], true, "{row}");
+
+    // Metrics: the missing years, and provisional deadlines counted, with HELP text.
+    let metrics = reqwest::get(format!("{}/metrics", gw.base))
+        .await
+        .expect("sent")
+        .text()
+        .await
+        .expect("text");
+    for needle in [
+        format!("hotline_calendar_missing_year{{calendar=\"workday\",year=\"{year}\"}} 1"),
+        "hotline_sla_provisional_deadlines_total{clock=\"resolve\"}".to_string(),
+        "# HELP hotline_sla_provisional_deadlines_total".to_string(),
+    ] {
+        assert!(metrics.contains(&needle), "missing {needle}");
+    }
+    assert!(!metrics.contains("hotline_sla_calendar_errors_total{"));
+
+    // A reload without new data changes nothing and warns no more.
+    let report = reload_with(&gw.base).await;
+    assert_eq!(report["missing_years"].as_array().map(Vec::len), Some(4));
+
+    // The years' files arrive: a reload recomputes and the marks go. The files change nothing
+    // on the ordinary week, so the deadlines stay where they were.
+    ordinary_year_file(holidays.path(), year);
+    ordinary_year_file(holidays.path(), year + 1);
+    let report = reload_with(&gw.base).await;
+    assert_eq!(report["missing_years"], json!([]), "{report}");
+    assert_eq!(report["recomputed"], 1, "{report}");
+    let (_, view) = get_json(&gw.base, &format!("/v1/tickets/{id}"), SUPERVISOR).await;
+    assert!(view["sla"].get("provisional").is_none(), "{view}");
+    for name in ["accept", "first_contact", "resolve", "follow_up"] {
+        assert_eq!(clock(&view, name)["provisional"], false, "{name}: {view}");
+    }
+    assert_eq!(clock(&view, "resolve")["due_at"], resolve_due);
+    let (_, risk) = get_json(&gw.base, "/v1/dashboard/risk", SUPERVISOR).await;
+    let row = risk["at_risk"]
+        .as_array()
+        .and_then(|rows| rows.iter().find(|r| r["id"] == id.as_str()))
+        .expect("still at risk");
+    assert_eq!(row["provisional"], false, "{row}");
+    let (status, ready) = get_json(&gw.base, "/readyz", "").await;
+    assert_eq!((status, ready.get("detail")), (200, None), "{ready}");
+
+    // The log warned once per (calendar, year), at start-up, and never logged an error for it.
+    drop(gw);
+    let text = std::fs::read_to_string(&log).expect("log");
+    let lines: Vec<Value> = text
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    let mut warned: Vec<(String, i64)> = lines
+        .iter()
+        .filter(|l| {
+            l["level"] == "WARN"
+                && l["message"]
+                    .as_str()
+                    .is_some_and(|m| m.contains("no holiday data"))
+        })
+        .map(|l| {
+            (
+                l["calendar"].as_str().unwrap_or_default().to_string(),
+                l["year"].as_i64().unwrap_or_default(),
+            )
+        })
+        .collect();
+    warned.sort();
+    let y = i64::from(year);
+    assert_eq!(
+        warned,
+        [
+            ("allday".to_string(), y),
+            ("allday".to_string(), y + 1),
+            ("workday".to_string(), y),
+            ("workday".to_string(), y + 1)
+        ],
+        "{text}"
     );
-    let metrics = app.get("/metrics", "").await.text().await.expect("text");
-    assert!(
-        metrics.contains("hotline_calendar_missing_year{calendar=\"workday\""),
-        "missing-year gauge absent"
-    );
+    let errors: Vec<&Value> = lines
+        .iter()
+        .filter(|l| {
+            l["level"] == "ERROR"
+                && ["holiday", "deadline", "calendar"]
+                    .iter()
+                    .any(|w| l.to_string().contains(w))
+        })
+        .collect();
+    assert!(errors.is_empty(), "{errors:?}");
 }
 
 #[tokio::test]

@@ -93,37 +93,34 @@ pub async fn healthz() -> axum::Json<Health> {
     })
 }
 
-/// Readiness: Redis answers, the scripts are loaded, and every calendar has holiday data for
-/// the current year (next year's missing data is reported as a warning, since the State Council
-/// publishes it only in November).
+/// Readiness: Redis answers and the scripts are loaded. A calendar without holiday data for this
+/// year or the next is named in `detail` but does not make the gateway unready: deadlines through
+/// such a year are counted on the ordinary week and marked provisional (the State Council
+/// publishes next year's schedule only in November or later).
 #[utoipa::path(get, path = "/readyz", tag = "ops",
     responses(
         (status = 200, description = "Ready", body = Health),
         (status = 503, description = "Not ready", body = super::problem::Problem, content_type = "application/problem+json")))]
 pub async fn readyz(State(state): State<Arc<AppState>>) -> Result<axum::Json<Health>, ApiError> {
-    use chrono::Datelike;
     state
         .store
         .ready()
         .await
         .map_err(|e| state.store_error(e))?;
-    let year = chrono::Utc::now().year();
-    let missing = state.sla.current().missing_years();
-    let this_year: Vec<String> = missing
+    let missing: Vec<String> = state
+        .sla
+        .current()
+        .missing_years()
         .iter()
-        .filter(|(_, y)| *y == year)
-        .map(|(c, y)| format!("calendar `{c}` has no holiday data for {y}"))
-        .collect();
-    if !this_year.is_empty() {
-        return Err(ApiError::NotReady(this_year.join("; ")));
-    }
-    let next: Vec<String> = missing
-        .iter()
-        .map(|(c, y)| format!("calendar `{c}` has no holiday data for {y} yet"))
+        .map(|(c, y)| {
+            format!(
+                "calendar `{c}` has no holiday data for {y}: deadlines through it are provisional (ordinary week)"
+            )
+        })
         .collect();
     Ok(axum::Json(Health {
         status: "ok",
-        detail: (!next.is_empty()).then(|| next.join("; ")),
+        detail: (!missing.is_empty()).then(|| missing.join("; ")),
     }))
 }
 

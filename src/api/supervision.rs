@@ -13,6 +13,8 @@ use utoipa::{IntoParams, ToSchema};
 use crate::api::problem::{ApiError, FieldError};
 use crate::api::{Authenticated, StoreErrors};
 use crate::auth::{Principal, Role};
+use crate::sla::clock::TicketClocks;
+use crate::sla::policy::ClockName;
 use crate::state::AppState;
 
 /// `?region=` on the supervisors' endpoints.
@@ -40,6 +42,9 @@ pub struct RiskItem {
     pub due_at: DateTime<Utc>,
     /// Time left; negative when over.
     pub seconds_left: i64,
+    /// The deadline is provisional (暂定): counted through a year without holiday data on the
+    /// calendar's ordinary week.
+    pub provisional: bool,
 }
 
 /// `GET /v1/dashboard/risk`.
@@ -108,6 +113,15 @@ pub async fn risk(
 ) -> Result<axum::Json<RiskResponse>, ApiError> {
     principal.require(&[Role::Supervisor, Role::Admin, Role::Operator])?;
     let now = state.store.now_ms();
+    let sla = state.sla.current();
+    let provisional = |clocks: &str, clock: &str| {
+        let Some(clock) = ClockName::ALL.into_iter().find(|c| c.as_str() == clock) else {
+            return false;
+        };
+        serde_json::from_str::<TicketClocks>(clocks).is_ok_and(
+            |c| matches!(c.deadline(clock, &sla.calendars), Ok(Some(d)) if d.is_provisional()),
+        )
+    };
     let mut at_risk = Vec::new();
     let mut breached = Vec::new();
     for county in visible_counties(&state, &principal, q.region.as_deref()).await? {
@@ -119,6 +133,7 @@ pub async fn risk(
         for (list, rows) in [(&mut at_risk, warned), (&mut breached, late)] {
             for r in rows {
                 list.push(RiskItem {
+                    provisional: provisional(&r.clocks, &r.clock),
                     id: r.id,
                     clock: r.clock,
                     queue: r.queue,

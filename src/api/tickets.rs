@@ -332,6 +332,7 @@ pub(crate) fn receipt(stored: &StoredTicket, sla: &SlaConfig) -> TicketReceipt {
             first_contact_by: due(ClockName::FirstContact),
             resolve_by: due(ClockName::Resolve),
             follow_up_by: due(ClockName::FollowUp),
+            provisional: clocks.provisional(&sla.calendars),
         }),
         created_at: ms_to_time(stored.created_ms),
         live: None,

@@ -114,6 +114,12 @@ pub struct SlaDeadlines {
     pub resolve_by: Option<DateTime<Utc>>,
     /// The follow-up call is due by then (回访), once resolved.
     pub follow_up_by: Option<DateTime<Utc>>,
+    /// The clocks whose deadline above is provisional (暂定): counted through a year without
+    /// holiday data on the calendar's ordinary week, recomputed when the year's file is added
+    /// and reloaded. Absent when every deadline is final.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[schema(value_type = Vec<String>)]
+    pub provisional: Vec<crate::sla::policy::ClockName>,
 }
 
 /// `GET /v1/tickets/{id}`.

@@ -37,10 +37,11 @@ pub fn all_stopped(clocks: &TicketClocks) -> bool {
         && clocks.clocks.values().all(|c| c.started_ms.is_some())
 }
 
-/// Timers for the running clocks; a clock whose deadline cannot be computed (a year without
-/// holiday data) is logged and counted, never silently left without a deadline.
+/// Timers for the running clocks (provisional deadlines included); a clock whose deadline cannot
+/// be computed (its calendar removed by a reload) is logged and counted, never silently left
+/// without a deadline.
 pub fn plan_timers(clocks: &TicketClocks, sla: &SlaConfig) -> Vec<TimerPlan> {
-    let (timers, errors) = clocks.plan(&sla.calendars);
+    let (timers, errors) = sla.plan(clocks);
     for (clock, e) in errors {
         crate::metrics::calendar_error(clock.as_str());
         tracing::error!(clock = clock.as_str(), error = %e, "SLA deadline cannot be computed");

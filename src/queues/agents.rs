@@ -612,6 +612,8 @@ pub struct RiskRow {
     pub level: String,
     /// The clock's deadline, ms.
     pub due_ms: i64,
+    /// The ticket's clocks (JSON), to tell a provisional deadline.
+    pub clocks: String,
 }
 
 impl Store {
@@ -629,7 +631,7 @@ impl Store {
                 let id = m.split('|').next().unwrap_or_default();
                 pipe.cmd("HMGET")
                     .arg(format!("{prefix}t:{id}"))
-                    .arg(&["queue", "level"]);
+                    .arg(&["queue", "level", "clocks"]);
             }
             let fields: Vec<Vec<Option<String>>> = if members.is_empty() {
                 Vec::new()
@@ -645,6 +647,7 @@ impl Store {
                     queue: get(0),
                     level: get(1),
                     due_ms: due as i64,
+                    clocks: get(2),
                 }
             });
             if slot == 0 {

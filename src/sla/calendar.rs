@@ -11,9 +11,13 @@
 //!
 //! - **Working day**: a date listed with `isOffDay: true` is off; one listed with
 //!   `isOffDay: false` is a working day; any other date is a working day if its weekday is in
-//!   `weekdays`. A date in a year without data (no file, or an empty `days` list) is an error,
-//!   [`CalendarError::NoData`], never "no holidays": a silently wrong deadline is worse than a
-//!   reported one.
+//!   `weekdays`. A date in a year without data (no file, or an empty `days` list) follows the
+//!   same rule, so it falls back on the ordinary week (and any day a neighbouring year's file
+//!   lists), and every result counted through such a date says so: it comes as a [`Counted`]
+//!   whose `uncovered` names those years, i.e. it is *provisional*. Nothing fails for lack of a
+//!   year's data (the State Council publishes next year's schedule only in November or later),
+//!   and nothing is silently "no holidays" either: callers show the mark, and the result moves
+//!   to its final value once the year's file is added and the deadline recomputed.
 //! - **Working time** is the union of `working_hours` on working days, each interval half-open
 //!   (`08:30-12:00` contains 08:30 but not 12:00).
 //! - **Adding working time** (`add_working_time`): only working time counts; the deadline is the
@@ -47,8 +51,8 @@
 //! # Bounds
 //!
 //! Every loop steps one local day at a time over at most [`MAX_STEP_DAYS`] days (about ten
-//! years) and then gives up with [`CalendarError::Invalid`]; in practice a missing year stops it
-//! earlier with [`CalendarError::NoData`]. A 15-working-day deadline is a few dozen steps.
+//! years) and then gives up with [`CalendarError::Invalid`]. A 15-working-day deadline is a few
+//! dozen steps.
 
 mod holidays;
 mod local;
@@ -116,14 +120,49 @@ pub enum CalendarError {
         /// What went wrong.
         message: String,
     },
-    /// A computation needed a year the calendar has no data for.
-    #[error("calendar `{calendar}` has no holiday data for {year}")]
-    NoData {
-        /// The calendar's name.
-        calendar: String,
-        /// The year without data.
-        year: i32,
-    },
+}
+
+/// A result counted on a working calendar, and the years without holiday data it went through.
+///
+/// `uncovered` lists (ascending, once each) the years without data whose dates the count had to
+/// classify. Those dates were counted on the ordinary week, so a non-empty list makes the value
+/// *provisional*: it may move once the years' files are added. Empty means final.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Counted<T> {
+    /// The deadline or amount of working time.
+    pub value: T,
+    /// Years without holiday data the count went through; empty when the value is final.
+    pub uncovered: Vec<i32>,
+}
+
+impl<T> Counted<T> {
+    /// A value that needed no holiday data it lacked.
+    pub fn exact(value: T) -> Counted<T> {
+        Counted {
+            value,
+            uncovered: Vec::new(),
+        }
+    }
+
+    /// Whether a year without data was counted on the ordinary week.
+    pub fn is_provisional(&self) -> bool {
+        !self.uncovered.is_empty()
+    }
+
+    /// The value, adding its uncovered years to `years`, for results built from several counts.
+    pub fn noting(self, years: &mut Vec<i32>) -> T {
+        for y in self.uncovered {
+            note_year(years, y);
+        }
+        self.value
+    }
+}
+
+/// Adds `year` to an ascending list of years without duplicates.
+pub fn note_year(years: &mut Vec<i32>, year: i32) {
+    if let Err(i) = years.binary_search(&year) {
+        years.insert(i, year);
+    }
 }
 
 /// A named working calendar. Clone + Debug + Send + Sync.
@@ -220,7 +259,7 @@ impl Calendar {
         })
     }
 
-    /// The calendar's name, as used in `NoData` errors, logs and metrics.
+    /// The calendar's name, as used in logs and metrics.
     pub fn name(&self) -> &str {
         &self.name
     }
@@ -230,9 +269,10 @@ impl Calendar {
         matches!(self.rules, Rules::AlwaysOpen)
     }
 
-    /// Years in `from..=to` that a computation would need but have no data, for start-up checks
-    /// and the "holiday data runs out" alert; always empty for a 24x7 calendar. The range is
-    /// clipped to the years chrono can represent, which keeps the loop bounded.
+    /// Years in `from..=to` without holiday data (counted on the ordinary week, provisionally),
+    /// for start-up checks and the "holiday data runs out" alert; always empty for a 24x7
+    /// calendar. The range is clipped to the years chrono can represent, which keeps the loop
+    /// bounded.
     pub fn missing_years(&self, from: i32, to: i32) -> Vec<i32> {
         match &self.rules {
             Rules::AlwaysOpen => Vec::new(),
@@ -244,24 +284,28 @@ impl Calendar {
         }
     }
 
-    /// Is this local date a working day? Err(NoData) for an uncovered year, because guessing
-    /// "no holidays" would move deadlines by up to a week around Spring Festival.
-    pub fn is_working_day(&self, date: NaiveDate) -> Result<bool, CalendarError> {
+    /// Is this local date a working day? In a year without data the answer follows the ordinary
+    /// week and is provisional (around Spring Festival it may be wrong by a week's worth of days).
+    pub fn is_working_day(&self, date: NaiveDate) -> Counted<bool> {
+        let mut uncovered = Vec::new();
+        let value = self.working_day(date, &mut uncovered);
+        Counted { value, uncovered }
+    }
+
+    /// [`Calendar::is_working_day`], noting an uncovered year in `uncovered`.
+    fn working_day(&self, date: NaiveDate, uncovered: &mut Vec<i32>) -> bool {
         match &self.rules {
-            Rules::AlwaysOpen => Ok(true),
+            Rules::AlwaysOpen => true,
             Rules::Hours {
                 weekdays, holidays, ..
             } => {
                 if !holidays.covers(date.year()) {
-                    return Err(CalendarError::NoData {
-                        calendar: self.name.clone(),
-                        year: date.year(),
-                    });
+                    note_year(uncovered, date.year());
                 }
-                Ok(match holidays.listed(date) {
+                match holidays.listed(date) {
                     Some(off) => !off,
                     None => weekdays[date.weekday().num_days_from_monday() as usize],
-                })
+                }
             }
         }
     }
@@ -278,26 +322,34 @@ impl Calendar {
         &self,
         from: DateTime<Utc>,
         n: u32,
-    ) -> Result<DateTime<Utc>, CalendarError> {
+    ) -> Result<Counted<DateTime<Utc>>, CalendarError> {
         if self.is_always_open() {
             return Duration::try_days(i64::from(n))
                 .and_then(|d| from.checked_add_signed(d))
+                .map(Counted::exact)
                 .ok_or_else(|| self.out_of_range());
         }
-        let anchor = self.add_working_time(from, Duration::zero())?;
+        let mut uncovered = Vec::new();
+        let anchor = self
+            .add_working_time(from, Duration::zero())?
+            .noting(&mut uncovered);
         if n == 0 {
-            return Ok(anchor);
+            return Ok(Counted {
+                value: anchor,
+                uncovered,
+            });
         }
         let local = anchor.with_timezone(&self.tz).naive_local();
         let mut date = local.date();
         let mut left = n;
         for _ in 0..MAX_STEP_DAYS {
             date = date.succ_opt().ok_or_else(|| self.out_of_range())?;
-            if self.is_working_day(date)? {
+            if self.working_day(date, &mut uncovered) {
                 left -= 1;
                 if left == 0 {
-                    return local::to_utc(self.tz, date.and_time(local.time()), Side::Start)
-                        .ok_or_else(|| self.out_of_range());
+                    let value = local::to_utc(self.tz, date.and_time(local.time()), Side::Start)
+                        .ok_or_else(|| self.out_of_range())?;
+                    return Ok(Counted { value, uncovered });
                 }
             }
         }
@@ -311,7 +363,7 @@ impl Calendar {
         &self,
         from: DateTime<Utc>,
         d: Duration,
-    ) -> Result<DateTime<Utc>, CalendarError> {
+    ) -> Result<Counted<DateTime<Utc>>, CalendarError> {
         if d < Duration::zero() {
             return Err(invalid(
                 self.key.clone(),
@@ -321,22 +373,25 @@ impl Calendar {
         let Rules::Hours { spans, .. } = &self.rules else {
             return from
                 .checked_add_signed(d)
+                .map(Counted::exact)
                 .ok_or_else(|| self.out_of_range());
         };
+        let mut uncovered = Vec::new();
         let mut remaining = d;
         let mut cursor = from;
         let mut date = self.local_date(from);
         for _ in 0..MAX_STEP_DAYS {
-            for (start, end) in self.day_intervals(date, spans)? {
+            for (start, end) in self.day_intervals(date, spans, &mut uncovered)? {
                 let start = start.max(cursor);
                 if end <= start {
                     continue;
                 }
                 let available = end - start;
                 if remaining <= available {
-                    return start
+                    let value = start
                         .checked_add_signed(remaining)
-                        .ok_or_else(|| self.out_of_range());
+                        .ok_or_else(|| self.out_of_range())?;
+                    return Ok(Counted { value, uncovered });
                 }
                 remaining -= available;
                 cursor = end;
@@ -351,13 +406,14 @@ impl Calendar {
         &self,
         a: DateTime<Utc>,
         b: DateTime<Utc>,
-    ) -> Result<Duration, CalendarError> {
+    ) -> Result<Counted<Duration>, CalendarError> {
         if b <= a {
-            return Ok(Duration::zero());
+            return Ok(Counted::exact(Duration::zero()));
         }
         let Rules::Hours { spans, .. } = &self.rules else {
-            return Ok(b - a);
+            return Ok(Counted::exact(b - a));
         };
+        let mut uncovered = Vec::new();
         let mut total = Duration::zero();
         let mut cursor = a;
         let mut date = self.local_date(a);
@@ -365,9 +421,12 @@ impl Calendar {
             let day_start = local::to_utc(self.tz, date.and_time(NaiveTime::MIN), Side::Start)
                 .ok_or_else(|| self.out_of_range())?;
             if day_start >= b {
-                return Ok(total);
+                return Ok(Counted {
+                    value: total,
+                    uncovered,
+                });
             }
-            for (start, end) in self.day_intervals(date, spans)? {
+            for (start, end) in self.day_intervals(date, spans, &mut uncovered)? {
                 let start = start.max(cursor);
                 let end = end.min(b);
                 if end > start {
@@ -386,13 +445,15 @@ impl Calendar {
     }
 
     /// The working intervals of a local date as UTC instants, in order; empty on a day off.
-    /// Intervals swallowed by a DST gap come out empty and are dropped.
+    /// Intervals swallowed by a DST gap come out empty and are dropped. A date of a year without
+    /// data is noted in `uncovered`.
     fn day_intervals(
         &self,
         date: NaiveDate,
         spans: &[Span],
+        uncovered: &mut Vec<i32>,
     ) -> Result<Vec<Interval>, CalendarError> {
-        if !self.is_working_day(date)? {
+        if !self.working_day(date, uncovered) {
             return Ok(Vec::new());
         }
         let midnight = date.and_time(NaiveTime::MIN);

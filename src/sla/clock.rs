@@ -7,6 +7,10 @@
 //! clock has no deadline at all, so nothing can breach during a pause. Deadlines are always
 //! recomputed from this log, never patched, so a policy or calendar change gives the same
 //! answer as if it had been in force from the start, and a pause can never make a deadline earlier.
+//!
+//! A deadline counted through a year without holiday data is still computed, on the calendar's
+//! ordinary week, and marked *provisional* (see [`Counted`]): it gets its timers like any other,
+//! and loses the mark when the year's file is added and the clocks are recomputed.
 
 use std::collections::BTreeMap;
 
@@ -14,7 +18,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::calendar::{Calendar, CalendarError};
+use super::calendar::{Calendar, CalendarError, Counted};
 use super::policy::{ClockName, ClockTerms, add_amount, add_target, measure};
 
 /// One clock's recorded life.
@@ -94,6 +98,30 @@ pub struct TimerPlan {
     pub at_ms: i64,
 }
 
+/// What [`TicketClocks::plan`] plans for the running clocks.
+#[derive(Debug, Default)]
+pub struct ClockPlan {
+    /// Warning and breach timers.
+    pub timers: Vec<TimerPlan>,
+    /// Clocks whose deadline cannot be computed (a calendar removed by a reload), reported so
+    /// the caller can say so instead of silently running without a timer.
+    pub errors: Vec<(ClockName, CalendarError)>,
+    /// Clocks whose deadline is provisional; their timers are in `timers` all the same.
+    pub provisional: Vec<ProvisionalDeadline>,
+}
+
+/// A running clock's deadline counted through years without holiday data, on the calendar's
+/// ordinary week.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProvisionalDeadline {
+    /// Which clock.
+    pub clock: ClockName,
+    /// The calendar it counts on.
+    pub calendar: String,
+    /// The years without data, ascending.
+    pub years: Vec<i32>,
+}
+
 /// A clock as the API shows it.
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct ClockView {
@@ -104,10 +132,17 @@ pub struct ClockView {
     pub policy: String,
     /// The target in words, e.g. `7 working days (workday)`.
     pub target: String,
-    /// `not_started`, `running`, `paused`, `warned`, `met`, `breached` or `calendar_error`.
+    /// `not_started`, `running`, `paused`, `warned`, `met`, `breached` or `calendar_error`
+    /// (no deadline can be computed: its calendar was removed by a reload).
     pub state: String,
     /// Deadline; absent while paused or not started.
     pub due_at: Option<DateTime<Utc>>,
+    /// The deadline (and target) was counted through a year without holiday data, on the
+    /// calendar's ordinary week: it may move when that year's file is added and reloaded.
+    pub provisional: bool,
+    /// The years without holiday data it was counted through; absent when not provisional.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub provisional_years: Vec<i32>,
     /// Counted time so far (working time for working targets), seconds.
     pub elapsed_seconds: i64,
     /// Counted time left; negative when over.
@@ -118,7 +153,7 @@ pub struct ClockView {
     pub started_at: Option<DateTime<Utc>>,
     /// When it stopped.
     pub stopped_at: Option<DateTime<Utc>>,
-    /// Why a deadline could not be computed (a year without holiday data).
+    /// Why a deadline could not be computed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
 }
@@ -261,13 +296,15 @@ impl TicketClocks {
     }
 
     /// The moment `amount` of counted time has been consumed since `start`, skipping pauses;
-    /// `None` when an open pause is reached first.
+    /// `None` when an open pause is reached first. Years without holiday data counted through
+    /// are noted in `uncovered`.
     fn consume(
         &self,
         c: &ClockState,
         calendars: &BTreeMap<String, Calendar>,
         start: DateTime<Utc>,
         amount: Duration,
+        uncovered: &mut Vec<i32>,
     ) -> Result<Option<DateTime<Utc>>, CalendarError> {
         let mut t = start;
         let mut remaining = amount;
@@ -283,9 +320,10 @@ impl TicketClocks {
                     None => return Ok(None),
                 },
                 to => {
-                    let chunk = measure(&c.terms.target, calendars, t, from)?;
+                    let chunk = measure(&c.terms.target, calendars, t, from)?.noting(uncovered);
                     if chunk >= remaining {
-                        return add_amount(&c.terms.target, calendars, t, remaining).map(Some);
+                        let due = add_amount(&c.terms.target, calendars, t, remaining)?;
+                        return Ok(Some(due.noting(uncovered)));
                     }
                     remaining -= chunk;
                     match to {
@@ -295,7 +333,8 @@ impl TicketClocks {
                 }
             }
         }
-        add_amount(&c.terms.target, calendars, t, remaining).map(Some)
+        let due = add_amount(&c.terms.target, calendars, t, remaining)?;
+        Ok(Some(due.noting(uncovered)))
     }
 
     /// Counted time in [start, until), less what fell in pauses.
@@ -305,13 +344,14 @@ impl TicketClocks {
         calendars: &BTreeMap<String, Calendar>,
         start: DateTime<Utc>,
         until: DateTime<Utc>,
+        uncovered: &mut Vec<i32>,
     ) -> Result<Duration, CalendarError> {
-        let mut total = measure(&c.terms.target, calendars, start, until)?;
+        let mut total = measure(&c.terms.target, calendars, start, until)?.noting(uncovered);
         for p in &self.pauses {
             let from = at(p.from_ms).max(start);
             let to = p.to_ms.map(at).unwrap_or(until).min(until);
             if to > from {
-                total -= measure(&c.terms.target, calendars, from, to)?;
+                total -= measure(&c.terms.target, calendars, from, to)?.noting(uncovered);
             }
         }
         Ok(total.max(Duration::zero()))
@@ -322,9 +362,10 @@ impl TicketClocks {
         c: &ClockState,
         calendars: &BTreeMap<String, Calendar>,
         start: DateTime<Utc>,
+        uncovered: &mut Vec<i32>,
     ) -> Result<Duration, CalendarError> {
-        let end = add_target(&c.terms.target, calendars, start)?;
-        measure(&c.terms.target, calendars, start, end)
+        let end = add_target(&c.terms.target, calendars, start)?.noting(uncovered);
+        Ok(measure(&c.terms.target, calendars, start, end)?.noting(uncovered))
     }
 
     /// The deadline of one clock, or `None` when not started or paused.
@@ -333,35 +374,57 @@ impl TicketClocks {
         clock: ClockName,
         calendars: &BTreeMap<String, Calendar>,
     ) -> Result<Option<DateTime<Utc>>, CalendarError> {
+        Ok(self.deadline(clock, calendars)?.map(|d| d.value))
+    }
+
+    /// The deadline of one clock and whether it is provisional (counted through a year without
+    /// holiday data); `None` when not started or paused.
+    pub fn deadline(
+        &self,
+        clock: ClockName,
+        calendars: &BTreeMap<String, Calendar>,
+    ) -> Result<Option<Counted<DateTime<Utc>>>, CalendarError> {
         let Some(c) = self.clocks.get(&clock) else {
             return Ok(None);
         };
         let Some(start) = c.started_ms.map(at) else {
             return Ok(None);
         };
-        let total = Self::total(c, calendars, start)?;
-        self.consume(c, calendars, start, total)
+        let mut uncovered = Vec::new();
+        let total = Self::total(c, calendars, start, &mut uncovered)?;
+        Ok(self
+            .consume(c, calendars, start, total, &mut uncovered)?
+            .map(|value| Counted { value, uncovered }))
     }
 
-    /// Timers for every running clock: one per warning threshold and one for the breach.
-    /// Clocks whose deadline cannot be computed are returned as errors, so the caller can
-    /// report them instead of silently running without a timer.
-    pub fn plan(
-        &self,
-        calendars: &BTreeMap<String, Calendar>,
-    ) -> (Vec<TimerPlan>, Vec<(ClockName, CalendarError)>) {
-        let mut timers = Vec::new();
-        let mut errors = Vec::new();
+    /// The clocks whose deadline is provisional, in clock order.
+    pub fn provisional(&self, calendars: &BTreeMap<String, Calendar>) -> Vec<ClockName> {
+        self.clocks
+            .keys()
+            .copied()
+            .filter(|&clock| {
+                matches!(self.deadline(clock, calendars), Ok(Some(d)) if d.is_provisional())
+            })
+            .collect()
+    }
+
+    /// Timers for every running clock: one per warning threshold and one for the breach, for
+    /// provisional deadlines too (which are listed as such). Clocks whose deadline cannot be
+    /// computed are returned as errors, so the caller can report them instead of silently
+    /// running without a timer.
+    pub fn plan(&self, calendars: &BTreeMap<String, Calendar>) -> ClockPlan {
+        let mut plan = ClockPlan::default();
         for (&name, c) in &self.clocks {
             let (Some(start), None) = (c.started_ms.map(at), c.stopped_ms) else {
                 continue;
             };
+            let mut uncovered = Vec::new();
             let planned = (|| -> Result<Vec<TimerPlan>, CalendarError> {
-                let total = Self::total(c, calendars, start)?;
+                let total = Self::total(c, calendars, start, &mut uncovered)?;
                 let mut out = Vec::new();
                 for (i, f) in c.terms.warn_at.iter().enumerate() {
                     let part = Duration::milliseconds((total.num_milliseconds() as f64 * f) as i64);
-                    if let Some(t) = self.consume(c, calendars, start, part)? {
+                    if let Some(t) = self.consume(c, calendars, start, part, &mut uncovered)? {
                         out.push(TimerPlan {
                             clock: name,
                             kind: format!("w{i}"),
@@ -369,7 +432,7 @@ impl TicketClocks {
                         });
                     }
                 }
-                if let Some(t) = self.consume(c, calendars, start, total)? {
+                if let Some(t) = self.consume(c, calendars, start, total, &mut uncovered)? {
                     out.push(TimerPlan {
                         clock: name,
                         kind: "b".into(),
@@ -379,11 +442,20 @@ impl TicketClocks {
                 Ok(out)
             })();
             match planned {
-                Ok(t) => timers.extend(t),
-                Err(e) => errors.push((name, e)),
+                Ok(t) => {
+                    plan.timers.extend(t);
+                    if !uncovered.is_empty() {
+                        plan.provisional.push(ProvisionalDeadline {
+                            clock: name,
+                            calendar: c.terms.target.calendar().unwrap_or_default().to_string(),
+                            years: uncovered,
+                        });
+                    }
+                }
+                Err(e) => plan.errors.push((name, e)),
             }
         }
-        (timers, errors)
+        plan
     }
 
     /// Met or breached, for a clock that has stopped; `None` otherwise.
@@ -414,6 +486,8 @@ impl TicketClocks {
                     target: c.terms.target.describe(),
                     state: "not_started".into(),
                     due_at: None,
+                    provisional: false,
+                    provisional_years: Vec::new(),
                     elapsed_seconds: 0,
                     remaining_seconds: None,
                     paused_seconds: 0,
@@ -435,11 +509,17 @@ impl TicketClocks {
                     })
                     .sum();
                 let computed = (|| -> Result<(), CalendarError> {
-                    let total = Self::total(c, calendars, at(start))?;
-                    let elapsed = self.consumed(c, calendars, at(start), at(end))?;
+                    // The mark covers the target and the deadline; time counted after a
+                    // deadline that has passed does not make that deadline provisional.
+                    let mut uncovered = Vec::new();
+                    let total = Self::total(c, calendars, at(start), &mut uncovered)?;
+                    let elapsed =
+                        self.consumed(c, calendars, at(start), at(end), &mut Vec::new())?;
                     view.elapsed_seconds = elapsed.num_seconds();
                     view.remaining_seconds = Some((total - elapsed).num_seconds());
-                    view.due_at = self.due(name, calendars)?;
+                    view.due_at = self.consume(c, calendars, at(start), total, &mut uncovered)?;
+                    view.provisional = !uncovered.is_empty();
+                    view.provisional_years = uncovered;
                     Ok(())
                 })();
                 if let Err(e) = computed {
@@ -510,8 +590,16 @@ mod tests {
             Some(60 * MIN)
         );
         assert_eq!(c.due(ClockName::FollowUp, &cal).ok().flatten(), None);
-        let (timers, errors) = c.plan(&cal);
+        let ClockPlan {
+            timers,
+            errors,
+            provisional,
+        } = c.plan(&cal);
         assert!(errors.is_empty());
+        assert!(
+            provisional.is_empty(),
+            "wall-clock time needs no holiday data"
+        );
         // Three running clocks, two warnings and a breach each.
         assert_eq!(timers.len(), 9);
         let accept: Vec<_> = timers
@@ -531,7 +619,10 @@ mod tests {
         let mut c = clocks(60);
         c.apply(ClockEvent::Pause, 10 * MIN).expect("pause");
         assert_eq!(c.due(ClockName::Resolve, &cal).ok().flatten(), None);
-        assert!(c.plan(&cal).0.is_empty(), "nothing can fire during a pause");
+        assert!(
+            c.plan(&cal).timers.is_empty(),
+            "nothing can fire during a pause"
+        );
         c.apply(ClockEvent::Resume, 40 * MIN).expect("resume");
         let due = c
             .due(ClockName::Resolve, &cal)
@@ -590,6 +681,118 @@ mod tests {
         let json = serde_json::to_string(&c).expect("json");
         let back: TicketClocks = serde_json::from_str(&json).expect("parse");
         assert_eq!(back, c);
+    }
+
+    /// The shipped `workday` settings, without a holidays directory.
+    fn shanghai_workday() -> crate::sla::calendar::CalendarSettings {
+        crate::sla::calendar::CalendarSettings {
+            time_zone: "Asia/Shanghai".into(),
+            always_open: false,
+            working_hours: vec!["08:30-12:00".into(), "13:30-17:30".into()],
+            weekdays: ["mon", "tue", "wed", "thu", "fri"]
+                .map(String::from)
+                .to_vec(),
+            holidays_dir: None,
+        }
+    }
+
+    const HOLIDAYS_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/config/holidays");
+
+    /// `workday` with holiday data for 2025 only, as if the 2026 file had never come.
+    fn data_until_2025() -> BTreeMap<String, Calendar> {
+        use crate::sla::calendar::HolidayTable;
+        let text = std::fs::read_to_string(format!("{HOLIDAYS_DIR}/2025.json")).expect("2025.json");
+        let table = HolidayTable::from_json_files(&[("2025.json".into(), text)]).expect("table");
+        let cal = Calendar::with_holidays(
+            "workday",
+            "sla.calendars.workday",
+            &shanghai_workday(),
+            Some(table),
+        )
+        .expect("calendar");
+        BTreeMap::from([("workday".to_string(), cal)])
+    }
+
+    /// `workday` with the shipped holiday data (2023 to 2026).
+    fn shipped() -> BTreeMap<String, Calendar> {
+        let settings = crate::sla::calendar::CalendarSettings {
+            holidays_dir: Some(HOLIDAYS_DIR.into()),
+            ..shanghai_workday()
+        };
+        let cal = Calendar::from_settings("workday", "sla.calendars.workday", &settings)
+            .expect("calendar");
+        BTreeMap::from([("workday".to_string(), cal)])
+    }
+
+    fn working_days(days: u32) -> ClockTerms {
+        ClockTerms {
+            target: Target::WorkingDays {
+                days,
+                calendar: "workday".into(),
+            },
+            ..wall(60)
+        }
+    }
+
+    /// 2026-09-30 10:00 in Shanghai, ms.
+    const SEP_30_2026: i64 = 1_790_733_600_000;
+
+    #[test]
+    fn a_clock_through_a_year_without_data_gets_a_deadline_and_its_timers() {
+        let cal = data_until_2025();
+        let terms = BTreeMap::from([
+            (ClockName::Accept, wall(60)),
+            (ClockName::Resolve, working_days(1)),
+        ]);
+        let c = TicketClocks::start(terms, SEP_30_2026);
+        // National Day 2026 is unknown: the next working day on the ordinary week, 1 October.
+        let due = c
+            .due(ClockName::Resolve, &cal)
+            .expect("computed")
+            .expect("due");
+        assert_eq!(due.timestamp_millis(), SEP_30_2026 + 24 * 60 * MIN);
+        let deadline = c
+            .deadline(ClockName::Resolve, &cal)
+            .expect("computed")
+            .expect("due");
+        assert_eq!((deadline.value, deadline.uncovered), (due, vec![2026]));
+        assert_eq!(c.provisional(&cal), [ClockName::Resolve]);
+        // Its warnings and breach are planned like any other's, and it is reported.
+        let plan = c.plan(&cal);
+        assert!(plan.errors.is_empty(), "{:?}", plan.errors);
+        let kinds: Vec<_> = plan
+            .timers
+            .iter()
+            .filter(|t| t.clock == ClockName::Resolve)
+            .map(|t| t.kind.as_str())
+            .collect();
+        assert_eq!(kinds, ["w0", "w1", "b"]);
+        assert_eq!(
+            plan.provisional,
+            [ProvisionalDeadline {
+                clock: ClockName::Resolve,
+                calendar: "workday".into(),
+                years: vec![2026],
+            }]
+        );
+        let views = c.views(&cal, SEP_30_2026 + MIN, |_, _| false);
+        for v in &views {
+            assert_eq!(v.state, "running", "{v:?}");
+            assert!(v.error.is_none(), "{v:?}");
+            let resolve = v.clock == ClockName::Resolve;
+            assert_eq!(v.provisional, resolve, "{v:?}");
+            let years: &[i32] = if resolve { &[2026] } else { &[] };
+            assert_eq!(v.provisional_years, years, "{v:?}");
+        }
+        // With the 2026 file the same clock is final, and National Day moves it to 8 October.
+        let shipped = shipped();
+        assert!(c.provisional(&shipped).is_empty());
+        assert!(c.plan(&shipped).provisional.is_empty());
+        let final_due = c.due(ClockName::Resolve, &shipped).expect("computed");
+        assert_eq!(
+            final_due.map(|t| t.timestamp_millis()),
+            Some(SEP_30_2026 + 8 * 24 * 60 * MIN)
+        );
     }
 
     mod properties {

@@ -8,22 +8,28 @@
 //!
 //! Calendars and policies are swapped as a whole on reload ([`Sla::replace`]), and the clocks of
 //! open tickets are then recomputed from their logs.
+//!
+//! A year without holiday data never stops a deadline: it is counted on the calendar's ordinary
+//! week and marked provisional. This module reports that outside the pure parts: a warning in
+//! the log once per (calendar, year) ([`warn_missing_year`]) and a count of provisional
+//! deadlines planned ([`SlaConfig::plan`]).
 
 pub mod calendar;
 pub mod clock;
 pub mod mover;
 pub mod policy;
 
-use std::collections::BTreeMap;
-use std::sync::{Arc, RwLock};
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex, RwLock};
 
 use chrono::{Datelike, Utc};
 use serde::Deserialize;
 
 use crate::classify::ClassifySettings;
 use crate::setting::{ConfigError, invalid};
-use calendar::Calendar;
-use policy::Policies;
+use calendar::{Calendar, CalendarError};
+use clock::{TicketClocks, TimerPlan};
+use policy::{ClockName, Policies};
 
 /// `[sla]`: calendars, policies and the timer mover.
 #[derive(Debug, Clone, Deserialize)]
@@ -98,6 +104,21 @@ impl SlaConfig {
         })
     }
 
+    /// Timers for the running clocks of `clocks` with the calendars in force, and the clocks
+    /// whose deadline cannot be computed. A provisional deadline gets its timers like any other;
+    /// it is counted (`hotline_sla_provisional_deadlines_total`) and its years without data are
+    /// warned about once.
+    pub fn plan(&self, clocks: &TicketClocks) -> (Vec<TimerPlan>, Vec<(ClockName, CalendarError)>) {
+        let plan = clocks.plan(&self.calendars);
+        for p in &plan.provisional {
+            crate::metrics::provisional_deadline(p.clock.as_str());
+            for &year in &p.years {
+                warn_missing_year(&p.calendar, year);
+            }
+        }
+        (plan.timers, plan.errors)
+    }
+
     /// `(calendar, year)` pairs lacking holiday data, for this year and the next.
     pub fn missing_years(&self) -> Vec<(String, i32)> {
         let year = Utc::now().year();
@@ -143,4 +164,24 @@ impl Sla {
             Err(poisoned) => *poisoned.into_inner() = new,
         }
     }
+}
+
+/// Logs, once per process for each (calendar, year), that the year has no holiday data and is
+/// counted on the ordinary week; later calls for the same pair (every start-up check, reload or
+/// deadline through that year) stay silent.
+pub fn warn_missing_year(calendar: &str, year: i32) {
+    static WARNED: Mutex<BTreeSet<(String, i32)>> = Mutex::new(BTreeSet::new());
+    let mut warned = match WARNED.lock() {
+        Ok(guard) => guard,
+        Err(poisoned) => poisoned.into_inner(),
+    };
+    if warned.iter().any(|(c, y)| c == calendar && *y == year) {
+        return;
+    }
+    warned.insert((calendar.to_string(), year));
+    tracing::warn!(
+        calendar,
+        year,
+        "no holiday data: deadlines through that year are counted on the calendar's ordinary week and marked provisional; add the year's holiday-cn file and reload"
+    );
 }

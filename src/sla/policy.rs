@@ -13,7 +13,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::calendar::{Calendar, CalendarError};
+use super::calendar::{Calendar, CalendarError, Counted};
 use crate::ticket::Source;
 
 /// The four clocks of a ticket.
@@ -499,9 +499,9 @@ pub fn add_amount(
     calendars: &BTreeMap<String, Calendar>,
     from: DateTime<Utc>,
     amount: Duration,
-) -> Result<DateTime<Utc>, CalendarError> {
+) -> Result<Counted<DateTime<Utc>>, CalendarError> {
     match target.calendar() {
-        None => Ok(from + amount),
+        None => Ok(Counted::exact(from + amount)),
         Some(name) => calendar(calendars, name)?.add_working_time(from, amount),
     }
 }
@@ -512,9 +512,9 @@ pub fn measure(
     calendars: &BTreeMap<String, Calendar>,
     a: DateTime<Utc>,
     b: DateTime<Utc>,
-) -> Result<Duration, CalendarError> {
+) -> Result<Counted<Duration>, CalendarError> {
     match target.calendar() {
-        None => Ok(if b > a { b - a } else { Duration::zero() }),
+        None => Ok(Counted::exact(if b > a { b - a } else { Duration::zero() })),
         Some(name) => calendar(calendars, name)?.working_time_between(a, b),
     }
 }
@@ -524,9 +524,9 @@ pub fn add_target(
     target: &Target,
     calendars: &BTreeMap<String, Calendar>,
     from: DateTime<Utc>,
-) -> Result<DateTime<Utc>, CalendarError> {
+) -> Result<Counted<DateTime<Utc>>, CalendarError> {
     match target {
-        Target::Wall { seconds } => Ok(from + Duration::seconds(*seconds)),
+        Target::Wall { seconds } => Ok(Counted::exact(from + Duration::seconds(*seconds))),
         Target::WorkingTime {
             seconds,
             calendar: c,

@@ -120,6 +120,11 @@ try {
     fail(`the tile's warning levels read ${JSON.stringify(levelChips)}`);
   }
 
+  // A deadline counted through a year without holiday data carries its 暂定 mark.
+  const provisional = page.locator('[data-testid=risk-row] [data-testid=provisional]').first();
+  await provisional.filter({ hasText: '暂定' }).waitFor();
+  log('provisional mark shown:', await provisional.getAttribute('title'));
+
   // 5. An action goes through the API and reports the outcome (success or the problem detail).
   const id = await breached.getAttribute('data-id');
   await breached.locator('button[data-action=escalate]').click();
@@ -173,6 +178,7 @@ try {
   await page.locator('#chart-category-text').filter({ hasText: 'Labour' }).waitFor();
   await page.locator('#breached-h', { hasText: 'Breached' }).waitFor();
   await page.locator('[data-testid=queue-tile] .level', { hasText: 'Orange' }).first().waitFor();
+  await page.locator('[data-testid=provisional]', { hasText: 'provisional' }).first().waitFor();
   const english = screenshot.replace(/(\.png)?$/, '-en.png');
   await page.screenshot({ path: english, fullPage: true });
   log('English toggle works; screenshot saved:', english);

@@ -14,8 +14,8 @@ use super::CalendarError;
 /// Holidays and make-up days by date, and which years are covered.
 ///
 /// A year is covered only if a file for it lists at least one day: holiday-cn publishes an empty
-/// file for a year whose schedule is not announced yet, and treating that as "no holidays" would
-/// silently produce wrong deadlines.
+/// file for a year whose schedule is not announced yet, and counting that as final would
+/// silently produce wrong deadlines (an uncovered year's results are marked provisional).
 #[derive(Debug, Clone, Default)]
 pub struct HolidayTable {
     /// `true` = day off (public holiday), `false` = make-up working day (调休补班).
@@ -130,7 +130,7 @@ impl HolidayTable {
         self.years.iter().copied().collect()
     }
 
-    /// Whether `year` has data; dates in an uncovered year cannot be classified.
+    /// Whether `year` has data; dates in an uncovered year follow the ordinary week, provisionally.
     pub(super) fn covers(&self, year: i32) -> bool {
         self.years.contains(&year)
     }

@@ -42,6 +42,8 @@
       'col.left': '剩余',
       'col.over': '超时',
       'col.actions': '操作',
+      'provisional': '暂定',
+      'provisional.title': '该年节假日安排尚未公布：时限按平常工作周暂定计算，补充节假日数据并重新加载后自动重算。',
       'charts.title': '今日工单',
       'charts.category': '按类别',
       'charts.hour': '按小时',
@@ -133,6 +135,8 @@
       'col.left': 'Left',
       'col.over': 'Over by',
       'col.actions': 'Actions',
+      'provisional': 'provisional',
+      'provisional.title': 'No holiday schedule for that year yet: the deadline is counted on the ordinary working week and recomputed once the holiday data is added and reloaded.',
       'charts.title': 'Today\'s tickets',
       'charts.category': 'By category',
       'charts.hour': 'By hour',
@@ -472,7 +476,11 @@
           h('td', { text: r.queue ? queueTitle({ name: r.queue, county: r.county }) : t('na') }),
           h('td', { class: 'nowrap', text: known('clock', r.clock) }),
           h('td', {}, h('span', { class: `level ${LEVELS.includes(r.warning_level) ? r.warning_level : 'none'}`, text: known('level', r.warning_level) })),
-          h('td', { class: `num countdown${over ? ' over' : ''}`, 'data-left': r.seconds_left, text: duration(left) }),
+          h('td', { class: `num${over ? ' over' : ''}` },
+            h('span', { class: 'countdown', 'data-left': r.seconds_left, text: duration(left) }),
+            // A deadline counted through a year without holiday data (暂定): it may still move.
+            r.provisional ? [' ', h('span', { class: 'provisional', 'data-testid': 'provisional',
+              title: t('provisional.title'), text: t('provisional') })] : null),
           h('td', {}, h('div', { class: 'actions' }, ['escalate', 'raise', 'transfer'].map((a) =>
             h('button', { type: 'button', 'data-action': a, 'data-id': r.id, text: t(`action.${a}`) })))));
       })));
@@ -487,7 +495,7 @@
   // Counts down the time left or over between refreshes, locally: no request is made.
   function tickCountdowns() {
     const since = (Date.now() - state.riskAt) / 1000;
-    for (const cell of document.querySelectorAll('td.countdown')) {
+    for (const cell of document.querySelectorAll('.countdown')) {
       cell.textContent = duration(Number(cell.dataset.left) - since);
     }
   }
