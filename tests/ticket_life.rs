@@ -556,33 +556,16 @@ async fn a_partner_reads_and_acts_only_on_the_tickets_it_sent() {
         status, 200,
         "the sending partner, signed, reads its ticket: {v}"
     );
-    let (status, v) = act(
-        &app,
-        &own,
-        "cancel_live",
-        PARTNER,
-        json!({"reason": "挂断"}),
-    )
-    .await;
-    assert_eq!(status, 200, "the sending partner's cancel_live: {v}");
-    let (status, v) = act(
-        &app,
-        &own,
-        "dispute",
-        PARTNER,
-        json!({"reason": "应由劳动仲裁处理"}),
-    )
-    .await;
-    assert_eq!(status, 200, "the sending partner's dispute: {v}");
-    let (status, v) = act(
-        &app,
-        &own,
-        "withdraw",
-        PARTNER,
-        json!({"reason": "来电人撤回"}),
-    )
-    .await;
-    assert_eq!(status, 200, "the sending partner's withdraw: {v}");
+    let mut v = Value::Null;
+    for (action, reason) in [
+        ("cancel_live", "挂断"),
+        ("dispute", "应由劳动仲裁处理"),
+        ("withdraw", "来电人撤回"),
+    ] {
+        let (status, answer) = act(&app, &own, action, PARTNER, json!({"reason": reason})).await;
+        assert_eq!(status, 200, "the sending partner's {action}: {answer}");
+        v = answer;
+    }
     assert_eq!(v["status"], "withdrawn");
 
     for w in &wrong {

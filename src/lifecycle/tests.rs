@@ -115,6 +115,20 @@ fn record(n: u64) -> TicketRecord {
     }
 }
 
+/// A live transfer in `state`, in the mediators' line, reserved under `lease` if any.
+fn live(state: LiveState, lease: Option<&str>) -> Option<Live> {
+    Some(Live {
+        state,
+        transfer: "live".into(),
+        since_ms: NOW - 500,
+        estimate_ms: None,
+        lease: lease.map(String::from),
+        accepted_ms: None,
+        lease_expires_ms: None,
+        pool: Some("mediation".into()),
+    })
+}
+
 fn who(name: &str, role: Role) -> Principal {
     Principal {
         name: name.into(),
@@ -279,16 +293,7 @@ fn an_agent_acts_only_on_what_it_holds_and_accepts_only_its_lease() {
 #[test]
 fn withdrawing_a_live_caller_ends_the_live_transfer_too() {
     let mut r = record(1);
-    r.live = Some(Live {
-        state: LiveState::Waiting,
-        transfer: "live".into(),
-        since_ms: NOW - 500,
-        estimate_ms: None,
-        lease: None,
-        accepted_ms: None,
-        lease_expires_ms: None,
-        pool: Some("mediation".into()),
-    });
+    r.live = live(LiveState::Waiting, None);
     let c = change(
         run(
             &r,
@@ -312,16 +317,7 @@ fn hanging_up_a_reserved_caller_frees_the_agent_and_keeps_the_ticket_in_its_plac
         agent: "a1".into(),
         expires_ms: None,
     });
-    r.live = Some(Live {
-        state: LiveState::Waiting,
-        transfer: "live".into(),
-        since_ms: NOW - 500,
-        estimate_ms: None,
-        lease: Some("L9".into()),
-        accepted_ms: None,
-        lease_expires_ms: None,
-        pool: Some("mediation".into()),
-    });
+    r.live = live(LiveState::Waiting, Some("L9"));
     let c = change(
         run(
             &r,
@@ -341,10 +337,7 @@ fn hanging_up_a_reserved_caller_frees_the_agent_and_keeps_the_ticket_in_its_plac
     assert_eq!((p.band, p.seq), (r.band, r.seq));
     // Nothing left to hang up.
     let mut done = record(2);
-    done.live = Some(Live {
-        state: LiveState::Cancelled,
-        ..r.live.clone().expect("live")
-    });
+    done.live = live(LiveState::Cancelled, None);
     assert!(matches!(
         run(
             &done,
@@ -468,15 +461,10 @@ fn working_a_ticket_moves_its_clocks_and_its_agents_figures() {
 fn a_live_call_connects_ends_and_measures_its_handle_time() {
     let a1 = who("a1", Role::Agent);
     let mut r = accepted(1_000);
-    r.live = Some(Live {
-        state: LiveState::Accepted,
-        transfer: "live".into(),
-        since_ms: NOW - 5_000,
-        estimate_ms: None,
-        lease: None,
+    r.live = live(LiveState::Accepted, None).map(|l| Live {
         accepted_ms: Some(NOW - 90_000),
-        lease_expires_ms: None,
         pool: Some("legal".into()),
+        ..l
     });
     let c = change(run(&r, Action::FirstContact, &ActionRequest::default(), &a1).expect("contact"));
     assert_eq!(c.labels.live, Some(LiveState::Connected));
