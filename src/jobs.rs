@@ -19,6 +19,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::offers::OfferConfig;
+use crate::queues::Store;
 use crate::state::AppState;
 
 /// A move older than this is taken for interrupted and finished by any replica.
@@ -145,14 +146,41 @@ async fn timers_and_offers_step(
             Ok(n) => tracing::info!(county = %county, offered = n, "tickets offered to agents"),
             Err(e) => tracing::warn!(county = %county, error = %e, "offer round failed"),
         }
-        let due = crate::sla::mover::fire_county(
-            store,
-            &county,
-            state.settings.sla.mover_batch,
-            max_sleep,
-        )
-        .await;
+        let due = fire_county(store, &county, state.settings.sla.mover_batch, max_sleep).await;
         sleep = sleep.min(due);
+    }
+    sleep
+}
+
+/// Fires everything due now in one county, in bounded batches (a county with a huge backlog
+/// is drained over several steps, never forever in one, so other counties get their turn).
+/// Returns how long the county can wait: until its next timer, at most `max_sleep`.
+async fn fire_county(store: &Store, county: &str, batch: usize, max_sleep: Duration) -> Duration {
+    let mut sleep = max_sleep;
+    for _ in 0..100 {
+        match store.fire_due(county, batch).await {
+            Ok(report) => {
+                for f in &report.fired {
+                    crate::metrics::sla_fired(&f.clock, &f.kind, f.lateness_ms, &f.queue);
+                }
+                if !report.fired.is_empty() {
+                    tracing::info!(county = %county, fired = report.fired.len(), "SLA timers fired");
+                }
+                if report.more {
+                    sleep = Duration::ZERO;
+                    continue;
+                }
+                if let Some(next) = report.next_due_ms {
+                    let wait = u64::try_from((next - report.now_ms).max(0)).unwrap_or(0);
+                    sleep = sleep.min(Duration::from_millis(wait));
+                }
+                break;
+            }
+            Err(e) => {
+                tracing::warn!(county = %county, error = %e, "SLA mover step failed");
+                break;
+            }
+        }
     }
     sleep
 }

@@ -13,8 +13,8 @@
 //! - [`live`], [`offers`], [`callbacks`], [`corrections`], [`config`]: live transfer, offers to
 //!   consoles, partner callbacks, the corrections export, layered and validated settings.
 //! - [`state`]: what handlers and jobs share.
-//! - [`handling`], [`intake`], [`reload`]: carrying out an action (read, decide, write, retry),
-//!   registering a ticket once, reloading in place.
+//! - [`handling`], [`intake`], [`claiming`], [`reload`]: carrying out an action (read, decide,
+//!   write, retry), registering a ticket once, an agent's claim, reloading in place.
 //! - [`jobs`], [`api`]: the background jobs; the HTTP edge and its handlers.
 //! - [`router`], [`startup`], [`local_redis`]: every route, building and serving the app,
 //!   starting Redis when none is configured.
@@ -25,6 +25,7 @@ pub mod agents;
 pub mod api;
 pub mod auth;
 pub mod callbacks;
+pub mod claiming;
 pub mod classify;
 pub mod config;
 pub mod corrections;

@@ -13,18 +13,14 @@ use serde::Serialize;
 use tokio::sync::mpsc;
 use utoipa::ToSchema;
 
-use crate::agents::{
-    Agent, AgentSpec, AgentStatus, ClaimRules, claim_key, eligible, may_beat, order, valid_id,
-};
+use crate::agents::{Agent, AgentSpec, AgentStatus, valid_id};
 
-/// Waiting tickets read per queue per page by a claim.
-const CLAIM_PAGE: usize = 16;
 use crate::api::json::JsonBody;
 use crate::api::problem::{ApiError, FieldError};
 use crate::api::wire::TicketView;
 use crate::api::{Authenticated, StoreErrors};
 use crate::auth::{Principal, Role};
-use crate::queues::{ClaimOutcome, StoreError};
+use crate::queues::StoreError;
 use crate::state::AppState;
 
 /// `GET /v1/agents` answer.
@@ -213,101 +209,23 @@ pub async fn claim(
             agent.active, agent.spec.capacity
         )));
     }
-    let Some(county) = agent.spec.county().map(String::from) else {
-        return Err(ApiError::Internal("agent without a county".into()));
-    };
-    let settings = &state.settings.agents;
-    let steps = settings
-        .widening
-        .get(agent.spec.kind.service())
-        .cloned()
-        .unwrap_or_default();
-    let rules = ClaimRules {
-        steps: &steps,
-        skip_empty_steps: settings.skip_empty_steps,
-        aging_seconds: settings.aging_seconds,
-    };
-    let others = state
-        .store
-        .agents(Some(&county))
+    let Some(claimed) = crate::claiming::claim(&state, &agent)
         .await
-        .map_err(|e| state.store_error(e))?;
-    // Read the queues a page at a time, only as far as a better ticket could still be found.
-    let now = state.store.now_ms();
-    let mut candidates = Vec::new();
-    let mut start = 0;
-    loop {
-        let (page, pages) = state
-            .store
-            .candidates_page(&county, agent.spec.kind.queue_kind(), start, CLAIM_PAGE)
-            .await
-            .map_err(|e| state.store_error(e))?;
-        candidates.extend(
-            page.into_iter()
-                .filter(|c| eligible(&agent, c, &rules, &others, now)),
-        );
-        order(&mut candidates, settings.aging_seconds, now);
-        start += CLAIM_PAGE;
-        if start >= settings.claim_scan || !pages.iter().any(|p| p.more) {
-            break;
-        }
-        if let Some(best) = candidates.first()
-            && !may_beat(
-                &pages,
-                claim_key(best, settings.aging_seconds, now),
-                settings.aging_seconds,
-                now,
-            )
-        {
-            break;
-        }
-    }
-    for c in candidates {
-        match state
-            .store
-            .claim(
-                &county,
-                &c,
-                &id,
-                settings.lease_seconds * 1000,
-                crate::queues::ClaimMode::Claim,
-            )
-            .await
-            .map_err(|e| state.store_error(e))?
-        {
-            ClaimOutcome::Leased {
-                lease_id,
-                expires_ms,
-            } => {
-                tracing::Span::current().record("ticket_id", c.id.as_str());
-                crate::metrics::queue_event(&c.queue, "claim");
-                crate::metrics::queue_wait(&c.queue, (now - c.since_ms) as f64 / 1000.0);
-                state.mover.nudge();
-                let record = state
-                    .store
-                    .ticket(&c.id)
-                    .await
-                    .map_err(|e| state.store_error(e))?
-                    .ok_or_else(|| ApiError::Internal("claimed ticket vanished".into()))?;
-                crate::metrics::ticket_action("claim");
-                return Ok(axum::Json(Claim {
-                    lease_id,
-                    lease_expires_at: DateTime::from_timestamp_millis(expires_ms)
-                        .unwrap_or_default(),
-                    ticket: crate::api::tickets::view(&state, &record),
-                })
-                .into_response());
-            }
-            // Another agent was faster: try the next one in line.
-            ClaimOutcome::Gone => continue,
-            ClaimOutcome::Full | ClaimOutcome::Unavailable | ClaimOutcome::Busy => {
-                return Err(ApiError::State(format!(
-                    "agent `{id}` became unavailable or full"
-                )));
-            }
-        }
-    }
-    Ok(StatusCode::NO_CONTENT.into_response())
+        .map_err(|e| match e {
+            crate::claiming::ClaimError::NoLongerFree(why) => ApiError::State(why),
+            crate::claiming::ClaimError::Store(e) => state.store_error(e),
+            crate::claiming::ClaimError::Internal(why) => ApiError::Internal(why),
+        })?
+    else {
+        return Ok(StatusCode::NO_CONTENT.into_response());
+    };
+    tracing::Span::current().record("ticket_id", claimed.ticket.id());
+    Ok(axum::Json(Claim {
+        lease_id: claimed.lease_id,
+        lease_expires_at: DateTime::from_timestamp_millis(claimed.expires_ms).unwrap_or_default(),
+        ticket: crate::api::tickets::view(&state, &claimed.ticket),
+    })
+    .into_response())
 }
 
 /// Hold this open to receive offers (Server-Sent Events): `offer` (a ticket reserved for the
