@@ -824,3 +824,43 @@ async fn a_long_history_is_paged_and_notes_are_bounded() {
     assert_eq!(res.status(), 422);
     app.stop().await;
 }
+
+/// An agent's token without `regions` reaches what its agent definition reaches: a lawyer of
+/// 320831 neither reads a 330106 ticket (with the caller's phone) nor acts on it, and an
+/// agent token for an agent not defined reaches no county.
+#[tokio::test]
+async fn an_agents_reach_is_its_definitions_county() {
+    let redis = RedisServer::start();
+    let extra = format!("{}{}", agent_token("l-320831-07"), agent_token("l-ghost"));
+    let app = TestApp::spawn_with(&redis, &extra).await;
+    put_agent(
+        &app,
+        "l-320831-07",
+        &json!({"name": "李律师", "kind": "lawyer", "regions": ["320831"], "tier": "county", "capacity": 3, "status": "available"}),
+    )
+    .await;
+    let mut far = ticket("REACH-1");
+    far["region"]["code"] = json!("330106");
+    let far = create_ticket(&app, PARTNER, &far).await;
+    let far_id = far["id"].as_str().expect("id").to_string();
+    let near = create_ticket(&app, OPERATOR, &ticket("REACH-2")).await;
+    let near_id = near["id"].as_str().expect("id").to_string();
+
+    let (status, v) = read_ticket(&app, &far_id, "t-l-320831-07").await;
+    assert_eq!(status, 403, "a 320831 lawyer read a 330106 ticket: {v}");
+    assert!(
+        !v.to_string().contains("13812348000"),
+        "the caller's phone leaked: {v}"
+    );
+    let (status, _) = read_ticket(&app, &near_id, "t-l-320831-07").await;
+    assert_eq!(status, 200, "its own county stays readable");
+    let res = app.get("/v1/events?region=330106", "t-l-320831-07").await;
+    assert_eq!(
+        res.status(),
+        403,
+        "a 320831 lawyer streamed 330106's events"
+    );
+    let (status, _) = read_ticket(&app, &near_id, "t-l-ghost").await;
+    assert_eq!(status, 403, "an undefined agent's token reaches no county");
+    app.stop().await;
+}

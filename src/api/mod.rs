@@ -101,6 +101,26 @@ pub(crate) async fn authenticate(
     };
     tracing::Span::current().record("caller", principal.name.as_str());
     charge_rate(state, &principal.name).await?;
+    agent_reach(state, principal).await
+}
+
+/// An agent's reach is its agent definition's county unless its token narrows it further: a
+/// token without `regions` does not open every county to a lawyer of one. An agent token whose
+/// agent is not defined reaches no county (the marker matches no region code).
+async fn agent_reach(state: &AppState, mut principal: Principal) -> Result<Principal, ApiError> {
+    const NOWHERE: &str = "-";
+    if principal.role != crate::auth::Role::Agent || !principal.regions.is_empty() {
+        return Ok(principal);
+    }
+    let county = match principal.agent_id.as_deref() {
+        Some(id) => state
+            .store
+            .agent_county(id)
+            .await
+            .map_err(|e| state.store_error(e))?,
+        None => None,
+    };
+    principal.regions = vec![county.unwrap_or_else(|| NOWHERE.to_string())];
     Ok(principal)
 }
 
