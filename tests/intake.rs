@@ -553,3 +553,33 @@ async fn anything_but_whitespace_after_the_json_body_is_malformed() {
     .await;
     assert_eq!(status, 200, "{v}");
 }
+
+#[tokio::test]
+async fn a_slash_in_town_village_or_grid_is_refused_naming_the_field() {
+    let redis = RedisServer::start();
+    let app = TestApp::spawn(&redis).await;
+    for field in ["town", "village", "grid"] {
+        let mut t = ticket(&format!("R-{field}"));
+        // "城关镇/东关村" as a town would put the ticket one level too deep in the region path.
+        t["region"][field] = json!("城关镇/东关村");
+        let (status, problem) =
+            support::status_and_json(app.post("/v1/tickets", PARTNER, &t).await).await;
+        assert_eq!(status, 422, "{field}: {problem}");
+        assert_eq!(problem["type"], "/problems/validation-error", "{field}");
+        assert_eq!(fields(&problem), [format!("region.{field}")], "{problem}");
+    }
+    // In a batch, the item fails alone and names its index.
+    let mut bad = ticket("R-batch");
+    bad["region"]["grid"] = json!("a/b");
+    let res = app
+        .post("/v1/tickets:batch", PARTNER, &json!({"tickets": [bad]}))
+        .await;
+    let v: Value = res.json().await.expect("json");
+    assert_eq!(v["results"][0]["status"], 422, "{v}");
+    assert_eq!(
+        fields(&v["results"][0]["problem"]),
+        ["tickets[0].region.grid"]
+    );
+    let keys: Vec<String> = redis.conn().keys("hl:{320831}:t:*").expect("keys");
+    assert!(keys.is_empty(), "{keys:?}");
+}

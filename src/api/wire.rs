@@ -65,11 +65,14 @@ pub struct CallerRequest {
 pub struct RegionRequest {
     /// 6-digit county-level administrative code. Required.
     pub code: Option<String>,
-    /// Town or street.
+    /// Town or street: 1 to 64 characters, without `/` (one level of the region path).
+    #[schema(max_length = 64, pattern = "^[^/]*$")]
     pub town: Option<String>,
-    /// Village or community.
+    /// Village or community: 1 to 64 characters, without `/`.
+    #[schema(max_length = 64, pattern = "^[^/]*$")]
     pub village: Option<String>,
-    /// Grid.
+    /// Grid: 1 to 64 characters, without `/`.
+    #[schema(max_length = 64, pattern = "^[^/]*$")]
     pub grid: Option<String>,
 }
 
@@ -225,6 +228,21 @@ fn optional_text(
     Some(v.to_string())
 }
 
+/// A town, village or grid: each is one level of the ticket's region path
+/// (`320831/城关镇/东关村`), so the rule is the one `transfer` applies: 1 to 64 characters,
+/// without `/`. Blank is absent, as for every optional text.
+fn place_part(errors: &mut Vec<FieldError>, field: &str, value: Option<&String>) -> Option<String> {
+    let v = value?.trim();
+    if v.is_empty() {
+        return None;
+    }
+    if v.contains('/') || v.chars().count() > 64 {
+        errors.push(FieldError::new(field, "1 to 64 characters, without `/`"));
+        return None;
+    }
+    Some(v.to_string())
+}
+
 fn required<'a, T>(errors: &mut Vec<FieldError>, field: &str, v: Option<&'a T>) -> Option<&'a T> {
     if v.is_none() {
         errors.push(FieldError::new(field, "is required"));
@@ -340,9 +358,9 @@ impl TicketRequest {
                     None
                 }
             });
-            let town = optional_text(&mut e, "region.town", r.town.as_ref(), 64);
-            let village = optional_text(&mut e, "region.village", r.village.as_ref(), 64);
-            let grid = optional_text(&mut e, "region.grid", r.grid.as_ref(), 64);
+            let town = place_part(&mut e, "region.town", r.town.as_ref());
+            let village = place_part(&mut e, "region.village", r.village.as_ref());
+            let grid = place_part(&mut e, "region.grid", r.grid.as_ref());
             code.map(|code| Region {
                 code,
                 town,
@@ -535,6 +553,39 @@ mod tests {
         r.external_id = Some("x".repeat(17));
         let f = fields(r.validate(&limits(), Role::Partner, now()));
         assert_eq!(f, ["external_id", "title", "text"]);
+    }
+
+    #[test]
+    fn a_slash_in_town_village_or_grid_is_refused_like_transfer_does() {
+        let mut r = good();
+        r.region = Some(RegionRequest {
+            code: Some("320831".into()),
+            town: Some("城关镇/东关村".into()),
+            village: Some("/".into()),
+            grid: Some("网格/1".into()),
+        });
+        let errors = r
+            .validate(&limits(), Role::Partner, now())
+            .expect_err("invalid");
+        let f: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(f, ["region.town", "region.village", "region.grid"]);
+        assert!(
+            errors
+                .iter()
+                .all(|e| e.message == "1 to 64 characters, without `/`"),
+            "{errors:?}"
+        );
+        // 64 characters are fine, 65 are not.
+        r.region = Some(RegionRequest {
+            code: Some("320831".into()),
+            town: Some("镇".repeat(64)),
+            village: Some("村".repeat(65)),
+            grid: None,
+        });
+        assert_eq!(
+            fields(r.validate(&limits(), Role::Partner, now())),
+            ["region.village"]
+        );
     }
 
     #[test]
