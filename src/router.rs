@@ -61,7 +61,7 @@ use crate::state::AppState;
         crate::api::callbacks::PartnerCallback,
         crate::api::callbacks::CallbackEvent
     )),
-    modifiers(&BearerAuth, &PartnerSignature, &CommonProblems, &PartnerCallbacks),
+    modifiers(&BearerAuth, &PartnerSignature, &CommonProblems, &PartnerCallbacks, &Links, &OptionalBodies),
     tags(
         (name = "intake", description = "Tickets in"),
         (name = "lifecycle", description = "Accept, contact, pause, resolve, follow up, transfer, escalate"),
@@ -386,6 +386,111 @@ impl utoipa::Modify for PartnerCallbacks {
     }
 }
 
+/// Bodies that may be left out altogether (an action without details, a plain heartbeat): not
+/// required, but when sent, a JSON object (JSON `null` is no object, and is refused).
+struct OptionalBodies;
+
+impl utoipa::Modify for OptionalBodies {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::Required;
+        for path in ["/v1/tickets/{id}/{action}", "/v1/agents/{id}/heartbeat"] {
+            if let Some(body) = openapi
+                .paths
+                .paths
+                .get_mut(path)
+                .and_then(|item| item.post.as_mut())
+                .and_then(|op| op.request_body.as_mut())
+            {
+                body.required = Some(Required::False);
+            }
+        }
+    }
+}
+
+/// OpenAPI links: where the id a response carries can be used next (a new ticket is read, its
+/// history and live transfer looked at, and acted on; a defined agent gets heartbeats and can be
+/// deleted). Clients and stateful fuzzers (schemathesis) follow them. utoipa 5's `Link` writes
+/// `operation_id` instead of `operationId` (an invalid document), so each response's `links`
+/// object is written as JSON into its top-level map (`extensions`, flattened unprefixed when
+/// inserted directly), like the `webhooks`.
+struct Links;
+
+/// Links of one operation's answers: path, method, the statuses that carry them, and per link
+/// its name, the target operation and where its `id` comes from.
+type LinksFrom = (
+    &'static str,
+    &'static str,
+    &'static [&'static str],
+    &'static [(&'static str, &'static str, &'static str)],
+);
+
+impl utoipa::Modify for Links {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::RefOr;
+        const TICKET: &str = "$response.body#/id";
+        const AGENT: &str = "$request.path.id";
+        const LINKS: [LinksFrom; 3] = [
+            (
+                "/v1/tickets",
+                "post",
+                &["201", "200"],
+                &[
+                    ("ReadTicket", "get_ticket", TICKET),
+                    ("ReadHistory", "get_history", TICKET),
+                    ("ReadLive", "get_live", TICKET),
+                    ("ActOnTicket", "act", TICKET),
+                ],
+            ),
+            (
+                "/v1/tickets/{id}",
+                "get",
+                &["200"],
+                &[("ActOnTicket", "act", TICKET)],
+            ),
+            (
+                "/v1/agents/{id}",
+                "put",
+                &["200"],
+                &[
+                    ("Heartbeat", "heartbeat", AGENT),
+                    ("DeleteAgent", "delete_agent", AGENT),
+                ],
+            ),
+        ];
+        for (path, method, statuses, targets) in LINKS {
+            let Some(item) = openapi.paths.paths.get_mut(path) else {
+                continue;
+            };
+            let op = match method {
+                "get" => item.get.as_mut(),
+                "put" => item.put.as_mut(),
+                _ => item.post.as_mut(),
+            };
+            let Some(op) = op else { continue };
+            for status in statuses {
+                let Some(RefOr::T(response)) = op.responses.responses.get_mut(*status) else {
+                    continue;
+                };
+                let object: serde_json::Map<String, serde_json::Value> = targets
+                    .iter()
+                    .map(|(name, operation_id, id)| {
+                        let link = serde_json::json!({
+                            "operationId": operation_id,
+                            "parameters": {"id": id},
+                            "description": format!("`id` of `{operation_id}` is `{id}`"),
+                        });
+                        ((*name).to_string(), link)
+                    })
+                    .collect();
+                response
+                    .extensions
+                    .get_or_insert_with(Default::default)
+                    .insert("links".to_string(), serde_json::Value::Object(object));
+            }
+        }
+    }
+}
+
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// Builds the complete HTTP application.
@@ -590,5 +695,71 @@ mod tests {
             details: [("outcome", "mediated")].into_iter().collect(),
         };
         assert!(fits(&serde_json::to_value(&sent).expect("json")));
+    }
+
+    /// The links a new ticket's and a new agent's answers carry lead to real operations, name
+    /// their path parameters, and are written as OpenAPI spells them (`operationId`).
+    #[test]
+    fn links_lead_from_new_tickets_and_agents_to_real_operations() {
+        let doc = serde_json::to_value(ApiDoc::openapi()).expect("serialises");
+        let mut by_id = std::collections::BTreeMap::new();
+        for (path, item) in doc["paths"].as_object().expect("paths") {
+            for op in item.as_object().expect("path item").values() {
+                if let Some(id) = op["operationId"].as_str() {
+                    by_id.insert(id.to_string(), path.clone());
+                }
+            }
+        }
+        let links_of = |path: &str, method: &str, status: &str| {
+            doc["paths"][path][method]["responses"][status]["links"]
+                .as_object()
+                .cloned()
+                .unwrap_or_default()
+        };
+        let created = links_of("/v1/tickets", "post", "201");
+        let targets: Vec<&str> = created
+            .values()
+            .filter_map(|l| l["operationId"].as_str())
+            .collect();
+        for want in ["get_ticket", "get_history", "get_live", "act"] {
+            assert!(
+                targets.contains(&want),
+                "201 of POST /v1/tickets: {targets:?}"
+            );
+        }
+        let agent = links_of("/v1/agents/{id}", "put", "200");
+        assert!(agent.values().any(|l| l["operationId"] == "delete_agent"));
+        let all = [
+            created,
+            links_of("/v1/tickets", "post", "200"),
+            links_of("/v1/tickets/{id}", "get", "200"),
+            agent,
+        ];
+        for (name, link) in all.iter().flatten() {
+            assert!(link.get("operation_id").is_none(), "{name}: {link}");
+            let target = link["operationId"].as_str().expect("operationId");
+            let path = by_id
+                .get(target)
+                .unwrap_or_else(|| panic!("{name}: no {target}"));
+            for param in link["parameters"].as_object().expect("parameters").keys() {
+                assert!(
+                    path.contains(&format!("{{{param}}}")),
+                    "{name}: {param} not in {path}"
+                );
+            }
+        }
+    }
+
+    /// An action's and a heartbeat's body may be left out, but when sent it is a JSON object:
+    /// the document must not offer `null`, which the gateway refuses (400).
+    #[test]
+    fn optional_bodies_are_not_required_and_not_null() {
+        let doc = serde_json::to_value(ApiDoc::openapi()).expect("serialises");
+        for path in ["/v1/tickets/{id}/{action}", "/v1/agents/{id}/heartbeat"] {
+            let body = &doc["paths"][path]["post"]["requestBody"];
+            assert_eq!(body["required"], false, "{path}: {body}");
+            let schema = &body["content"]["application/json"]["schema"];
+            assert!(schema["$ref"].is_string(), "{path}: {schema}");
+        }
     }
 }
