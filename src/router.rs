@@ -56,15 +56,20 @@ use crate::state::AppState;
         crate::api::ops::metrics,
         openapi,
     ),
-    components(schemas(crate::lifecycle::Action)),
-    modifiers(&BearerAuth, &PartnerSignature, &CommonProblems),
+    components(schemas(
+        crate::lifecycle::Action,
+        crate::api::callbacks::PartnerCallback,
+        crate::api::callbacks::CallbackEvent
+    )),
+    modifiers(&BearerAuth, &PartnerSignature, &CommonProblems, &PartnerCallbacks, &Links, &OptionalBodies),
     tags(
         (name = "intake", description = "Tickets in"),
         (name = "lifecycle", description = "Accept, contact, pause, resolve, follow up, transfer, escalate"),
         (name = "agents", description = "Lawyers, mediators and triage operators; claims and leases"),
         (name = "live", description = "Live transfer while the caller waits: reservations, estimates, presence"),
         (name = "queues", description = "Queue state"),
-        (name = "ops", description = "Health, readiness, metrics")
+        (name = "ops", description = "Health, readiness, metrics"),
+        (name = "callbacks", description = "Callbacks to partners (事件反馈): what the gateway POSTs to a partner's `callback_url` (the `webhooks`), and their outboxes")
     )
 )]
 pub struct ApiDoc;
@@ -228,6 +233,264 @@ impl utoipa::Modify for PartnerSignature {
     }
 }
 
+/// Partner callbacks (`src/callbacks/`) as OpenAPI 3.1 `webhooks`: one POST per event a partner
+/// may subscribe to, signed like the partner's own requests, with an example of each. utoipa 5
+/// has no field for `webhooks`, so the object goes in the document's top-level map (its
+/// `extensions`, which serialise flattened and unprefixed when inserted directly).
+struct PartnerCallbacks;
+
+/// A callback event: its name, what it means, and named examples of what varies in its body
+/// (`status`, `details`).
+type CallbackDoc = (
+    &'static str,
+    &'static str,
+    Vec<(&'static str, serde_json::Value)>,
+);
+
+impl PartnerCallbacks {
+    /// Every event a partner may subscribe to, documented.
+    fn events() -> [CallbackDoc; 6] {
+        use serde_json::json;
+        let queue = "mediation.320831.labour";
+        [
+            (
+                "ticket.accepted",
+                "The ticket is registered here (受理) and queued.",
+                vec![(
+                    "queued",
+                    json!({"status": "queued", "details": {"queue": queue}}),
+                )],
+            ),
+            (
+                "ticket.assigned",
+                "An agent accepted the ticket (`details.agent`).",
+                vec![(
+                    "accepted",
+                    json!({"status": "accepted", "details": {"agent": "m-320831-01", "queue": queue}}),
+                )],
+            ),
+            (
+                "ticket.status_changed",
+                "Any other status change: transfer, escalation, first contact, pause, reopen, withdrawal, … Subscribing to it also brings every named event.",
+                vec![
+                    (
+                        "first_contact",
+                        json!({"status": "in_progress", "details": {"queue": queue}}),
+                    ),
+                    (
+                        "withdrawn",
+                        json!({"status": "withdrawn", "details": {"queue": queue, "reason": "来电人已自行解决"}}),
+                    ),
+                ],
+            ),
+            (
+                "ticket.resolved",
+                "Resolved, with `outcome` and `summary`.",
+                vec![(
+                    "mediated",
+                    json!({"status": "resolved", "details": {"outcome": "mediated", "summary": "双方达成协议", "agent": "m-320831-01", "queue": queue}}),
+                )],
+            ),
+            (
+                "ticket.returned",
+                "Sent back to the sender (退单) with `reason`, or classified out of scope at registration.",
+                vec![(
+                    "out_of_scope",
+                    json!({"status": "returned", "details": {"queue": queue, "reason": "属于住建部门职责，退回12345"}}),
+                )],
+            ),
+            (
+                "sla.breached",
+                "A clock breached (`details.clock`, its deadline `due_ms` and the breach ladder's `actions`); the status is unchanged, so absent.",
+                vec![(
+                    "accept_clock",
+                    json!({"details": {"clock": "accept", "due_ms": "1763956800000", "actions": "raise_band,notify", "queue": queue}}),
+                )],
+            ),
+        ]
+    }
+}
+
+impl utoipa::Modify for PartnerCallbacks {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use serde_json::json;
+        let header = |name: &str, description: &str, schema: serde_json::Value| json!({"name": name, "in": "header", "required": true, "description": description, "schema": schema});
+        let parameters = json!([
+            header(
+                crate::auth::KEY_HEADER,
+                "The partner's `key_id` (`[[auth.partners]]`): which shared secret signed the callback",
+                json!({"type": "string"})
+            ),
+            header(
+                crate::auth::TIMESTAMP_HEADER,
+                "When the gateway signed it, whole Unix seconds",
+                json!({"type": "string", "pattern": "^[0-9]+$"})
+            ),
+            header(
+                crate::auth::SIGNATURE_HEADER,
+                "Lowercase hex HMAC-SHA256 over `timestamp + \"\\n\" + body` (the exact bytes) with the partner's shared secret, as the partner signs its own requests",
+                json!({"type": "string", "pattern": "^[0-9a-f]{64}$"})
+            ),
+            header(
+                "idempotency-key",
+                "The `delivery_id`: the same on every retry and replay",
+                json!({"type": "string"})
+            ),
+        ]);
+        let mut webhooks = serde_json::Map::new();
+        for (n, (event, meaning, examples)) in Self::events().into_iter().enumerate() {
+            let examples: serde_json::Map<String, serde_json::Value> = examples
+                .into_iter()
+                .enumerate()
+                .map(|(i, (name, v))| {
+                    let mut body = json!({
+                        "delivery_id": format!("320831:176395200012{n}-{i}"),
+                        "event": event,
+                        "ticket_id": "320831-00000042",
+                        "external_id": "SQ-20261124-0001",
+                        "source": "12345",
+                        "occurred_at": "2026-11-24T02:40:00.123+00:00",
+                    });
+                    if let (Some(body), Some(extra)) = (body.as_object_mut(), v.as_object()) {
+                        body.extend(extra.clone());
+                    }
+                    (name.to_string(), json!({"value": body}))
+                })
+                .collect();
+            webhooks.insert(
+                event.to_string(),
+                json!({"post": {
+                    "tags": ["callbacks"],
+                    "operationId": format!("callback_{}", event.replace('.', "_")),
+                    "summary": format!("`{event}` to the partner's callback_url"),
+                    "description": format!("{meaning} Sent to partners that subscribe to it (`callback_events`), one POST per event, in order per ticket, at least once: any answer but 2xx, a timeout (`callbacks.timeout_ms`) or a refused connection is retried with exponential backoff and full jitter, and after `callbacks.max_attempts` the event goes to the dead letters (`GET /v1/admin/callbacks`, replayed by `POST /v1/admin/callbacks/replay`). Dedupe on `delivery_id`."),
+                    "parameters": parameters,
+                    "requestBody": {
+                        "required": true,
+                        "content": {"application/json": {
+                            "schema": {"$ref": "#/components/schemas/PartnerCallback"},
+                            "examples": examples,
+                        }},
+                    },
+                    "responses": {
+                        "2XX": {"description": "Delivered: the next event of the outbox follows"},
+                        "default": {"description": "Not delivered: retried later, the outbox waits (in order)"},
+                    },
+                }}),
+            );
+        }
+        openapi
+            .extensions
+            .get_or_insert_with(Default::default)
+            .insert("webhooks".to_string(), serde_json::Value::Object(webhooks));
+    }
+}
+
+/// Bodies that may be left out altogether (an action without details, a plain heartbeat): not
+/// required, but when sent, a JSON object (JSON `null` is no object, and is refused).
+struct OptionalBodies;
+
+impl utoipa::Modify for OptionalBodies {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::Required;
+        for path in ["/v1/tickets/{id}/{action}", "/v1/agents/{id}/heartbeat"] {
+            if let Some(body) = openapi
+                .paths
+                .paths
+                .get_mut(path)
+                .and_then(|item| item.post.as_mut())
+                .and_then(|op| op.request_body.as_mut())
+            {
+                body.required = Some(Required::False);
+            }
+        }
+    }
+}
+
+/// OpenAPI links: where the id a response carries can be used next (a new ticket is read, its
+/// history and live transfer looked at, and acted on; a defined agent gets heartbeats and can be
+/// deleted). Clients and stateful fuzzers (schemathesis) follow them. utoipa 5's `Link` writes
+/// `operation_id` instead of `operationId` (an invalid document), so each response's `links`
+/// object is written as JSON into its top-level map (`extensions`, flattened unprefixed when
+/// inserted directly), like the `webhooks`.
+struct Links;
+
+/// Links of one operation's answers: path, method, the statuses that carry them, and per link
+/// its name, the target operation and where its `id` comes from.
+type LinksFrom = (
+    &'static str,
+    &'static str,
+    &'static [&'static str],
+    &'static [(&'static str, &'static str, &'static str)],
+);
+
+impl utoipa::Modify for Links {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::RefOr;
+        const TICKET: &str = "$response.body#/id";
+        const AGENT: &str = "$request.path.id";
+        const LINKS: [LinksFrom; 3] = [
+            (
+                "/v1/tickets",
+                "post",
+                &["201", "200"],
+                &[
+                    ("ReadTicket", "get_ticket", TICKET),
+                    ("ReadHistory", "get_history", TICKET),
+                    ("ReadLive", "get_live", TICKET),
+                    ("ActOnTicket", "act", TICKET),
+                ],
+            ),
+            (
+                "/v1/tickets/{id}",
+                "get",
+                &["200"],
+                &[("ActOnTicket", "act", TICKET)],
+            ),
+            (
+                "/v1/agents/{id}",
+                "put",
+                &["200"],
+                &[
+                    ("Heartbeat", "heartbeat", AGENT),
+                    ("DeleteAgent", "delete_agent", AGENT),
+                ],
+            ),
+        ];
+        for (path, method, statuses, targets) in LINKS {
+            let Some(item) = openapi.paths.paths.get_mut(path) else {
+                continue;
+            };
+            let op = match method {
+                "get" => item.get.as_mut(),
+                "put" => item.put.as_mut(),
+                _ => item.post.as_mut(),
+            };
+            let Some(op) = op else { continue };
+            for status in statuses {
+                let Some(RefOr::T(response)) = op.responses.responses.get_mut(*status) else {
+                    continue;
+                };
+                let object: serde_json::Map<String, serde_json::Value> = targets
+                    .iter()
+                    .map(|(name, operation_id, id)| {
+                        let link = serde_json::json!({
+                            "operationId": operation_id,
+                            "parameters": {"id": id},
+                            "description": format!("`id` of `{operation_id}` is `{id}`"),
+                        });
+                        ((*name).to_string(), link)
+                    })
+                    .collect();
+                response
+                    .extensions
+                    .get_or_insert_with(Default::default)
+                    .insert("links".to_string(), serde_json::Value::Object(object));
+            }
+        }
+    }
+}
+
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// Builds the complete HTTP application.
@@ -318,4 +581,185 @@ pub fn app(state: Arc<AppState>) -> Router {
     responses((status = 200, description = "OpenAPI document", body = Object)))]
 pub async fn openapi() -> axum::Json<utoipa::openapi::OpenApi> {
     axum::Json(ApiDoc::openapi())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every parameter is where the path says: `in: path` exactly for the `{name}`s of the path
+    /// template (each required), everything else in the query or a header. A query parameter
+    /// declared `in: path` makes the document invalid and sends clients to the wrong place.
+    #[test]
+    fn parameters_are_in_the_path_only_when_the_template_names_them() {
+        let doc = serde_json::to_value(ApiDoc::openapi()).expect("serialises");
+        std::fs::write(
+            "/tmp/openapi-edges.json",
+            serde_json::to_string_pretty(&doc).unwrap(),
+        )
+        .ok();
+        let mut wrong = Vec::new();
+        for (path, item) in doc["paths"].as_object().expect("paths") {
+            let in_template: Vec<&str> = path
+                .split('{')
+                .skip(1)
+                .filter_map(|s| s.split('}').next())
+                .collect();
+            for (method, op) in item.as_object().expect("path item") {
+                let params = op["parameters"].as_array().cloned().unwrap_or_default();
+                for p in &params {
+                    let (name, place) = (
+                        p["name"].as_str().unwrap_or(""),
+                        p["in"].as_str().unwrap_or(""),
+                    );
+                    let templated = in_template.contains(&name);
+                    if (place == "path") != templated || (place == "path" && p["required"] != true)
+                    {
+                        wrong.push(format!("{method} {path}: {name} in {place}"));
+                    }
+                }
+                for name in &in_template {
+                    if !params
+                        .iter()
+                        .any(|p| p["name"] == *name && p["in"] == "path")
+                    {
+                        wrong.push(format!("{method} {path}: {{{name}}} not declared"));
+                    }
+                }
+            }
+        }
+        assert!(wrong.is_empty(), "{wrong:#?}");
+    }
+
+    /// Partner callbacks are described as OpenAPI 3.1 `webhooks`, one per event a partner may
+    /// subscribe to, signed like inbound requests, each with an example that is what the
+    /// gateway sends.
+    #[test]
+    fn partner_callbacks_are_described_as_webhooks_with_examples() {
+        let doc = serde_json::to_value(ApiDoc::openapi()).expect("serialises");
+        assert_eq!(doc["openapi"], "3.1.0");
+        let schema = &doc["components"]["schemas"]["PartnerCallback"];
+        let properties = schema["properties"].as_object().expect("properties");
+        let required: Vec<&str> = schema["required"]
+            .as_array()
+            .expect("required")
+            .iter()
+            .filter_map(|v| v.as_str())
+            .collect();
+        let fits = |body: &serde_json::Value| {
+            let body = body.as_object().expect("an object");
+            body.keys().all(|k| properties.contains_key(k))
+                && required.iter().all(|k| body.contains_key(*k))
+        };
+        for event in crate::auth::CALLBACK_EVENTS {
+            let post = &doc["webhooks"][event]["post"];
+            assert!(post.is_object(), "no webhook for {event}");
+            let headers: Vec<&str> = post["parameters"]
+                .as_array()
+                .expect("parameters")
+                .iter()
+                .filter(|p| p["in"] == "header" && p["required"] == true)
+                .filter_map(|p| p["name"].as_str())
+                .collect();
+            for h in [
+                crate::auth::KEY_HEADER,
+                crate::auth::TIMESTAMP_HEADER,
+                crate::auth::SIGNATURE_HEADER,
+                "idempotency-key",
+            ] {
+                assert!(headers.contains(&h), "{event}: header {h} missing");
+            }
+            let content = &post["requestBody"]["content"]["application/json"];
+            assert_eq!(
+                content["schema"]["$ref"],
+                "#/components/schemas/PartnerCallback"
+            );
+            let examples = content["examples"].as_object().expect("examples");
+            assert!(!examples.is_empty(), "{event}: no example");
+            for (name, example) in examples {
+                let value = &example["value"];
+                assert_eq!(value["event"], event, "{event}: example {name}");
+                assert!(fits(value), "{event}: example {name} off the schema");
+            }
+            assert!(post["responses"]["2XX"].is_object(), "{event}");
+        }
+        // What the gateway really sends fits the schema too.
+        let sent = crate::callbacks::CallbackBody {
+            delivery_id: "320831:1763952000123-0".into(),
+            event: "ticket.resolved",
+            ticket_id: "320831-00000042",
+            external_id: "SQ-20261124-0001".into(),
+            source: "12345".into(),
+            status: Some("resolved"),
+            occurred_at: "2026-11-24T02:40:00.123+00:00".into(),
+            details: [("outcome", "mediated")].into_iter().collect(),
+        };
+        assert!(fits(&serde_json::to_value(&sent).expect("json")));
+    }
+
+    /// The links a new ticket's and a new agent's answers carry lead to real operations, name
+    /// their path parameters, and are written as OpenAPI spells them (`operationId`).
+    #[test]
+    fn links_lead_from_new_tickets_and_agents_to_real_operations() {
+        let doc = serde_json::to_value(ApiDoc::openapi()).expect("serialises");
+        let mut by_id = std::collections::BTreeMap::new();
+        for (path, item) in doc["paths"].as_object().expect("paths") {
+            for op in item.as_object().expect("path item").values() {
+                if let Some(id) = op["operationId"].as_str() {
+                    by_id.insert(id.to_string(), path.clone());
+                }
+            }
+        }
+        let links_of = |path: &str, method: &str, status: &str| {
+            doc["paths"][path][method]["responses"][status]["links"]
+                .as_object()
+                .cloned()
+                .unwrap_or_default()
+        };
+        let created = links_of("/v1/tickets", "post", "201");
+        let targets: Vec<&str> = created
+            .values()
+            .filter_map(|l| l["operationId"].as_str())
+            .collect();
+        for want in ["get_ticket", "get_history", "get_live", "act"] {
+            assert!(
+                targets.contains(&want),
+                "201 of POST /v1/tickets: {targets:?}"
+            );
+        }
+        let agent = links_of("/v1/agents/{id}", "put", "200");
+        assert!(agent.values().any(|l| l["operationId"] == "delete_agent"));
+        let all = [
+            created,
+            links_of("/v1/tickets", "post", "200"),
+            links_of("/v1/tickets/{id}", "get", "200"),
+            agent,
+        ];
+        for (name, link) in all.iter().flatten() {
+            assert!(link.get("operation_id").is_none(), "{name}: {link}");
+            let target = link["operationId"].as_str().expect("operationId");
+            let path = by_id
+                .get(target)
+                .unwrap_or_else(|| panic!("{name}: no {target}"));
+            for param in link["parameters"].as_object().expect("parameters").keys() {
+                assert!(
+                    path.contains(&format!("{{{param}}}")),
+                    "{name}: {param} not in {path}"
+                );
+            }
+        }
+    }
+
+    /// An action's and a heartbeat's body may be left out, but when sent it is a JSON object:
+    /// the document must not offer `null`, which the gateway refuses (400).
+    #[test]
+    fn optional_bodies_are_not_required_and_not_null() {
+        let doc = serde_json::to_value(ApiDoc::openapi()).expect("serialises");
+        for path in ["/v1/tickets/{id}/{action}", "/v1/agents/{id}/heartbeat"] {
+            let body = &doc["paths"][path]["post"]["requestBody"];
+            assert_eq!(body["required"], false, "{path}: {body}");
+            let schema = &body["content"]["application/json"]["schema"];
+            assert!(schema["$ref"].is_string(), "{path}: {schema}");
+        }
+    }
 }

@@ -955,3 +955,61 @@ async fn a_transfer_to_another_county_moves_the_ticket_with_its_age_in_two_idemp
         .expect("get");
     assert!(key.is_some_and(|k| k.starts_with(&new_id)));
 }
+
+#[tokio::test]
+async fn a_browser_console_opens_its_offer_stream_with_access_token() {
+    let redis = RedisServer::start();
+    let app = TestApp::spawn_with(&redis, &agents_config(60, true, 10)).await;
+    put_agent(&app, "m1", mediator("grid", "320831")).await;
+    let open = |query: &str| {
+        app.http
+            .get(format!("{}/v1/agents/m1/offers{query}", app.base))
+            .send()
+    };
+
+    // `EventSource` sends no headers: the token comes in the query, and offers arrive.
+    let res = open("?access_token=t-m1").await.expect("sent");
+    assert_eq!(res.status(), 200);
+    let mut console = SseReader {
+        res,
+        buf: String::new(),
+    };
+    console.next_of(&["online"], Duration::from_secs(5)).await;
+    let t = post(&app, &ticket("Q-1")).await;
+    let (_, offer) = console.next_of(&["offer"], Duration::from_secs(10)).await;
+    assert_eq!(offer["id"], t["id"]);
+
+    // Still the agent's own stream only, and a token that is wrong is still wrong.
+    for (query, want) in [
+        ("?access_token=t-m2", 403),
+        ("?access_token=not-a-token", 401),
+        ("", 401),
+        ("?token=t-m1", 400),
+    ] {
+        let res = open(query).await.expect("sent");
+        assert_eq!(res.status(), want, "{query}");
+        assert_eq!(
+            res.headers()["content-type"].to_str().expect("ascii"),
+            "application/problem+json",
+            "{query}"
+        );
+    }
+
+    // The OpenAPI document says so.
+    let doc: Value = app
+        .get("/openapi.json", "")
+        .await
+        .json()
+        .await
+        .expect("json");
+    let params = doc["paths"]["/v1/agents/{id}/offers"]["get"]["parameters"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert!(
+        params
+            .iter()
+            .any(|p| p["name"] == "access_token" && p["in"] == "query"),
+        "{params:?}"
+    );
+}

@@ -479,3 +479,107 @@ async fn a_caller_who_keeps_calling_is_raised_a_level() {
         .expect("json");
     assert_eq!(v["classification"]["warning_level"], "none");
 }
+
+/// POSTs a raw JSON body to `path` with a bearer token; (status, JSON answer).
+async fn raw_json(app: &TestApp, path: &str, token: &str, body: String) -> (u16, Value) {
+    let res = app
+        .http
+        .post(format!("{}{path}", app.base))
+        .bearer_auth(token)
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .expect("sent");
+    support::status_and_json(res).await
+}
+
+#[tokio::test]
+async fn anything_but_whitespace_after_the_json_body_is_malformed() {
+    let redis = RedisServer::start();
+    let app = TestApp::spawn(&redis).await;
+    let (a, b) = (ticket("T-1").to_string(), ticket("T-2").to_string());
+
+    // Two tickets in one body: neither is registered, the sender learns why.
+    for (name, body) in [
+        ("two tickets", format!("{a}{b}")),
+        ("two tickets, a newline between", format!("{a}\n{b}")),
+        ("a stray brace", format!("{a}}}")),
+        ("a trailing word", format!("{a} x")),
+    ] {
+        let (status, problem) = raw_json(&app, "/v1/tickets", PARTNER, body).await;
+        assert_eq!(status, 400, "{name}: {problem}");
+        assert_eq!(problem["type"], "/problems/malformed-request", "{name}");
+    }
+    let keys: Vec<String> = redis.conn().keys("hl:{320831}:t:*").expect("keys");
+    assert!(
+        keys.is_empty(),
+        "registered despite trailing data: {keys:?}"
+    );
+
+    // A batch followed by another value.
+    let batch = json!({"tickets": [ticket("T-3")]}).to_string();
+    let (status, problem) = raw_json(
+        &app,
+        "/v1/tickets:batch",
+        PARTNER,
+        format!("{batch}{batch}"),
+    )
+    .await;
+    assert_eq!(status, 400, "{problem}");
+    assert_eq!(problem["type"], "/problems/malformed-request");
+
+    // Trailing whitespace is not data.
+    let (status, v) = raw_json(&app, "/v1/tickets", PARTNER, format!("{a}\r\n\t ")).await;
+    assert_eq!(status, 201, "{v}");
+    let id = v["id"].as_str().expect("id").to_string();
+
+    // An action's body goes through the same parser.
+    let (status, problem) = raw_json(
+        &app,
+        &format!("/v1/tickets/{id}/note"),
+        SUPERVISOR,
+        r#"{"note":"一"}{"note":"二"}"#.into(),
+    )
+    .await;
+    assert_eq!(status, 400, "{problem}");
+    assert_eq!(problem["type"], "/problems/malformed-request");
+    let (status, v) = raw_json(
+        &app,
+        &format!("/v1/tickets/{id}/note"),
+        SUPERVISOR,
+        "{\"note\":\"一\"}\n".into(),
+    )
+    .await;
+    assert_eq!(status, 200, "{v}");
+}
+
+#[tokio::test]
+async fn a_slash_in_town_village_or_grid_is_refused_naming_the_field() {
+    let redis = RedisServer::start();
+    let app = TestApp::spawn(&redis).await;
+    for field in ["town", "village", "grid"] {
+        let mut t = ticket(&format!("R-{field}"));
+        // "城关镇/东关村" as a town would put the ticket one level too deep in the region path.
+        t["region"][field] = json!("城关镇/东关村");
+        let (status, problem) =
+            support::status_and_json(app.post("/v1/tickets", PARTNER, &t).await).await;
+        assert_eq!(status, 422, "{field}: {problem}");
+        assert_eq!(problem["type"], "/problems/validation-error", "{field}");
+        assert_eq!(fields(&problem), [format!("region.{field}")], "{problem}");
+    }
+    // In a batch, the item fails alone and names its index.
+    let mut bad = ticket("R-batch");
+    bad["region"]["grid"] = json!("a/b");
+    let res = app
+        .post("/v1/tickets:batch", PARTNER, &json!({"tickets": [bad]}))
+        .await;
+    let v: Value = res.json().await.expect("json");
+    assert_eq!(v["results"][0]["status"], 422, "{v}");
+    assert_eq!(
+        fields(&v["results"][0]["problem"]),
+        ["tickets[0].region.grid"]
+    );
+    let keys: Vec<String> = redis.conn().keys("hl:{320831}:t:*").expect("keys");
+    assert!(keys.is_empty(), "{keys:?}");
+}

@@ -113,8 +113,14 @@ pub enum AgentStatus {
 /// An agent as admins define it (`PUT /v1/agents/{id}` body, `[[agents.bootstrap]]`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({
+    "name": "王调解员", "kind": "mediator", "skills": ["labour", "neighbour"],
+    "regions": ["320831/城关镇"], "tier": "town", "capacity": 5, "status": "available",
+    "contact": "8021"
+}))]
 pub struct AgentSpec {
-    /// Display name, e.g. 张律师.
+    /// Display name, e.g. 张律师: 1 to 64 characters.
+    #[schema(min_length = 1, max_length = 64)]
     pub name: String,
     /// Lawyer, mediator or triage.
     pub kind: AgentKind,
@@ -122,15 +128,18 @@ pub struct AgentSpec {
     #[serde(default)]
     pub skills: Vec<String>,
     /// Region paths, all in one county: `320831`, `320831/城关镇`, `320831/城关镇/东关村/3`.
+    #[schema(min_items = 1)]
     pub regions: Vec<String>,
     /// Grid, village, town or county.
     pub tier: Tier,
-    /// Most tickets held at once (leased or being worked).
+    /// Most tickets held at once (leased or being worked), 1 to 10000.
+    #[schema(minimum = 1, maximum = 10000)]
     pub capacity: u32,
     /// Available, away or offline.
     pub status: AgentStatus,
-    /// Extension or number to transfer a call to.
+    /// Extension or number to transfer a call to, at most 32 characters.
     #[serde(default)]
+    #[schema(max_length = 32)]
     pub contact: Option<String>,
 }
 

@@ -33,7 +33,7 @@ pub struct LeaseView {
         ("id" = String, Path, description = "Ticket id"),
         ("action" = Action, Path, description = "accept, first_contact, pause, resume, resolve, follow_up, transfer, escalate, renew, return, dispute, reopen, raise, note, decline, cancel_live, end_call or withdraw"),
     ),
-    request_body(content = Option<ActionRequest>, description = "Optional; resolve needs outcome and summary, follow_up needs satisfaction"),
+    request_body(content = ActionRequest, description = "Optional: no body at all, or a JSON object; resolve needs outcome and summary, follow_up needs satisfaction"),
     responses(
         (status = 200, description = "The ticket after the action", body = TicketView),
         (status = 400, description = "Malformed body", body = crate::api::problem::Problem, content_type = "application/problem+json"),

@@ -228,13 +228,24 @@ pub async fn claim(
     .into_response())
 }
 
+/// Query of `GET /v1/agents/{id}/offers`.
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct OffersQuery {
+    /// The agent's bearer token, for consoles that cannot send headers (browsers'
+    /// `EventSource`); the `Authorization` header wins when both are sent.
+    pub access_token: Option<String>,
+}
+
 /// Hold this open to receive offers (Server-Sent Events): `offer` (a ticket reserved for the
 /// agent: accept it with its `lease_id`, or `decline`; `live: "1"` marks a caller waiting on the
 /// line), `offer_expired`, `offer_declined`, `offer_cancelled` (the caller hung up), `away`.
-/// While it is open the agent counts as online for pushed offers and live reservations.
+/// While it is open the agent counts as online for pushed offers and live reservations. The
+/// token may come as `?access_token=` (browsers' `EventSource` cannot send headers).
 #[utoipa::path(
     get, path = "/v1/agents/{id}/offers", tag = "agents",
-    params(("id" = String, Path, description = "The agent's own id")),
+    params(("id" = String, Path, description = "The agent's own id"), OffersQuery),
     responses(
         (status = 200, description = "text/event-stream of offers", content_type = "text/event-stream"),
         (status = 403, description = "Not this agent's token", body = crate::api::problem::Problem, content_type = "application/problem+json"),
@@ -244,9 +255,12 @@ pub async fn claim(
 )]
 pub async fn offers(
     State(state): State<Arc<AppState>>,
-    Authenticated(principal): Authenticated,
+    parts: axum::http::request::Parts,
     Path(id): Path<String>,
+    crate::api::json::QueryParams(query): crate::api::json::QueryParams<OffersQuery>,
 ) -> Result<Response, ApiError> {
+    // Bearer header, else ?access_token (like GET /v1/events); the rate is charged once.
+    let principal = crate::api::authenticate(&state, &parts, query.access_token.as_deref()).await?;
     require_self(&principal, &id)?;
     let agent = load_agent(&state, &id).await?;
     let county = agent

@@ -6,6 +6,59 @@ use serde::Serialize;
 
 use crate::api::StoreErrors;
 
+/// A callback to a partner (事件反馈): the body the gateway POSTs to the partner's
+/// `callback_url` (`crate::callbacks::CallbackBody`), documented as the OpenAPI `webhooks`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct PartnerCallback {
+    /// Stable across retries and replays (`<county>:<outbox entry>`): dedupe on it. Also sent
+    /// as the `idempotency-key` header.
+    #[schema(example = "320831:1763952000123-0")]
+    pub delivery_id: String,
+    /// What happened.
+    pub event: CallbackEvent,
+    /// The gateway's ticket id.
+    #[schema(example = "320831-00000042")]
+    pub ticket_id: String,
+    /// The partner's own ticket id, as it sent it.
+    #[schema(example = "SQ-20261124-0001")]
+    pub external_id: String,
+    /// The hotline the ticket came from (`12345`, `110`, `12348`).
+    #[schema(example = "12345")]
+    pub source: String,
+    /// The ticket's status after the event; absent when the event changed none (`sla.breached`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    /// When it happened (RFC 3339, Redis clock).
+    pub occurred_at: chrono::DateTime<chrono::Utc>,
+    /// Details, all strings: `queue`; `agent` (assigned); `outcome`, `summary` (resolved);
+    /// `reason` (returned, disputed, withdrawn, …); `satisfaction` (follow-up); `clock`,
+    /// `due_ms`, `actions` (`sla.breached`).
+    pub details: std::collections::BTreeMap<String, String>,
+}
+
+/// The events a partner may subscribe to (`callback_events`).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub enum CallbackEvent {
+    /// Registered here (受理).
+    #[serde(rename = "ticket.accepted")]
+    Accepted,
+    /// An agent accepted it.
+    #[serde(rename = "ticket.assigned")]
+    Assigned,
+    /// Any other status change (transfer, escalation, first contact, reopen, withdrawal, …).
+    #[serde(rename = "ticket.status_changed")]
+    StatusChanged,
+    /// Resolved, with `outcome` and `summary`.
+    #[serde(rename = "ticket.resolved")]
+    Resolved,
+    /// Sent back (退单), with `reason`; also a ticket classified out of scope at once.
+    #[serde(rename = "ticket.returned")]
+    Returned,
+    /// A clock breached (`details.clock`).
+    #[serde(rename = "sla.breached")]
+    SlaBreached,
+}
+
 /// One (county, partner) outbox, for `GET /v1/admin/callbacks`.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct OutboxView {

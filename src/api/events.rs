@@ -33,6 +33,7 @@ use crate::state::AppState;
 
 /// Query of `GET /v1/events`.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct EventsQuery {
     /// Only counties under this region prefix (within the caller's own regions).

@@ -44,7 +44,8 @@ where
 
 /// Parses JSON, reporting the path of the field that failed. JSON must be UTF-8 (RFC 8259), and
 /// a body that is not says so plainly rather than as a confusing parse error. Nesting deeper
-/// than serde_json's recursion limit (128) is a 400, not a stack overflow.
+/// than serde_json's recursion limit (128) is a 400, not a stack overflow. The body is one
+/// value: anything but whitespace after it is a 400 too.
 pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     if let Err(e) = std::str::from_utf8(bytes) {
         return Err(ApiError::Malformed {
@@ -56,17 +57,33 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         });
     }
     let de = &mut serde_json::Deserializer::from_slice(bytes);
-    serde_path_to_error::deserialize(de).map_err(|e| {
+    let value = serde_path_to_error::deserialize(&mut *de).map_err(|e| {
         let inner = e.inner().to_string();
         let path = e.path().to_string();
         let field = field_of(&path, &inner);
-        // serde_json appends " at line L column C"; the field path says more to a partner.
-        let detail = inner
-            .rsplit_once(" at line ")
-            .map(|(head, _)| head.to_string())
-            .unwrap_or(inner);
-        ApiError::Malformed { detail, field }
-    })
+        ApiError::Malformed {
+            detail: without_position(inner),
+            field,
+        }
+    })?;
+    // One value per body: a second ticket after the first (`{...}{...}`) would otherwise be
+    // dropped without a word while the first is answered 201.
+    de.end().map_err(|e| ApiError::Malformed {
+        detail: format!(
+            "{}: the body must hold one JSON value, with nothing but whitespace after it",
+            without_position(e.to_string())
+        ),
+        field: None,
+    })?;
+    Ok(value)
+}
+
+/// serde_json appends " at line L column C"; the field path says more to a partner.
+fn without_position(message: String) -> String {
+    message
+        .rsplit_once(" at line ")
+        .map(|(head, _)| head.to_string())
+        .unwrap_or(message)
 }
 
 /// The field a serde error is about: the path, plus the field named in "missing field `x`".
@@ -152,6 +169,32 @@ mod tests {
             Some("extra")
         );
         assert_eq!(field("{not json").as_deref(), None);
+    }
+
+    #[test]
+    fn anything_but_whitespace_after_the_value_is_malformed() {
+        let one = r#"{"region":{"code":"1"}}"#;
+        for body in [
+            format!("{one}{one}"),
+            format!("{one} {one}"),
+            format!("{one}}}"),
+            format!("{one}x"),
+            format!("{one}\n0"),
+        ] {
+            match parse::<Outer>(body.as_bytes()) {
+                Err(ApiError::Malformed { detail, .. }) => {
+                    assert!(detail.contains("trailing"), "{body}: {detail}")
+                }
+                other => panic!("{body}: expected malformed, got {other:?}"),
+            }
+        }
+        for body in [format!("{one}\r\n\t "), format!(" {one}")] {
+            assert!(parse::<Outer>(body.as_bytes()).is_ok(), "{body:?}");
+        }
+        assert!(matches!(
+            parse::<serde_json::Value>(b"1 2"),
+            Err(ApiError::Malformed { .. })
+        ));
     }
 
     #[test]

@@ -437,7 +437,7 @@ pub struct HeartbeatView {
 #[utoipa::path(
     post, path = "/v1/agents/{id}/heartbeat", tag = "live",
     params(("id" = String, Path, description = "Agent id")),
-    request_body(content = HeartbeatRequest, description = "Optional; `{\"online\": false}` signs off"),
+    request_body(content = HeartbeatRequest, description = "Optional: no body at all, or a JSON object; `{\"online\": false}` signs off"),
     responses(
         (status = 200, description = "Presence recorded", body = HeartbeatView),
         (status = 400, description = "Malformed body", body = crate::api::problem::Problem, content_type = "application/problem+json"),

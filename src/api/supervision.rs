@@ -19,6 +19,7 @@ use crate::state::AppState;
 
 /// `?region=` on the supervisors' endpoints.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct RegionQuery {
     /// Only counties under this region prefix.

@@ -13,17 +13,28 @@ use crate::classify::Decision;
 use crate::intake::settings::IntakeSettings;
 use crate::ticket::{Caller, Channel, Region, Source, Ticket, Transfer};
 
-/// `POST /v1/tickets` body.
+/// `POST /v1/tickets` body. The schema states what validation accepts (with the shipped
+/// `[intake]` limits); every field is still checked here, each bad one named in a 422.
 #[derive(Debug, Clone, Default, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({
+    "source": "12345", "external_id": "SQ-20261124-0001",
+    "received_at": "2026-11-24T08:30:00+08:00", "channel": "phone", "transfer": "one_click",
+    "caller": {"name": "王建国", "phone": "13812348000"},
+    "region": {"code": "320831", "town": "城关镇"}, "title": "工地拖欠工资",
+    "text": "老板拖欠工资三个月，双方吵起来了，希望调解员帮忙协调。", "people_involved": 2
+}))]
 pub struct TicketRequest {
     /// `12345`, `110` or `12348`. Required.
-    #[schema(value_type = Source)]
+    #[schema(value_type = Source, required = true)]
     pub source: Option<String>,
-    /// The sender's own ticket id; with `source` it makes retries idempotent. Required.
+    /// The sender's own ticket id; with `source` it makes retries idempotent. Required: visible
+    /// ASCII without spaces, at most `intake.external_id_max_len` (128) bytes.
+    #[schema(value_type = String, required = true, min_length = 1, max_length = 128, pattern = "^[!-~]+$")]
     pub external_id: Option<String>,
-    /// When the hotline took the call, RFC 3339. Required.
-    #[schema(value_type = String, format = DateTime, example = "2026-11-24T09:30:00+08:00")]
+    /// When the hotline took the call, RFC 3339, at most 10 minutes ahead of the gateway's
+    /// clock. Required.
+    #[schema(value_type = String, required = true, format = DateTime, example = "2026-11-24T09:30:00+08:00")]
     pub received_at: Option<String>,
     /// `phone` (default), `web`, `wechat`, `app` or `walk_in`.
     #[schema(value_type = Option<Channel>)]
@@ -34,14 +45,20 @@ pub struct TicketRequest {
     /// The caller; personal data, never logged.
     pub caller: Option<CallerRequest>,
     /// Where the matter is. Required, with a 6-digit `code`.
+    #[schema(value_type = RegionRequest, required = true)]
     pub region: Option<RegionRequest>,
-    /// The operator's one-line summary.
+    /// The operator's one-line summary, at most `intake.title_max_chars` (200) characters.
+    #[schema(max_length = 200)]
     pub title: Option<String>,
-    /// The caller's problem in free text. Required, non-empty.
+    /// The caller's problem in free text. Required, not blank, at most
+    /// `intake.text_max_chars` (5000) characters.
+    #[schema(value_type = String, required = true, min_length = 1, max_length = 5000, pattern = "\\S")]
     pub text: Option<String>,
     /// How many people are involved.
+    #[schema(maximum = 1000000)]
     pub people_involved: Option<u32>,
-    /// Free tags.
+    /// Free tags, at most `intake.tags_max` (20), each 1 to 32 characters.
+    #[schema(max_items = 20)]
     pub tags: Option<Vec<String>>,
     /// The caller is on the line and should be transferred live (人工转接/一键转接): the answer
     /// carries a reserved agent, or the caller's position and an estimated wait (`live`).
@@ -53,9 +70,11 @@ pub struct TicketRequest {
 #[derive(Debug, Clone, Default, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CallerRequest {
-    /// Name as given.
+    /// Name as given, at most 50 characters.
+    #[schema(max_length = 50)]
     pub name: Option<String>,
-    /// Phone number: digits with optional `+`, `-`, spaces and parentheses.
+    /// Phone number: 3 to 20 digits with optional `+`, `-`, spaces and parentheses.
+    #[schema(pattern = "^[ +()-]*([0-9][ +()-]*){3,20}$|^\\s*$")]
     pub phone: Option<String>,
 }
 
@@ -64,12 +83,16 @@ pub struct CallerRequest {
 #[serde(deny_unknown_fields)]
 pub struct RegionRequest {
     /// 6-digit county-level administrative code. Required.
+    #[schema(value_type = String, required = true, pattern = "^[0-9]{6}$")]
     pub code: Option<String>,
-    /// Town or street.
+    /// Town or street: 1 to 64 characters, without `/` (one level of the region path).
+    #[schema(max_length = 64, pattern = "^[^/]*$")]
     pub town: Option<String>,
-    /// Village or community.
+    /// Village or community: 1 to 64 characters, without `/`.
+    #[schema(max_length = 64, pattern = "^[^/]*$")]
     pub village: Option<String>,
-    /// Grid.
+    /// Grid: 1 to 64 characters, without `/`.
+    #[schema(max_length = 64, pattern = "^[^/]*$")]
     pub grid: Option<String>,
 }
 
@@ -231,6 +254,21 @@ fn optional_text(
     Some(v.to_string())
 }
 
+/// A town, village or grid: each is one level of the ticket's region path
+/// (`320831/城关镇/东关村`), so the rule is the one `transfer` applies: 1 to 64 characters,
+/// without `/`. Blank is absent, as for every optional text.
+fn place_part(errors: &mut Vec<FieldError>, field: &str, value: Option<&String>) -> Option<String> {
+    let v = value?.trim();
+    if v.is_empty() {
+        return None;
+    }
+    if v.contains('/') || v.chars().count() > 64 {
+        errors.push(FieldError::new(field, "1 to 64 characters, without `/`"));
+        return None;
+    }
+    Some(v.to_string())
+}
+
 fn required<'a, T>(errors: &mut Vec<FieldError>, field: &str, v: Option<&'a T>) -> Option<&'a T> {
     if v.is_none() {
         errors.push(FieldError::new(field, "is required"));
@@ -346,9 +384,9 @@ impl TicketRequest {
                     None
                 }
             });
-            let town = optional_text(&mut e, "region.town", r.town.as_ref(), 64);
-            let village = optional_text(&mut e, "region.village", r.village.as_ref(), 64);
-            let grid = optional_text(&mut e, "region.grid", r.grid.as_ref(), 64);
+            let town = place_part(&mut e, "region.town", r.town.as_ref());
+            let village = place_part(&mut e, "region.village", r.village.as_ref());
+            let grid = place_part(&mut e, "region.grid", r.grid.as_ref());
             code.map(|code| Region {
                 code,
                 town,
@@ -541,6 +579,39 @@ mod tests {
         r.external_id = Some("x".repeat(17));
         let f = fields(r.validate(&limits(), Role::Partner, now()));
         assert_eq!(f, ["external_id", "title", "text"]);
+    }
+
+    #[test]
+    fn a_slash_in_town_village_or_grid_is_refused_like_transfer_does() {
+        let mut r = good();
+        r.region = Some(RegionRequest {
+            code: Some("320831".into()),
+            town: Some("城关镇/东关村".into()),
+            village: Some("/".into()),
+            grid: Some("网格/1".into()),
+        });
+        let errors = r
+            .validate(&limits(), Role::Partner, now())
+            .expect_err("invalid");
+        let f: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(f, ["region.town", "region.village", "region.grid"]);
+        assert!(
+            errors
+                .iter()
+                .all(|e| e.message == "1 to 64 characters, without `/`"),
+            "{errors:?}"
+        );
+        // 64 characters are fine, 65 are not.
+        r.region = Some(RegionRequest {
+            code: Some("320831".into()),
+            town: Some("镇".repeat(64)),
+            village: Some("村".repeat(65)),
+            grid: None,
+        });
+        assert_eq!(
+            fields(r.validate(&limits(), Role::Partner, now())),
+            ["region.village"]
+        );
     }
 
     #[test]

@@ -653,10 +653,16 @@ impl Classifier {
         // service evidence, priors.
         let mut reasons = input_reasons;
         if service == Service::Triage {
-            reasons.push(format!(
-                "置信度{confidence:.2}低于阈值{:.2}，转人工分拣",
-                self.triage_below
-            ));
+            // Two ways to triage: a low confidence, or no Chinese to read, which goes to triage
+            // whatever the confidence (a text in English may score high on no evidence).
+            reasons.push(if confidence < self.triage_below {
+                format!(
+                    "置信度{confidence:.2}低于阈值{:.2}，转人工分拣",
+                    self.triage_below
+                )
+            } else {
+                "没有可读的中文文本，转人工分拣".to_owned()
+            });
         }
         reasons.extend(warning_reasons);
         let label = &self.category_labels[category_index];
@@ -1229,6 +1235,57 @@ mod tests {
             assert_eq!(d.service, Service::Triage, "{d:?}");
             assert!(d.reasons.iter().any(|r| r.contains("不含中文")), "{d:?}");
         }
+    }
+
+    /// Every "置信度X低于阈值Y" reason must be true (X < Y): text without Chinese goes to triage
+    /// whatever its confidence, and must say that instead.
+    #[test]
+    fn a_triage_reason_is_true_whatever_the_confidence() {
+        let c = classifier();
+        let texts = [
+            "My boss has not paid my wages for three months, what can I do?",
+            "Mediation please: my neighbour and I quarrel about the wall, lawyer?",
+            "12345 110 12348",
+            "！？。，……",
+            "",
+            "我想问一下那个事情",
+            "老板拖欠工资三个月，双方吵起来了，希望调解员帮忙协调。",
+        ];
+        let mut above_threshold_without_chinese = 0;
+        for source in Source::ALL {
+            for text in texts {
+                let d = c.classify(&ticket(source, text, None));
+                for r in &d.reasons {
+                    if let Some(rest) = r.strip_prefix("置信度") {
+                        let (x, y) = rest
+                            .split_once("低于阈值")
+                            .expect("the confidence reason names the threshold");
+                        let x: f64 = x.parse().expect("confidence");
+                        let y: f64 = y
+                            .split('，')
+                            .next()
+                            .unwrap_or("")
+                            .parse()
+                            .expect("threshold");
+                        assert!(x < y, "{text:?}: false reason {r:?} in {d:?}");
+                    }
+                }
+                let has_han = text.chars().any(is_han);
+                if d.service == Service::Triage {
+                    let said = d.reasons.iter().any(|r| r.contains("转人工分拣"));
+                    assert!(said, "{text:?}: triage without saying why: {d:?}");
+                }
+                if !has_han && d.confidence >= 0.5 {
+                    above_threshold_without_chinese += 1;
+                    assert!(
+                        d.reasons.iter().any(|r| r.contains("没有可读的中文")),
+                        "{text:?}: {d:?}"
+                    );
+                }
+            }
+        }
+        // The case of the issue is covered: some text without Chinese scores above 0.5.
+        assert!(above_threshold_without_chinese > 0);
     }
 
     #[test]
