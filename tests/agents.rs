@@ -7,7 +7,9 @@ use std::time::{Duration, Instant};
 
 use redis::Commands;
 use serde_json::{Value, json};
-use support::{ADMIN, OPERATOR, PARTNER, RedisServer, SUPERVISOR, SseReader, TestApp, ticket};
+use support::{
+    ADMIN, OPERATOR, PARTNER, RedisServer, SUPERVISOR, SseReader, TestApp, open_offers, ticket,
+};
 
 /// Agent tokens (`t-<id>`) and fast settings for tests.
 fn agents_config(lease_seconds: u32, skip_empty_steps: bool, max_expiries: u32) -> String {
@@ -765,23 +767,6 @@ async fn region_scope_holds_on_every_endpoint() {
         .expect("json");
     assert_eq!(v["status"], "queued");
     assert_eq!(v["history"].as_array().map(Vec::len), Some(1));
-}
-
-async fn open_offers(app: &TestApp, agent: &str) -> SseReader {
-    let res = app
-        .http
-        .get(format!("{}/v1/agents/{agent}/offers", app.base))
-        .bearer_auth(format!("t-{agent}"))
-        .send()
-        .await
-        .expect("sent");
-    assert_eq!(res.status(), 200);
-    let mut reader = SseReader {
-        res,
-        buf: String::new(),
-    };
-    reader.next_of(&["online"], Duration::from_secs(5)).await;
-    reader
 }
 
 #[tokio::test]

@@ -14,7 +14,8 @@ use redis::Commands;
 use serde_json::{Value, json};
 use support::{
     OPERATOR, PARTNER, RedisServer, SUPERVISOR, SseReader, TestApp, act, agent_token, agents_by_id,
-    claim, create_ticket, put_agent, read_ticket, status_and_json, ticket, token_entry, wait_for,
+    claim, create_ticket, open_offers, put_agent, read_ticket, status_and_json, ticket,
+    token_entry, wait_for,
 };
 
 /// Rounds of every race.
@@ -390,12 +391,18 @@ async fn claim_races(app: &TestApp, redis: &RedisServer, label: &str, action: &s
     );
 }
 
+/// A gateway with two mediators, m1 and m2, on long leases.
+async fn two_mediators(redis: &RedisServer) -> TestApp {
+    let app = TestApp::spawn_with(redis, &config(600, &["m1", "m2"], "")).await;
+    put_agent(&app, "m1", &mediator()).await;
+    put_agent(&app, "m2", &mediator()).await;
+    app
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_claim_racing_a_raise_never_hands_the_ticket_to_two_agents() {
     let redis = RedisServer::start();
-    let app = TestApp::spawn_with(&redis, &config(600, &["m1", "m2"], "")).await;
-    put_agent(&app, "m1", &mediator()).await;
-    put_agent(&app, "m2", &mediator()).await;
+    let app = two_mediators(&redis).await;
     claim_races(
         &app,
         &redis,
@@ -409,9 +416,7 @@ async fn a_claim_racing_a_raise_never_hands_the_ticket_to_two_agents() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_claim_racing_a_transfer_within_the_county_never_hands_the_ticket_to_two_agents() {
     let redis = RedisServer::start();
-    let app = TestApp::spawn_with(&redis, &config(600, &["m1", "m2"], "")).await;
-    put_agent(&app, "m1", &mediator()).await;
-    put_agent(&app, "m2", &mediator()).await;
+    let app = two_mediators(&redis).await;
     claim_races(
         &app,
         &redis,
@@ -691,23 +696,6 @@ async fn a_live_ticket_withdrawn_while_waiting_no_longer_waits() {
 // ---------------------------------------------------------------------------------------------
 // 5. An agent set available again starts a new streak of missed offers.
 // ---------------------------------------------------------------------------------------------
-
-async fn open_offers(app: &TestApp, agent: &str) -> SseReader {
-    let res = app
-        .http
-        .get(format!("{}/v1/agents/{agent}/offers", app.base))
-        .bearer_auth(format!("t-{agent}"))
-        .send()
-        .await
-        .expect("sent");
-    assert_eq!(res.status(), 200);
-    let mut reader = SseReader {
-        res,
-        buf: String::new(),
-    };
-    reader.next_of(&["online"], Duration::from_secs(10)).await;
-    reader
-}
 
 /// Declines the next offer on `console`; returns when the decline is reported.
 async fn miss_next_offer(app: &TestApp, console: &mut SseReader, id: &str) {

@@ -537,3 +537,21 @@ where
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// Opens agent `agent`'s offer stream (its token `t-<agent>`) and waits for `online`.
+pub async fn open_offers(app: &TestApp, agent: &str) -> SseReader {
+    let res = app
+        .http
+        .get(format!("{}/v1/agents/{agent}/offers", app.base))
+        .bearer_auth(format!("t-{agent}"))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(res.status(), 200);
+    let mut reader = SseReader {
+        res,
+        buf: String::new(),
+    };
+    reader.next_of(&["online"], Duration::from_secs(10)).await;
+    reader
+}
