@@ -99,6 +99,7 @@ impl Application {
             mover: MoverHandle::default(),
             config_path,
             live,
+            closing: tokio::sync::watch::channel(false).0,
             callbacks: Arc::new(crate::callbacks::Callbacks::new(
                 &settings_callbacks,
                 callback_targets,
@@ -128,13 +129,19 @@ impl Application {
         crate::api::agents::bootstrap(&self.state).await;
         let jobs = crate::jobs::start(&self.state, &stop_rx);
         let app = crate::router::app(Arc::clone(&self.state));
+        let closing = Arc::clone(&self.state);
         let server = serve(
             self.listener,
             app,
             ServeLimits::from_settings(&self.state.settings.http),
             async move {
                 shutdown.await;
-                tracing::info!("shutting down: no new connections; finishing requests in flight");
+                tracing::info!(
+                    "shutting down: not ready, event streams ending, no new connections; finishing requests in flight"
+                );
+                // Readiness fails first and open event streams end, so their clients reconnect
+                // elsewhere instead of holding this gateway for its whole grace period.
+                closing.closing.send_replace(true);
                 let _ = tx.send(true);
             },
         );

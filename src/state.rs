@@ -33,11 +33,19 @@ pub struct AppState {
     pub config_path: Option<std::path::PathBuf>,
     /// Live transfer: reservation length, duty hours, presence.
     pub live: crate::live::LiveConfig,
+    /// Turns true when the gateway starts shutting down: readiness fails and open event streams
+    /// end, so clients reconnect to another gateway instead of holding this one for its grace.
+    pub closing: tokio::sync::watch::Sender<bool>,
     /// Partner callback targets and delivery settings.
     pub callbacks: Arc<crate::callbacks::Callbacks>,
 }
 
 impl AppState {
+    /// Whether the gateway is shutting down.
+    pub fn is_closing(&self) -> bool {
+        *self.closing.borrow()
+    }
+
     /// The classifier in force; callers keep the `Arc` for one decision, so a reload never
     /// mixes an old lexicon with a new model.
     pub fn classifier(&self) -> Arc<Classifier> {

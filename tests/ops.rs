@@ -276,3 +276,48 @@ fn the_grafana_dashboard_plots_only_documented_metrics() {
         );
     }
 }
+
+/// On SIGTERM the gateway is no longer ready, open Server-Sent Event streams end (their
+/// clients reconnect elsewhere with `Last-Event-ID`), and it stops without waiting out the
+/// grace period for them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_ends_event_streams_instead_of_waiting_out_the_grace_period() {
+    let redis = RedisServer::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = dir.path().join("gw.toml");
+    std::fs::write(&config, test_config(&redis.url(), "")).expect("write");
+    let log = dir.path().join("gw.log");
+    let port = free_port();
+    let mut gw = GatewayProcess::start(&config, port, log.clone());
+    let http = reqwest::Client::new();
+    let mut events = http
+        .get(format!("http://127.0.0.1:{port}/v1/events"))
+        .bearer_auth(SUPERVISOR)
+        .send()
+        .await
+        .expect("stream opened");
+    assert_eq!(events.status(), 200);
+    let status = tokio::task::spawn_blocking(move || gw.terminate())
+        .await
+        .expect("joined");
+    assert!(status.success(), "exit: {status}");
+    // The stream ended cleanly: its body reached its end instead of being cut.
+    let mut ended = false;
+    for _ in 0..1000 {
+        match events.chunk().await {
+            Ok(Some(_)) => continue,
+            Ok(None) => {
+                ended = true;
+                break;
+            }
+            Err(_) => break,
+        }
+    }
+    assert!(ended, "the event stream was cut, not ended");
+    let text = std::fs::read_to_string(&log).expect("log");
+    assert!(
+        !text.contains("grace period over"),
+        "shutdown waited out the grace period for an open stream:\n{text}"
+    );
+    assert!(text.contains("shutting down"), "{text}");
+}

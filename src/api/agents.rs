@@ -343,7 +343,7 @@ async fn watch(
         let _ = tx
             .send(Ok(Event::default().event("online").data(agent.clone())))
             .await;
-        while !tx.is_closed() {
+        while !tx.is_closed() && !state.is_closing() {
             if refreshed.elapsed() > presence / 3 {
                 let until = state.store.now_ms() + presence_ms;
                 if state.store.set_online(&county, &agent, until).await.is_ok() {

@@ -239,7 +239,7 @@ async fn relay_until_closed(
     let mut listed = Instant::now() - Duration::from_secs(3600);
     let mut first_listing = true;
     let mut renewed = Instant::now();
-    while !tx.is_closed() {
+    while !tx.is_closed() && !state.is_closing() {
         if renewed.elapsed() >= STREAM_RENEW_EVERY {
             slot.renew(state).await;
             renewed = Instant::now();

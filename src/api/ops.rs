@@ -102,6 +102,9 @@ pub async fn healthz() -> axum::Json<Health> {
         (status = 200, description = "Ready", body = Health),
         (status = 503, description = "Not ready", body = super::problem::Problem, content_type = "application/problem+json")))]
 pub async fn readyz(State(state): State<Arc<AppState>>) -> Result<axum::Json<Health>, ApiError> {
+    if state.is_closing() {
+        return Err(ApiError::NotReady("shutting down".into()));
+    }
     state
         .store
         .ready()
