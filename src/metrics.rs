@@ -32,6 +32,8 @@ pub const QUEUE_DEPTH: &str = "hotline_queue_depth";
 pub const QUEUE_OLDEST_AGE: &str = "hotline_queue_oldest_age_seconds";
 /// 1 when the last read of Redis at scrape time succeeded, else 0.
 pub const REDIS_UP: &str = "hotline_redis_up";
+/// Writes Redis refused (out of memory, read-only, cannot persist), by `cause`.
+pub const REDIS_WRITE_REFUSALS: &str = "hotline_redis_write_refusals_total";
 /// SLA timers fired, by `clock` and `kind` (warning, breach).
 pub const SLA_FIRED: &str = "hotline_sla_timers_fired_total";
 /// How late SLA timers fired, in seconds (histogram).
@@ -263,6 +265,10 @@ fn describe() {
         "Age of the oldest waiting ticket, by queue"
     );
     metrics::describe_gauge!(REDIS_UP, "1 when Redis answered at the last scrape");
+    metrics::describe_counter!(
+        REDIS_WRITE_REFUSALS,
+        "Writes Redis refused, by cause (oom: maxmemory reached under noeviction; readonly; misconf: cannot persist)"
+    );
     metrics::describe_counter!(SLA_FIRED, "SLA timers fired, by clock and kind");
     metrics::describe_histogram!(
         SLA_LATENESS,
@@ -546,6 +552,11 @@ pub fn agents(list: &[AgentFigures<'_>]) {
 /// Counts an applied agent action.
 pub fn ticket_action(action: &'static str) {
     metrics::counter!(TICKET_ACTIONS, "action" => action).increment(1);
+}
+
+/// Counts a write Redis refused; `cause` is `oom`, `readonly` or `misconf` (a closed set).
+pub fn redis_write_refused(cause: &'static str) {
+    metrics::counter!(REDIS_WRITE_REFUSALS, "cause" => cause).increment(1);
 }
 
 /// Marks Redis as unreachable for the scrape.

@@ -6,9 +6,9 @@ mod support;
 use std::time::{Duration, Instant};
 
 use redis::Commands;
-use serde_json::Value;
+use serde_json::{Value, json};
 use support::{
-    GatewayProcess, PARTNER, RedisServer, SUPERVISOR, TestApp, free_port, test_config,
+    ADMIN, GatewayProcess, PARTNER, RedisServer, SUPERVISOR, TestApp, free_port, test_config,
     test_config_with_redis, ticket,
 };
 
@@ -324,4 +324,115 @@ async fn sigterm_lets_a_request_in_flight_finish() {
         // Refused at the door: nothing of it is in.
         Err(_) => assert_eq!(depth, 0),
     }
+}
+
+/// A full Redis (`noeviction`) refuses writes: every write answers `503` naming that cause (no
+/// `500`), readiness fails and says why, and a metric counts the refusals; once Redis has room
+/// again everything works.
+#[tokio::test]
+async fn a_full_redis_is_named_as_the_cause_and_makes_the_gateway_unready() {
+    let redis = RedisServer::start();
+    let app = TestApp::spawn(&redis).await;
+    assert_eq!(
+        app.post("/v1/tickets", PARTNER, &ticket("OOM-0"))
+            .await
+            .status(),
+        201
+    );
+    let mut conn = redis.conn();
+    let _: () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("maxmemory")
+        .arg("1")
+        .query(&mut conn)
+        .expect("config set");
+
+    let res = app.post("/v1/tickets", PARTNER, &ticket("OOM-1")).await;
+    assert_eq!(res.status(), 503);
+    let body: Value = res.json().await.expect("json");
+    let detail = body["detail"].as_str().unwrap_or_default();
+    assert!(detail.contains("out of memory"), "{body}");
+    assert!(detail.contains("nothing was written"), "{body}");
+
+    let agent = json!({"name": "李律师", "kind": "lawyer", "regions": ["320831"],
+        "tier": "county", "capacity": 3, "status": "available"});
+    let res = app.put("/v1/agents/l-oom", ADMIN, &agent).await;
+    assert_eq!(
+        res.status(),
+        503,
+        "{}",
+        res.text().await.unwrap_or_default()
+    );
+
+    let res = app.get("/readyz", "").await;
+    assert_eq!(res.status(), 503);
+    let body: Value = res.json().await.expect("json");
+    assert!(
+        body["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("out of memory"),
+        "{body}"
+    );
+    let metrics = app.get("/metrics", "").await.text().await.expect("text");
+    assert!(
+        metrics.contains("hotline_redis_write_refusals_total"),
+        "no refusal metric"
+    );
+
+    let _: () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("maxmemory")
+        .arg("0")
+        .query(&mut conn)
+        .expect("config set");
+    assert_eq!(app.get("/readyz", "").await.status(), 200);
+    assert_eq!(
+        app.post("/v1/tickets", PARTNER, &ticket("OOM-1"))
+            .await
+            .status(),
+        201
+    );
+    app.stop().await;
+}
+
+/// When Redis stalls, the gateway cannot know whether a ticket it sent was stored: the `503`
+/// says it may have been and to retry with the same `external_id`, never "nothing was
+/// written"; and the retry after the stall finds the ticket if it was.
+#[tokio::test]
+async fn during_a_redis_stall_a_503_never_claims_that_nothing_was_written() {
+    let redis = RedisServer::start();
+    let app = TestApp::spawn(&redis).await;
+    assert_eq!(
+        app.post("/v1/tickets", PARTNER, &ticket("STALL-0"))
+            .await
+            .status(),
+        201
+    );
+    redis.pause();
+    let res = app.post("/v1/tickets", PARTNER, &ticket("STALL-1")).await;
+    redis.resume();
+    assert_eq!(res.status(), 503);
+    let body: Value = res.json().await.expect("json");
+    let detail = body["detail"].as_str().unwrap_or_default();
+    assert!(!detail.contains("nothing was written"), "{body}");
+    assert!(detail.contains("may have been"), "{body}");
+    assert!(detail.contains("external_id"), "{body}");
+    // The retry answers 201 or 200 (stored during the stall), never a second ticket.
+    let mut status = 0;
+    for _ in 0..50 {
+        status = app
+            .post("/v1/tickets", PARTNER, &ticket("STALL-1"))
+            .await
+            .status()
+            .as_u16();
+        if status == 201 || status == 200 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(status == 201 || status == 200, "{status}");
+    let mut conn = redis.conn();
+    assert_eq!(conn.zcard::<_, usize>(QUEUE).expect("zcard"), 2);
+    app.stop().await;
 }

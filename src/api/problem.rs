@@ -140,6 +140,26 @@ impl From<AuthError> for ApiError {
     }
 }
 
+/// Says what is known, and only that: a write Redis refused or never received was not made;
+/// one it did not answer in time may have been.
+fn unavailable_detail(source: &StoreError, retry_after: u64) -> String {
+    use crate::queues::Unavailability;
+    match source.unavailability() {
+        Some(Unavailability::OutOfMemory) => format!(
+            "Redis refuses writes: it is out of memory (maxmemory reached, noeviction); nothing was written; retry in {retry_after} s"
+        ),
+        Some(Unavailability::RefusesWrites) => format!(
+            "Redis refuses writes (a read-only replica, or it cannot persist); nothing was written; retry in {retry_after} s"
+        ),
+        Some(Unavailability::NotReached) => format!(
+            "the queue store cannot be reached; nothing was written; retry in {retry_after} s"
+        ),
+        Some(Unavailability::Unknown) | None => format!(
+            "the queue store did not answer in time: the request may have been carried out; retry in {retry_after} s (a ticket sent again with the same source and external_id is found, never registered twice), or read the ticket back"
+        ),
+    }
+}
+
 impl From<Refusal> for ApiError {
     fn from(r: Refusal) -> Self {
         match r {
@@ -171,6 +191,9 @@ impl ApiError {
 
     /// Maps a store failure; `retry_after` comes from `redis.retry_after_seconds`.
     pub fn from_store(e: StoreError, retry_after: u64) -> ApiError {
+        if let Some(cause) = e.refusal_cause() {
+            crate::metrics::redis_write_refused(cause);
+        }
         match e {
             StoreError::Unavailable(_) => ApiError::Unavailable {
                 source: e,
@@ -313,12 +336,13 @@ impl ApiError {
                 vec![],
                 None,
             ),
-            ApiError::Unavailable { retry_after, .. } => (
+            ApiError::Unavailable {
+                source,
+                retry_after,
+            } => (
                 "storage-unavailable",
                 "Service unavailable",
-                format!(
-                    "the queue store cannot be reached; nothing was written; retry in {retry_after} s"
-                ),
+                unavailable_detail(source, *retry_after),
                 vec![],
                 None,
             ),

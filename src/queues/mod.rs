@@ -103,6 +103,62 @@ pub enum StoreError {
     Corrupt(String),
 }
 
+/// What is known of a request that Redis did not carry out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unavailability {
+    /// Redis refuses writes: out of memory (`maxmemory` under `noeviction`). Nothing was written.
+    OutOfMemory,
+    /// Redis refuses writes: a read-only replica, or it cannot persist. Nothing was written.
+    RefusesWrites,
+    /// Redis could not be reached, or is loading or failing over. Nothing was written.
+    NotReached,
+    /// Redis did not answer in time, or the connection broke: what was sent may have been
+    /// carried out.
+    Unknown,
+}
+
+/// The code of a write Redis refused (`OOM`, `READONLY`, `MISCONF`), also when it discarded a
+/// transaction for it (`EXECABORT` names the failed command's error only in its text).
+fn refused_code(e: &redis::RedisError) -> Option<&'static str> {
+    let text = e.to_string();
+    ["OOM", "READONLY", "MISCONF"].into_iter().find(|code| {
+        e.code() == Some(*code) || (e.code() == Some("EXECABORT") && text.contains(code))
+    })
+}
+
+impl StoreError {
+    /// What is known of a request that failed with this error, when it is a transient one.
+    pub fn unavailability(&self) -> Option<Unavailability> {
+        let StoreError::Unavailable(e) = self else {
+            return None;
+        };
+        Some(match refused_code(e) {
+            Some("OOM") => Unavailability::OutOfMemory,
+            Some(_) => Unavailability::RefusesWrites,
+            None if e.is_connection_refusal() => Unavailability::NotReached,
+            None => match e.code() {
+                Some("BUSY" | "LOADING" | "TRYAGAIN" | "MASTERDOWN" | "CLUSTERDOWN") => {
+                    Unavailability::NotReached
+                }
+                _ => Unavailability::Unknown,
+            },
+        })
+    }
+
+    /// The metric cause of a refused write, if this is one.
+    pub fn refusal_cause(&self) -> Option<&'static str> {
+        let StoreError::Unavailable(e) = self else {
+            return None;
+        };
+        match refused_code(e) {
+            Some("OOM") => Some("oom"),
+            Some("READONLY") => Some("readonly"),
+            Some("MISCONF") => Some("misconf"),
+            _ => None,
+        }
+    }
+}
+
 impl From<redis::RedisError> for StoreError {
     fn from(e: redis::RedisError) -> Self {
         use redis::{ErrorKind, ServerErrorKind};
@@ -120,7 +176,8 @@ impl From<redis::RedisError> for StoreError {
                         | ServerErrorKind::ClusterDown
                 )
             )
-            || matches!(e.code(), Some("OOM" | "MISCONF" | "BUSY"));
+            || matches!(e.code(), Some("OOM" | "MISCONF" | "BUSY"))
+            || refused_code(&e).is_some();
         if transient {
             StoreError::Unavailable(e)
         } else {
@@ -553,10 +610,19 @@ impl Store {
     pub async fn ready(&self) -> Result<(), StoreError> {
         let mut conn = self.conn.clone();
         let _: String = redis::cmd("PING").query_async(&mut conn).await?;
+        // Answering is not enough: a full (or read-only) Redis answers and refuses every write.
+        let _: () = redis::cmd("SET")
+            .arg("hl:ready-probe")
+            .arg(self.now_ms())
+            .arg("PX")
+            .arg(60_000)
+            .query_async(&mut conn)
+            .await?;
         for script in [
             &self.ingest,
             &self.stats,
             &self.action,
+            &self.moved,
             &self.fire,
             &self.claim,
             &self.renew,

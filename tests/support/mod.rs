@@ -104,6 +104,24 @@ impl RedisServer {
         }
     }
 
+    /// SIGSTOP: the server stalls (holds connections, answers nothing) until [`Self::resume`].
+    pub fn pause(&self) {
+        if let Some(c) = &self.child {
+            let _ = Command::new("kill")
+                .args(["-STOP", &c.id().to_string()])
+                .status();
+        }
+    }
+
+    /// SIGCONT after [`Self::pause`].
+    pub fn resume(&self) {
+        if let Some(c) = &self.child {
+            let _ = Command::new("kill")
+                .args(["-CONT", &c.id().to_string()])
+                .status();
+        }
+    }
+
     /// Starts again on the same port and directory (reloading the AOF).
     pub fn restart(&mut self) {
         self.kill();
