@@ -8,8 +8,10 @@
 //!   breaches fire (`sla::mover`). It sleeps until the next due time it saw, at most
 //!   `sla.mover_max_sleep_ms`, and wakes when this process nudges it.
 //! - **callback delivery**: partner outboxes, in order, with retries (`callbacks`).
-//! - **interrupted moves**: a move to another county whose gateway stopped between its two
-//!   steps is finished (`handling::finish_interrupted_moves`).
+//! - **housekeeping**: the county registry is rebuilt at start-up from the counties' own keys
+//!   and written back every step from what this process knows, so a registry lost to a restore
+//!   or a failover heals itself; a move to another county whose gateway stopped between its
+//!   two steps is finished (`handling::finish_interrupted_moves`).
 //! - **reload on SIGHUP**.
 
 use std::sync::Arc;
@@ -24,7 +26,7 @@ use crate::state::AppState;
 
 /// A move older than this is taken for interrupted and finished by any replica.
 const MOVE_GRACE_MS: i64 = 30_000;
-/// How often interrupted moves are looked for.
+/// How often housekeeping runs (registry check, interrupted moves).
 const MOVE_SWEEP: Duration = Duration::from_secs(10);
 
 /// The running jobs.
@@ -48,8 +50,8 @@ pub fn start(state: &Arc<AppState>, stop: &watch::Receiver<bool>) -> Jobs {
             )),
         ),
         (
-            "interrupted moves",
-            tokio::spawn(interrupted_moves(Arc::clone(state), stop.clone())),
+            "housekeeping",
+            tokio::spawn(housekeeping(Arc::clone(state), stop.clone())),
         ),
         (
             "reload on SIGHUP",
@@ -185,7 +187,15 @@ async fn fire_county(store: &Store, county: &str, batch: usize, max_sleep: Durat
     sleep
 }
 
-async fn interrupted_moves(state: Arc<AppState>, mut stop: watch::Receiver<bool>) {
+async fn housekeeping(state: Arc<AppState>, mut stop: watch::Receiver<bool>) {
+    match state.store.rebuild_counties().await {
+        Ok(0) => {}
+        Ok(n) => tracing::warn!(
+            missing = n,
+            "county registry rebuilt from the counties' keys"
+        ),
+        Err(e) => tracing::warn!(error = %e, "county registry not rebuilt at start-up"),
+    }
     loop {
         tokio::select! {
             _ = tokio::time::sleep(MOVE_SWEEP) => {}
@@ -193,6 +203,11 @@ async fn interrupted_moves(state: Arc<AppState>, mut stop: watch::Receiver<bool>
         }
         if *stop.borrow() {
             break;
+        }
+        match state.store.reassert_counties().await {
+            Ok(0) => {}
+            Ok(n) => tracing::warn!(restored = n, "counties missing from the registry put back"),
+            Err(e) => tracing::warn!(error = %e, "county registry not checked"),
         }
         match crate::handling::finish_interrupted_moves(&state, MOVE_GRACE_MS).await {
             Ok(0) => {}

@@ -436,3 +436,64 @@ async fn during_a_redis_stall_a_503_never_claims_that_nothing_was_written() {
     assert_eq!(conn.zcard::<_, usize>(QUEUE).expect("zcard"), 2);
     app.stop().await;
 }
+
+/// The county registry (`hl:counties`) lost to a restore or a failover heals itself: a running
+/// gateway writes back the counties it knows, and a gateway starting without any knowledge
+/// rebuilds it from the counties' own keys; the county's queues, leases and timers are served
+/// again without waiting for a new ticket.
+#[tokio::test]
+async fn a_lost_county_registry_heals_itself() {
+    let redis = RedisServer::start();
+    let app = TestApp::spawn(&redis).await;
+    assert_eq!(
+        app.post("/v1/tickets", PARTNER, &ticket("REG-1"))
+            .await
+            .status(),
+        201
+    );
+    let listed = |v: &Value| {
+        v["queues"]
+            .as_array()
+            .is_some_and(|qs| qs.iter().any(|q| q["county"] == "320831"))
+    };
+    let queues: Value = app
+        .get("/v1/queues", SUPERVISOR)
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert!(listed(&queues), "{queues}");
+    let mut conn = redis.conn();
+    let _: () = conn.del("hl:counties").expect("del");
+    let mut healed = false;
+    for _ in 0..200 {
+        let queues: Value = app
+            .get("/v1/queues", SUPERVISOR)
+            .await
+            .json()
+            .await
+            .expect("json");
+        if listed(&queues) {
+            healed = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(healed, "a running gateway did not put the county back");
+    app.stop().await;
+
+    // A gateway that has never seen the county rebuilds the registry at start-up.
+    let _: () = conn.del("hl:counties").expect("del");
+    let app = TestApp::spawn(&redis).await;
+    let mut rebuilt = false;
+    for _ in 0..100 {
+        let members: Vec<String> = conn.smembers("hl:counties").expect("smembers");
+        if members.contains(&"320831".to_string()) {
+            rebuilt = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(rebuilt, "a starting gateway did not rebuild the registry");
+    app.stop().await;
+}

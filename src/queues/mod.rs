@@ -557,10 +557,73 @@ impl Store {
         })
     }
 
-    /// Counties that have tickets.
+    /// Counties that have tickets. Every county read is remembered by this process, so that
+    /// [`Store::reassert_counties`] can put it back if the registry is lost.
     pub async fn counties(&self) -> Result<Vec<String>, StoreError> {
         let mut conn = self.conn.clone();
-        Ok(conn.smembers(COUNTIES).await?)
+        let counties: Vec<String> = conn.smembers(COUNTIES).await?;
+        if let Ok(mut known) = self.known_counties.write() {
+            known.extend(counties.iter().cloned());
+        }
+        Ok(counties)
+    }
+
+    /// Writes back every county this process knows into the registry (idempotent `SADD`): a
+    /// registry lost to a restore or a failover heals within one housekeeping step of any
+    /// gateway that has seen the county.
+    pub async fn reassert_counties(&self) -> Result<usize, StoreError> {
+        let known: Vec<String> = self
+            .known_counties
+            .read()
+            .map(|k| k.iter().cloned().collect())
+            .unwrap_or_default();
+        if known.is_empty() {
+            return Ok(0);
+        }
+        let mut conn = self.conn.clone();
+        let added: usize = conn.sadd(COUNTIES, &known).await?;
+        Ok(added)
+    }
+
+    /// Rebuilds the registry from the counties' own keys (each county has its ticket sequence
+    /// `hl:{<county>}:seq`), by an incremental `SCAN`; run at start-up, when this process knows
+    /// nothing yet. Returns how many counties were missing.
+    pub async fn rebuild_counties(&self) -> Result<usize, StoreError> {
+        let mut conn = self.conn.clone();
+        let mut cursor: u64 = 0;
+        let mut found = std::collections::HashSet::new();
+        loop {
+            let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
+                .arg(cursor)
+                .arg("MATCH")
+                .arg("hl:{*}:seq")
+                .arg("COUNT")
+                .arg(1000)
+                .query_async(&mut conn)
+                .await?;
+            for key in keys {
+                if let Some(county) = key
+                    .strip_prefix("hl:{")
+                    .and_then(|k| k.strip_suffix("}:seq"))
+                    .filter(|c| c.len() == 6 && c.bytes().all(|b| b.is_ascii_digit()))
+                {
+                    found.insert(county.to_string());
+                }
+            }
+            if next == 0 {
+                break;
+            }
+            cursor = next;
+        }
+        if let Ok(mut known) = self.known_counties.write() {
+            known.extend(found.iter().cloned());
+        }
+        if found.is_empty() {
+            return Ok(0);
+        }
+        let found: Vec<String> = found.into_iter().collect();
+        let added: usize = conn.sadd(COUNTIES, &found).await?;
+        Ok(added)
     }
 
     /// Ids of a county's tickets whose clocks are not all done.
