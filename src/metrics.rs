@@ -265,6 +265,35 @@ fn describe() {
         "Age of the oldest waiting ticket, by queue"
     );
     metrics::describe_gauge!(REDIS_UP, "1 when Redis answered at the last scrape");
+    metrics::describe_gauge!(
+        QUEUE_LEASED,
+        "Tickets of the queue under a lease (read from Redis at scrape)"
+    );
+    metrics::describe_gauge!(
+        AGENT_ACTIVE,
+        "Tickets the agent holds now (read from Redis at scrape)"
+    );
+    metrics::describe_gauge!(
+        AGENT_HANDLED,
+        "Tickets the agent has resolved (read from Redis at scrape)"
+    );
+    metrics::describe_gauge!(
+        AGENT_MISSED,
+        "Leases and offers that lapsed in the agent's hands (read from Redis at scrape)"
+    );
+    metrics::describe_gauge!(
+        AGENT_HANDLE_TIME,
+        "The agent's mean time from acceptance to resolution, seconds"
+    );
+    metrics::describe_counter!(RATE_LIMITED, "Requests refused with 429, by caller name");
+    metrics::describe_counter!(
+        RATE_LIMIT_ERRORS,
+        "Requests let through unmetered because Redis could not be asked (the limiter fails open)"
+    );
+    metrics::describe_counter!(
+        AUTH_REJECTED,
+        "Requests refused with 401, by reason (a closed set: missing, unknown token, bad or replayed signature, ...)"
+    );
     metrics::describe_counter!(
         REDIS_WRITE_REFUSALS,
         "Writes Redis refused, by cause (oom: maxmemory reached under noeviction; readonly; misconf: cannot persist)"

@@ -5,7 +5,8 @@ mod support;
 
 use serde_json::{Value, json};
 use support::{
-    GatewayProcess, PARTNER, RedisServer, SUPERVISOR, TestApp, free_port, test_config, ticket,
+    ADMIN, GatewayProcess, PARTNER, RedisServer, SUPERVISOR, TestApp, free_port, test_config,
+    ticket,
 };
 
 fn queue<'a>(queues: &'a Value, name: &str) -> &'a Value {
@@ -320,4 +321,38 @@ async fn sigterm_ends_event_streams_instead_of_waiting_out_the_grace_period() {
         "shutdown waited out the grace period for an open stream:\n{text}"
     );
     assert!(text.contains("shutting down"), "{text}");
+}
+
+/// Every series `/metrics` exports says what it measures: a `# HELP` line for each `# TYPE`.
+#[tokio::test]
+async fn every_exported_series_has_help() {
+    let redis = RedisServer::start();
+    let app = TestApp::spawn(&redis).await;
+    assert_eq!(
+        app.post("/v1/tickets", PARTNER, &ticket("HELP-1"))
+            .await
+            .status(),
+        201
+    );
+    let agent = json!({"name": "李律师", "kind": "mediator", "regions": ["320831"],
+        "tier": "county", "capacity": 3, "status": "available"});
+    assert_eq!(
+        app.put("/v1/agents/m-help", ADMIN, &agent).await.status(),
+        200
+    );
+    assert_eq!(app.get("/v1/queues", "not-a-token").await.status(), 401);
+    let text = app.get("/metrics", "").await.text().await.expect("text");
+    let helped: std::collections::HashSet<&str> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("# HELP "))
+        .filter_map(|l| l.split(' ').next())
+        .collect();
+    let missing: Vec<&str> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE "))
+        .filter_map(|l| l.split(' ').next())
+        .filter(|name| !helped.contains(name))
+        .collect();
+    assert!(missing.is_empty(), "series without HELP: {missing:?}");
+    app.stop().await;
 }
