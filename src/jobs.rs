@@ -229,6 +229,9 @@ async fn reload_on_sighup(state: Arc<AppState>, mut stop: watch::Receiver<bool>)
             tokio::select! {
                 _ = hup.recv() => match crate::reload::reload(&state).await {
                     Ok(r) => tracing::info!(recomputed = r.recomputed, "reloaded on SIGHUP"),
+                    Err(crate::reload::ReloadError::Running) => {
+                        tracing::warn!("SIGHUP ignored: a reload is already running")
+                    }
                     Err(e) => tracing::error!(error = %e, "reload on SIGHUP failed; the old configuration stays"),
                 },
                 _ = stop.changed() => return,

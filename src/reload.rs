@@ -14,6 +14,9 @@ pub enum ReloadError {
     /// A file is invalid (the key or file named); the old configuration stays.
     #[error("{0}: {1}")]
     Invalid(&'static str, String),
+    /// Another reload is running on this gateway.
+    #[error("a reload is already running")]
+    Running,
     /// Recomputing the open tickets failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -37,6 +40,10 @@ pub struct ReloadReport {
 /// Re-reads the configuration file and holiday data, puts the SLA section in force and
 /// recomputes the deadlines of open tickets.
 pub async fn reload(state: &AppState) -> Result<ReloadReport, ReloadError> {
+    // One at a time: two reloads would recompute every open ticket twice over each other.
+    let Ok(_running) = state.reloading.try_lock() else {
+        return Err(ReloadError::Running);
+    };
     let settings = crate::config::Settings::load(state.config_path.as_deref())
         .map_err(|e| ReloadError::Invalid("configuration", e.to_string()))?;
     let config = SlaConfig::build(&settings.sla, &state.settings.classify)

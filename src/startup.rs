@@ -100,6 +100,7 @@ impl Application {
             config_path,
             live,
             closing: tokio::sync::watch::channel(false).0,
+            reloading: tokio::sync::Mutex::new(()),
             callbacks: Arc::new(crate::callbacks::Callbacks::new(
                 &settings_callbacks,
                 callback_targets,

@@ -36,6 +36,8 @@ pub struct AppState {
     /// Turns true when the gateway starts shutting down: readiness fails and open event streams
     /// end, so clients reconnect to another gateway instead of holding this one for its grace.
     pub closing: tokio::sync::watch::Sender<bool>,
+    /// Held while a reload runs: one reload at a time per gateway.
+    pub reloading: tokio::sync::Mutex<()>,
     /// Partner callback targets and delivery settings.
     pub callbacks: Arc<crate::callbacks::Callbacks>,
 }

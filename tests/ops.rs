@@ -356,3 +356,63 @@ async fn every_exported_series_has_help() {
     assert!(missing.is_empty(), "series without HELP: {missing:?}");
     app.stop().await;
 }
+
+/// A reload changes every county, so an admin limited to some regions may not start one; and
+/// one runs at a time: a second request while the first recomputes is told so (409).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reload_needs_an_unrestricted_admin_and_runs_once_at_a_time() {
+    let redis = RedisServer::start();
+    let limited = format!(
+        "\n[[auth.tokens]]\nname = \"admin-3208\"\nrole = \"admin\"\nsha256 = \"{}\"\nregions = [\"3208\"]\n",
+        hotline_gateway::auth::digest_hex("t-admin-3208")
+    );
+    let app = TestApp::spawn_with(&redis, &limited).await;
+    let res = app
+        .post("/v1/admin/reload", "t-admin-3208", &json!({}))
+        .await;
+    assert_eq!(
+        res.status(),
+        403,
+        "{}",
+        res.text().await.unwrap_or_default()
+    );
+
+    // Enough open tickets that recomputing them takes a while.
+    for batch in 0..20 {
+        let tickets: Vec<Value> = (0..100)
+            .map(|i| ticket(&format!("RL-{batch}-{i}")))
+            .collect();
+        let res = app
+            .post("/v1/tickets:batch", PARTNER, &json!({"tickets": tickets}))
+            .await;
+        assert_eq!(res.status(), 200);
+    }
+    let first = {
+        let http = app.http.clone();
+        let url = format!("{}/v1/admin/reload", app.base);
+        tokio::spawn(async move {
+            http.post(url)
+                .bearer_auth(support::ADMIN)
+                .json(&json!({}))
+                .send()
+                .await
+                .expect("sent")
+                .status()
+                .as_u16()
+        })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let second = app.post("/v1/admin/reload", ADMIN, &json!({})).await;
+    let second_status = second.status().as_u16();
+    let body: Value = second.json().await.expect("json");
+    assert_eq!(second_status, 409, "{body}");
+    assert_eq!(first.await.expect("joined"), 200);
+    // Once it has finished, the next one runs.
+    assert_eq!(
+        app.post("/v1/admin/reload", ADMIN, &json!({}))
+            .await
+            .status(),
+        200
+    );
+    app.stop().await;
+}

@@ -163,7 +163,8 @@ pub async fn metrics(State(state): State<Arc<AppState>>) -> Response {
     responses(
         (status = 200, description = "Reloaded", body = crate::reload::ReloadReport),
         (status = 401, description = "No or unknown token", body = crate::api::problem::Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Not an admin", body = crate::api::problem::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not an admin, or an admin limited to some regions", body = crate::api::problem::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "A reload is already running", body = crate::api::problem::Problem, content_type = "application/problem+json"),
         (status = 422, description = "The new configuration is invalid; the old one stays", body = crate::api::problem::Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
@@ -173,8 +174,18 @@ pub async fn reload(
     Authenticated(principal): Authenticated,
 ) -> Result<axum::Json<crate::reload::ReloadReport>, ApiError> {
     principal.require(&[Role::Admin])?;
+    if !principal.regions.is_empty() {
+        return Err(ApiError::Forbidden(format!(
+            "a reload changes every county: it needs an admin without regions, and `{}` is limited to {}",
+            principal.name,
+            principal.regions.join(", ")
+        )));
+    }
     match crate::reload::reload(&state).await {
         Ok(report) => Ok(axum::Json(report)),
+        Err(crate::reload::ReloadError::Running) => Err(ApiError::State(
+            "a reload is already running on this gateway; try again when it has finished".into(),
+        )),
         Err(crate::reload::ReloadError::Invalid(key, why)) => {
             Err(ApiError::Invalid(vec![super::problem::FieldError::new(
                 key, why,
