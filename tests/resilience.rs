@@ -326,19 +326,25 @@ async fn sigterm_lets_a_request_in_flight_finish() {
     }
 }
 
+/// A gateway over its own Redis, with one ticket (`external_id`) registered.
+async fn one_ticket(external_id: &str) -> (RedisServer, TestApp) {
+    let redis = RedisServer::start();
+    let app = TestApp::spawn(&redis).await;
+    assert_eq!(
+        app.post("/v1/tickets", PARTNER, &ticket(external_id))
+            .await
+            .status(),
+        201
+    );
+    (redis, app)
+}
+
 /// A full Redis (`noeviction`) refuses writes: every write answers `503` naming that cause (no
 /// `500`), readiness fails and says why, and a metric counts the refusals; once Redis has room
 /// again everything works.
 #[tokio::test]
 async fn a_full_redis_is_named_as_the_cause_and_makes_the_gateway_unready() {
-    let redis = RedisServer::start();
-    let app = TestApp::spawn(&redis).await;
-    assert_eq!(
-        app.post("/v1/tickets", PARTNER, &ticket("OOM-0"))
-            .await
-            .status(),
-        201
-    );
+    let (redis, app) = one_ticket("OOM-0").await;
     let mut conn = redis.conn();
     let _: () = redis::cmd("CONFIG")
         .arg("SET")
@@ -401,14 +407,7 @@ async fn a_full_redis_is_named_as_the_cause_and_makes_the_gateway_unready() {
 /// written"; and the retry after the stall finds the ticket if it was.
 #[tokio::test]
 async fn during_a_redis_stall_a_503_never_claims_that_nothing_was_written() {
-    let redis = RedisServer::start();
-    let app = TestApp::spawn(&redis).await;
-    assert_eq!(
-        app.post("/v1/tickets", PARTNER, &ticket("STALL-0"))
-            .await
-            .status(),
-        201
-    );
+    let (redis, app) = one_ticket("STALL-0").await;
     redis.pause();
     let res = app.post("/v1/tickets", PARTNER, &ticket("STALL-1")).await;
     redis.resume();
@@ -443,14 +442,7 @@ async fn during_a_redis_stall_a_503_never_claims_that_nothing_was_written() {
 /// again without waiting for a new ticket.
 #[tokio::test]
 async fn a_lost_county_registry_heals_itself() {
-    let redis = RedisServer::start();
-    let app = TestApp::spawn(&redis).await;
-    assert_eq!(
-        app.post("/v1/tickets", PARTNER, &ticket("REG-1"))
-            .await
-            .status(),
-        201
-    );
+    let (redis, app) = one_ticket("REG-1").await;
     let listed = |v: &Value| {
         v["queues"]
             .as_array()
