@@ -42,7 +42,7 @@ const SENDERS: &[Role] = &[Role::Partner, Role::Operator, Role::Admin];
         (status = 413, description = "Body over the limit", body = crate::api::problem::Problem, content_type = "application/problem+json"),
         (status = 415, description = "Not JSON", body = crate::api::problem::Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid values; every field named", body = crate::api::problem::Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Redis unreachable; nothing written; see Retry-After", body = crate::api::problem::Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Redis cannot take it; `detail` says whether the ticket may have been registered (retry with the same external_id); see Retry-After", body = crate::api::problem::Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]
