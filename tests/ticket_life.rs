@@ -584,6 +584,20 @@ async fn a_partner_reads_and_acts_only_on_the_tickets_it_sent() {
     );
 }
 
+/// The operator withdraws ticket `id` for the caller.
+async fn withdraw(app: &TestApp, id: &str) {
+    let (status, v) = act(
+        app,
+        id,
+        "withdraw",
+        OPERATOR,
+        json!({"reason": "来电人撤回"}),
+    )
+    .await;
+    assert_eq!(status, 200, "withdraw: {v}");
+    assert_eq!(v["status"], "withdrawn");
+}
+
 // ---------------------------------------------------------------------------------------------
 // 4. Live transfer: a resend of a withdrawn ticket, and a withdrawal while waiting.
 // ---------------------------------------------------------------------------------------------
@@ -612,16 +626,7 @@ async fn a_resend_with_live_of_a_withdrawn_ticket_does_not_join_the_live_line() 
     put_agent(&app, "l1", &lawyer()).await; // never signed in: callers wait
 
     let id = id_of(&create_ticket(&app, OPERATOR, &question("RS-1", None)).await);
-    let (status, v) = act(
-        &app,
-        &id,
-        "withdraw",
-        OPERATOR,
-        json!({"reason": "来电人撤回"}),
-    )
-    .await;
-    assert_eq!(status, 200, "withdraw: {v}");
-    assert_eq!(v["status"], "withdrawn");
+    withdraw(&app, &id).await;
 
     let (status, resent) = status_and_json(
         app.post("/v1/tickets", OPERATOR, &question("RS-1", Some(true)))
@@ -666,16 +671,7 @@ async fn a_live_ticket_withdrawn_while_waiting_no_longer_waits() {
     assert_eq!(t["live"]["status"], "waiting", "{t}");
     assert_eq!(t["live"]["position"], 1, "{t}");
     let id = id_of(&t);
-    let (status, v) = act(
-        &app,
-        &id,
-        "withdraw",
-        OPERATOR,
-        json!({"reason": "来电人撤回"}),
-    )
-    .await;
-    assert_eq!(status, 200, "withdraw: {v}");
-    assert_eq!(v["status"], "withdrawn");
+    withdraw(&app, &id).await;
 
     let live = live_view(&app, &id).await;
     let position = fresh_caller_position(&app, "WD-2").await;

@@ -115,7 +115,7 @@ async fn agent_reach(state: &AppState, mut principal: Principal) -> Result<Princ
     let county = match principal.agent_id.as_deref() {
         Some(id) => state
             .store
-            .agent_county(id)
+            .agent_home(id)
             .await
             .map_err(|e| state.store_error(e))?,
         None => None,

@@ -14,6 +14,10 @@ use crate::agents::{Agent, AgentSpec, Candidate, QueuePage, Tier};
 
 const AGENT_HOME: &str = "hl:agent-home";
 
+/// How long an agent's home county read for its reach is reused. A redefinition on this
+/// gateway takes effect at once; on another gateway within this time.
+const AGENT_HOME_TTL: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// The result of a claim attempt on one candidate.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ClaimOutcome {
@@ -111,9 +115,32 @@ impl Store {
             .query_async(&mut conn)
             .await?;
         let _: () = conn.hset(AGENT_HOME, id, county).await?;
+        self.forget_agent_home(id);
         self.agent(id)
             .await?
             .ok_or_else(|| StoreError::Reply("agent vanished after write".into()))
+    }
+
+    /// The county an agent lives in, for its reach on every request: read at most once per
+    /// `AGENT_HOME_TTL` per agent (an extra round trip on every agent request otherwise).
+    pub async fn agent_home(&self, id: &str) -> Result<Option<String>, StoreError> {
+        if let Ok(homes) = self.agent_homes.read()
+            && let Some((county, read)) = homes.get(id)
+            && read.elapsed() < AGENT_HOME_TTL
+        {
+            return Ok(county.clone());
+        }
+        let county = self.agent_county(id).await?;
+        if let Ok(mut homes) = self.agent_homes.write() {
+            homes.insert(id.to_string(), (county.clone(), std::time::Instant::now()));
+        }
+        Ok(county)
+    }
+
+    fn forget_agent_home(&self, id: &str) {
+        if let Ok(mut homes) = self.agent_homes.write() {
+            homes.remove(id);
+        }
     }
 
     /// The county an agent lives in, if it exists.
@@ -186,6 +213,7 @@ impl Store {
             .query_async(&mut conn)
             .await?;
         let _: () = conn.hdel(AGENT_HOME, id).await?;
+        self.forget_agent_home(id);
         Ok(Some(true))
     }
 

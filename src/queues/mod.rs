@@ -355,7 +355,13 @@ pub struct Store {
     /// Counties this process has already added to `hl:counties`, so the extra round trip is
     /// paid once per county per process, not once per ticket.
     known_counties: std::sync::Arc<std::sync::RwLock<std::collections::HashSet<String>>>,
+    /// Agents' home counties as last read, with when: an agent's reach is looked up on every
+    /// request it makes, so it is cached briefly (see `agents::AGENT_HOME_TTL`).
+    agent_homes: std::sync::Arc<std::sync::RwLock<AgentHomes>>,
 }
+
+/// Agent id → (home county, when it was read).
+type AgentHomes = std::collections::HashMap<String, (Option<String>, std::time::Instant)>;
 
 /// Key prefix of a county: `hl:{320831}:`.
 fn county_prefix(county: &str) -> String {
@@ -408,6 +414,7 @@ impl Store {
             stream_maxlen,
             idempotency_ttl_secs,
             known_counties: Default::default(),
+            agent_homes: Default::default(),
         })
     }
 
