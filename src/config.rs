@@ -112,6 +112,9 @@ pub struct RedisSettings {
     pub connect_timeout_ms: u64,
     /// How long to wait for a reply before answering 503.
     pub response_timeout_ms: u64,
+    /// The most one HTTP request may wait for Redis across all its commands, so an answer
+    /// during a stall is bounded however many commands the request sends.
+    pub request_budget_ms: u64,
     /// `Retry-After` sent with 503 when Redis cannot be reached.
     pub retry_after_seconds: u64,
     /// Approximate length the event stream of a county is trimmed to.
@@ -196,6 +199,12 @@ impl Settings {
         if let Some(url) = self.redis.url.as_deref().filter(|u| !u.is_empty()) {
             redis::Client::open(url)
                 .map_err(|e| invalid("redis.url", format!("not a Redis URL: {e}")))?;
+        }
+        if !(100..=60_000).contains(&self.redis.request_budget_ms) {
+            return Err(invalid(
+                "redis.request_budget_ms",
+                "must be between 100 and 60000",
+            ));
         }
         self.redis.local.validate()?;
         self.intake.validate()?;
@@ -337,6 +346,7 @@ mod tests {
     fn every_section_names_its_own_key() {
         for (key, value) in [
             ("redis.local.appendfsync", "sometimes"),
+            ("redis.request_budget_ms", "0"),
             ("intake.batch_max", "0"),
             ("sla.mover_batch", "0"),
             ("auth.signature_window_seconds", "0"),

@@ -21,7 +21,7 @@ use axum::extract::Request;
 use axum::response::IntoResponse;
 
 use crate::api::problem::ApiError;
-use crate::api::{problem_for_layer_errors, record_latency, verify_signature};
+use crate::api::{problem_for_layer_errors, record_latency, redis_budget, verify_signature};
 use crate::state::AppState;
 
 /// The OpenAPI document, generated from the handlers' annotations.
@@ -538,6 +538,10 @@ pub fn app(state: Arc<AppState>) -> Router {
         .layer(middleware::from_fn_with_state(
             Arc::clone(&state),
             verify_signature,
+        ))
+        .layer(middleware::from_fn_with_state(
+            Arc::clone(&state),
+            redis_budget,
         ))
         .layer(middleware::from_fn(record_latency))
         .layer(

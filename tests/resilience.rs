@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 use redis::Commands;
 use serde_json::{Value, json};
 use support::{
-    ADMIN, GatewayProcess, PARTNER, RedisServer, SUPERVISOR, TestApp, free_port, test_config,
-    test_config_with_redis, ticket,
+    ADMIN, GatewayProcess, PARTNER, RedisServer, SUPERVISOR, TestApp, act, create_ticket,
+    free_port, test_config, test_config_with_redis, ticket,
 };
 
 const QUEUE: &str = "hl:{320831}:q:mediation.320831.labour";
@@ -487,5 +487,81 @@ async fn a_lost_county_registry_heals_itself() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(rebuilt, "a starting gateway did not rebuild the registry");
+    app.stop().await;
+}
+
+/// Every request path answers within a bounded time while Redis is stalled, even under load:
+/// each Redis command may wait `redis.response_timeout_ms` (4 s here), and a request that sends
+/// several used to wait for each in turn (a ticket read took 10 s); now the request's whole
+/// wait for Redis is bounded by `redis.request_budget_ms` (0.8 s here), after which it answers
+/// `503` saying what is known.
+#[tokio::test]
+async fn during_a_redis_stall_under_load_every_request_answers_in_bounded_time() {
+    let redis = RedisServer::start();
+    let config = test_config(&redis.url(), "").replace(
+        "response_timeout_ms = 1000",
+        "response_timeout_ms = 4000\nrequest_budget_ms = 800",
+    );
+    let app = TestApp::spawn_from_config(&config).await;
+    let id = create_ticket(&app, PARTNER, &ticket("BOUND-1")).await["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    redis.pause();
+    // Load: intakes that pile up on the stalled connection while the probes run.
+    let mut load = Vec::new();
+    for i in 0..200 {
+        let (http, url) = (app.http.clone(), format!("{}/v1/tickets", app.base));
+        load.push(tokio::spawn(async move {
+            let sent = Instant::now();
+            let status = http
+                .post(url)
+                .bearer_auth(PARTNER)
+                .json(&ticket(&format!("LOAD-{i}")))
+                .send()
+                .await
+                .map(|r| r.status().as_u16())
+                .unwrap_or(0);
+            (status, sent.elapsed())
+        }));
+    }
+    let mut answers = Vec::new();
+    for path in [
+        format!("/v1/tickets/{id}"),
+        format!("/v1/tickets/{id}/history"),
+        "/v1/queues".to_string(),
+        "/v1/agents".to_string(),
+        "/v1/dashboard/today".to_string(),
+    ] {
+        let started = Instant::now();
+        let status = app.get(&path, SUPERVISOR).await.status().as_u16();
+        answers.push((path, status, started.elapsed()));
+    }
+    let started = Instant::now();
+    let (status, _) = act(
+        &app,
+        &id,
+        "escalate",
+        SUPERVISOR,
+        json!({"reason": "stall"}),
+    )
+    .await;
+    answers.push(("escalate".into(), status, started.elapsed()));
+    let mut intakes = Vec::new();
+    for l in load {
+        intakes.push(l.await.expect("load task"));
+    }
+    redis.resume();
+    // 0.8 s of budget; the bound leaves room for a loaded 2-core CI machine but is far below
+    // the 8 s that two commands' response timeouts add up to.
+    let bound = Duration::from_secs(3);
+    for (path, status, took) in &answers {
+        assert_eq!(*status, 503, "{path}");
+        assert!(took < &bound, "{path} took {took:?}");
+    }
+    for (status, took) in &intakes {
+        assert_eq!(*status, 503);
+        assert!(took < &bound, "an intake took {took:?}");
+    }
     app.stop().await;
 }

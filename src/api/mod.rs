@@ -25,7 +25,7 @@ pub mod tickets;
 pub mod wire;
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::body::{Body, Bytes};
 use axum::extract::{FromRequest, FromRequestParts, MatchedPath, Request, State};
@@ -259,6 +259,18 @@ pub(crate) async fn record_latency(req: Request, next: Next) -> Response {
     let response = next.run(req).await;
     crate::metrics::http_request(route, method, response.status().as_u16(), started.elapsed());
     response
+}
+
+/// Bounds the time one request waits for Redis, across all its commands, by
+/// `redis.request_budget_ms`: under a stall every request answers `503` in that time, however
+/// many commands it sends (see `queues::within_budget`).
+pub(crate) async fn redis_budget(
+    State(state): State<Arc<AppState>>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let limit = Duration::from_millis(state.settings.redis.request_budget_ms);
+    crate::queues::within_budget(limit, next.run(req)).await
 }
 
 /// Turns plain-text answers of tower layers (the body limit's 413) into problem+json.

@@ -30,12 +30,14 @@ use crate::sla::clock::TimerPlan;
 use crate::ticket::Ticket;
 
 mod agents;
+mod budget;
 mod live;
 mod outbox;
 mod ratelimit;
 pub mod scripts;
 mod tickets;
 pub use agents::{ClaimMode, ClaimOutcome, OnlineAgent, RenewOutcome};
+pub use budget::within_budget;
 pub use live::LiveBegin;
 pub use outbox::{OutboxEntry, OutboxState};
 pub use ratelimit::RateDecision;
@@ -334,7 +336,7 @@ pub struct ServerReport {
 /// Handle to the store; cheap to clone, one multiplexed connection underneath.
 #[derive(Clone)]
 pub struct Store {
-    conn: ConnectionManager,
+    conn: budget::BoundedConn,
     client: redis::Client,
     ingest: std::sync::Arc<Script>,
     stats: std::sync::Arc<Script>,
@@ -396,7 +398,7 @@ impl Store {
             .set_max_delay(Duration::from_millis(500));
         let conn = ConnectionManager::new_lazy_with_config(client.clone(), config)?;
         Ok(Store {
-            conn,
+            conn: budget::BoundedConn(conn),
             client,
             ingest: std::sync::Arc::new(Script::new(scripts::INGEST)),
             stats: std::sync::Arc::new(Script::new(scripts::QUEUE_STATS)),
