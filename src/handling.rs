@@ -311,15 +311,25 @@ pub async fn finish_interrupted_moves(
 }
 
 /// Recomputes the clocks of every open ticket with the policies and calendars in force
-/// (after a reload). Returns how many tickets were recomputed.
+/// (after a reload), reporting its progress to `state.recompute` as it goes. Returns how many
+/// tickets were recomputed; stops early when the gateway shuts down (the caller can tell by
+/// `state.is_closing()`).
 pub async fn recompute_open(state: &AppState) -> Result<usize, StoreError> {
-    let mut done = 0;
+    let mut open = Vec::new();
     for county in state.store.counties().await? {
         for id in state.store.open_tickets(&county).await? {
-            if recompute_one(state, &county, &id).await? {
-                done += 1;
-            }
+            open.push((county.clone(), id));
         }
+    }
+    state.recompute.listed(open.len());
+    let mut done = 0;
+    for (county, id) in open {
+        if state.is_closing() {
+            break;
+        }
+        let recomputed = recompute_one(state, &county, &id).await?;
+        state.recompute.checked(recomputed);
+        done += usize::from(recomputed);
     }
     state.mover.nudge();
     Ok(done)

@@ -228,7 +228,7 @@ async fn reload_on_sighup(state: Arc<AppState>, mut stop: watch::Receiver<bool>)
         loop {
             tokio::select! {
                 _ = hup.recv() => match crate::reload::reload(&state).await {
-                    Ok(r) => tracing::info!(recomputed = r.recomputed, "reloaded on SIGHUP"),
+                    Ok(_) => tracing::info!("reloaded on SIGHUP; recomputing open tickets in the background"),
                     Err(crate::reload::ReloadError::Running) => {
                         tracing::warn!("SIGHUP ignored: a reload is already running")
                     }

@@ -1,11 +1,15 @@
 //! Reloading in place (SIGHUP or `POST /v1/admin/reload`): the configuration file's SLA
 //! section, holiday data, lexicon and model are re-read and put in force, and every open
-//! ticket's deadlines are recomputed. A broken file is refused and the old one stays.
+//! ticket's deadlines are recomputed in the background, its progress in
+//! `AppState::recompute`. A broken file is refused and the old one stays.
+
+use std::sync::Arc;
 
 use utoipa::ToSchema;
 
 use crate::queues::StoreError;
 use crate::sla::SlaConfig;
+use crate::sla::recompute::RecomputeStatus;
 use crate::state::AppState;
 
 /// Why a reload was refused or failed.
@@ -31,17 +35,19 @@ pub struct ReloadReport {
     /// them are counted on the ordinary week and marked provisional.
     #[schema(value_type = Vec<Vec<serde_json::Value>>)]
     pub missing_years: Vec<(String, i32)>,
-    /// Open tickets whose clocks were recomputed.
-    pub recomputed: usize,
     /// The classifier version now in force (lexicon and model reloaded).
     pub classifier_model: String,
+    /// The recomputation of open tickets' deadlines, started in the background; follow it with
+    /// `GET /v1/admin/reload`.
+    pub recompute: RecomputeStatus,
 }
 
-/// Re-reads the configuration file and holiday data, puts the SLA section in force and
-/// recomputes the deadlines of open tickets.
-pub async fn reload(state: &AppState) -> Result<ReloadReport, ReloadError> {
+/// Re-reads the configuration file and holiday data and puts the SLA section, lexicon and
+/// model in force at once; then recomputes the deadlines of open tickets in the background
+/// (tens of thousands take longer than a client waits), holding the reload lock until done.
+pub async fn reload(state: &Arc<AppState>) -> Result<ReloadReport, ReloadError> {
     // One at a time: two reloads would recompute every open ticket twice over each other.
-    let Ok(_running) = state.reloading.try_lock() else {
+    let Ok(running) = Arc::clone(&state.reloading).try_lock_owned() else {
         return Err(ReloadError::Running);
     };
     let settings = crate::config::Settings::load(state.config_path.as_deref())
@@ -57,14 +63,42 @@ pub async fn reload(state: &AppState) -> Result<ReloadReport, ReloadError> {
     let calendars = config.calendars.keys().cloned().collect();
     let missing_years = config.missing_years();
     state.sla.replace(config);
-    let recomputed = crate::handling::recompute_open(state).await?;
-    tracing::info!(recomputed, "SLA configuration reloaded");
+    state.recompute.start(chrono::Utc::now());
+    let background = Arc::clone(state);
+    tokio::spawn(async move {
+        let _running = running;
+        recompute(&background).await;
+    });
     Ok(ReloadReport {
         calendars,
         missing_years,
-        recomputed,
         classifier_model,
+        recompute: state.recompute.status(),
     })
+}
+
+/// Recomputes every open ticket and records how it ended.
+async fn recompute(state: &AppState) {
+    let now = chrono::Utc::now;
+    match crate::handling::recompute_open(state).await {
+        Ok(_) if state.is_closing() => {
+            state
+                .recompute
+                .fail(now(), "the gateway shut down before it finished".into());
+            tracing::warn!("recomputation of open tickets stopped by shutdown; reload again");
+        }
+        Ok(recomputed) => {
+            state.recompute.finish(now());
+            tracing::info!(
+                recomputed,
+                "SLA configuration reloaded; open tickets recomputed"
+            );
+        }
+        Err(e) => {
+            state.recompute.fail(now(), e.to_string());
+            tracing::error!(error = %e, "recomputation of open tickets failed; reload again");
+        }
+    }
 }
 
 /// Publishes the missing-year gauges of a configuration and warns (once per calendar and year)

@@ -45,6 +45,7 @@ use crate::state::AppState;
         crate::api::live::get_live,
         crate::api::live::heartbeat,
         crate::api::ops::reload,
+        crate::api::ops::reload_progress,
         crate::api::callbacks::list,
         crate::api::callbacks::replay,
         crate::api::ops::queues,
@@ -518,7 +519,10 @@ pub fn app(state: Arc<AppState>) -> Router {
             "/v1/agents/{id}/heartbeat",
             post(crate::api::live::heartbeat),
         )
-        .route("/v1/admin/reload", post(crate::api::ops::reload))
+        .route(
+            "/v1/admin/reload",
+            post(crate::api::ops::reload).get(crate::api::ops::reload_progress),
+        )
         .route("/v1/admin/callbacks", get(crate::api::callbacks::list))
         .route(
             "/v1/admin/callbacks/replay",

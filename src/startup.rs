@@ -100,7 +100,8 @@ impl Application {
             config_path,
             live,
             closing: tokio::sync::watch::channel(false).0,
-            reloading: tokio::sync::Mutex::new(()),
+            reloading: Default::default(),
+            recompute: Default::default(),
             callbacks: Arc::new(crate::callbacks::Callbacks::new(
                 &settings_callbacks,
                 callback_targets,

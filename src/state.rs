@@ -36,8 +36,11 @@ pub struct AppState {
     /// Turns true when the gateway starts shutting down: readiness fails and open event streams
     /// end, so clients reconnect to another gateway instead of holding this one for its grace.
     pub closing: tokio::sync::watch::Sender<bool>,
-    /// Held while a reload runs: one reload at a time per gateway.
-    pub reloading: tokio::sync::Mutex<()>,
+    /// Held while a reload runs, including its recomputation in the background: one reload at a
+    /// time per gateway.
+    pub reloading: Arc<tokio::sync::Mutex<()>>,
+    /// How far the last reload's recomputation of open tickets has got.
+    pub recompute: crate::sla::recompute::RecomputeTracker,
     /// Partner callback targets and delivery settings.
     pub callbacks: Arc<crate::callbacks::Callbacks>,
 }

@@ -387,32 +387,39 @@ async fn a_reload_needs_an_unrestricted_admin_and_runs_once_at_a_time() {
             .await;
         assert_eq!(res.status(), 200);
     }
-    let first = {
-        let http = app.http.clone();
-        let url = format!("{}/v1/admin/reload", app.base);
-        tokio::spawn(async move {
-            http.post(url)
-                .bearer_auth(support::ADMIN)
-                .json(&json!({}))
-                .send()
-                .await
-                .expect("sent")
-                .status()
-                .as_u16()
-        })
-    };
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    // The reload answers at once (202) and recomputes the open tickets in the background,
+    // reporting its progress; a second reload meanwhile is refused.
+    let first = app.post("/v1/admin/reload", ADMIN, &json!({})).await;
+    assert_eq!(first.status(), 202);
+    assert_eq!(
+        first
+            .headers()
+            .get("location")
+            .and_then(|v| v.to_str().ok()),
+        Some("/v1/admin/reload")
+    );
+    let report: Value = first.json().await.expect("json");
+    assert_eq!(report["recompute"]["state"], "running", "{report}");
     let second = app.post("/v1/admin/reload", ADMIN, &json!({})).await;
     let second_status = second.status().as_u16();
     let body: Value = second.json().await.expect("json");
     assert_eq!(second_status, 409, "{body}");
-    assert_eq!(first.await.expect("joined"), 200);
+    // Its progress can be followed until every open ticket was looked at.
+    let done = support::wait_for(
+        std::time::Duration::from_secs(60),
+        "the recomputation",
+        || async {
+            let progress: Value = app.get("/v1/admin/reload", ADMIN).await.json().await.ok()?;
+            (progress["state"] != "running").then_some(progress)
+        },
+    )
+    .await;
+    assert_eq!(done["state"], "finished", "{done}");
+    assert_eq!(done["total"], 2000, "{done}");
+    assert_eq!(done["checked"], 2000, "{done}");
+    assert_eq!(done["recomputed"], 2000, "{done}");
     // Once it has finished, the next one runs.
-    assert_eq!(
-        app.post("/v1/admin/reload", ADMIN, &json!({}))
-            .await
-            .status(),
-        200
-    );
+    let (_, again) = support::reload_and_wait(&app.base).await;
+    assert_eq!(again["checked"], 2000, "{again}");
     app.stop().await;
 }

@@ -245,10 +245,8 @@ async fn a_config_change_recomputes_the_deadlines_of_open_tickets() {
             .status(),
         403
     );
-    let res = app.post("/v1/admin/reload", ADMIN, &json!({})).await;
-    assert_eq!(res.status(), 200);
-    let report: Value = res.json().await.expect("json");
-    assert_eq!(report["recomputed"], 1, "{report}");
+    let (_, progress) = support::reload_and_wait(&app.base).await;
+    assert_eq!(progress["recomputed"], 1, "{progress}");
 
     let after: Value = app
         .get(&format!("/v1/tickets/{id}"), SUPERVISOR)
@@ -559,15 +557,9 @@ async fn get_json(base: &str, path: &str, token: &str) -> (u16, Value) {
 }
 
 async fn reload_with(base: &str) -> Value {
-    let res = reqwest::Client::new()
-        .post(format!("{base}/v1/admin/reload"))
-        .bearer_auth(ADMIN)
-        .json(&json!({}))
-        .send()
-        .await
-        .expect("sent");
-    assert_eq!(res.status(), 200);
-    res.json().await.expect("json")
+    let (mut report, progress) = support::reload_and_wait(base).await;
+    report["recomputed"] = progress["recomputed"].clone();
+    report
 }
 
 fn clock<'a>(ticket: &'a Value, name: &str) -> &'a Value {
@@ -850,12 +842,7 @@ async fn a_reload_puts_an_edited_lexicon_in_force() {
         ),
     )
     .expect("write");
-    let report: Value = app
-        .post("/v1/admin/reload", ADMIN, &json!({}))
-        .await
-        .json()
-        .await
-        .expect("json");
+    let (report, _) = support::reload_and_wait(&app.base).await;
     assert!(
         report["classifier_model"]
             .as_str()

@@ -156,15 +156,17 @@ pub async fn metrics(State(state): State<Arc<AppState>>) -> Response {
     response
 }
 
-/// Reload the SLA configuration, holiday files, lexicon and model; recompute open tickets'
-/// deadlines.
+/// Reload the SLA configuration, holiday files, lexicon and model. They are in force when this
+/// answers; open tickets' deadlines are then recomputed in the background (follow it with
+/// `GET /v1/admin/reload`).
 #[utoipa::path(
     post, path = "/v1/admin/reload", tag = "ops",
     responses(
-        (status = 200, description = "Reloaded", body = crate::reload::ReloadReport),
+        (status = 202, description = "Reloaded; open tickets are being recomputed (see `Location`)", body = crate::reload::ReloadReport,
+            headers(("location" = String, description = "Where to follow the recomputation: /v1/admin/reload"))),
         (status = 401, description = "No or unknown token", body = crate::api::problem::Problem, content_type = "application/problem+json"),
         (status = 403, description = "Not an admin, or an admin limited to some regions", body = crate::api::problem::Problem, content_type = "application/problem+json"),
-        (status = 409, description = "A reload is already running", body = crate::api::problem::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "A reload (or its recomputation) is already running on this gateway", body = crate::api::problem::Problem, content_type = "application/problem+json"),
         (status = 422, description = "The new configuration is invalid; the old one stays", body = crate::api::problem::Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
@@ -172,7 +174,7 @@ pub async fn metrics(State(state): State<Arc<AppState>>) -> Response {
 pub async fn reload(
     State(state): State<Arc<AppState>>,
     Authenticated(principal): Authenticated,
-) -> Result<axum::Json<crate::reload::ReloadReport>, ApiError> {
+) -> Result<Response, ApiError> {
     principal.require(&[Role::Admin])?;
     if !principal.regions.is_empty() {
         return Err(ApiError::Forbidden(format!(
@@ -182,9 +184,14 @@ pub async fn reload(
         )));
     }
     match crate::reload::reload(&state).await {
-        Ok(report) => Ok(axum::Json(report)),
+        Ok(report) => Ok((
+            axum::http::StatusCode::ACCEPTED,
+            [(header::LOCATION, HeaderValue::from_static("/v1/admin/reload"))],
+            axum::Json(report),
+        )
+            .into_response()),
         Err(crate::reload::ReloadError::Running) => Err(ApiError::State(
-            "a reload is already running on this gateway; try again when it has finished".into(),
+            "a reload is already running on this gateway (or still recomputing open tickets: see GET /v1/admin/reload); try again when it has finished".into(),
         )),
         Err(crate::reload::ReloadError::Invalid(key, why)) => {
             Err(ApiError::Invalid(vec![super::problem::FieldError::new(
@@ -193,6 +200,24 @@ pub async fn reload(
         }
         Err(crate::reload::ReloadError::Store(e)) => Err(state.store_error(e)),
     }
+}
+
+/// How far the last reload's recomputation of open tickets has got on this gateway.
+#[utoipa::path(
+    get, path = "/v1/admin/reload", tag = "ops",
+    responses(
+        (status = 200, description = "The recomputation's progress", body = crate::sla::recompute::RecomputeStatus),
+        (status = 401, description = "No or unknown token", body = crate::api::problem::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Neither an admin nor a supervisor", body = crate::api::problem::Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn reload_progress(
+    State(state): State<Arc<AppState>>,
+    Authenticated(principal): Authenticated,
+) -> Result<axum::Json<crate::sla::recompute::RecomputeStatus>, ApiError> {
+    principal.require(&[Role::Admin, Role::Supervisor])?;
+    Ok(axum::Json(state.recompute.status()))
 }
 
 /// A queue's numbers for the scrape-time gauges.

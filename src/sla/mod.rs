@@ -18,6 +18,7 @@ pub mod calendar;
 pub mod clock;
 pub mod mover;
 pub mod policy;
+pub mod recompute;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex, RwLock};

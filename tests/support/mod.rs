@@ -573,3 +573,39 @@ pub async fn open_offers(app: &TestApp, agent: &str) -> SseReader {
     reader.next_of(&["online"], Duration::from_secs(10)).await;
     reader
 }
+
+/// Reloads the gateway at `base` as the unrestricted admin (`202`) and waits until the
+/// recomputation of open tickets, which runs in the background, has finished. Returns the
+/// reload's answer and the finished progress (`GET /v1/admin/reload`).
+pub async fn reload_and_wait(base: &str) -> (Value, Value) {
+    let http = reqwest::Client::new();
+    let res = http
+        .post(format!("{base}/v1/admin/reload"))
+        .bearer_auth(ADMIN)
+        .json(&serde_json::json!({}))
+        .send()
+        .await
+        .expect("sent");
+    let (status, report) = status_and_json(res).await;
+    assert_eq!(status, 202, "{report}");
+    let progress = wait_for(
+        Duration::from_secs(60),
+        "the recomputation to finish",
+        || {
+            let http = http.clone();
+            async move {
+                let res = http
+                    .get(format!("{base}/v1/admin/reload"))
+                    .bearer_auth(ADMIN)
+                    .send()
+                    .await
+                    .ok()?;
+                let (_, progress) = status_and_json(res).await;
+                (progress["state"] != "running").then_some(progress)
+            }
+        },
+    )
+    .await;
+    assert_eq!(progress["state"], "finished", "{progress}");
+    (report, progress)
+}
