@@ -40,6 +40,8 @@ pub struct AppState {
     pub reloading: tokio::sync::Mutex<()>,
     /// Partner callback targets and delivery settings.
     pub callbacks: Arc<crate::callbacks::Callbacks>,
+    /// When `/metrics` last read the deployment-wide gauges from Redis, for their age.
+    pub redis_snapshot: crate::metrics::RedisSnapshot,
 }
 
 impl AppState {
