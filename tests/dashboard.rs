@@ -3,7 +3,10 @@
 //! `tests/dashboard/check.mjs`) against a real gateway and Redis: it signs in and shows the
 //! queues, updates within 2 s of a ticket being posted, shows a breach, marks a provisional
 //! deadline (暂定), switches to English, and leaves screenshots under
-//! `target/dashboard-artifacts/`.
+//! `target/dashboard-artifacts/`. A second run (`tests/dashboard/scale.mjs`) uses a warning
+//! scale unlike the default one and a breach that raises a ticket one band: the page shows the
+//! configured levels and, apart from them, the bands, and counts the running breach in the
+//! 24-hour SLA compliance.
 //!
 //! The browser test never skips: without Chromium or the Node packages it fails and says to run
 //! `scripts/ensure-chromium.sh`, so a machine that cannot run it is noticed rather than passed.
