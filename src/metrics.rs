@@ -2,15 +2,21 @@
 //! cannot disagree. Labels come only from closed sets (source, outcome, service, category,
 //! level, queue, route), never from ticket ids or phone numbers.
 //!
-//! Queue gauges are not kept in this process: they are read from Redis at each scrape
-//! (see `api::ops`), so several gateways report the same numbers.
+//! Queue gauges are not kept by this process: they are read from Redis at each scrape (see
+//! `api::ops`), within a short budget, so `/metrics` answers at once even while Redis stalls,
+//! with the figures last read and their age ([`RedisSnapshot`]). Every gateway reports the same
+//! deployment-wide figures ([`DEPLOYMENT_WIDE`]): dashboards take them with `max`, never `sum`.
+//!
+//! Running totals are counters named `_total`; gauges are levels that go up and down. Nothing
+//! is labelled by agent or ticket: those sets grow without bound (per-agent figures are in
+//! `GET /v1/agents`).
 //!
 //! This module knows no domain type: callers hand it label values and numbers (and, for the
-//! scrape-time gauges, the small [`QueueFigures`] and [`AgentFigures`]), so it sits below
-//! every module that counts something.
+//! scrape-time gauges, the small [`QueueFigures`]), so it sits below every module that counts
+//! something.
 
-use std::sync::OnceLock;
-use std::time::Duration;
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant};
 
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
@@ -24,21 +30,25 @@ pub const CLASSIFICATIONS: &str = "hotline_classifications_total";
 pub const CLASSIFICATION_CONFIDENCE: &str = "hotline_classification_confidence";
 /// HTTP request latency in seconds (histogram), by `route`, `method` and `status`.
 pub const HTTP_DURATION: &str = "hotline_http_request_duration_seconds";
-/// Tickets under a lease, by `queue` (read from Redis at scrape).
+/// Tickets under a lease, by `queue` (read from Redis at scrape; deployment-wide).
 pub const QUEUE_LEASED: &str = "hotline_queue_leased";
-/// Tickets waiting, by `queue` and `level`.
+/// Tickets waiting, by `queue` and the tickets' own warning `level` (deployment-wide).
 pub const QUEUE_DEPTH: &str = "hotline_queue_depth";
-/// Age of the oldest waiting ticket in seconds, by `queue`.
+/// Age of the oldest waiting ticket in seconds, by `queue` (deployment-wide).
 pub const QUEUE_OLDEST_AGE: &str = "hotline_queue_oldest_age_seconds";
-/// 1 when the last read of Redis at scrape time succeeded, else 0.
+/// 1 when the last read of Redis for the deployment-wide gauges succeeded, else 0.
 pub const REDIS_UP: &str = "hotline_redis_up";
+/// Seconds since the deployment-wide gauges were last read from Redis (since start-up when they
+/// never were): while Redis stalls, `/metrics` still answers, with the figures this old.
+pub const REDIS_SNAPSHOT_AGE: &str = "hotline_redis_snapshot_age_seconds";
 /// Writes Redis refused (out of memory, read-only, cannot persist), by `cause`.
 pub const REDIS_WRITE_REFUSALS: &str = "hotline_redis_write_refusals_total";
 /// SLA timers fired, by `clock` and `kind` (warning, breach).
 pub const SLA_FIRED: &str = "hotline_sla_timers_fired_total";
 /// How late SLA timers fired, in seconds (histogram).
 pub const SLA_LATENESS: &str = "hotline_sla_timer_lateness_seconds";
-/// SLA compliance (met / stopped) per `queue` and `window` (1h, 24h, 7d), read from Redis.
+/// SLA compliance (met / (stopped + breached and still running)) per `queue` and `window` (1h,
+/// 24h, 7d), read from Redis (deployment-wide).
 pub const QUEUE_SLA_COMPLIANCE: &str = "hotline_queue_sla_compliance";
 /// Deadlines that could not be computed (a calendar removed by a reload), by `clock`.
 pub const SLA_CALENDAR_ERRORS: &str = "hotline_sla_calendar_errors_total";
@@ -47,14 +57,6 @@ pub const SLA_CALENDAR_ERRORS: &str = "hotline_sla_calendar_errors_total";
 pub const SLA_PROVISIONAL_DEADLINES: &str = "hotline_sla_provisional_deadlines_total";
 /// 1 for each (`calendar`, `year`) of this year and the next that has no holiday data.
 pub const CALENDAR_MISSING_YEAR: &str = "hotline_calendar_missing_year";
-/// Tickets an agent holds now, by `agent` (read from Redis at scrape).
-pub const AGENT_ACTIVE: &str = "hotline_agent_active";
-/// Tickets an agent has resolved, by `agent` (read from Redis at scrape).
-pub const AGENT_HANDLED: &str = "hotline_agent_handled";
-/// Leases that lapsed in an agent's hands, by `agent` (read from Redis at scrape).
-pub const AGENT_MISSED: &str = "hotline_agent_missed";
-/// Mean acceptance-to-resolution time, by `agent`, seconds.
-pub const AGENT_HANDLE_TIME: &str = "hotline_agent_avg_handle_seconds";
 /// Per-queue happenings, by `queue` and `event` (arrival, claim, resolution, transfer, escalation).
 pub const QUEUE_EVENTS: &str = "hotline_queue_events_total";
 /// SLA warnings and breaches per `queue`, `clock` and `kind`.
@@ -73,9 +75,10 @@ pub const CALLBACKS: &str = "hotline_callbacks_total";
 pub const CALLBACK_LATENCY: &str = "hotline_callback_latency_seconds";
 /// Attempts a delivered callback took.
 pub const CALLBACK_ATTEMPTS: &str = "hotline_callback_attempts";
-/// Undelivered callbacks and dead letters per partner, read from Redis at scrape.
+/// Undelivered callbacks and dead letters per partner, read from Redis at scrape
+/// (deployment-wide).
 pub const CALLBACK_PENDING: &str = "hotline_callback_pending";
-/// Dead letters per partner, read from Redis at scrape.
+/// Dead letters per partner, read from Redis at scrape (deployment-wide).
 pub const CALLBACK_DEAD: &str = "hotline_callback_dead_letters";
 /// Live-transfer requests by service and answer (reserved, waiting, off_duty, not_offered).
 pub const LIVE_REQUESTS: &str = "hotline_live_requests_total";
@@ -105,6 +108,24 @@ pub const EVENT_STREAMS_REFUSED: &str = "hotline_event_streams_refused_total";
 /// progress for `http.idle_timeout_seconds`) or `no_request` (a new connection that did not
 /// start a request within `http.header_read_timeout_seconds`).
 pub const CONNECTIONS_CLOSED_IDLE: &str = "hotline_http_idle_connections_closed_total";
+
+/// Series whose value is the same on every gateway: read from the shared Redis, or from the
+/// configuration every gateway shares. Summed across N replicas they read N times too high, so
+/// dashboards aggregate them with `max` (checked on the shipped Grafana dashboard by
+/// `tests/ops.rs`).
+pub const DEPLOYMENT_WIDE: &[&str] = &[
+    QUEUE_DEPTH,
+    QUEUE_OLDEST_AGE,
+    QUEUE_LEASED,
+    QUEUE_SLA_COMPLIANCE,
+    CALLBACK_PENDING,
+    CALLBACK_DEAD,
+    CALENDAR_MISSING_YEAR,
+];
+
+/// Said in the HELP of every deployment-wide series.
+const AGGREGATE_WITH_MAX: &str =
+    "deployment-wide, the same on every gateway: aggregate with max, not sum";
 
 static HANDLE: OnceLock<Result<PrometheusHandle, String>> = OnceLock::new();
 
@@ -209,8 +230,14 @@ fn describe() {
         "Seconds from an event to its delivery to the partner"
     );
     metrics::describe_histogram!(CALLBACK_ATTEMPTS, "Attempts a delivered callback took");
-    metrics::describe_gauge!(CALLBACK_PENDING, "Undelivered partner callbacks");
-    metrics::describe_gauge!(CALLBACK_DEAD, "Partner callbacks in the dead letters");
+    metrics::describe_gauge!(
+        CALLBACK_PENDING,
+        format!("Undelivered partner callbacks; {AGGREGATE_WITH_MAX}")
+    );
+    metrics::describe_gauge!(
+        CALLBACK_DEAD,
+        format!("Partner callbacks in the dead letters; {AGGREGATE_WITH_MAX}")
+    );
     metrics::describe_counter!(
         LIVE_REQUESTS,
         "Live-transfer requests, by service and answer (reserved, waiting, off_duty, not_offered)"
@@ -258,32 +285,29 @@ fn describe() {
         metrics::Unit::Seconds,
         "HTTP request latency by route, method and status"
     );
-    metrics::describe_gauge!(QUEUE_DEPTH, "Tickets waiting, by queue and warning level");
+    metrics::describe_gauge!(
+        QUEUE_DEPTH,
+        format!(
+            "Tickets waiting, by queue and the tickets' own warning level (not the priority band); {AGGREGATE_WITH_MAX}"
+        )
+    );
     metrics::describe_gauge!(
         QUEUE_OLDEST_AGE,
         metrics::Unit::Seconds,
-        "Age of the oldest waiting ticket, by queue"
+        format!("Age of the oldest waiting ticket, by queue; {AGGREGATE_WITH_MAX}")
     );
-    metrics::describe_gauge!(REDIS_UP, "1 when Redis answered at the last scrape");
+    metrics::describe_gauge!(
+        REDIS_UP,
+        "1 when the last read of Redis for the deployment-wide gauges succeeded, else 0"
+    );
+    metrics::describe_gauge!(
+        REDIS_SNAPSHOT_AGE,
+        metrics::Unit::Seconds,
+        "Seconds since the deployment-wide gauges were last read from Redis (they show what was read then)"
+    );
     metrics::describe_gauge!(
         QUEUE_LEASED,
-        "Tickets of the queue under a lease (read from Redis at scrape)"
-    );
-    metrics::describe_gauge!(
-        AGENT_ACTIVE,
-        "Tickets the agent holds now (read from Redis at scrape)"
-    );
-    metrics::describe_gauge!(
-        AGENT_HANDLED,
-        "Tickets the agent has resolved (read from Redis at scrape)"
-    );
-    metrics::describe_gauge!(
-        AGENT_MISSED,
-        "Leases and offers that lapsed in the agent's hands (read from Redis at scrape)"
-    );
-    metrics::describe_gauge!(
-        AGENT_HANDLE_TIME,
-        "The agent's mean time from acceptance to resolution, seconds"
+        format!("Tickets of the queue under a lease; {AGGREGATE_WITH_MAX}")
     );
     metrics::describe_counter!(RATE_LIMITED, "Requests refused with 429, by caller name");
     metrics::describe_counter!(
@@ -306,7 +330,9 @@ fn describe() {
     );
     metrics::describe_gauge!(
         QUEUE_SLA_COMPLIANCE,
-        "Share of SLA clocks stopped within target, by queue and rolling window"
+        format!(
+            "Share of SLA clocks that met their target, of those stopped in the rolling window and those breached and still running, by queue and window; {AGGREGATE_WITH_MAX}"
+        )
     );
     metrics::describe_counter!(
         SLA_CALENDAR_ERRORS,
@@ -318,7 +344,9 @@ fn describe() {
     );
     metrics::describe_gauge!(
         CALENDAR_MISSING_YEAR,
-        "1 for each calendar and year (this and next) without holiday data: deadlines through it are provisional"
+        format!(
+            "1 for each calendar and year (this and next) without holiday data: deadlines through it are provisional; {AGGREGATE_WITH_MAX}"
+        )
     );
     metrics::describe_counter!(TICKET_ACTIONS, "Agent actions applied, by action");
     metrics::describe_counter!(
@@ -416,24 +444,25 @@ pub fn http_request(route: String, method: String, status: u16, elapsed: Duratio
     .record(elapsed.as_secs_f64());
 }
 
-/// One queue's figures, as read from Redis at a scrape.
+/// One queue's figures, as read from Redis at a scrape (all of them read before any is
+/// published, so a read cut short publishes nothing half-way).
 #[derive(Debug, Clone, Default)]
 pub struct QueueFigures<'a> {
     /// The queue's name.
     pub queue: &'a str,
-    /// Tickets waiting, per warning level: `(level, depth)`.
+    /// Tickets waiting, per warning level of the tickets themselves: `(level, depth)`.
     pub depth_by_level: Vec<(&'a str, u64)>,
     /// Age of the oldest waiting ticket, seconds.
     pub oldest_age_seconds: f64,
     /// Tickets under a lease.
     pub leased: u64,
-    /// SLA compliance per rolling window in which any clock stopped: `(window, share met)`.
+    /// SLA compliance per rolling window with any clock stopped or breached: `(window, share
+    /// met)`.
     pub sla_compliance: Vec<(&'a str, f64)>,
 }
 
 /// Publishes queue gauges read from Redis.
 pub fn queues(stats: &[QueueFigures<'_>]) {
-    metrics::gauge!(REDIS_UP).set(1.0);
     for q in stats {
         for &(level, depth) in &q.depth_by_level {
             metrics::gauge!(QUEUE_DEPTH, "queue" => q.queue.to_string(), "level" => level.to_string())
@@ -552,32 +581,6 @@ pub fn calendar_years(known: &[String], missing: &[(String, i32)], years: &[i32]
     }
 }
 
-/// One agent's figures, as read from Redis at a scrape.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct AgentFigures<'a> {
-    /// The agent's id (a closed, configured set).
-    pub agent: &'a str,
-    /// Tickets it holds now.
-    pub active: u32,
-    /// Tickets it has resolved.
-    pub handled: u64,
-    /// Leases that lapsed in its hands.
-    pub missed: u64,
-    /// Mean acceptance-to-resolution time, seconds.
-    pub avg_handle_seconds: f64,
-}
-
-/// Publishes per-agent figures read from Redis. Agent ids are a closed, configured set.
-pub fn agents(list: &[AgentFigures<'_>]) {
-    for a in list {
-        metrics::gauge!(AGENT_ACTIVE, "agent" => a.agent.to_string()).set(f64::from(a.active));
-        metrics::gauge!(AGENT_HANDLED, "agent" => a.agent.to_string()).set(a.handled as f64);
-        metrics::gauge!(AGENT_MISSED, "agent" => a.agent.to_string()).set(a.missed as f64);
-        metrics::gauge!(AGENT_HANDLE_TIME, "agent" => a.agent.to_string())
-            .set(a.avg_handle_seconds);
-    }
-}
-
 /// Counts an applied agent action.
 pub fn ticket_action(action: &'static str) {
     metrics::counter!(TICKET_ACTIONS, "action" => action).increment(1);
@@ -588,7 +591,46 @@ pub fn redis_write_refused(cause: &'static str) {
     metrics::counter!(REDIS_WRITE_REFUSALS, "cause" => cause).increment(1);
 }
 
-/// Marks Redis as unreachable for the scrape.
-pub fn redis_down() {
-    metrics::gauge!(REDIS_UP).set(0.0);
+/// When the deployment-wide gauges were last read from Redis, and whether the last attempt
+/// succeeded: one per gateway (in `AppState`), published with every `/metrics` answer so that a
+/// scrape during a Redis stall says how old the figures it shows are.
+#[derive(Debug)]
+pub struct RedisSnapshot {
+    /// (last successful read, or start-up when none yet; whether the last attempt succeeded).
+    state: Mutex<(Instant, bool)>,
+}
+
+impl Default for RedisSnapshot {
+    fn default() -> Self {
+        RedisSnapshot {
+            state: Mutex::new((Instant::now(), false)),
+        }
+    }
+}
+
+impl RedisSnapshot {
+    /// The figures were just read from Redis and published.
+    pub fn read(&self) {
+        if let Ok(mut s) = self.state.lock() {
+            *s = (Instant::now(), true);
+        }
+    }
+
+    /// Redis did not answer (in time): the gauges keep what was read last.
+    pub fn missed(&self) {
+        if let Ok(mut s) = self.state.lock() {
+            s.1 = false;
+        }
+    }
+
+    /// Sets `hotline_redis_up` and `hotline_redis_snapshot_age_seconds` for this answer.
+    pub fn publish(&self) {
+        let (at, up) = self
+            .state
+            .lock()
+            .map(|s| *s)
+            .unwrap_or((Instant::now(), false));
+        metrics::gauge!(REDIS_UP).set(if up { 1.0 } else { 0.0 });
+        metrics::gauge!(REDIS_SNAPSHOT_AGE).set(at.elapsed().as_secs_f64());
+    }
 }

@@ -52,6 +52,7 @@ use crate::state::AppState;
         crate::api::events::events,
         crate::api::supervision::risk,
         crate::api::supervision::today,
+        crate::api::supervision::config,
         crate::api::ops::healthz,
         crate::api::ops::readyz,
         crate::api::ops::metrics,
@@ -532,6 +533,7 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route("/v1/events", get(crate::api::events::events))
         .route("/v1/dashboard/risk", get(crate::api::supervision::risk))
         .route("/v1/dashboard/today", get(crate::api::supervision::today))
+        .route("/v1/dashboard/config", get(crate::api::supervision::config))
         .route("/metrics", get(crate::api::ops::metrics))
         .route("/healthz", get(crate::api::ops::healthz))
         .route("/readyz", get(crate::api::ops::readyz))

@@ -106,6 +106,7 @@ impl Application {
                 &settings_callbacks,
                 callback_targets,
             )),
+            redis_snapshot: crate::metrics::RedisSnapshot::default(),
         });
         Ok(Application {
             listener,

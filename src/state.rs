@@ -43,6 +43,8 @@ pub struct AppState {
     pub recompute: crate::sla::recompute::RecomputeTracker,
     /// Partner callback targets and delivery settings.
     pub callbacks: Arc<crate::callbacks::Callbacks>,
+    /// When `/metrics` last read the deployment-wide gauges from Redis, for their age.
+    pub redis_snapshot: crate::metrics::RedisSnapshot,
 }
 
 impl AppState {

@@ -664,12 +664,9 @@ async fn agents_figures_appear_in_the_api_and_in_metrics() {
             .expect("avg")
             >= 0.0
     );
+    // Agent ids are not a closed label set: the figures are in the API, not in /metrics.
     let text = app.get("/metrics", "").await.text().await.expect("text");
-    assert!(
-        text.contains(r#"hotline_agent_handled{agent="m1"} 1"#),
-        "agent figures missing"
-    );
-    assert!(text.contains(r#"hotline_agent_active{agent="m1"} 0"#));
+    assert!(!text.contains(r#"agent="m1""#), "an agent id as a label");
 }
 
 /// Every endpoint that touches a ticket, a queue or an agent refuses a caller from another

@@ -3,7 +3,10 @@
 //! `tests/dashboard/check.mjs`) against a real gateway and Redis: it signs in and shows the
 //! queues, updates within 2 s of a ticket being posted, shows a breach, marks a provisional
 //! deadline (暂定), switches to English, and leaves screenshots under
-//! `target/dashboard-artifacts/`.
+//! `target/dashboard-artifacts/`. A second run (`tests/dashboard/scale.mjs`) uses a warning
+//! scale unlike the default one and a breach that raises a ticket one band: the page shows the
+//! configured levels and, apart from them, the bands, and counts the running breach in the
+//! 24-hour SLA compliance.
 //!
 //! The browser test never skips: without Chromium or the Node packages it fails and says to run
 //! `scripts/ensure-chromium.sh`, so a machine that cannot run it is noticed rather than passed.
@@ -142,7 +145,53 @@ async fn the_page_and_its_assets_are_served_from_the_binary() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_dashboard_works_in_headless_chromium() {
-    let script = root().join("tests/dashboard/check.mjs");
+    require_browser();
+    let redis = RedisServer::start();
+    let holidays = holidays_until_last_year();
+    let app = TestApp::spawn_with(&redis, &fast_policy(holidays.path())).await;
+    // One ticket before the page opens, so there is a queue to show at sign-in.
+    let res = app.post("/v1/tickets", PARTNER, &ticket("DASH-0")).await;
+    assert_eq!(res.status(), 201);
+
+    run_script(&app, "check.mjs", "dashboard.png").await;
+    app.stop().await;
+}
+
+/// Issue 16: a gateway whose warning scale is not the default one (five levels, red highest, a
+/// custom `watch`), and whose accept clock breaches after 2 s and raises the ticket one band.
+/// The page must show the configured levels (names, order, colours from the gateway) and the
+/// priority bands apart from them, and count the running breach in the 24-hour compliance.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dashboard_shows_the_configured_scale_and_bands_apart_from_levels() {
+    require_browser();
+    let redis = RedisServer::start();
+    let config = r#"
+[classify]
+warning_levels = ["red", "orange", "yellow", "watch", "none"]
+
+[sla]
+mover_max_sleep_ms = 100
+
+[[sla.policies]]
+name = "drill"
+accept = { seconds = 2 }
+on_breach = ["raise_band", "notify"]
+
+[[sla.policies]]
+name = "the rest"
+first_contact = { hours = 1 }
+resolve = { hours = 1 }
+follow_up = { hours = 1 }
+"#;
+    let app = TestApp::spawn_with(&redis, config).await;
+    let res = app.post("/v1/tickets", PARTNER, &ticket("SCALE-0")).await;
+    assert_eq!(res.status(), 201);
+    run_script(&app, "scale.mjs", "dashboard-scale.png").await;
+    app.stop().await;
+}
+
+/// Fails, saying what to run, unless Chromium, Node.js and the Node packages are there.
+fn require_browser() {
     let modules = root().join("tests/dashboard/node_modules/playwright-core");
     let node_ok = std::process::Command::new("node")
         .arg("--version")
@@ -155,18 +204,15 @@ async fn the_dashboard_works_in_headless_chromium() {
         Path::new(CHROMIUM).exists(),
         modules.exists(),
     );
+}
 
-    let redis = RedisServer::start();
-    let holidays = holidays_until_last_year();
-    let app = TestApp::spawn_with(&redis, &fast_policy(holidays.path())).await;
-    // One ticket before the page opens, so there is a queue to show at sign-in.
-    let res = app.post("/v1/tickets", PARTNER, &ticket("DASH-0")).await;
-    assert_eq!(res.status(), 201);
-
-    let screenshot = artifacts_dir().join("dashboard.png");
+/// Runs `tests/dashboard/<script>` against `app` and asserts that it passed and left its
+/// screenshot `target/dashboard-artifacts/<png>`.
+async fn run_script(app: &TestApp, script: &str, png: &str) {
+    let screenshot = artifacts_dir().join(png);
     let _ = std::fs::remove_file(&screenshot);
     let run = tokio::process::Command::new("node")
-        .arg(&script)
+        .arg(root().join("tests/dashboard").join(script))
         .arg(&app.base)
         .arg(SUPERVISOR)
         .arg(&screenshot)
@@ -177,14 +223,14 @@ async fn the_dashboard_works_in_headless_chromium() {
         .output();
     let output = tokio::time::timeout(Duration::from_secs(180), run)
         .await
-        .expect("check.mjs finished within 3 minutes")
+        .unwrap_or_else(|_| panic!("{script} finished within 3 minutes"))
         .expect("node runs");
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
-    println!("check.mjs stdout:\n{stdout}\ncheck.mjs stderr:\n{stderr}");
+    println!("{script} stdout:\n{stdout}\n{script} stderr:\n{stderr}");
     assert!(
         output.status.success(),
-        "the browser check failed ({}):\n{stderr}",
+        "the browser check {script} failed ({}):\n{stderr}",
         output.status
     );
     assert!(
@@ -192,5 +238,4 @@ async fn the_dashboard_works_in_headless_chromium() {
         "no screenshot at {}",
         screenshot.display()
     );
-    app.stop().await;
 }

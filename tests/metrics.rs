@@ -149,8 +149,6 @@ async fn metrics_count_exactly_what_happened() {
             r#"hotline_ticket_actions_total{action="resolve"}"#.to_string(),
             1.0,
         ),
-        (r#"hotline_agent_handled{agent="m9"}"#.to_string(), 1.0),
-        (r#"hotline_agent_active{agent="m9"}"#.to_string(), 0.0),
         (
             r#"hotline_redis_latency_seconds_count{op="ingest"}"#.to_string(),
             4.0,

@@ -423,3 +423,446 @@ async fn a_reload_needs_an_unrestricted_admin_and_runs_once_at_a_time() {
     assert_eq!(again["checked"], 2000, "{again}");
     app.stop().await;
 }
+
+/// The value of one exact series (name and labels as printed) in Prometheus text.
+fn sample(text: &str, series: &str) -> Option<f64> {
+    text.lines()
+        .find(|l| l.starts_with(series) && l[series.len()..].starts_with(' '))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+}
+
+/// Every sample of Prometheus text: its name and its labels.
+fn samples(text: &str) -> Vec<(String, Vec<(String, String)>)> {
+    let mut out = Vec::new();
+    for line in text
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+    {
+        let (name, rest) = match line.find('{') {
+            Some(i) => (&line[..i], &line[i + 1..]),
+            None => (line.split(' ').next().unwrap_or_default(), ""),
+        };
+        let mut labels = Vec::new();
+        let mut rest = rest;
+        while let Some(eq) = rest.find("=\"") {
+            let key = rest[..eq].trim_start_matches(',').to_string();
+            let mut value = String::new();
+            let mut chars = rest[eq + 2..].char_indices();
+            let mut end = 0;
+            while let Some((i, c)) = chars.next() {
+                match c {
+                    '\\' => {
+                        if let Some((_, n)) = chars.next() {
+                            value.push(n);
+                        }
+                    }
+                    '"' => {
+                        end = eq + 2 + i + 1;
+                        break;
+                    }
+                    c => value.push(c),
+                }
+            }
+            labels.push((key, value));
+            rest = &rest[end..];
+            if rest.starts_with('}') {
+                break;
+            }
+        }
+        out.push((name.to_string(), labels));
+    }
+    out
+}
+
+/// A config whose Redis calls wait up to 10 s for an answer (a production-like patience), so
+/// that a stalled Redis is not cut short by the tests' usual 1 s response timeout.
+fn patient_config(redis: &RedisServer) -> String {
+    let config = test_config(&redis.url(), "");
+    assert!(config.contains("response_timeout_ms = 1000"));
+    config.replace("response_timeout_ms = 1000", "response_timeout_ms = 10000")
+}
+
+/// Issue 16: with Redis stalled, `/metrics` took 12 s, past Prometheus' scrape timeout. It must
+/// answer at once with what it last read, say how old that is, and report Redis down. The
+/// issue asks for "within a second"; the assertion allows 2 s because CI is a loaded 2-core
+/// machine shared with other builds (the gateway itself waits at most half a second).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_answer_at_once_while_redis_stalls_and_say_how_old_their_figures_are() {
+    let redis = RedisServer::start();
+    let app = TestApp::spawn_from_config(&patient_config(&redis)).await;
+    let mut t = ticket("STALL-1");
+    t["region"]["code"] = json!("320882");
+    assert_eq!(app.post("/v1/tickets", PARTNER, &t).await.status(), 201);
+    let depth = r#"hotline_queue_depth{queue="mediation.320882.labour",level="none"}"#;
+    let scrape = || async {
+        let started = std::time::Instant::now();
+        let text = app
+            .http
+            .get(format!("{}/metrics", app.base))
+            .timeout(std::time::Duration::from_secs(30))
+            .send()
+            .await
+            .expect("/metrics answered within 30 s")
+            .text()
+            .await
+            .expect("text");
+        (started.elapsed(), text)
+    };
+    let (_, text) = scrape().await;
+    assert_eq!(sample(&text, "hotline_redis_up"), Some(1.0), "{text}");
+    assert_eq!(sample(&text, depth), Some(1.0), "{text}");
+    let age = sample(&text, "hotline_redis_snapshot_age_seconds").expect("snapshot age");
+    assert!(age < 5.0, "a fresh read is {age} s old");
+
+    redis.pause();
+    let (took, first) = scrape().await;
+    assert!(
+        took.as_secs_f64() < 2.0,
+        "/metrics took {took:?} with Redis stalled"
+    );
+    assert_eq!(sample(&first, "hotline_redis_up"), Some(0.0), "{first}");
+    assert_eq!(
+        sample(&first, depth),
+        Some(1.0),
+        "what it last read: {first}"
+    );
+    let a = sample(&first, "hotline_redis_snapshot_age_seconds").expect("snapshot age");
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    let (took, second) = scrape().await;
+    assert!(
+        took.as_secs_f64() < 2.0,
+        "/metrics took {took:?} with Redis stalled"
+    );
+    let b = sample(&second, "hotline_redis_snapshot_age_seconds").expect("snapshot age");
+    assert!(
+        b >= a + 1.0,
+        "the snapshot's age must grow while Redis stalls: {a} then {b}"
+    );
+    redis.resume();
+
+    support::wait_for(
+        std::time::Duration::from_secs(30),
+        "Redis up again in /metrics",
+        || async {
+            let (_, text) = scrape().await;
+            (sample(&text, "hotline_redis_up") == Some(1.0)
+                && sample(&text, "hotline_redis_snapshot_age_seconds").is_some_and(|a| a < 5.0))
+            .then_some(())
+        },
+    )
+    .await;
+    app.stop().await;
+}
+
+/// Issue 16: label values come from closed sets (queues, configured levels, windows, configured
+/// names, code-defined enumerations); no series carries an agent id or a ticket id, whose sets
+/// grow without bound. Per-agent figures stay in `GET /v1/agents`.
+#[tokio::test]
+async fn metric_labels_come_from_closed_sets_and_name_no_agent_or_ticket() {
+    let redis = RedisServer::start();
+    let app = TestApp::spawn_with(&redis, &support::agent_token("m-label")).await;
+    support::put_agent(
+        &app,
+        "m-label",
+        &json!({"name": "调解员", "kind": "mediator", "regions": ["320883"],
+            "tier": "grid", "capacity": 5, "status": "available"}),
+    )
+    .await;
+    let mut ids = Vec::new();
+    for i in 0..2 {
+        let mut t = ticket(&format!("LABEL-{i}"));
+        t["region"]["code"] = json!("320883");
+        t["caller"]["phone"] = json!(format!("1381234900{i}"));
+        ids.push(
+            support::create_ticket(&app, PARTNER, &t).await["id"]
+                .as_str()
+                .expect("id")
+                .to_string(),
+        );
+    }
+    assert!(support::claim(&app, "m-label").await.is_some());
+    // Per-agent figures are still there for supervisors.
+    let agents = support::agents_by_id(&app).await;
+    assert_eq!(agents["m-label"]["active"], 1, "{agents:?}");
+
+    let text = app.get("/metrics", "").await.text().await.expect("text");
+    let levels = ["orange", "red", "yellow", "none"];
+    let ident = |v: &str| {
+        !v.is_empty()
+            && v.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+    };
+    let queue_name = |v: &str| {
+        let parts: Vec<&str> = v.split('.').collect();
+        parts.len() >= 2
+            && ["legal", "mediation", "triage", "supervisor"].contains(&parts[0])
+            && parts[1].len() == 6
+            && parts[1].bytes().all(|b| b.is_ascii_digit())
+            && parts[2..].iter().all(|p| ident(p))
+    };
+    let mut bad = Vec::new();
+    for (name, labels) in samples(&text) {
+        for (key, value) in &labels {
+            let ok = match key.as_str() {
+                "queue" => queue_name(value),
+                "level" | "warning_level" => levels.contains(&value.as_str()),
+                "window" => ["1h", "24h", "7d"].contains(&value.as_str()),
+                "source" => ["12345", "110", "12348"].contains(&value.as_str()),
+                "principal" => [
+                    "partner-12345",
+                    "operator-320831",
+                    "supervisor",
+                    "agent-1",
+                    "admin",
+                    "agent m-label",
+                ]
+                .contains(&value.as_str()),
+                "method" => value.bytes().all(|b| b.is_ascii_uppercase()),
+                "status" => value.len() == 3 && value.bytes().all(|b| b.is_ascii_digit()),
+                "route" => value.starts_with('/'),
+                "year" => value.len() == 4 && value.bytes().all(|b| b.is_ascii_digit()),
+                "le" => value == "+Inf" || value.parse::<f64>().is_ok(),
+                "partner" | "calendar" | "outcome" | "reason" | "event" | "clock" | "kind"
+                | "op" | "action" | "service" | "category" | "channel" | "cause" | "answer" => {
+                    ident(value)
+                }
+                _ => false,
+            };
+            let names_an_id = ids.iter().any(|id| value.contains(id.as_str()))
+                || value.contains("m-label")
+                || value == "agent-1";
+            if !ok || names_an_id {
+                bad.push(format!("{name} {key}={value:?}"));
+            }
+        }
+    }
+    assert!(bad.is_empty(), "labels outside closed sets: {bad:#?}");
+    app.stop().await;
+}
+
+/// Issue 16: running totals are counters named `_total`, and nothing else is: every `_total`
+/// series is `# TYPE … counter` and every counter ends in `_total`. The agents' resolved and
+/// lapsed totals were exported as gauges; they are gone from `/metrics` (per agent they are in
+/// `GET /v1/agents`; deployment-wide, resolutions are `hotline_queue_events_total`).
+#[tokio::test]
+async fn running_totals_are_counters_named_total() {
+    let redis = RedisServer::start();
+    let app = TestApp::spawn_with(&redis, &support::agent_token("m-count")).await;
+    support::put_agent(
+        &app,
+        "m-count",
+        &json!({"name": "调解员", "kind": "mediator", "regions": ["320884"],
+            "tier": "grid", "capacity": 5, "status": "available"}),
+    )
+    .await;
+    let mut t = ticket("COUNT-1");
+    t["region"]["code"] = json!("320884");
+    support::create_ticket(&app, PARTNER, &t).await;
+    assert!(support::claim(&app, "m-count").await.is_some());
+    let text = app.get("/metrics", "").await.text().await.expect("text");
+    let types: std::collections::BTreeMap<&str, &str> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE "))
+        .filter_map(|l| l.split_once(' '))
+        .collect();
+    for (name, kind) in &types {
+        if *kind == "counter" {
+            assert!(
+                name.ends_with("_total"),
+                "counter {name} is not named _total"
+            );
+        }
+        if name.ends_with("_total") {
+            assert_eq!(*kind, "counter", "{name} is a running total but a {kind}");
+        }
+    }
+    for (name, _) in samples(&text) {
+        if name.ends_with("_total") {
+            assert_eq!(types.get(name.as_str()), Some(&"counter"), "{name}");
+        }
+    }
+    for total in ["hotline_agent_handled", "hotline_agent_missed"] {
+        assert!(
+            !types.contains_key(total),
+            "{total} is a running total exported as a {}",
+            types[total]
+        );
+    }
+    app.stop().await;
+}
+
+/// Every expression of the shipped Grafana dashboard.
+fn grafana_expressions() -> Vec<String> {
+    fn walk(v: &Value, out: &mut Vec<String>) {
+        match v {
+            Value::Object(m) => {
+                for (k, v) in m {
+                    match (k.as_str(), v) {
+                        ("expr", Value::String(s)) => out.push(s.clone()),
+                        _ => walk(v, out),
+                    }
+                }
+            }
+            Value::Array(a) => a.iter().for_each(|v| walk(v, out)),
+            _ => {}
+        }
+    }
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("dashboards/grafana-hotline-gateway.json");
+    let json: Value = serde_json::from_str(&std::fs::read_to_string(&path).expect("dashboard"))
+        .expect("the Grafana dashboard is JSON");
+    let mut out = Vec::new();
+    walk(&json, &mut out);
+    out
+}
+
+/// Issue 16: every replica reads the queue figures from Redis, so each exports the same
+/// deployment-wide numbers; a panel that `sum`s them shows N times the depth with N gateways.
+/// Every use of a deployment-wide series (the list in `src/metrics.rs`) must be taken with
+/// `max` (or `min`) directly, and counters are only ever read through `rate`/`increase`.
+#[test]
+fn the_grafana_dashboard_never_sums_deployment_wide_series() {
+    use hotline_gateway::metrics::DEPLOYMENT_WIDE;
+    let exprs = grafana_expressions();
+    assert!(exprs.len() > 10, "found {} expressions", exprs.len());
+    let mut bad = Vec::new();
+    for expr in &exprs {
+        for series in DEPLOYMENT_WIDE {
+            let mut from = 0;
+            while let Some(at) = expr[from..].find(series).map(|i| i + from) {
+                from = at + series.len();
+                let next = expr[from..].chars().next();
+                if next.is_some_and(|c| c.is_ascii_alphanumeric() || c == '_') {
+                    continue; // a longer name
+                }
+                let before = expr[..at].trim_end();
+                let Some(before) = before.strip_suffix('(') else {
+                    bad.push(format!("{series} is not aggregated in: {expr}"));
+                    continue;
+                };
+                let before = before.trim_end();
+                let before = match before.rfind(" by") {
+                    Some(i) if before.ends_with(')') => before[..i].trim_end(),
+                    _ => before,
+                };
+                if !(before.ends_with("max") || before.ends_with("min")) {
+                    bad.push(format!("{series} is not taken with max: {expr}"));
+                }
+            }
+        }
+        for (i, _) in expr.match_indices("_total") {
+            let start = expr[..i]
+                .rfind(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                .map_or(0, |s| s + 1);
+            let before = expr[..start].trim_end();
+            if !(before.ends_with("rate(") || before.ends_with("increase(")) {
+                bad.push(format!(
+                    "counter {} read without rate(): {expr}",
+                    &expr[start..i + 6]
+                ));
+            }
+        }
+    }
+    assert!(bad.is_empty(), "{bad:#?}");
+}
+
+/// One queue as `GET /v1/queues` shows it to the supervisor now.
+async fn queue_now(app: &TestApp, name: &str) -> Value {
+    let v: Value = app
+        .get("/v1/queues", SUPERVISOR)
+        .await
+        .json()
+        .await
+        .expect("json");
+    queue(&v, name).clone()
+}
+
+/// Issue 16: the 24-hour SLA compliance counted only stopped clocks, so while a clock ran past
+/// its deadline the figure was "—". A clock breached and still running counts as breached. And
+/// a breach raises the ticket one priority band but leaves its warning level: `depth_by_level`
+/// reports the ticket's own level, `depth_by_band` the band it waits in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn running_breaches_count_against_compliance_and_bands_are_not_levels() {
+    let redis = RedisServer::start();
+    let fast = r#"
+[sla]
+mover_max_sleep_ms = 100
+
+[[sla.policies]]
+name = "drill"
+accept = { seconds = 1 }
+on_breach = ["raise_band", "notify"]
+
+[[sla.policies]]
+name = "the rest"
+first_contact = { hours = 1 }
+resolve = { hours = 1 }
+follow_up = { hours = 1 }
+"#;
+    let app = TestApp::spawn_with(&redis, fast).await;
+    let mut t = ticket("BREACH-1");
+    t["region"]["code"] = json!("320885");
+    let receipt = support::create_ticket(&app, PARTNER, &t).await;
+    let q = "mediation.320885.labour";
+    let before = queue_now(&app, q).await;
+    let level = before["depth_by_level"]
+        .as_array()
+        .expect("depth_by_level")
+        .iter()
+        .find(|l| l["depth"] == 1)
+        .unwrap_or_else(|| panic!("no level holds the ticket: {before}"))["level"]
+        .clone();
+    let band = |q: &Value| {
+        q["depth_by_band"]
+            .as_array()
+            .unwrap_or_else(|| panic!("no depth_by_band: {q}"))
+            .iter()
+            .find(|b| b["depth"] == 1)
+            .map(|b| b["band"].as_u64().expect("band"))
+    };
+    let first_band = band(&before).expect("the ticket's band");
+    assert!(first_band > 0, "{before}");
+    let after = support::wait_for(
+        std::time::Duration::from_secs(30),
+        "the accept clock to breach and raise the band",
+        || async {
+            let q = queue_now(&app, q).await;
+            (band(&q) == Some(first_band - 1)).then_some(q)
+        },
+    )
+    .await;
+    let by_level = after["depth_by_level"].as_array().expect("depth_by_level");
+    for l in by_level {
+        let want = u64::from(l["level"] == level);
+        assert_eq!(l["depth"], want, "the ticket's level is {level}: {after}");
+    }
+    let day = after["sla"]
+        .as_array()
+        .expect("sla")
+        .iter()
+        .find(|w| w["window"] == "24h")
+        .expect("24h window")
+        .clone();
+    assert_eq!(day["compliance"], json!(0.0), "{after}");
+    assert_eq!(day["breached_running"], 1, "{after}");
+    let text = app.get("/metrics", "").await.text().await.expect("text");
+    assert_eq!(
+        sample(
+            &text,
+            &format!(r#"hotline_queue_sla_compliance{{queue="{q}",window="24h"}}"#)
+        ),
+        Some(0.0),
+        "{text}"
+    );
+    assert_eq!(
+        sample(
+            &text,
+            &format!(r#"hotline_queue_depth{{queue="{q}",level={level}}}"#)
+        ),
+        Some(1.0),
+        "{text}"
+    );
+    let _ = receipt;
+    app.stop().await;
+}

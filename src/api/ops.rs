@@ -127,27 +127,40 @@ pub async fn readyz(State(state): State<Arc<AppState>>) -> Result<axum::Json<Hea
     }))
 }
 
-/// Prometheus text. Queue gauges are read from Redis now, so every gateway reports the same.
+/// How long `/metrics` waits for Redis before answering with the figures it read last: well
+/// inside Prometheus' default 10 s scrape timeout and the "within a second".
+const REDIS_BUDGET: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// Prometheus text. The deployment-wide gauges (queues, callback backlogs) are read from Redis
+/// now, within [`REDIS_BUDGET`]: when Redis does not answer in time, the answer carries what was
+/// read last, `hotline_redis_up 0` and how old that is (`hotline_redis_snapshot_age_seconds`).
 #[utoipa::path(get, path = "/metrics", tag = "ops",
-    responses((status = 200, description = "Prometheus text format", body = String, content_type = "text/plain; version=0.0.4")))]
+    responses((status = 200, description = "Prometheus text format; answers within about half a second even while Redis stalls", body = String, content_type = "text/plain; version=0.0.4")))]
 pub async fn metrics(State(state): State<Arc<AppState>>) -> Response {
-    match state
-        .store
-        .queue_stats(&state.settings.classify.warning_levels)
-        .await
-    {
-        Ok(stats) => {
-            crate::metrics::queues(&stats.iter().map(queue_figures).collect::<Vec<_>>());
-            if let Ok(agents) = state.store.agents(None).await {
-                crate::metrics::agents(&agents.iter().map(agent_figures).collect::<Vec<_>>());
-            }
-            crate::callbacks::refresh_gauges(&state.store, &state.callbacks).await;
-        }
-        Err(e) => {
+    let read = async {
+        let stats = state
+            .store
+            .queue_stats(&state.settings.classify.warning_levels)
+            .await?;
+        crate::metrics::queues(&stats.iter().map(queue_figures).collect::<Vec<_>>());
+        crate::callbacks::refresh_gauges(&state.store, &state.callbacks).await;
+        Ok::<_, crate::queues::StoreError>(())
+    };
+    match tokio::time::timeout(REDIS_BUDGET, read).await {
+        Ok(Ok(())) => state.redis_snapshot.read(),
+        Ok(Err(e)) => {
             tracing::warn!(error = %e, "queue gauges not refreshed");
-            crate::metrics::redis_down();
+            state.redis_snapshot.missed();
+        }
+        Err(_) => {
+            tracing::warn!(
+                budget_ms = REDIS_BUDGET.as_millis() as u64,
+                "Redis did not answer in time: /metrics shows the figures read last"
+            );
+            state.redis_snapshot.missed();
         }
     }
+    state.redis_snapshot.publish();
     let mut response = state.metrics.render().into_response();
     response.headers_mut().insert(
         header::CONTENT_TYPE,
@@ -236,16 +249,5 @@ fn queue_figures(q: &QueueStats) -> crate::metrics::QueueFigures<'_> {
             .iter()
             .filter_map(|w| Some((w.window.as_str(), w.compliance?)))
             .collect(),
-    }
-}
-
-/// An agent's numbers for the scrape-time gauges.
-fn agent_figures(a: &crate::agents::Agent) -> crate::metrics::AgentFigures<'_> {
-    crate::metrics::AgentFigures {
-        agent: &a.id,
-        active: a.active,
-        handled: a.handled,
-        missed: a.missed,
-        avg_handle_seconds: a.avg_handle_seconds,
     }
 }

@@ -205,3 +205,126 @@ pub async fn today(
     }
     Ok(axum::Json(out))
 }
+
+/// One warning level of the configured scale, as the dashboard shows it.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ScaleLevel {
+    /// The configured name (`classify.warning_levels`).
+    pub name: String,
+    /// Its position in the scale, 0 = highest.
+    pub rank: u32,
+    /// The colour it is drawn in (`#rrggbb`, white text on it keeps 4.5:1 contrast): the
+    /// colour its name says (red, orange, yellow, blue, green), grey for the last level (no
+    /// warning), else one of a fixed set by rank.
+    pub colour: String,
+    /// Chinese label: 红色, 橙色, … for the colour names, else the configured name.
+    pub label_zh: String,
+    /// English label: Red, Orange, … for the colour names, else the configured name.
+    pub label_en: String,
+}
+
+/// One priority band, as the dashboard shows it.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ScaleBand {
+    /// The band, 0 = served first. A ticket starts in its level's band; an SLA breach raises it
+    /// one band, so a band is never named after a level.
+    pub band: u32,
+    /// Chinese label, e.g. `1档`.
+    pub label_zh: String,
+    /// English label, e.g. `Band 1`.
+    pub label_en: String,
+}
+
+/// `GET /v1/dashboard/config`: what the dashboard needs to know of the configuration.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DashboardConfig {
+    /// The warning scale in force, highest first (`classify.warning_levels`).
+    pub warning_levels: Vec<ScaleLevel>,
+    /// The priority bands, served first first (one per level).
+    pub bands: Vec<ScaleBand>,
+}
+
+/// The colour, Chinese and English label of a level: by its name when it names a colour, else
+/// grey for the last level (no warning) and a fixed colour by rank for the others.
+fn level_look(name: &str, rank: usize, count: usize) -> (&'static str, String, String) {
+    const BY_RANK: [&str; 6] = [
+        "#7f1d1d", "#9a3412", "#854d0e", "#1e40af", "#6b21a8", "#0f766e",
+    ];
+    let named = match name {
+        "red" => Some(("#b91c1c", "红色", "Red")),
+        "orange" => Some(("#c2410c", "橙色", "Orange")),
+        "yellow" => Some(("#a16207", "黄色", "Yellow")),
+        "blue" => Some(("#1d4ed8", "蓝色", "Blue")),
+        "green" => Some(("#15803d", "绿色", "Green")),
+        "none" => Some(("#4b5563", "无", "None")),
+        _ => None,
+    };
+    match named {
+        Some((colour, zh, en)) => (colour, zh.to_string(), en.to_string()),
+        None if rank + 1 == count => ("#4b5563", name.to_string(), name.to_string()),
+        None => (
+            BY_RANK[rank % BY_RANK.len()],
+            name.to_string(),
+            name.to_string(),
+        ),
+    }
+}
+
+/// The configured warning scale (names, order, colours, labels) and the priority bands, so the
+/// dashboard shows the scale in force rather than one written into the page.
+#[utoipa::path(
+    get, path = "/v1/dashboard/config", tag = "queues",
+    responses(
+        (status = 200, description = "The warning scale and the priority bands", body = DashboardConfig),
+        (status = 401, description = "No or unknown token", body = crate::api::problem::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Role may not watch", body = crate::api::problem::Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn config(
+    State(state): State<Arc<AppState>>,
+    Authenticated(principal): Authenticated,
+) -> Result<axum::Json<DashboardConfig>, ApiError> {
+    principal.require(&[Role::Supervisor, Role::Admin, Role::Operator])?;
+    let levels = &state.settings.classify.warning_levels;
+    let warning_levels = levels
+        .iter()
+        .enumerate()
+        .map(|(rank, name)| {
+            let (colour, label_zh, label_en) = level_look(name, rank, levels.len());
+            ScaleLevel {
+                name: name.clone(),
+                rank: rank as u32,
+                colour: colour.to_string(),
+                label_zh,
+                label_en,
+            }
+        })
+        .collect();
+    let bands = (0..levels.len() as u32)
+        .map(|band| ScaleBand {
+            band,
+            label_zh: format!("{}档", band + 1),
+            label_en: format!("Band {}", band + 1),
+        })
+        .collect();
+    Ok(axum::Json(DashboardConfig {
+        warning_levels,
+        bands,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::level_look;
+
+    #[test]
+    fn levels_are_drawn_by_their_name_else_by_rank_and_the_last_is_grey() {
+        assert_eq!(level_look("red", 3, 5).0, "#b91c1c");
+        assert_eq!(level_look("none", 4, 5).1, "无");
+        let (c0, zh, en) = level_look("watch", 0, 5);
+        assert_eq!((zh.as_str(), en.as_str()), ("watch", "watch"));
+        assert_ne!(c0, level_look("alert", 1, 5).0);
+        assert_eq!(level_look("quiet", 4, 5).0, "#4b5563");
+    }
+}

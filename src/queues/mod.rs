@@ -284,11 +284,17 @@ pub struct QueueStats {
     pub county: String,
     /// Tickets waiting.
     pub depth: u64,
-    /// Tickets waiting, per warning level (highest first, as configured).
+    /// Tickets waiting, per warning level: each ticket at its own level (the one it was
+    /// classified or raised to), whatever band it waits in; highest first, as configured.
     pub depth_by_level: Vec<LevelDepth>,
+    /// Tickets waiting, per priority band (0 = served first). A ticket starts in its level's
+    /// band and an SLA breach raises it one band, so bands are not levels and carry no level's
+    /// name.
+    pub depth_by_band: Vec<BandDepth>,
     /// How long the oldest waiting ticket has waited, in seconds (0 when empty).
     pub oldest_age_seconds: f64,
-    /// SLA compliance of the clocks that stopped in rolling windows (1h, 24h, 7d).
+    /// SLA compliance in rolling windows (1h, 24h, 7d): the clocks that stopped in the window,
+    /// and those breached and still running.
     pub sla: Vec<SlaWindow>,
     /// Agents of this queue's kind in its county who are available now.
     pub agents_available: u32,
@@ -296,7 +302,8 @@ pub struct QueueStats {
     pub leased: u64,
 }
 
-/// Clocks that stopped within a rolling window, and the share that met their target.
+/// Clocks that stopped within a rolling window or are breached and still running, and the share
+/// that met their target.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct SlaWindow {
     /// `1h`, `24h` or `7d`.
@@ -305,8 +312,21 @@ pub struct SlaWindow {
     pub met: u64,
     /// Clocks stopped after it.
     pub breached: u64,
-    /// met / (met + breached); absent when nothing stopped.
+    /// Clocks past their deadline and still running (the same in every window: a breach counts
+    /// until its clock stops, and then in the window where it stopped).
+    pub breached_running: u64,
+    /// met / (met + breached + breached_running); absent only when no clock stopped in the
+    /// window and none is breached.
     pub compliance: Option<f64>,
+}
+
+/// Depth of one priority band in a queue.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct BandDepth {
+    /// The band: 0 is served first.
+    pub band: u32,
+    /// Tickets waiting in it.
+    pub depth: u64,
 }
 
 /// Depth of one warning level in a queue.
@@ -658,7 +678,8 @@ impl Store {
             .store(offset, std::sync::atomic::Ordering::Relaxed);
     }
 
-    /// Live numbers of every queue, county by county; `levels` names the bands, highest first.
+    /// Live numbers of every queue, county by county; `levels` is the warning scale, highest
+    /// first (one band per level).
     pub async fn queue_stats(&self, levels: &[String]) -> Result<Vec<QueueStats>, StoreError> {
         let mut conn = self.conn.clone();
         let mut counties: Vec<String> = conn.smembers(COUNTIES).await?;
@@ -671,6 +692,7 @@ impl Store {
                 .key(format!("{prefix}queues"))
                 .arg(&prefix)
                 .arg(levels.len())
+                .arg(levels)
                 .invoke_async(&mut conn)
                 .await?;
             out.extend(parse_stats(&county, levels, &reply)?);
@@ -814,7 +836,8 @@ fn parse_stats(
     let bad = || StoreError::Reply("queue_stats reply has the wrong shape".into());
     let (now, rest) = reply.split_first().ok_or_else(bad)?;
     let now_ms: f64 = now.parse().map_err(|_| bad())?;
-    let width = 3 + levels.len() + 6 + 1;
+    let n_levels = levels.len();
+    let width = 3 + 2 * n_levels + 6 + 2;
     if rest.len() % width != 0 {
         return Err(bad());
     }
@@ -828,25 +851,38 @@ fn parse_stats(
             } else {
                 ((now_ms - oldest_ms) / 1000.0).max(0.0)
             };
-            let bands = &row[3..3 + levels.len()];
+            let bands = &row[3..3 + n_levels];
+            let by_level = &row[3 + n_levels..3 + 2 * n_levels];
+            let breached_running = n(&row[width - 2])?;
             let sla = ["1h", "24h", "7d"]
                 .iter()
-                .zip(row[3 + levels.len()..].chunks(2))
+                .zip(row[3 + 2 * n_levels..width - 2].chunks(2))
                 .map(|(window, pair)| {
                     let met = n(&pair[0])?;
                     let breached = n(&pair[1])?;
-                    let closed = met + breached;
+                    let counted = met + breached + breached_running;
                     Ok(SlaWindow {
                         window: (*window).to_string(),
                         met,
                         breached,
-                        compliance: (closed > 0).then(|| met as f64 / closed as f64),
+                        breached_running,
+                        compliance: (counted > 0).then(|| met as f64 / counted as f64),
+                    })
+                })
+                .collect::<Result<Vec<_>, StoreError>>()?;
+            let depth_by_band = bands
+                .iter()
+                .enumerate()
+                .map(|(band, d)| {
+                    Ok(BandDepth {
+                        band: band as u32,
+                        depth: n(d)?,
                     })
                 })
                 .collect::<Result<Vec<_>, StoreError>>()?;
             let depth_by_level = levels
                 .iter()
-                .zip(bands)
+                .zip(by_level)
                 .map(|(level, d)| {
                     Ok(LevelDepth {
                         level: level.clone(),
@@ -860,6 +896,7 @@ fn parse_stats(
                 county: county.to_string(),
                 depth,
                 depth_by_level,
+                depth_by_band,
                 oldest_age_seconds,
                 sla,
                 agents_available: 0,
@@ -887,24 +924,30 @@ mod tests {
         let levels = vec!["red".to_string(), "none".to_string()];
         assert!(parse_stats("320831", &levels, &[]).is_err());
         assert!(parse_stats("320831", &levels, &["1".into(), "q".into()]).is_err());
+        // now, name, depth, oldest, 2 bands, 2 levels, 3 windows of (met, breached),
+        // breached_running, leased.
         let ok = parse_stats(
             "320831",
             &levels,
             &[
-                "10000".into(),
-                "mediation.320831".into(),
-                "3".into(),
-                "4000".into(),
-                "1".into(),
-                "2".into(),
-                "3".into(),
-                "1".into(),
-                "0".into(),
-                "0".into(),
-                "3".into(),
-                "1".into(),
-                "2".into(),
-            ],
+                "10000",
+                "mediation.320831",
+                "3",
+                "4000",
+                "2",
+                "1",
+                "1",
+                "2",
+                "3",
+                "1",
+                "0",
+                "0",
+                "3",
+                "1",
+                "0",
+                "2",
+            ]
+            .map(String::from),
         )
         .expect("parses");
         assert_eq!(ok[0].sla[0].compliance, Some(0.75));
@@ -913,6 +956,38 @@ mod tests {
         assert_eq!(ok[0].depth, 3);
         assert_eq!(ok[0].kind, "mediation");
         assert!((ok[0].oldest_age_seconds - 6.0).abs() < 1e-9);
+        assert_eq!(ok[0].depth_by_band[0].depth, 2);
+        assert_eq!(ok[0].depth_by_level[0].depth, 1);
         assert_eq!(ok[0].depth_by_level[1].depth, 2);
+
+        // A clock breached and still running counts as breached in every window.
+        let running = parse_stats(
+            "320831",
+            &levels,
+            &[
+                "10000",
+                "mediation.320831",
+                "1",
+                "4000",
+                "1",
+                "0",
+                "0",
+                "1",
+                "0",
+                "0",
+                "0",
+                "0",
+                "0",
+                "0",
+                "1",
+                "0",
+            ]
+            .map(String::from),
+        )
+        .expect("parses");
+        for w in &running[0].sla {
+            assert_eq!(w.compliance, Some(0.0), "{}", w.window);
+            assert_eq!(w.breached_running, 1);
+        }
     }
 }

@@ -31,6 +31,10 @@
       'tile.oldest': '最长等待',
       'tile.sla': '24小时时限达标率',
       'tile.agents': '可用人员',
+      'tile.levels': '预警',
+      'tile.levels.title': '按工单本身的预警等级',
+      'tile.bands': '优先级',
+      'tile.bands.title': '按排队档位（超时会把工单提高一档）',
       'risk.title': '即将超时',
       'breached.title': '已超时',
       'risk.empty': '没有即将超时的工单。',
@@ -63,10 +67,6 @@
       'action.failed': '{action}失败：{detail}',
       'error.load': '数据加载失败：{detail}',
       'error.network': '无法连接网关',
-      'level.orange': '橙色',
-      'level.red': '红色',
-      'level.yellow': '黄色',
-      'level.none': '无',
       'clock.accept': '接单',
       'clock.first_contact': '首次联系',
       'clock.resolve': '办结',
@@ -124,6 +124,10 @@
       'tile.oldest': 'Oldest wait',
       'tile.sla': 'SLA met, last 24 h',
       'tile.agents': 'Agents available',
+      'tile.levels': 'Warning',
+      'tile.levels.title': 'By the tickets\' own warning level',
+      'tile.bands': 'Priority',
+      'tile.bands.title': 'By priority band (a breach raises a ticket one band)',
       'risk.title': 'At risk',
       'breached.title': 'Breached',
       'risk.empty': 'No ticket is at risk.',
@@ -156,10 +160,6 @@
       'action.failed': '{action} failed: {detail}',
       'error.load': 'Could not load data: {detail}',
       'error.network': 'The gateway cannot be reached',
-      'level.orange': 'Orange',
-      'level.red': 'Red',
-      'level.yellow': 'Yellow',
-      'level.none': 'None',
       'clock.accept': 'Accept',
       'clock.first_contact': 'First contact',
       'clock.resolve': 'Resolve',
@@ -198,8 +198,8 @@
     },
   };
 
-  // The warning scale, highest first, as the gateway's default configuration has it.
-  const LEVELS = ['orange', 'red', 'yellow', 'none'];
+  // The warning scale and the priority bands come from the gateway (GET /v1/dashboard/config),
+  // read from its configuration (classify.warning_levels): nothing of them is written here.
   const CATEGORIES = ['marriage_family', 'neighbour', 'housing_land', 'demolition', 'contract_debt',
     'business', 'injury', 'labour', 'consumer', 'medical', 'traffic', 'property_mgmt',
     'environment', 'criminal', 'administrative', 'other'];
@@ -220,6 +220,7 @@
     region: sessionStorage.getItem('hl-dash-region') || '',
     counties: new Set(),
     queues: null,
+    scale: null,
     risk: null,
     riskAt: 0,
     today: null,
@@ -267,6 +268,28 @@
   }
 
   const known = (prefix, code) => (TEXT.zh[`${prefix}.${code}`] ? t(`${prefix}.${code}`) : code);
+
+  // A warning level as the gateway's scale names and colours it; a level the scale does not
+  // know (a ticket from before a configuration change) shows its name, in grey.
+  function levelLook(name) {
+    const l = ((state.scale && state.scale.warning_levels) || []).find((x) => x.name === name);
+    return l ? { label: state.lang === 'en' ? l.label_en : l.label_zh, colour: l.colour } : { label: name, colour: null };
+  }
+
+  // A chip for a warning level: the name is always written, the colour only adds to it.
+  function levelChip(name, count) {
+    const look = levelLook(name);
+    const chip = h('li', { class: `level${count === 0 ? ' zero' : ''}`, 'data-level': name,
+      text: count === undefined ? look.label : `${look.label} ${count}` });
+    if (look.colour) chip.style.setProperty('--c', look.colour);
+    return chip;
+  }
+
+  function bandLabel(band) {
+    const b = ((state.scale && state.scale.bands) || []).find((x) => x.band === band);
+    if (b) return state.lang === 'en' ? b.label_en : b.label_zh;
+    return state.lang === 'en' ? `Band ${band + 1}` : `${band + 1}档`;
+  }
 
   // "mediation.320831.labour" → "人民调解 · 320831 · 劳动争议".
   function queueTitle(q) {
@@ -380,15 +403,17 @@
     state.lastRefresh = Date.now();
     $('live').dataset.refreshes = Number($('live').dataset.refreshes || 0) + 1;
     const generation = state.generation;
-    const [queues, risk, today] = await Promise.allSettled([
+    const [queues, risk, today, scale] = await Promise.allSettled([
       api('GET', withRegion('/v1/queues')),
       api('GET', withRegion('/v1/dashboard/risk')),
       api('GET', withRegion('/v1/dashboard/today')),
+      // The scale is configuration: read once per sign-in.
+      state.scale ? Promise.resolve(state.scale) : api('GET', '/v1/dashboard/config'),
     ]);
     state.inFlight = false;
     // The region changed while these were in flight: they answer for the old one; ask again.
     if (generation !== state.generation) { scheduleRefresh(); return; }
-    const failures = [queues, risk, today].filter((r) => r.status === 'rejected').map((r) => r.reason);
+    const failures = [queues, risk, today, scale].filter((r) => r.status === 'rejected').map((r) => r.reason);
     const denied = failures.find((e) => e.status === 401 || e.status === 403);
     if (denied) {
       signOut(t(denied.status === 401 ? 'signin.bad' : 'signin.role', { detail: denied.detail }));
@@ -398,6 +423,7 @@
       state.queues = queues.value.queues || [];
       for (const q of state.queues) if (q.county) state.counties.add(q.county);
     }
+    if (scale.status === 'fulfilled') state.scale = scale.value;
     if (risk.status === 'fulfilled') { state.risk = risk.value; state.riskAt = Date.now(); }
     if (today.status === 'fulfilled') state.today = today.value;
     $('board-error').textContent = failures.length
@@ -441,24 +467,35 @@
     if (!state.queues) return;
     if (!state.queues.length) { box.replaceChildren(h('p', { class: 'empty', text: t('queues.empty') })); return; }
     box.replaceChildren(...state.queues.map((q) => {
+      // Warning levels: each ticket at its own level, in the configured scale's order.
       const byLevel = new Map((q.depth_by_level || []).map((l) => [l.level, l.depth]));
-      const levels = [...LEVELS, ...[...byLevel.keys()].filter((l) => !LEVELS.includes(l))];
+      const scale = ((state.scale && state.scale.warning_levels) || []).map((l) => l.name);
+      const levels = [...scale, ...[...byLevel.keys()].filter((l) => !scale.includes(l))];
+      // Priority bands, apart: a breach raises a ticket one band but leaves its level.
+      const bands = (q.depth_by_band || []).slice().sort((a, b) => a.band - b.band);
+      // Clocks stopped in the last 24 h and clocks breached and still running.
       const day = (q.sla || []).find((w) => w.window === '24h');
+      const counted = day ? day.met + day.breached + (day.breached_running || 0) : 0;
       const compliance = day && day.compliance !== null && day.compliance !== undefined
-        ? `${Math.round(day.compliance * 1000) / 10}% (${day.met}/${day.met + day.breached})`
+        ? `${Math.round(day.compliance * 1000) / 10}% (${day.met}/${counted})`
         : t('na');
       const agents = q.agents_available ?? null;
       return h('article', { class: 'tile', 'data-testid': 'queue-tile', 'data-queue': q.name, 'data-depth': q.depth },
         h('h3', { text: queueTitle(q) }),
         h('div', { class: 'qname', text: q.name }),
         h('p', { class: 'depth' }, h('span', { 'data-testid': 'depth', text: q.depth }), ' ', h('small', { text: t('tile.waiting') })),
-        h('ul', { class: 'levels' }, levels.map((l) => {
-          const n = byLevel.get(l) || 0;
-          return h('li', { class: `level ${LEVELS.includes(l) ? l : 'none'}${n ? '' : ' zero'}`, text: `${known('level', l)} ${n}` });
-        })),
+        h('div', { class: 'chips', title: t('tile.levels.title') },
+          h('span', { class: 'chips-label', text: t('tile.levels') }),
+          h('ul', { class: 'levels', 'aria-label': t('tile.levels.title') },
+            levels.map((l) => levelChip(l, byLevel.get(l) || 0)))),
+        h('div', { class: 'chips', title: t('tile.bands.title') },
+          h('span', { class: 'chips-label', text: t('tile.bands') }),
+          h('ul', { class: 'bands', 'aria-label': t('tile.bands.title') },
+            bands.map((b) => h('li', { class: `band${b.depth ? '' : ' zero'}`, 'data-band': b.band,
+              text: `${bandLabel(b.band)} ${b.depth}` })))),
         h('dl', {},
           h('dt', { text: t('tile.oldest') }), h('dd', { text: q.depth ? duration(q.oldest_age_seconds) : t('na') }),
-          h('dt', { text: t('tile.sla') }), h('dd', { text: compliance }),
+          h('dt', { text: t('tile.sla') }), h('dd', { 'data-testid': 'sla-24h', text: compliance }),
           h('dt', { text: t('tile.agents') }), h('dd', { text: agents === null ? t('na') : agents })));
     }));
   }
@@ -475,7 +512,7 @@
           h('td', { class: 'mono', text: r.id }),
           h('td', { text: r.queue ? queueTitle({ name: r.queue, county: r.county }) : t('na') }),
           h('td', { class: 'nowrap', text: known('clock', r.clock) }),
-          h('td', {}, h('span', { class: `level ${LEVELS.includes(r.warning_level) ? r.warning_level : 'none'}`, text: known('level', r.warning_level) })),
+          h('td', {}, h('ul', { class: 'levels inline' }, levelChip(r.warning_level))),
           h('td', { class: `num${over ? ' over' : ''}` },
             h('span', { class: 'countdown', 'data-left': r.seconds_left, text: duration(left) }),
             // A deadline counted through a year without holiday data (暂定): it may still move.
