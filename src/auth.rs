@@ -1130,7 +1130,16 @@ mod tests {
         let ts = now.to_string();
         let sig = sign(SECRET.as_bytes(), &ts, body);
         let v = a
-            .verify_signed(Some("k1"), Some(&ts), Some(&sig), None, None, LINE, body, now)
+            .verify_signed(
+                Some("k1"),
+                Some(&ts),
+                Some(&sig),
+                None,
+                None,
+                LINE,
+                body,
+                now,
+            )
             .expect("verifies");
         assert_eq!(v.principal.name, "p-12345");
         assert_eq!(v.principal.role, Role::Partner);
@@ -1153,23 +1162,68 @@ mod tests {
 
         let reason = |r: Result<Verified, AuthError>| r.expect_err("refused").reason();
         assert_eq!(
-            reason(a.verify_signed(Some("k2"), Some(&ts), Some(&sig), None, None, LINE, body, now)),
+            reason(a.verify_signed(
+                Some("k2"),
+                Some(&ts),
+                Some(&sig),
+                None,
+                None,
+                LINE,
+                body,
+                now
+            )),
             "unknown_key"
         );
         assert_eq!(
-            reason(a.verify_signed(Some("k1"), Some(&ts), Some(&sig), None, None, LINE, b"{}", now)),
+            reason(a.verify_signed(
+                Some("k1"),
+                Some(&ts),
+                Some(&sig),
+                None,
+                None,
+                LINE,
+                b"{}",
+                now
+            )),
             "bad_signature"
         );
         assert_eq!(
-            reason(a.verify_signed(Some("k1"), Some(&ts), Some("abc"), None, None, LINE, body, now)),
+            reason(a.verify_signed(
+                Some("k1"),
+                Some(&ts),
+                Some("abc"),
+                None,
+                None,
+                LINE,
+                body,
+                now
+            )),
             "bad_signature"
         );
         assert_eq!(
-            reason(a.verify_signed(Some("k1"), Some("17e8"), Some(&sig), None, None, LINE, body, now)),
+            reason(a.verify_signed(
+                Some("k1"),
+                Some("17e8"),
+                Some(&sig),
+                None,
+                None,
+                LINE,
+                body,
+                now
+            )),
             "malformed_timestamp"
         );
         assert_eq!(
-            reason(a.verify_signed(Some("k1"), Some("-5"), Some(&sig), None, None, LINE, body, now)),
+            reason(a.verify_signed(
+                Some("k1"),
+                Some("-5"),
+                Some(&sig),
+                None,
+                None,
+                LINE,
+                body,
+                now
+            )),
             "malformed_timestamp"
         );
         assert_eq!(
@@ -1178,14 +1232,32 @@ mod tests {
         );
         for off in [301, -301] {
             let err = a
-                .verify_signed(Some("k1"), Some(&ts), Some(&sig), None, None, LINE, body, now + off)
+                .verify_signed(
+                    Some("k1"),
+                    Some(&ts),
+                    Some(&sig),
+                    None,
+                    None,
+                    LINE,
+                    body,
+                    now + off,
+                )
                 .expect_err("outside");
             assert_eq!(err.reason(), "timestamp_outside_window");
             assert!(err.to_string().contains("301 s"), "{err}");
         }
         assert!(
-            a.verify_signed(Some("k1"), Some(&ts), Some(&sig), None, None, LINE, body, now + 300)
-                .is_ok()
+            a.verify_signed(
+                Some("k1"),
+                Some(&ts),
+                Some(&sig),
+                None,
+                None,
+                LINE,
+                body,
+                now + 300
+            )
+            .is_ok()
         );
     }
 
@@ -1202,7 +1274,16 @@ mod tests {
         assert!(plain != n1 && n1 != n2 && plain != n2);
         assert_eq!(sign_with_nonce(SECRET.as_bytes(), &ts, None, body), plain);
         let ok = |sig: &str, nonce: Option<&str>| {
-            a.verify_signed(Some("k1"), Some(&ts), Some(sig), nonce, None, LINE, body, now)
+            a.verify_signed(
+                Some("k1"),
+                Some(&ts),
+                Some(sig),
+                nonce,
+                None,
+                LINE,
+                body,
+                now,
+            )
         };
         assert_eq!(ok(&n1, Some("r-1")).expect("verifies").signature, n1);
         assert!(ok(&plain, None).is_ok());
@@ -1256,13 +1337,26 @@ mod tests {
             .map_err(|e| e.reason())
         };
         let path = "/v1/tickets/320831-00000001/history";
-        assert_eq!(check("GET", path, Some("limit=5&offset=%30")), Ok("p-12345".into()));
-        assert_eq!(check("POST", path, Some("limit=5&offset=0")), Err("bad_signature"));
         assert_eq!(
-            check("GET", "/v1/tickets/320831-00000002/history", Some("limit=5&offset=0")),
+            check("GET", path, Some("limit=5&offset=%30")),
+            Ok("p-12345".into())
+        );
+        assert_eq!(
+            check("POST", path, Some("limit=5&offset=0")),
             Err("bad_signature")
         );
-        assert_eq!(check("GET", path, Some("limit=5&offset=1")), Err("bad_signature"));
+        assert_eq!(
+            check(
+                "GET",
+                "/v1/tickets/320831-00000002/history",
+                Some("limit=5&offset=0")
+            ),
+            Err("bad_signature")
+        );
+        assert_eq!(
+            check("GET", path, Some("limit=5&offset=1")),
+            Err("bad_signature")
+        );
         assert_eq!(check("GET", path, None), Err("bad_signature"));
 
         assert_eq!(canonical_query("b=2&a=%7e&a=1&&c"), "a=1&a=~&b=2&c=");
@@ -1302,7 +1396,8 @@ mod tests {
         );
         let err = entry(&[]).versions(0).expect_err("empty");
         assert!(
-            err.to_string().contains("auth.partners[0].signature_versions"),
+            err.to_string()
+                .contains("auth.partners[0].signature_versions"),
             "{err}"
         );
         // The default is v2 only: the first form must be allowed by name.

@@ -125,8 +125,15 @@ async fn concurrent_sends_of_one_key_to_different_counties_make_one_ticket() {
         });
     }
     let statuses = sends.join_all().await;
-    assert_eq!(statuses.iter().filter(|s| **s == 201).count(), 1, "{statuses:?}");
-    assert!(statuses.iter().all(|s| [200, 201, 409].contains(s)), "{statuses:?}");
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 201).count(),
+        1,
+        "{statuses:?}"
+    );
+    assert!(
+        statuses.iter().all(|s| [200, 201, 409].contains(s)),
+        "{statuses:?}"
+    );
     let total: usize = counties.iter().map(|c| tickets_in(&redis, c)).sum();
     assert_eq!(total, 1, "one key, one ticket");
 }
@@ -165,12 +172,19 @@ async fn another_partner_can_neither_block_nor_read_a_partners_tickets() {
     assert_eq!(res.status(), 201);
     let a2: Value = res.json().await.expect("json");
     let res = app.post("/v1/tickets", PARTNER_B, &ticket("A-101")).await;
-    assert_eq!(res.status(), 201, "a replay by B never answers with A's ticket");
+    assert_eq!(
+        res.status(),
+        201,
+        "a replay by B never answers with A's ticket"
+    );
     let b2: Value = res.json().await.expect("json");
     assert_ne!(b2["id"], a2["id"]);
     // Nor can B read A's ticket.
     let res = app
-        .get(&format!("/v1/tickets/{}", a2["id"].as_str().expect("id")), PARTNER_B)
+        .get(
+            &format!("/v1/tickets/{}", a2["id"].as_str().expect("id")),
+            PARTNER_B,
+        )
         .await;
     assert!(
         [403, 404].contains(&res.status().as_u16()),
@@ -179,7 +193,10 @@ async fn another_partner_can_neither_block_nor_read_a_partners_tickets() {
     );
     // Each ticket records its sender.
     let view: Value = app
-        .get(&format!("/v1/tickets/{}", b2["id"].as_str().expect("id")), SUPERVISOR)
+        .get(
+            &format!("/v1/tickets/{}", b2["id"].as_str().expect("id")),
+            SUPERVISOR,
+        )
         .await
         .json()
         .await
@@ -336,13 +353,25 @@ async fn a_v2_signature_covers_method_path_and_query() {
     let (a, b) = (&ids[0], &ids[1]);
 
     // A signed GET of A, captured, and sent as a withdraw of A.
-    let captured = v2(&app, "ka", get.clone(), &format!("/v1/tickets/{a}"), "g-1", b"")
-        .build()
-        .expect("request");
-    let res = resend_as(&app, &captured, post.clone(), &format!("/v1/tickets/{a}/withdraw"))
-        .send()
-        .await
-        .expect("sent");
+    let captured = v2(
+        &app,
+        "ka",
+        get.clone(),
+        &format!("/v1/tickets/{a}"),
+        "g-1",
+        b"",
+    )
+    .build()
+    .expect("request");
+    let res = resend_as(
+        &app,
+        &captured,
+        post.clone(),
+        &format!("/v1/tickets/{a}/withdraw"),
+    )
+    .send()
+    .await
+    .expect("sent");
     let (status, detail) = reason_of(res).await;
     assert_eq!(status, 401, "{detail}");
     assert!(detail.contains("bad x-hotline-signature"), "{detail}");
@@ -352,13 +381,25 @@ async fn a_v2_signature_covers_method_path_and_query() {
 
     // A signed withdraw of A, sent for B.
     let withdraw = br#"{"reason":"caller withdrew"}"#;
-    let captured = v2(&app, "ka", post.clone(), &format!("/v1/tickets/{a}/withdraw"), "w-1", withdraw)
-        .build()
-        .expect("request");
-    let res = resend_as(&app, &captured, post.clone(), &format!("/v1/tickets/{b}/withdraw"))
-        .send()
-        .await
-        .expect("sent");
+    let captured = v2(
+        &app,
+        "ka",
+        post.clone(),
+        &format!("/v1/tickets/{a}/withdraw"),
+        "w-1",
+        withdraw,
+    )
+    .build()
+    .expect("request");
+    let res = resend_as(
+        &app,
+        &captured,
+        post.clone(),
+        &format!("/v1/tickets/{b}/withdraw"),
+    )
+    .send()
+    .await
+    .expect("sent");
     assert_eq!(reason_of(res).await.0, 401);
     let (status, view) = support::read_ticket(&app, b, SUPERVISOR).await;
     assert_eq!(status, 200);
@@ -419,15 +460,29 @@ async fn v1_signatures_are_refused_where_v2_is_required_and_accepted_where_allow
     assert_eq!(res.status(), 201, "{:?}", reason_of(res).await);
     // v2 works for both.
     let body = serde_json::to_vec(&ticket("V-3")).expect("json");
-    let res = v2(&app, "kold", reqwest::Method::POST, "/v1/tickets", "n-3", &body)
-        .send()
-        .await
-        .expect("sent");
+    let res = v2(
+        &app,
+        "kold",
+        reqwest::Method::POST,
+        "/v1/tickets",
+        "n-3",
+        &body,
+    )
+    .send()
+    .await
+    .expect("sent");
     assert_eq!(res.status(), 201);
     // An unknown version is named.
-    let mut req = v2(&app, "ka", reqwest::Method::POST, "/v1/tickets", "n-4", &body)
-        .build()
-        .expect("request");
+    let mut req = v2(
+        &app,
+        "ka",
+        reqwest::Method::POST,
+        "/v1/tickets",
+        "n-4",
+        &body,
+    )
+    .build()
+    .expect("request");
     req.headers_mut().insert(
         "x-hotline-signature-version",
         reqwest::header::HeaderValue::from_static("3"),
@@ -436,4 +491,36 @@ async fn v1_signatures_are_refused_where_v2_is_required_and_accepted_where_allow
     let (status, detail) = reason_of(res).await;
     assert_eq!(status, 401);
     assert!(detail.contains("x-hotline-signature-version"), "{detail}");
+}
+
+#[tokio::test]
+async fn a_key_reserved_by_an_attempt_that_stopped_is_finished_by_its_retry() {
+    let redis = RedisServer::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let app = spawn(&redis, &dir).await;
+    // A gateway reserved the key for 320831 and stopped before registering the ticket.
+    let _: () = redis
+        .conn()
+        .set("hl:{idem:p.partner-12345:12345:R-1}", "320831|0")
+        .expect("set");
+    // Another county is refused, naming no ticket (there is none yet) but the county.
+    let res = app
+        .post("/v1/tickets", PARTNER, &in_county("R-1", "320324"))
+        .await;
+    assert_eq!(res.status(), 409);
+    let problem: Value = res.json().await.expect("json");
+    assert!(problem.get("ticket_id").is_none(), "{problem}");
+    assert!(
+        problem["errors"][0]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("320831")),
+        "{problem}"
+    );
+    // The retry for the reserved county registers it, once.
+    let res = app.post("/v1/tickets", PARTNER, &ticket("R-1")).await;
+    assert_eq!(res.status(), 201);
+    let res = app.post("/v1/tickets", PARTNER, &ticket("R-1")).await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(tickets_in(&redis, "320831"), 1);
+    assert_eq!(tickets_in(&redis, "320324"), 0);
 }

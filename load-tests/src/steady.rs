@@ -272,6 +272,10 @@ impl Ctx {
         ts: i64,
     ) -> reqwest::RequestBuilder {
         let url = &self.urls[((n + u64::from(attempt)) % self.urls.len() as u64) as usize];
+        let path = url
+            .find("://")
+            .and_then(|s| url[s + 3..].find('/').map(|p| &url[s + 3 + p..]))
+            .unwrap_or("/");
         let req = self
             .http
             .post(url)
@@ -279,10 +283,18 @@ impl Ctx {
             .body(body.as_ref().clone());
         match &self.auth {
             Auth::Bearer(token) => req.bearer_auth(token),
-            Auth::Signed(signer) => req
-                .header(signing::KEY_HEADER, &signer.key_id)
-                .header(signing::TIMESTAMP_HEADER, ts.to_string())
-                .header(signing::SIGNATURE_HEADER, signer.sign(ts, body)),
+            Auth::Signed(signer) => {
+                // A fresh nonce per attempt: a retry is a new signature (never a replay).
+                let nonce = format!("{n}-{attempt}-{:x}", rand::random::<u64>());
+                req.header(signing::KEY_HEADER, &signer.key_id)
+                    .header(signing::TIMESTAMP_HEADER, ts.to_string())
+                    .header(signing::NONCE_HEADER, &nonce)
+                    .header(signing::VERSION_HEADER, "2")
+                    .header(
+                        signing::SIGNATURE_HEADER,
+                        signer.sign_request("POST", path, ts, &nonce, body),
+                    )
+            }
         }
     }
 

@@ -299,7 +299,7 @@ async fn receive(
         .await
         .map_err(|e| match e {
             IntakeError::Forbidden(why) => ApiError::Forbidden(why),
-            IntakeError::Conflict { id } => ApiError::Conflict { id },
+            IntakeError::Conflict { id, county } => ApiError::Conflict { id, county },
             IntakeError::Store(e) => state.store_error(e),
             IntakeError::Internal(why) => ApiError::Internal(why),
         })?;
