@@ -2,12 +2,11 @@
 //! the three hotlines, with a share of faithful retries, closed-loop or open-loop.
 //!
 //! Against gateways started elsewhere ([`Target`] with several bases and failover), it behaves
-//! as a partner hotline system does: it signs every attempt at the time it is sent, and when a
-//! gateway does not answer it sends the same ticket (same idempotency key) to the next one until
-//! it is acknowledged. An attempt in the same second as an earlier one carries the same
-//! signature; the gateway lets a repeated signature through on ticket intake, which is idempotent
-//! by `(source, external_id)`, so neither retries nor faithful repeats need to wait for the next
-//! second.
+//! as a partner hotline system does: it signs every attempt (v2: method, path, timestamp, a
+//! nonce of the attempt's own and the body) at the time it is sent, and when a gateway does not
+//! answer it sends the same ticket (same idempotency key) to the next one until it is
+//! acknowledged. Intake is idempotent by the partner's `(source, external_id)`, so a retry finds
+//! the ticket an unanswered attempt registered.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -782,6 +782,7 @@ impl Store {
             .query_async(&mut conn)
             .await?;
         for script in [
+            &self.reserve,
             &self.ingest,
             &self.stats,
             &self.action,
@@ -966,6 +967,17 @@ fn parse_stats(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn key_spaces_cannot_pose_as_each_other_nor_end_the_hash_tag() {
+        assert_eq!(KeySpace::Partner("12345-platform").segment(), "p.12345-platform");
+        assert_eq!(KeySpace::Partner("a:b}{%").segment(), "p.a%3Ab%7D%7B%25");
+        assert_eq!(KeySpace::Partner("console").segment(), "p.console");
+        assert_eq!(KeySpace::Console.segment(), "console");
+        assert_eq!(KeySpace::Transfer.segment(), "transfer");
+        assert_eq!(KeySpace::Partner("p").legacy_owner(), "p");
+        assert_eq!(KeySpace::Console.legacy_owner(), "*");
+    }
 
     #[test]
     fn ticket_ids_name_their_county() {
