@@ -9,8 +9,6 @@
 use std::path::Path;
 
 use anyhow::{Context, Result, bail};
-use hmac::{Hmac, Mac};
-use sha2::Sha256;
 
 /// Header naming the partner's key.
 pub const KEY_HEADER: &str = "x-hotline-key";
@@ -109,21 +107,6 @@ impl Signer {
             body,
         )
     }
-
-    /// The hex signature of `body` at `timestamp` in the first form (`timestamp + "\n" + body`),
-    /// for partner entries that still allow `v1`, and as the gateway signs its callbacks.
-    pub fn sign(&self, timestamp: i64, body: &[u8]) -> String {
-        match Hmac::<Sha256>::new_from_slice(&self.secret) {
-            Ok(mut mac) => {
-                mac.update(timestamp.to_string().as_bytes());
-                mac.update(b"\n");
-                mac.update(body);
-                hex::encode(mac.finalize().into_bytes())
-            }
-            // HMAC takes keys of any length; this arm is never reached.
-            Err(_) => String::new(),
-        }
-    }
 }
 
 /// Unix seconds now.
@@ -137,20 +120,6 @@ pub fn now_seconds() -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn the_signature_is_the_hmac_of_timestamp_newline_body() {
-        let s = Signer::new("k", b"0123456789abcdef0123456789abcdef".to_vec()).expect("signer");
-        // printf '1700000000\n{}' | openssl dgst -sha256 -hmac 0123456789abcdef0123456789abcdef
-        let sig = s.sign(1_700_000_000, b"{}");
-        assert_eq!(
-            sig,
-            "fa4319e3f832bdd27ed25f6dc3eb5eb9a07db814875cf4c00405121ec2f445f5"
-        );
-        assert_ne!(sig, s.sign(1_700_000_001, b"{}"));
-        assert!(!format!("{s:?}").contains("0123456789"));
-        assert!(Signer::new("k", b"short".to_vec()).is_err());
-    }
 
     #[test]
     fn a_v2_signature_is_the_gateways_canonical_text() {

@@ -970,7 +970,10 @@ mod tests {
 
     #[test]
     fn key_spaces_cannot_pose_as_each_other_nor_end_the_hash_tag() {
-        assert_eq!(KeySpace::Partner("12345-platform").segment(), "p.12345-platform");
+        assert_eq!(
+            KeySpace::Partner("12345-platform").segment(),
+            "p.12345-platform"
+        );
         assert_eq!(KeySpace::Partner("a:b}{%").segment(), "p.a%3Ab%7D%7B%25");
         assert_eq!(KeySpace::Partner("console").segment(), "p.console");
         assert_eq!(KeySpace::Console.segment(), "console");
