@@ -524,3 +524,46 @@ async fn a_key_reserved_by_an_attempt_that_stopped_is_finished_by_its_retry() {
     assert_eq!(tickets_in(&redis, "320831"), 1);
     assert_eq!(tickets_in(&redis, "320324"), 0);
 }
+
+#[tokio::test]
+async fn a_captured_first_form_get_cannot_be_sent_as_a_withdraw_by_default() {
+    let redis = RedisServer::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("partners.secret");
+    std::fs::write(&file, format!("{SECRET}\n")).expect("write secret");
+    // The partner signs with the entry's default settings; its bearer token (same name) sends
+    // the ticket, so the ticket is the partner's own.
+    let extra = format!(
+        "{}\n[[auth.partners]]\nname = \"signed-a\"\nkey_id = \"ka\"\nsecret_file = \"{}\"\n",
+        token_entry("signed-a", "partner", "t-signed-a", ""),
+        file.display()
+    );
+    let app = TestApp::spawn_with(&redis, &extra).await;
+    let res = app.post("/v1/tickets", "t-signed-a", &ticket("W-1")).await;
+    assert_eq!(res.status(), 201);
+    let id = res.json::<Value>().await.expect("json")["id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    // A GET signed in the first form (timestamp, nonce, empty body), captured and sent as a
+    // withdraw of the same ticket: the signature covers neither method nor path.
+    let ts = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+        .to_string();
+    let sig = hotline_gateway::auth::sign_with_nonce(SECRET.as_bytes(), &ts, Some("c-1"), b"");
+    let res = app
+        .http
+        .post(format!("{}/v1/tickets/{id}/withdraw", app.base))
+        .header("x-hotline-key", "ka")
+        .header("x-hotline-timestamp", &ts)
+        .header("x-hotline-nonce", "c-1")
+        .header("x-hotline-signature", &sig)
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(res.status(), 401, "a captured GET withdrew the ticket");
+    let (_, view) = support::read_ticket(&app, &id, SUPERVISOR).await;
+    assert_eq!(view["status"], "queued");
+}
