@@ -133,9 +133,10 @@ signed_body='{"source":"12345","external_id":"SQ-'"$run"'","received_at":"'"$now
   "text":"来电人反映在某装修公司做木工，公司拖欠两个月工资一万二千元，多次讨要无果，希望调解员帮忙协调。",
   "people_involved":1,"tags":["欠薪"]}'
 printf '%s' "$signed_body" >var/demo-signed-ticket.json
-# x-hotline-key, x-hotline-timestamp, x-hotline-signature over exactly the bytes sent.
+# x-hotline-key, -timestamp, -nonce, -signature-version: 2 and -signature over the method, the
+# path and exactly the bytes sent.
 "$sim" sign --key-id demo-12345 --secret-env HOTLINE_DEMO_PARTNER_SECRET \
-  --body-file var/demo-signed-ticket.json >var/demo-signed-ticket.headers
+  --method POST --path /v1/tickets --body-file var/demo-signed-ticket.json >var/demo-signed-ticket.headers
 out=$(curl -sS -X POST "$base/v1/tickets" -H 'content-type: application/json' \
       -H @var/demo-signed-ticket.headers --data-binary @var/demo-signed-ticket.json)
 sid=$(printf '%s' "$out" | field id || true)

@@ -11,9 +11,14 @@
 //! HMAC-SHA256 of `timestamp + "\n" + body` under the partner's shared secret, or of
 //! `timestamp + "\n" + nonce + "\n" + body` when the optional `x-hotline-nonce` is sent (so two
 //! requests with the same body in the same second have different signatures, and neither is
-//! taken for a replay of the other). This module checks the key, the timestamp window, the nonce's
-//! form and the MAC (in constant time); refusing replays needs Redis and is done by the API
-//! middleware through `queues`.
+//! taken for a replay of the other). That first form (v1) covers neither the method nor the path
+//! nor the query, so a captured signed `GET /v1/tickets/A` could be sent as a withdraw of A, or a
+//! withdraw of A as one of B. Version 2 (`x-hotline-signature-version: 2`) signs
+//! [`canonical_v2`]: a version tag, the method, the path, the canonical query, the timestamp,
+//! the nonce and the body's SHA-256. Each partner entry says which versions it may use
+//! (`signature_versions`, default v2 only). This module checks the key, the version, the
+//! timestamp window, the nonce's form and the MAC (in constant time); refusing replays needs
+//! Redis and is done by the API middleware through `queues`.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -39,6 +44,51 @@ pub const SIGNATURE_HEADER: &str = "x-hotline-signature";
 pub const NONCE_HEADER: &str = "x-hotline-nonce";
 /// Longest nonce accepted, in bytes (a UUID is 36, 32 random hex digits are 32).
 pub const NONCE_MAX_LEN: usize = 64;
+/// Header saying which form the signature takes: `2` for [`canonical_v2`]; absent (or `1`)
+/// for the first form, accepted only from partners whose entry allows `v1`.
+pub const SIGNATURE_VERSION_HEADER: &str = "x-hotline-signature-version";
+/// The first line of a v2 signed text: names the form, so a v2 text can never be read as v1.
+pub const V2_TAG: &str = "HOTLINE-HMAC-SHA256-V2";
+
+/// A form of partner signature (`[[auth.partners]] signature_versions`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SignatureVersion {
+    /// `timestamp \n [nonce \n] body`: neither method, path nor query is covered.
+    V1,
+    /// [`canonical_v2`]: method, path and query covered too.
+    V2,
+}
+
+impl SignatureVersion {
+    /// The config spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SignatureVersion::V1 => "v1",
+            SignatureVersion::V2 => "v2",
+        }
+    }
+
+    /// From the config spelling.
+    pub fn parse(text: &str) -> Option<SignatureVersion> {
+        match text {
+            "v1" => Some(SignatureVersion::V1),
+            "v2" => Some(SignatureVersion::V2),
+            _ => None,
+        }
+    }
+}
+
+/// What a v2 signature covers of the request line: the method, the path as sent and the raw
+/// query (canonicalised before signing).
+#[derive(Debug, Clone, Copy)]
+pub struct RequestLine<'a> {
+    /// `GET`, `POST`, … (upper case as sent).
+    pub method: &'a str,
+    /// The path exactly as sent, percent-escapes and all (`/v1/tickets/320831-00000001`).
+    pub path: &'a str,
+    /// The query after `?`, as sent, or `None`.
+    pub query: Option<&'a str>,
+}
 
 /// What a token may do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, ToSchema)]
@@ -165,11 +215,25 @@ pub enum SignatureError {
         /// `auth.signature_window_seconds`.
         window: u64,
     },
-    /// The MAC does not match (wrong secret, altered body or timestamp, or not 64 hex digits).
+    /// The MAC does not match (wrong secret, altered body, timestamp, method, path or query, or
+    /// not 64 hex digits).
     #[error(
-        "bad x-hotline-signature: expected lowercase hex HMAC-SHA256 of timestamp + \"\\n\" + body (timestamp + \"\\n\" + nonce + \"\\n\" + body when x-hotline-nonce is sent) with the partner's secret"
+        "bad x-hotline-signature: with x-hotline-signature-version: 2, expected lowercase hex HMAC-SHA256 with the partner's secret of \"HOTLINE-HMAC-SHA256-V2\\nMETHOD\\n/path\\ncanonical query\\ntimestamp\\nnonce\\nhex SHA-256 of the body\" (README, Partners); the first form signs timestamp + \"\\n\" + body (timestamp + \"\\n\" + nonce + \"\\n\" + body when x-hotline-nonce is sent)"
     )]
     BadSignature,
+    /// `x-hotline-signature-version` names no known version.
+    #[error("unknown x-hotline-signature-version: send `2` (or leave it out for the first form)")]
+    UnknownVersion,
+    /// The partner's entry does not allow this version (v1 unless allowed).
+    #[error(
+        "signature version {used} is not allowed for this partner (allowed: {allowed}); sign with x-hotline-signature-version: 2 (README, Partners)"
+    )]
+    VersionNotAllowed {
+        /// `v1` or `v2`.
+        used: &'static str,
+        /// The entry's `signature_versions`, joined.
+        allowed: String,
+    },
     /// The same signature was already accepted within the window.
     #[error(
         "replayed x-hotline-signature: this signature was already used; sign every request (and every retry) with a fresh timestamp or a fresh x-hotline-nonce"
@@ -187,6 +251,8 @@ impl SignatureError {
             SignatureError::MalformedNonce => "malformed_nonce",
             SignatureError::OutsideWindow { .. } => "timestamp_outside_window",
             SignatureError::BadSignature => "bad_signature",
+            SignatureError::UnknownVersion => "unknown_signature_version",
+            SignatureError::VersionNotAllowed { .. } => "signature_version_refused",
             SignatureError::Replayed => "replayed_signature",
         }
     }
@@ -241,6 +307,8 @@ pub struct Verified {
 struct Partner {
     secret: Secret,
     principal: Principal,
+    /// The signature forms this partner may use.
+    versions: Vec<SignatureVersion>,
 }
 
 /// The configured tokens and partners, ready to check.
@@ -278,8 +346,15 @@ impl Authenticator {
             auth.stream_limits
                 .entry(p.name.clone())
                 .or_insert(p.max_event_streams.unwrap_or(auth.default_stream_limit));
-            auth.partners
-                .insert(p.key_id.clone(), Partner { secret, principal });
+            let versions = p.versions(i)?;
+            auth.partners.insert(
+                p.key_id.clone(),
+                Partner {
+                    secret,
+                    principal,
+                    versions,
+                },
+            );
         }
         Ok(auth)
     }
@@ -372,12 +447,18 @@ impl Authenticator {
     /// `timestamp + "\n" + nonce + "\n" + body` with a nonce. Headers are passed as received
     /// (`None` when absent or not ASCII). Replays are checked by the caller, with the returned
     /// canonical signature.
+    ///
+    /// `version` is the `x-hotline-signature-version` header as received; `line` the request's
+    /// method, path and query, which a v2 signature covers.
+    #[allow(clippy::too_many_arguments)]
     pub fn verify_signed(
         &self,
         key: Option<&str>,
         timestamp: Option<&str>,
         signature: Option<&str>,
         nonce: Option<&str>,
+        version: Option<&str>,
+        line: RequestLine<'_>,
         body: &[u8],
         now_secs: i64,
     ) -> Result<Verified, AuthError> {
@@ -394,6 +475,22 @@ impl Authenticator {
         let Some(partner) = self.partners.get(key) else {
             return fail(SignatureError::UnknownKey);
         };
+        let used = match version.map(str::trim) {
+            None | Some("1") => SignatureVersion::V1,
+            Some("2") => SignatureVersion::V2,
+            Some(_) => return fail(SignatureError::UnknownVersion),
+        };
+        if !partner.versions.contains(&used) {
+            return fail(SignatureError::VersionNotAllowed {
+                used: used.as_str(),
+                allowed: partner
+                    .versions
+                    .iter()
+                    .map(|v| v.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            });
+        }
         if timestamp.len() > 12 || !timestamp.bytes().all(|b| b.is_ascii_digit()) {
             return fail(SignatureError::MalformedTimestamp);
         }
@@ -419,7 +516,12 @@ impl Authenticator {
         let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(partner.secret.expose()) else {
             return fail(SignatureError::BadSignature);
         };
-        signed_text(&mut mac, timestamp, nonce, body);
+        match used {
+            SignatureVersion::V1 => signed_text(&mut mac, timestamp, nonce, body),
+            SignatureVersion::V2 => {
+                mac.update(canonical_v2(line, timestamp, nonce, body).as_bytes());
+            }
+        }
         // verify_slice compares in constant time.
         if mac.verify_slice(&mac_bytes).is_err() {
             return fail(SignatureError::BadSignature);
@@ -496,6 +598,99 @@ pub fn sign_with_nonce(secret: &[u8], timestamp: &str, nonce: Option<&str>, body
     match Hmac::<Sha256>::new_from_slice(secret) {
         Ok(mut mac) => {
             signed_text(&mut mac, timestamp, nonce, body);
+            hex::encode(mac.finalize().into_bytes())
+        }
+        Err(_) => String::new(),
+    }
+}
+
+/// The text a v2 signature signs, seven lines joined by `\n` (no trailing newline):
+///
+/// ```text
+/// HOTLINE-HMAC-SHA256-V2
+/// POST
+/// /v1/tickets/320831-00000001/withdraw
+/// limit=5&offset=0
+/// 1767576600
+/// 7f3c9a2e
+/// 4f53cda18c2baa0c0354bb5f9a3ecbe5ed12ab4d8e11ba873c2f11161202b945
+/// ```
+///
+/// the version tag, the method (upper case), the path as sent, the canonical query (see
+/// [`canonical_query`]; empty line without one), the timestamp, the nonce (empty line without
+/// one) and the lowercase hex SHA-256 of the body (of nothing for a GET). Hashing the body keeps
+/// the text one fixed shape whatever the body holds.
+pub fn canonical_v2(
+    line: RequestLine<'_>,
+    timestamp: &str,
+    nonce: Option<&str>,
+    body: &[u8],
+) -> String {
+    format!(
+        "{V2_TAG}\n{}\n{}\n{}\n{timestamp}\n{}\n{}",
+        line.method.to_ascii_uppercase(),
+        line.path,
+        canonical_query(line.query.unwrap_or("")),
+        nonce.unwrap_or(""),
+        hex::encode(Sha256::digest(body)),
+    )
+}
+
+/// Characters escaped in a canonical query: everything but the unreserved `A-Z a-z 0-9 - . _ ~`
+/// (RFC 3986), so every client's spelling of one value encodes alike.
+const QUERY_ESCAPED: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+/// The query in one spelling: each `name=value` pair percent-decoded, then re-encoded with
+/// upper-case escapes for every byte but the unreserved ones (`+` is a plus sign, `%2B`, not a
+/// space), pairs without `=` given an empty value, empty pairs dropped, sorted by name then
+/// value, joined by `&`. So `?offset=%30&limit=5` and `?limit=5&offset=0` sign alike.
+pub fn canonical_query(query: &str) -> String {
+    let encode = |text: &str| {
+        let bytes: Vec<u8> = percent_encoding::percent_decode_str(text).collect();
+        percent_encoding::percent_encode(&bytes, QUERY_ESCAPED).to_string()
+    };
+    let mut pairs: Vec<(String, String)> = query
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            let (name, value) = p.split_once('=').unwrap_or((p, ""));
+            (encode(name), encode(value))
+        })
+        .collect();
+    pairs.sort();
+    pairs
+        .iter()
+        .map(|(n, v)| format!("{n}={v}"))
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+/// Lowercase hex HMAC-SHA256 of [`canonical_v2`]: what a partner sends as `x-hotline-signature`
+/// with `x-hotline-signature-version: 2`. `path_and_query` as sent (`/v1/tickets?x=1`).
+pub fn sign_v2(
+    secret: &[u8],
+    method: &str,
+    path_and_query: &str,
+    timestamp: &str,
+    nonce: Option<&str>,
+    body: &[u8],
+) -> String {
+    let (path, query) = match path_and_query.split_once('?') {
+        Some((p, q)) => (p, Some(q)),
+        None => (path_and_query, None),
+    };
+    let line = RequestLine {
+        method,
+        path,
+        query,
+    };
+    match Hmac::<Sha256>::new_from_slice(secret) {
+        Ok(mut mac) => {
+            mac.update(canonical_v2(line, timestamp, nonce, body).as_bytes());
             hex::encode(mac.finalize().into_bytes())
         }
         Err(_) => String::new(),
@@ -617,9 +812,39 @@ pub struct PartnerSettings {
     /// Which events are called back (see [`CALLBACK_EVENTS`]).
     #[serde(default)]
     pub callback_events: Vec<String>,
+    /// The signature forms this partner may use: `["v2"]` by default, `["v1", "v2"]` for a
+    /// partner still moving off the first form, which covers neither method, path nor query.
+    #[serde(default = "default_signature_versions")]
+    pub signature_versions: Vec<String>,
+}
+
+fn default_signature_versions() -> Vec<String> {
+    vec!["v2".to_string()]
 }
 
 impl PartnerSettings {
+    /// The allowed signature versions; an error names `auth.partners[<index>].signature_versions`.
+    pub fn versions(&self, index: usize) -> Result<Vec<SignatureVersion>, ConfigError> {
+        if self.signature_versions.is_empty() {
+            return Err(invalid(
+                format!("auth.partners[{index}].signature_versions"),
+                "must allow at least one version: [\"v2\"] (or [\"v1\", \"v2\"] while a partner moves off the first form)",
+            ));
+        }
+        self.signature_versions
+            .iter()
+            .enumerate()
+            .map(|(j, v)| {
+                SignatureVersion::parse(v).ok_or_else(|| {
+                    invalid(
+                        format!("auth.partners[{index}].signature_versions[{j}]"),
+                        format!("unknown version `{v}`; one of v1, v2"),
+                    )
+                })
+            })
+            .collect()
+    }
+
     /// Reads the shared secret from its environment variable or file; `index` is the entry's
     /// position, so the error names the key (`auth.partners[1].secret_env`).
     pub fn load_secret(&self, index: usize) -> Result<Secret, ConfigError> {
@@ -769,6 +994,7 @@ impl AuthSettings {
                 return Err(invalid(at("key_id"), "used by another partner"));
             }
             p.load_secret(i)?;
+            p.versions(i)?;
             for (j, r) in p.regions.iter().enumerate() {
                 check_region_prefix(&format!("auth.partners[{i}].regions[{j}]"), r)?;
             }
@@ -867,6 +1093,11 @@ mod tests {
     }
 
     const SECRET: &str = "0123456789abcdef0123456789abcdef-partner";
+    const LINE: RequestLine<'static> = RequestLine {
+        method: "POST",
+        path: "/v1/tickets",
+        query: None,
+    };
 
     fn with_partner() -> (Authenticator, tempfile::TempDir) {
         let dir = tempfile::tempdir().expect("tempdir");
@@ -884,6 +1115,7 @@ mod tests {
                 max_event_streams: Some(2),
                 callback_url: None,
                 callback_events: vec![],
+                signature_versions: vec!["v1".into(), "v2".into()],
             }],
             ..Default::default()
         };
@@ -898,7 +1130,16 @@ mod tests {
         let ts = now.to_string();
         let sig = sign(SECRET.as_bytes(), &ts, body);
         let v = a
-            .verify_signed(Some("k1"), Some(&ts), Some(&sig), None, body, now)
+            .verify_signed(
+                Some("k1"),
+                Some(&ts),
+                Some(&sig),
+                None,
+                None,
+                LINE,
+                body,
+                now,
+            )
             .expect("verifies");
         assert_eq!(v.principal.name, "p-12345");
         assert_eq!(v.principal.role, Role::Partner);
@@ -911,6 +1152,8 @@ mod tests {
                 Some(&ts),
                 Some(&sig.to_uppercase()),
                 None,
+                None,
+                LINE,
                 body,
                 now,
             )
@@ -919,39 +1162,102 @@ mod tests {
 
         let reason = |r: Result<Verified, AuthError>| r.expect_err("refused").reason();
         assert_eq!(
-            reason(a.verify_signed(Some("k2"), Some(&ts), Some(&sig), None, body, now)),
+            reason(a.verify_signed(
+                Some("k2"),
+                Some(&ts),
+                Some(&sig),
+                None,
+                None,
+                LINE,
+                body,
+                now
+            )),
             "unknown_key"
         );
         assert_eq!(
-            reason(a.verify_signed(Some("k1"), Some(&ts), Some(&sig), None, b"{}", now)),
+            reason(a.verify_signed(
+                Some("k1"),
+                Some(&ts),
+                Some(&sig),
+                None,
+                None,
+                LINE,
+                b"{}",
+                now
+            )),
             "bad_signature"
         );
         assert_eq!(
-            reason(a.verify_signed(Some("k1"), Some(&ts), Some("abc"), None, body, now)),
+            reason(a.verify_signed(
+                Some("k1"),
+                Some(&ts),
+                Some("abc"),
+                None,
+                None,
+                LINE,
+                body,
+                now
+            )),
             "bad_signature"
         );
         assert_eq!(
-            reason(a.verify_signed(Some("k1"), Some("17e8"), Some(&sig), None, body, now)),
+            reason(a.verify_signed(
+                Some("k1"),
+                Some("17e8"),
+                Some(&sig),
+                None,
+                None,
+                LINE,
+                body,
+                now
+            )),
             "malformed_timestamp"
         );
         assert_eq!(
-            reason(a.verify_signed(Some("k1"), Some("-5"), Some(&sig), None, body, now)),
+            reason(a.verify_signed(
+                Some("k1"),
+                Some("-5"),
+                Some(&sig),
+                None,
+                None,
+                LINE,
+                body,
+                now
+            )),
             "malformed_timestamp"
         );
         assert_eq!(
-            reason(a.verify_signed(None, Some(&ts), Some(&sig), None, body, now)),
+            reason(a.verify_signed(None, Some(&ts), Some(&sig), None, None, LINE, body, now)),
             "missing_signature_header"
         );
         for off in [301, -301] {
             let err = a
-                .verify_signed(Some("k1"), Some(&ts), Some(&sig), None, body, now + off)
+                .verify_signed(
+                    Some("k1"),
+                    Some(&ts),
+                    Some(&sig),
+                    None,
+                    None,
+                    LINE,
+                    body,
+                    now + off,
+                )
                 .expect_err("outside");
             assert_eq!(err.reason(), "timestamp_outside_window");
             assert!(err.to_string().contains("301 s"), "{err}");
         }
         assert!(
-            a.verify_signed(Some("k1"), Some(&ts), Some(&sig), None, body, now + 300)
-                .is_ok()
+            a.verify_signed(
+                Some("k1"),
+                Some(&ts),
+                Some(&sig),
+                None,
+                None,
+                LINE,
+                body,
+                now + 300
+            )
+            .is_ok()
         );
     }
 
@@ -968,7 +1274,16 @@ mod tests {
         assert!(plain != n1 && n1 != n2 && plain != n2);
         assert_eq!(sign_with_nonce(SECRET.as_bytes(), &ts, None, body), plain);
         let ok = |sig: &str, nonce: Option<&str>| {
-            a.verify_signed(Some("k1"), Some(&ts), Some(sig), nonce, body, now)
+            a.verify_signed(
+                Some("k1"),
+                Some(&ts),
+                Some(sig),
+                nonce,
+                None,
+                LINE,
+                body,
+                now,
+            )
         };
         assert_eq!(ok(&n1, Some("r-1")).expect("verifies").signature, n1);
         assert!(ok(&plain, None).is_ok());
@@ -988,6 +1303,105 @@ mod tests {
         let uuid = "0b9f8c1e-3a4d-4c6e-9f1a-2b3c4d5e6f70";
         let sig = sign_with_nonce(SECRET.as_bytes(), &ts, Some(uuid), body);
         assert!(ok(&sig, Some(uuid)).is_ok());
+    }
+
+    #[test]
+    fn a_v2_signature_covers_method_path_and_query_and_the_query_is_canonical() {
+        let (a, _dir) = with_partner();
+        let now = 1_800_000_000;
+        let ts = now.to_string();
+        let sig = sign_v2(
+            SECRET.as_bytes(),
+            "GET",
+            "/v1/tickets/320831-00000001/history?offset=0&limit=5",
+            &ts,
+            Some("n-1"),
+            b"",
+        );
+        let check = |method, path, query| {
+            a.verify_signed(
+                Some("k1"),
+                Some(&ts),
+                Some(&sig),
+                Some("n-1"),
+                Some("2"),
+                RequestLine {
+                    method,
+                    path,
+                    query,
+                },
+                b"",
+                now,
+            )
+            .map(|v| v.principal.name)
+            .map_err(|e| e.reason())
+        };
+        let path = "/v1/tickets/320831-00000001/history";
+        assert_eq!(
+            check("GET", path, Some("limit=5&offset=%30")),
+            Ok("p-12345".into())
+        );
+        assert_eq!(
+            check("POST", path, Some("limit=5&offset=0")),
+            Err("bad_signature")
+        );
+        assert_eq!(
+            check(
+                "GET",
+                "/v1/tickets/320831-00000002/history",
+                Some("limit=5&offset=0")
+            ),
+            Err("bad_signature")
+        );
+        assert_eq!(
+            check("GET", path, Some("limit=5&offset=1")),
+            Err("bad_signature")
+        );
+        assert_eq!(check("GET", path, None), Err("bad_signature"));
+
+        assert_eq!(canonical_query("b=2&a=%7e&a=1&&c"), "a=1&a=~&b=2&c=");
+        assert_eq!(canonical_query("q=a+b%2fc"), "q=a%2Bb%2Fc");
+        assert_eq!(canonical_query(""), "");
+        let text = canonical_v2(LINE, "17", None, b"");
+        assert_eq!(
+            text,
+            "HOTLINE-HMAC-SHA256-V2\nPOST\n/v1/tickets\n\n17\n\ne3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+        );
+    }
+
+    #[test]
+    fn signature_versions_are_checked_at_start_up_naming_the_key() {
+        let entry = |versions: &[&str]| PartnerSettings {
+            name: "p".into(),
+            key_id: "k".into(),
+            secret_env: None,
+            secret_file: None,
+            regions: vec![],
+            rate_per_second: None,
+            rate_burst: None,
+            max_event_streams: None,
+            callback_url: None,
+            callback_events: vec![],
+            signature_versions: versions.iter().map(|v| v.to_string()).collect(),
+        };
+        assert_eq!(
+            entry(&["v2"]).versions(0).expect("valid"),
+            vec![SignatureVersion::V2]
+        );
+        let err = entry(&["v2", "v3"]).versions(1).expect_err("unknown");
+        assert!(
+            err.to_string()
+                .contains("auth.partners[1].signature_versions[1]"),
+            "{err}"
+        );
+        let err = entry(&[]).versions(0).expect_err("empty");
+        assert!(
+            err.to_string()
+                .contains("auth.partners[0].signature_versions"),
+            "{err}"
+        );
+        // The default is v2 only: the first form must be allowed by name.
+        assert_eq!(default_signature_versions(), vec!["v2".to_string()]);
     }
 
     #[test]

@@ -258,6 +258,7 @@ pub async fn finish_move(
     let classification_json = plan.classification.to_string();
     let new = NewTicket {
         ticket: &plan.ticket,
+        space: crate::queues::KeySpace::Transfer,
         content_hash: &content_hash,
         classification_json: &classification_json,
         service: &plan.service,
@@ -280,7 +281,13 @@ pub async fn finish_move(
     };
     let new_id = match state.store.ingest(&new).await? {
         IngestOutcome::Created(s) | IngestOutcome::Existing(s) => s.id,
-        IngestOutcome::Conflict { id } => id,
+        // The move's key holds one ticket; a conflict names it (the plan's content is fixed).
+        IngestOutcome::Conflict { id: Some(id), .. } => id,
+        IngestOutcome::Conflict { id: None, county } => {
+            return Err(StoreError::Reply(format!(
+                "the move of {old_id} found its key held by county {county:?} without a ticket"
+            )));
+        }
     };
     state
         .store

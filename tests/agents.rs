@@ -933,7 +933,7 @@ async fn a_transfer_to_another_county_moves_the_ticket_with_its_age_in_two_idemp
     // Step one is idempotent: the same move again finds the same ticket.
     let key: Option<String> = redis
         .conn()
-        .get(format!("hl:{{320324}}:idem:12345:transfer:{id}"))
+        .get(format!("hl:{{320324}}:idem:transfer:12345:transfer:{id}"))
         .expect("get");
     assert!(key.is_some_and(|k| k.starts_with(&new_id)));
 }

@@ -7,10 +7,8 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use hmac::{Hmac, Mac};
 use partner_sim::{Mode, PartnerSim};
 use serde_json::{Value, json};
-use sha2::Sha256;
 use support::{ADMIN, RedisServer, TestApp, ticket};
 
 const KEY_ID: &str = "k-12345-platform";
@@ -83,20 +81,27 @@ async fn setup(max_attempts: u32) -> Setup {
     }
 }
 
-/// Sends a ticket as the partner, signed.
+/// Sends a ticket as the partner, signed (v2, the default form).
 async fn send_signed(app: &TestApp, body: &Value) -> Value {
     let bytes = serde_json::to_vec(body).expect("json");
     let ts = chrono::Utc::now().timestamp();
-    let mut mac = Hmac::<Sha256>::new_from_slice(SECRET).expect("key");
-    mac.update(format!("{ts}\n").as_bytes());
-    mac.update(&bytes);
-    let signature = hex::encode(mac.finalize().into_bytes());
+    let nonce = format!("cb-{}", body["external_id"].as_str().unwrap_or("x"));
+    let signature = hotline_gateway::auth::sign_v2(
+        SECRET,
+        "POST",
+        "/v1/tickets",
+        &ts.to_string(),
+        Some(&nonce),
+        &bytes,
+    );
     let res = app
         .http
         .post(format!("{}/v1/tickets", app.base))
         .header("content-type", "application/json")
         .header("x-hotline-key", KEY_ID)
         .header("x-hotline-timestamp", ts.to_string())
+        .header("x-hotline-nonce", nonce)
+        .header("x-hotline-signature-version", "2")
         .header("x-hotline-signature", signature)
         .body(bytes)
         .send()

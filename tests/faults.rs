@@ -327,7 +327,9 @@ callback_events = ["ticket.accepted", "ticket.returned"]
     for ((source, ext), ack) in &acked {
         let county = &ack.county;
         let seen: Option<String> = conn
-            .get(format!("hl:{{{county}}}:idem:{source}:{ext}"))
+            .get(format!(
+                "hl:{{{county}}}:idem:p.fault-partner:{source}:{ext}"
+            ))
             .expect("idem");
         let seen = seen.expect("idempotency key");
         assert!(

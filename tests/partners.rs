@@ -49,6 +49,8 @@ secret_file = "{file}"
 regions = ["3208"]
 callback_url = "https://12345.example.gov.cn/callback"
 callback_events = ["ticket.accepted", "sla.breached"]
+# These tests sign in the first form (v1), allowed here by name; v2 is in tests/senders.rs.
+signature_versions = ["v1", "v2"]
 "#,
         l = digest(LIMITED),
         o = digest(OTHER),
@@ -723,6 +725,7 @@ async fn secrets_signatures_tokens_and_phones_never_reach_the_logs() {
 name = "110-desk"
 key_id = "p110"
 secret_env = "HOTLINE_TEST_P110_SECRET"
+signature_versions = ["v1", "v2"]
 "#;
     let config_text = test_config(&redis.url(), extra)
         .replace("level = \"info\"", "level = \"hotline_gateway=debug,info\"");
@@ -898,6 +901,14 @@ secret_file = "/nonexistent/secret"
         (
             "rate_per_second = 5\nrate_burst = 0",
             "auth.partners[1].rate_burst",
+        ),
+        (
+            "signature_versions = [\"v2\", \"v3\"]",
+            "auth.partners[1].signature_versions[1]",
+        ),
+        (
+            "signature_versions = []",
+            "auth.partners[1].signature_versions",
         ),
     ] {
         let extra = format!(

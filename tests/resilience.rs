@@ -139,7 +139,9 @@ async fn while_redis_is_stopped_requests_get_503_and_once_it_is_back_they_are_ac
     redis.restart();
     // Nothing of U-1 was written.
     let mut conn = redis.conn();
-    let idem: Option<String> = conn.get("hl:{320831}:idem:12345:U-1").expect("get");
+    let idem: Option<String> = conn
+        .get("hl:{320831}:idem:p.partner-12345:12345:U-1")
+        .expect("get");
     assert_eq!(idem, None);
     assert_eq!(conn.zcard::<_, usize>(QUEUE).expect("zcard"), 1);
 

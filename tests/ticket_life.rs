@@ -178,7 +178,7 @@ async fn two_concurrent_transfers_to_other_counties_leave_exactly_one_live_ticke
         for (status, county) in [(sa, TARGETS[0]), (sb, TARGETS[1])] {
             if status != 200 && added[county] != 0 {
                 // Name the stray ticket (the idempotency key of the first step points at it).
-                let key = format!("hl:{{{county}}}:idem:12345:transfer:{id}");
+                let key = format!("hl:{{{county}}}:idem:transfer:12345:transfer:{id}");
                 let stray: Option<String> = conn.get(&key).unwrap_or(None);
                 problems.push(format!(
                     "the transfer to {county} answered {status} but left {} ticket(s) of work there ({key} = {stray:?})",
@@ -444,14 +444,21 @@ async fn signed_get(app: &TestApp, path: &str, nonce: &str) -> (u16, Value) {
         .expect("clock")
         .as_secs()
         .to_string();
-    let sig =
-        hotline_gateway::auth::sign_with_nonce(SIGNED_SECRET.as_bytes(), &ts, Some(nonce), b"");
+    let sig = hotline_gateway::auth::sign_v2(
+        SIGNED_SECRET.as_bytes(),
+        "GET",
+        path,
+        &ts,
+        Some(nonce),
+        b"",
+    );
     let res = app
         .http
         .get(format!("{}{path}", app.base))
         .header("x-hotline-key", SIGNED_KEY)
         .header("x-hotline-timestamp", ts)
         .header("x-hotline-nonce", nonce)
+        .header("x-hotline-signature-version", "2")
         .header("x-hotline-signature", sig)
         .send()
         .await

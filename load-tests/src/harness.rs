@@ -12,6 +12,9 @@ use sha2::{Digest, Sha256};
 
 /// The partner token the load generator sends; only its digest goes into the config file.
 pub const PARTNER_TOKEN: &str = "load-test-partner-token";
+/// The name of [`PARTNER_TOKEN`]'s entry: its tickets' idempotency keys are in this partner's
+/// key space (`hl:{c}:idem:p.partner-load:…`).
+pub const PARTNER_NAME: &str = "partner-load";
 
 /// The only host anything here ever connects to.
 pub const LOOPBACK: &str = "127.0.0.1";
@@ -186,7 +189,7 @@ format = "json"
 level = "warn"
 
 [[auth.tokens]]
-name = "partner-load"
+name = "{PARTNER_NAME}"
 role = "partner"
 sha256 = "{digest}"
 # The generator is one caller offering more than the default rate limit (2,000/s): unlimited,

@@ -1,14 +1,14 @@
-//! Signing requests as a partner hotline system does (DESIGN.md section 5): `x-hotline-key`,
-//! `x-hotline-timestamp` (Unix seconds) and `x-hotline-signature`, the lowercase hex
-//! HMAC-SHA256 of `timestamp + "\n" + body` under the shared secret. Used by the load generator
-//! against external gateways and by `partner-sim sign` in the demo. The secret is read from an
+//! Signing requests as a partner hotline system does (README "Partners"): `x-hotline-key`,
+//! `x-hotline-timestamp` (Unix seconds), `x-hotline-nonce`, `x-hotline-signature-version: 2` and
+//! `x-hotline-signature`, the lowercase hex HMAC-SHA256 of the v2 canonical text (method, path,
+//! query, timestamp, nonce and the body's SHA-256; `hotline_gateway::auth::canonical_v2`) under
+//! the shared secret. Used by the load generator against external gateways and by
+//! `partner-sim sign` in the demo. The secret is read from an
 //! environment variable or a file, held here, and never printed.
 
 use std::path::Path;
 
 use anyhow::{Context, Result, bail};
-use hmac::{Hmac, Mac};
-use sha2::Sha256;
 
 /// Header naming the partner's key.
 pub const KEY_HEADER: &str = "x-hotline-key";
@@ -16,6 +16,10 @@ pub const KEY_HEADER: &str = "x-hotline-key";
 pub const TIMESTAMP_HEADER: &str = "x-hotline-timestamp";
 /// Header carrying the signature.
 pub const SIGNATURE_HEADER: &str = "x-hotline-signature";
+/// Header carrying the nonce (signed too).
+pub const NONCE_HEADER: &str = "x-hotline-nonce";
+/// Header naming the signature's form; `2` covers method, path and query.
+pub const VERSION_HEADER: &str = "x-hotline-signature-version";
 
 /// A partner's key id and secret; `Debug` shows the key id only.
 #[derive(Clone)]
@@ -84,18 +88,24 @@ impl Signer {
         &self.secret
     }
 
-    /// The hex signature of `body` at `timestamp`.
-    pub fn sign(&self, timestamp: i64, body: &[u8]) -> String {
-        match Hmac::<Sha256>::new_from_slice(&self.secret) {
-            Ok(mut mac) => {
-                mac.update(timestamp.to_string().as_bytes());
-                mac.update(b"\n");
-                mac.update(body);
-                hex::encode(mac.finalize().into_bytes())
-            }
-            // HMAC takes keys of any length; this arm is never reached.
-            Err(_) => String::new(),
-        }
+    /// The hex v2 signature of a request: `method` to `path_and_query` (as sent) at
+    /// `timestamp` with `nonce` and `body`; send it with `x-hotline-signature-version: 2`.
+    pub fn sign_request(
+        &self,
+        method: &str,
+        path_and_query: &str,
+        timestamp: i64,
+        nonce: &str,
+        body: &[u8],
+    ) -> String {
+        hotline_gateway::auth::sign_v2(
+            &self.secret,
+            method,
+            path_and_query,
+            &timestamp.to_string(),
+            Some(nonce),
+            body,
+        )
     }
 }
 
@@ -112,16 +122,23 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_signature_is_the_hmac_of_timestamp_newline_body() {
+    fn a_v2_signature_is_the_gateways_canonical_text() {
         let s = Signer::new("k", b"0123456789abcdef0123456789abcdef".to_vec()).expect("signer");
-        // printf '1700000000\n{}' | openssl dgst -sha256 -hmac 0123456789abcdef0123456789abcdef
-        let sig = s.sign(1_700_000_000, b"{}");
+        let sig = s.sign_request("POST", "/v1/tickets", 1_700_000_000, "n-1", b"{}");
         assert_eq!(
             sig,
-            "fa4319e3f832bdd27ed25f6dc3eb5eb9a07db814875cf4c00405121ec2f445f5"
+            hotline_gateway::auth::sign_v2(
+                b"0123456789abcdef0123456789abcdef",
+                "POST",
+                "/v1/tickets",
+                "1700000000",
+                Some("n-1"),
+                b"{}"
+            )
         );
-        assert_ne!(sig, s.sign(1_700_000_001, b"{}"));
-        assert!(!format!("{s:?}").contains("0123456789"));
-        assert!(Signer::new("k", b"short".to_vec()).is_err());
+        assert_ne!(
+            sig,
+            s.sign_request("POST", "/v1/tickets:batch", 1_700_000_000, "n-1", b"{}")
+        );
     }
 }

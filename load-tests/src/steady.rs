@@ -2,12 +2,11 @@
 //! the three hotlines, with a share of faithful retries, closed-loop or open-loop.
 //!
 //! Against gateways started elsewhere ([`Target`] with several bases and failover), it behaves
-//! as a partner hotline system does: it signs every attempt at the time it is sent, and when a
-//! gateway does not answer it sends the same ticket (same idempotency key) to the next one until
-//! it is acknowledged. An attempt in the same second as an earlier one carries the same
-//! signature; the gateway lets a repeated signature through on ticket intake, which is idempotent
-//! by `(source, external_id)`, so neither retries nor faithful repeats need to wait for the next
-//! second.
+//! as a partner hotline system does: it signs every attempt (v2: method, path, timestamp, a
+//! nonce of the attempt's own and the body) at the time it is sent, and when a gateway does not
+//! answer it sends the same ticket (same idempotency key) to the next one until it is
+//! acknowledged. Intake is idempotent by the partner's `(source, external_id)`, so a retry finds
+//! the ticket an unanswered attempt registered.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -272,6 +271,10 @@ impl Ctx {
         ts: i64,
     ) -> reqwest::RequestBuilder {
         let url = &self.urls[((n + u64::from(attempt)) % self.urls.len() as u64) as usize];
+        let path = url
+            .find("://")
+            .and_then(|s| url[s + 3..].find('/').map(|p| &url[s + 3 + p..]))
+            .unwrap_or("/");
         let req = self
             .http
             .post(url)
@@ -279,10 +282,18 @@ impl Ctx {
             .body(body.as_ref().clone());
         match &self.auth {
             Auth::Bearer(token) => req.bearer_auth(token),
-            Auth::Signed(signer) => req
-                .header(signing::KEY_HEADER, &signer.key_id)
-                .header(signing::TIMESTAMP_HEADER, ts.to_string())
-                .header(signing::SIGNATURE_HEADER, signer.sign(ts, body)),
+            Auth::Signed(signer) => {
+                // A fresh nonce per attempt: a retry is a new signature (never a replay).
+                let nonce = format!("{n}-{attempt}-{:x}", rand::random::<u64>());
+                req.header(signing::KEY_HEADER, &signer.key_id)
+                    .header(signing::TIMESTAMP_HEADER, ts.to_string())
+                    .header(signing::NONCE_HEADER, &nonce)
+                    .header(signing::VERSION_HEADER, "2")
+                    .header(
+                        signing::SIGNATURE_HEADER,
+                        signer.sign_request("POST", path, ts, &nonce, body),
+                    )
+            }
         }
     }
 

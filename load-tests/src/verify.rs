@@ -156,8 +156,11 @@ pub async fn verify(url: &str, acks: &[Ack], unanswered: &[Unanswered]) -> Resul
         let mut pipe = redis::pipe();
         for u in chunk {
             pipe.cmd("EXISTS").arg(format!(
-                "hl:{{{}}}:idem:{}:{}",
-                u.county, u.source, u.external_id
+                "hl:{{{}}}:idem:p.{}:{}:{}",
+                u.county,
+                crate::harness::PARTNER_NAME,
+                u.source,
+                u.external_id
             ));
         }
         let found: Vec<u64> = pipe.query_async(&mut conn).await?;

@@ -165,6 +165,7 @@ pub(crate) async fn verify_signature(
         crate::auth::TIMESTAMP_HEADER,
         crate::auth::SIGNATURE_HEADER,
         crate::auth::NONCE_HEADER,
+        crate::auth::SIGNATURE_VERSION_HEADER,
     ]
     .iter()
     .any(|h| headers.contains_key(*h));
@@ -184,7 +185,13 @@ pub(crate) async fn verify_signature(
     let nonce = headers
         .get(crate::auth::NONCE_HEADER)
         .map(|v| v.to_str().unwrap_or("\u{0}").to_string());
+    let version = headers
+        .get(crate::auth::SIGNATURE_VERSION_HEADER)
+        .map(|v| v.to_str().unwrap_or("\u{0}").to_string());
     let idempotent = is_idempotent_intake(req.method(), req.uri().path());
+    let method = req.method().as_str().to_string();
+    let path = req.uri().path().to_string();
+    let query = req.uri().query().map(str::to_string);
 
     let (mut parts, body) = req.into_parts();
     // The body limit layers are outside this middleware: reading is bounded, and a chunked body
@@ -201,6 +208,12 @@ pub(crate) async fn verify_signature(
         timestamp.as_deref(),
         signature.as_deref(),
         nonce.as_deref(),
+        version.as_deref(),
+        crate::auth::RequestLine {
+            method: &method,
+            path: &path,
+            query: query.as_deref(),
+        },
         &bytes,
         now_secs,
     ) {

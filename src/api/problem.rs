@@ -106,11 +106,13 @@ pub enum ApiError {
     /// 405: the path exists with other methods.
     #[error("method not allowed")]
     MethodNotAllowed,
-    /// 409: same (source, external_id) with different content.
-    #[error("conflict with ticket {id}")]
+    /// 409: the sender's (source, external_id) with different content, or for another county.
+    #[error("conflict with ticket {id:?}")]
     Conflict {
-        /// The ticket registered first.
-        id: String,
+        /// The ticket registered first (`None` while its first attempt is being stored).
+        id: Option<String>,
+        /// The county holding the key, when the request named another: `region.code` differs.
+        county: Option<String>,
     },
     /// 409: the action does not fit the ticket's state (accepting a resolved ticket).
     #[error("state conflict: {0}")]
@@ -320,15 +322,37 @@ impl ApiError {
                 vec![],
                 None,
             ),
-            ApiError::Conflict { id } => (
-                "idempotency-conflict",
-                "Conflicting retry",
-                format!(
-                    "(source, external_id) was already used for ticket {id} with different content"
-                ),
-                vec![],
-                Some(id.clone()),
-            ),
+            ApiError::Conflict { id, county } => {
+                let ticket = match id {
+                    Some(id) => format!("ticket {id}"),
+                    None => "a ticket still being registered (or an attempt that was never acknowledged)".to_string(),
+                };
+                match county {
+                    Some(county) => (
+                        "idempotency-conflict",
+                        "Conflicting retry",
+                        format!(
+                            "(source, external_id) was already used by this sender for {ticket} in county {county}; one key is one ticket in one county"
+                        ),
+                        vec![FieldError::new(
+                            "region.code",
+                            format!(
+                                "the key is registered in county {county}; a retry must name the same region.code (or use a new external_id)"
+                            ),
+                        )],
+                        id.clone(),
+                    ),
+                    None => (
+                        "idempotency-conflict",
+                        "Conflicting retry",
+                        format!(
+                            "(source, external_id) was already used by this sender for {ticket} with different content"
+                        ),
+                        vec![],
+                        id.clone(),
+                    ),
+                }
+            }
             ApiError::State(detail) => (
                 "state-conflict",
                 "Not allowed in this state",

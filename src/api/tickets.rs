@@ -34,11 +34,11 @@ const SENDERS: &[Role] = &[Role::Partner, Role::Operator, Role::Admin];
     request_body = TicketRequest,
     responses(
         (status = 201, description = "New ticket registered", body = TicketReceipt),
-        (status = 200, description = "Same (source, external_id) and content again: the same ticket", body = TicketReceipt),
+        (status = 200, description = "The same sender's (source, external_id) and content again: the same ticket. Keys are per sender: a partner's ids are its own (by its configured name), the consoles (operators, admins) share one space; another sender's equal id is a different ticket", body = TicketReceipt),
         (status = 400, description = "Malformed JSON or a field of the wrong type", body = crate::api::problem::Problem, content_type = "application/problem+json"),
         (status = 401, description = "No or unknown token", body = crate::api::problem::Problem, content_type = "application/problem+json"),
         (status = 403, description = "Wrong role or region", body = crate::api::problem::Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Same (source, external_id), different content", body = crate::api::problem::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The sender's (source, external_id) again with different content (`ticket_id` names the ticket), or with another region.code: one key is one ticket in one county across the deployment (`errors` names `region.code` and the county that holds it)", body = crate::api::problem::Problem, content_type = "application/problem+json"),
         (status = 413, description = "Body over the limit", body = crate::api::problem::Problem, content_type = "application/problem+json"),
         (status = 415, description = "Not JSON", body = crate::api::problem::Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid values; every field named", body = crate::api::problem::Problem, content_type = "application/problem+json"),
@@ -299,7 +299,7 @@ async fn receive(
         .await
         .map_err(|e| match e {
             IntakeError::Forbidden(why) => ApiError::Forbidden(why),
-            IntakeError::Conflict { id } => ApiError::Conflict { id },
+            IntakeError::Conflict { id, county } => ApiError::Conflict { id, county },
             IntakeError::Store(e) => state.store_error(e),
             IntakeError::Internal(why) => ApiError::Internal(why),
         })?;

@@ -12,9 +12,10 @@ use chrono::Utc;
 use sha2::{Digest, Sha256};
 
 use crate::auth::Principal;
+use crate::auth::Role;
 use crate::lifecycle::StoredTicket;
 use crate::metrics;
-use crate::queues::{IngestOutcome, NewTicket, StoreError};
+use crate::queues::{IngestOutcome, KeySpace, NewTicket, StoreError};
 use crate::sla::clock::TicketClocks;
 use crate::sla::policy::TicketFacts;
 use crate::state::AppState;
@@ -35,11 +36,14 @@ pub enum IntakeError {
     /// The sender may not send tickets for that region.
     #[error("forbidden: {0}")]
     Forbidden(String),
-    /// The same (source, external_id) was registered with other content.
-    #[error("conflict with ticket {id}")]
+    /// The sender's (source, external_id) was registered with other content, or for another
+    /// county.
+    #[error("conflict with ticket {id:?} (county {county:?})")]
     Conflict {
-        /// The ticket registered first.
-        id: String,
+        /// The ticket registered first (`None`: its first attempt is still being stored).
+        id: Option<String>,
+        /// The county that holds the key, when this request named another.
+        county: Option<String>,
     },
     /// The store failed.
     #[error(transparent)]
@@ -119,6 +123,7 @@ pub async fn receive(
     let region_path = crate::agents::region_path(&ticket.region);
     let new = NewTicket {
         ticket,
+        space: key_space(principal),
         content_hash: &content_hash,
         classification_json: &classification_json,
         service: decision.service.as_str(),
@@ -200,11 +205,25 @@ pub async fn receive(
             tracing::info!(source = %ticket.source, "retry of a registered ticket");
             Ok(Received { new: false, stored })
         }
-        IngestOutcome::Conflict { id } => {
-            tracing::Span::current().record("ticket_id", id.as_str());
+        IngestOutcome::Conflict { id, county } => {
+            if let Some(id) = &id {
+                tracing::Span::current().record("ticket_id", id.as_str());
+            }
             metrics::ticket_received(ticket.source.as_str(), ticket.channel.as_str(), "conflict");
-            Err(IntakeError::Conflict { id })
+            Err(IntakeError::Conflict { id, county })
         }
+    }
+}
+
+/// Whose `external_id`s the sender's are (README "Idempotency"): a partner's are its own, by
+/// its configured name, so one partner can neither block another's ids by registering them
+/// first nor get another's ticket back by replaying its request. The city's consoles (operators
+/// and admins) share one space: they number work orders from the hotline's one system, and a
+/// retry from another console must find the ticket.
+fn key_space(principal: &Principal) -> KeySpace<'_> {
+    match principal.role {
+        Role::Partner => KeySpace::Partner(&principal.name),
+        _ => KeySpace::Console,
     }
 }
 

@@ -9,7 +9,12 @@
 //!   arrival order)
 //! - `hl:{c}:qt:<queue>`: the same members scored by enqueue time, for the oldest wait
 //! - `hl:{c}:queues`: names of the county's queues
-//! - `hl:{c}:idem:<source>:<external_id>`: `<id>|<content hash>`, the idempotency key
+//! - `hl:{idem:<space>:<source>:<external_id>}`: `<county>|<content hash>`, an idempotency key
+//!   reserved for one county across the deployment (`reserve.lua`; its own slot, the whole key
+//!   is the hash tag). `<space>` is whose ids they are (see [`KeySpace`])
+//! - `hl:{c}:idem:<space>:<source>:<external_id>`: `<id>|<content hash>`, the key's copy in its
+//!   county, written by `ingest.lua` with the ticket; `hl:{c}:idem:<source>:<external_id>` is the
+//!   same written before key spaces, still honoured for its own sender
 //! - `hl:{c}:seq`: the county's ticket sequence; ids are `<county>-<seq:08>`
 //! - `hl:{c}:events`: the county's event stream (`XADD MAXLEN ~`), for dashboards and partners
 //! - `hl:counties`: the counties that have tickets (written before the script, idempotently)
@@ -188,11 +193,60 @@ impl From<redis::RedisError> for StoreError {
     }
 }
 
+/// Whose `external_id`s an idempotency key belongs to: the same `(source, external_id)` in two
+/// spaces is two keys, so no sender can take, block or look into another's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeySpace<'a> {
+    /// A partner system's own, by its configured name (entries sharing a name, a token being
+    /// rotated, share it).
+    Partner(&'a str),
+    /// The city's own consoles (operators and admins): one space, so a retry from another
+    /// console finds the ticket.
+    Console,
+    /// The second step of a move to another county (`transfer:<old id>`), the gateway's own.
+    Transfer,
+}
+
+impl KeySpace<'_> {
+    /// The key segment: `p.<name>` (with `%`, `:`, `{` and `}` escaped, so a name can neither
+    /// pose as another space nor end the hash tag), `console` or `transfer`.
+    fn segment(&self) -> String {
+        match self {
+            KeySpace::Partner(name) => {
+                let mut out = String::from("p.");
+                for c in name.chars() {
+                    match c {
+                        '%' => out.push_str("%25"),
+                        ':' => out.push_str("%3A"),
+                        '{' => out.push_str("%7B"),
+                        '}' => out.push_str("%7D"),
+                        c => out.push(c),
+                    }
+                }
+                out
+            }
+            KeySpace::Console => "console".into(),
+            KeySpace::Transfer => "transfer".into(),
+        }
+    }
+
+    /// Who may use a key of the pre-space scheme (`ingest.lua` ARGV[27]): a partner only its
+    /// own tickets', the consoles and moves any (they could read those tickets anyway).
+    fn legacy_owner(&self) -> &str {
+        match self {
+            KeySpace::Partner(name) => name,
+            KeySpace::Console | KeySpace::Transfer => "*",
+        }
+    }
+}
+
 /// What the gateway asks the store to register for one ticket.
 #[derive(Debug)]
 pub struct NewTicket<'a> {
     /// The validated ticket.
     pub ticket: &'a Ticket,
+    /// Whose `(source, external_id)` it is.
+    pub space: KeySpace<'a>,
     /// Hex SHA-256 of the canonical ticket: same content, same hash.
     pub content_hash: &'a str,
     /// JSON of the classifier's decision.
@@ -240,10 +294,13 @@ pub enum IngestOutcome {
     Created(StoredTicket),
     /// The same (source, external_id) with the same content was seen before.
     Existing(StoredTicket),
-    /// The same (source, external_id) with different content; carries the original's id.
+    /// The same (source, external_id) with different content, or for another county.
     Conflict {
-        /// The id of the ticket registered first.
-        id: String,
+        /// The id of the ticket registered first; `None` while its first attempt is still
+        /// being stored (or never was: an unanswered attempt keeps the key's county).
+        id: Option<String>,
+        /// The county holding the key, when it is not the one asked for.
+        county: Option<String>,
     },
 }
 
@@ -359,6 +416,7 @@ pub struct Store {
     conn: budget::BoundedConn,
     client: redis::Client,
     ingest: std::sync::Arc<Script>,
+    reserve: std::sync::Arc<Script>,
     stats: std::sync::Arc<Script>,
     action: std::sync::Arc<Script>,
     moved: std::sync::Arc<Script>,
@@ -421,6 +479,7 @@ impl Store {
             conn: budget::BoundedConn(conn),
             client,
             ingest: std::sync::Arc::new(Script::new(scripts::INGEST)),
+            reserve: std::sync::Arc::new(Script::new(scripts::RESERVE)),
             stats: std::sync::Arc::new(Script::new(scripts::QUEUE_STATS)),
             action: std::sync::Arc::new(Script::new(scripts::TICKET_ACTION)),
             moved: std::sync::Arc::new(Script::new(scripts::MOVED)),
@@ -457,25 +516,58 @@ impl Store {
         Ok(())
     }
 
-    /// Registers a ticket exactly once. Retrying after [`StoreError::Unavailable`] is safe:
-    /// the script is idempotent, so a write that did land is found and returned.
+    /// Registers a ticket exactly once in the whole deployment, in two steps (two slots):
+    /// `reserve.lua` binds the key to the ticket's county in the key's own slot (another county
+    /// is a conflict), then `ingest.lua` registers it in the county's slot, idempotent by the
+    /// key's county copy. Both steps are idempotent, so retrying after
+    /// [`StoreError::Unavailable`], or after a gateway stopped between them, finds or finishes
+    /// the same ticket. A move's second step (`KeySpace::Transfer`) skips the reservation: its
+    /// key names the moved ticket and its county was fixed when the move was decided.
     pub async fn ingest(&self, t: &NewTicket<'_>) -> Result<IngestOutcome, StoreError> {
         let county = t.ticket.region.code.as_str();
         let prefix = county_prefix(county);
+        let space = t.space.segment();
+        let (source, external_id) = (t.ticket.source.as_str(), t.ticket.external_id.as_str());
         // The county registry lives outside the county's slot; adding to it first is idempotent
         // and harmless if the script then fails.
         self.register_county(county).await?;
+        if t.space != KeySpace::Transfer {
+            let started = std::time::Instant::now();
+            let mut conn = self.conn.clone();
+            let reply: Vec<String> = self
+                .reserve
+                .key(format!("hl:{{idem:{space}:{source}:{external_id}}}"))
+                .arg(county)
+                .arg(t.content_hash)
+                .arg(self.idempotency_ttl_secs)
+                .invoke_async(&mut conn)
+                .await?;
+            crate::metrics::redis_latency("reserve", started.elapsed());
+            if let [outcome, holder] = reply.as_slice()
+                && outcome == "elsewhere"
+            {
+                // Named in the 409 when it is already there (a read of the other county's slot).
+                let id: Option<String> = conn
+                    .get(format!(
+                        "{}idem:{space}:{source}:{external_id}",
+                        county_prefix(holder)
+                    ))
+                    .await?;
+                return Ok(IngestOutcome::Conflict {
+                    id: id.and_then(|v| v.split('|').next().map(str::to_string)),
+                    county: Some(holder.clone()),
+                });
+            }
+        }
         let mut conn = self.conn.clone();
         let started = std::time::Instant::now();
         let reply: Vec<String> = self
             .ingest
-            .key(format!(
-                "{prefix}idem:{}:{}",
-                t.ticket.source, t.ticket.external_id
-            ))
+            .key(format!("{prefix}idem:{space}:{source}:{external_id}"))
             .key(format!("{prefix}seq"))
             .key(format!("{prefix}queues"))
             .key(format!("{prefix}events"))
+            .key(format!("{prefix}idem:{source}:{external_id}"))
             .arg(t.content_hash)
             .arg(&prefix)
             .arg(county)
@@ -514,6 +606,7 @@ impl Store {
             .arg(t.callback)
             .arg(t.sender)
             .arg(if t.live_asked { "1" } else { "" })
+            .arg(t.space.legacy_owner())
             .invoke_async(&mut conn)
             .await?;
         crate::metrics::redis_latency("ingest", started.elapsed());
@@ -713,6 +806,7 @@ impl Store {
             .query_async(&mut conn)
             .await?;
         for script in [
+            &self.reserve,
             &self.ingest,
             &self.stats,
             &self.action,
@@ -798,7 +892,10 @@ fn parse_ingest(reply: Vec<String>) -> Result<IngestOutcome, StoreError> {
         .next()
         .ok_or_else(|| StoreError::Reply("ingest returned no id".into()))?;
     if outcome == "conflict" {
-        return Ok(IngestOutcome::Conflict { id });
+        return Ok(IngestOutcome::Conflict {
+            id: Some(id),
+            county: None,
+        });
     }
     let mut next = || r.next().unwrap_or_default();
     let status = next();
@@ -909,6 +1006,20 @@ fn parse_stats(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn key_spaces_cannot_pose_as_each_other_nor_end_the_hash_tag() {
+        assert_eq!(
+            KeySpace::Partner("12345-platform").segment(),
+            "p.12345-platform"
+        );
+        assert_eq!(KeySpace::Partner("a:b}{%").segment(), "p.a%3Ab%7D%7B%25");
+        assert_eq!(KeySpace::Partner("console").segment(), "p.console");
+        assert_eq!(KeySpace::Console.segment(), "console");
+        assert_eq!(KeySpace::Transfer.segment(), "transfer");
+        assert_eq!(KeySpace::Partner("p").legacy_owner(), "p");
+        assert_eq!(KeySpace::Console.legacy_owner(), "*");
+    }
 
     #[test]
     fn ticket_ids_name_their_county() {

@@ -15,6 +15,11 @@ script!(
     "lua/ingest.lua"
 );
 script!(
+    /// Binds an idempotency key to one county, deployment-wide (intake's first step).
+    RESERVE,
+    "lua/reserve.lua"
+);
+script!(
     /// Reads a county's queue figures.
     QUEUE_STATS,
     "lua/queue_stats.lua"

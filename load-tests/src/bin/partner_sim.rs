@@ -9,7 +9,8 @@
 //! ```
 //!
 //! `POST /control/mode` (body `ok`, `fail[:STATUS]`, `slow[:MS]`) switches how it answers while it
-//! runs. `partner-sim sign` prints the three signing headers for a body, for `curl -H @file`.
+//! runs. `partner-sim sign` prints the signing headers (v2: key, timestamp, nonce, version,
+//! signature) for a body, method and path, for `curl -H @file`.
 //! The secret is read from a variable or a file and never printed.
 
 #[path = "../../../tests/partner_sim/mod.rs"]
@@ -46,8 +47,9 @@ struct Cli {
 /// What else it can do.
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Prints `x-hotline-key`, `x-hotline-timestamp` and `x-hotline-signature` header lines for a
-    /// body (stdin, or `--body-file`), signed now: `curl -H @<(partner-sim sign …) …`.
+    /// Prints the signing header lines (`x-hotline-key`, `-timestamp`, `-nonce`,
+    /// `-signature-version: 2`, `-signature`) for a body (stdin, or `--body-file`) sent as
+    /// `--method` to `--path`, signed now: `curl -H @<(partner-sim sign …) …`.
     Sign(SignArgs),
 }
 
@@ -108,6 +110,12 @@ struct SignArgs {
     /// The signing time in Unix seconds [default: now].
     #[arg(long)]
     timestamp: Option<i64>,
+    /// The request's method: signed (v2), so the headers fit this request only.
+    #[arg(long, default_value = "POST")]
+    method: String,
+    /// The request's path and query as sent (`/v1/tickets/320831-00000001?x=1`): signed too.
+    #[arg(long, default_value = "/v1/tickets")]
+    path: String,
 }
 
 /// One line on stdout for each callback that arrived; nothing secret is in it.
@@ -204,9 +212,21 @@ fn sign(args: SignArgs) -> Result<()> {
         }
     };
     let ts = args.timestamp.unwrap_or_else(signing::now_seconds);
+    // A fresh nonce: the request signed now is accepted once.
+    let nonce = format!(
+        "{:016x}{:016x}",
+        rand::random::<u64>(),
+        rand::random::<u64>()
+    );
     println!("{}: {}", signing::KEY_HEADER, signer.key_id);
     println!("{}: {ts}", signing::TIMESTAMP_HEADER);
-    println!("{}: {}", signing::SIGNATURE_HEADER, signer.sign(ts, &body));
+    println!("{}: {nonce}", signing::NONCE_HEADER);
+    println!("{}: 2", signing::VERSION_HEADER);
+    println!(
+        "{}: {}",
+        signing::SIGNATURE_HEADER,
+        signer.sign_request(&args.method, &args.path, ts, &nonce, &body)
+    );
     Ok(())
 }
 

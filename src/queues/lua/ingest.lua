@@ -4,10 +4,13 @@
 -- leaves either the whole ticket or nothing. A retry of the same (source, external_id) finds the
 -- idempotency key and gets the same ticket back; different content under that key is a conflict.
 --
--- KEYS[1]  idempotency key      hl:{county}:idem:<source>:<external_id>
+-- KEYS[1]  idempotency key      hl:{county}:idem:<space>:<source>:<external_id> (the county's
+--          copy of the key reserved deployment-wide by reserve.lua; it holds the id)
 -- KEYS[2]  county sequence      hl:{county}:seq
 -- KEYS[3]  county queue set     hl:{county}:queues
 -- KEYS[4]  county event stream  hl:{county}:events
+-- KEYS[5]  optional: the key the pre-space scheme wrote, hl:{county}:idem:<source>:<external_id>;
+--          honoured (same content: that ticket; other: conflict) when ARGV[27] owns it
 -- ARGV[1]  content hash (hex SHA-256 of the canonical ticket)
 -- ARGV[2]  key prefix of the county, "hl:{county}:"
 -- ARGV[3]  county code
@@ -31,6 +34,9 @@
 --          its events go to the durable outbox hl:{county}:outbox:<partner> (see outbox.lua)
 -- ARGV[25] the sender (token name) whose ticket it is: a partner acts only on its own tickets
 -- ARGV[26] "1" when the sender asked for a live transfer (the caller is on the line), else ""
+-- ARGV[27] who may use the old key KEYS[5]: "*" (the consoles' and the gateway's own spaces), or
+--          the partner's name, which must be the old ticket's sender (another partner's old key
+--          is not this sender's: its id belongs to its own space)
 -- Returns  { outcome, id, status, queue, classification JSON, created_ms, clocks JSON,
 --            "1" if registered with a live request }
 --          outcome is "created", "existing" or "conflict" (conflict carries only the id).
@@ -44,6 +50,17 @@ end
 
 local prefix = ARGV[2]
 local seen = redis.call('GET', KEYS[1])
+if not seen and KEYS[5] then
+  local old = redis.call('GET', KEYS[5])
+  if old then
+    local owner = ARGV[27] or ''
+    local sep = string.find(old, '|', 1, true)
+    local old_id = sep and string.sub(old, 1, sep - 1) or old
+    if owner == '*' or redis.call('HGET', prefix .. 't:' .. old_id, 'sender') == owner then
+      seen = old
+    end
+  end
+end
 if seen then
   local sep = string.find(seen, '|', 1, true)
   local id = string.sub(seen, 1, sep - 1)
