@@ -893,3 +893,43 @@ async fn a_reload_puts_an_edited_lexicon_in_force() {
             .contains(&format!("{version}-reloaded"))
     );
 }
+
+/// Commands Redis has processed so far (`INFO stats`).
+fn commands_processed(redis: &RedisServer) -> u64 {
+    let info: String = redis::cmd("INFO")
+        .arg("stats")
+        .query(&mut redis.conn())
+        .expect("info");
+    info.lines()
+        .find_map(|l| l.strip_prefix("total_commands_processed:"))
+        .and_then(|v| v.trim().parse().ok())
+        .expect("total_commands_processed")
+}
+
+/// Issue #16: the mover used to poll every county every step (lease reaper, live waiting lines,
+/// presence, timers: five round trips per county per step), so idle counties alone kept the
+/// gateway and Redis busy. A county with nothing due is now left alone until its next due time
+/// or the re-check (one pipelined read for all counties every `sla.mover_recheck_ms`). Six
+/// counties, each holding a ticket whose timers are an hour or more away, with a 100 ms step:
+/// before, about 30 steps × (1 + 6 × 5) ≈ 900 commands in 3 s; now at most one re-check.
+#[tokio::test]
+async fn a_county_with_nothing_due_is_not_polled_every_step() {
+    let redis = RedisServer::start();
+    let app = TestApp::spawn_with(&redis, "[sla]\nmover_max_sleep_ms = 100\n").await;
+    for (i, county) in ["110101", "320324", "320812", "320831", "320999", "330106"]
+        .iter()
+        .enumerate()
+    {
+        let mut t = ticket(&format!("IDLE-{i}"));
+        t["region"]["code"] = json!(county);
+        support::create_ticket(&app, PARTNER, &t).await;
+    }
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let before = commands_processed(&redis);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let spent = commands_processed(&redis) - before;
+    assert!(
+        spent < 200,
+        "{spent} Redis commands in 3 s for six counties with nothing due"
+    );
+}

@@ -79,7 +79,10 @@ pub async fn put_agent(
 ) -> Result<axum::Json<Agent>, ApiError> {
     principal.require(&[Role::Admin])?;
     check_id(&id)?;
-    let problems = spec.problems(&state.settings.classify.categories);
+    let mut problems = spec.problems(&state.settings.classify.categories);
+    if problems.is_empty() {
+        problems = spec.outside(&state.settings.counties);
+    }
     if !problems.is_empty() {
         return Err(ApiError::Invalid(
             problems
@@ -331,7 +334,7 @@ async fn watch(
         .store
         .set_online(&county, &agent, state.store.now_ms() + presence_ms)
         .await?;
-    state.mover.nudge();
+    state.mover.wake(&county);
     let (tx, rx) = mpsc::channel(16);
     tokio::spawn(async move {
         // Start after the newest entry, so nothing written between two reads is skipped.

@@ -289,7 +289,12 @@ async fn receive(
     request: &TicketRequest,
 ) -> Result<(StatusCode, TicketReceipt, bool), ApiError> {
     let ticket = request
-        .validate(&state.settings.intake, principal.role, Utc::now())
+        .validate(
+            &state.settings.intake,
+            &state.settings.counties,
+            principal.role,
+            Utc::now(),
+        )
         .map_err(|errors| {
             metrics::ticket_rejected("invalid");
             ApiError::Invalid(errors)

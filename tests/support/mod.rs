@@ -160,6 +160,15 @@ retry_after_seconds = 3
 format = "json"
 level = "info"
 
+# Every county the tests send tickets to, move tickets to or define agents in.
+[counties]
+"110101" = "东城区"
+"320324" = "睢宁县"
+"320812" = "清江浦区"
+"320831" = "金湖县"
+"320999" = "测试县"
+"330106" = "西湖区"
+
 [[auth.tokens]]
 name = "partner-12345"
 role = "partner"
