@@ -252,7 +252,7 @@ pub async fn run(store: Store, callbacks: Arc<Callbacks>, mut stop: watch::Recei
     tracing::info!("callback delivery stopped");
 }
 
-/// One pass over every (county, partner) outbox; returns deliveries made.
+/// One pass over every (county, partner) outbox that holds entries; returns deliveries made.
 async fn deliver_round(
     store: &Store,
     client: &reqwest::Client,
@@ -263,16 +263,28 @@ async fn deliver_round(
     let lock_ms = (callbacks.timeout.as_millis() as u64)
         .saturating_mul(3)
         .max(5_000);
-    for county in store.counties().await? {
-        for target in callbacks.targets() {
-            if !store
-                .outbox_lock(&county, &target.partner, holder, lock_ms)
-                .await?
-            {
-                continue;
-            }
-            delivered += deliver_outbox(store, client, callbacks, target, &county, holder).await?;
+    let counties = store.counties().await?;
+    let outboxes: Vec<(&str, &CallbackTarget)> = counties
+        .iter()
+        .flat_map(|c| callbacks.targets().map(move |t| (c.as_str(), t)))
+        .collect();
+    let keys: Vec<(&str, &str)> = outboxes
+        .iter()
+        .map(|(c, t)| (*c, t.partner.as_str()))
+        .collect();
+    // One round trip tells which outboxes hold anything; only those are locked and read.
+    let pending = store.outboxes_pending(&keys).await?;
+    for ((county, target), n) in outboxes.into_iter().zip(pending) {
+        if n == 0 {
+            continue;
         }
+        if !store
+            .outbox_lock(county, &target.partner, holder, lock_ms)
+            .await?
+        {
+            continue;
+        }
+        delivered += deliver_outbox(store, client, callbacks, target, county, holder).await?;
     }
     Ok(delivered)
 }
