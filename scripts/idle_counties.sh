@@ -5,6 +5,7 @@
 #
 #   scripts/idle_counties.sh [BIN] [N] [S]      # defaults: target/debug/hotline-gateway 200 60
 #   LEGACY=1 scripts/idle_counties.sh /tmp/old-gateway   # a build without [counties]
+#   CALLBACKS=1 scripts/idle_counties.sh                 # plus a partner with callbacks (idle)
 #
 # Prints one line: counties, seconds, gateway CPU %, redis CPU %, Redis commands per second.
 set -euo pipefail
@@ -24,6 +25,11 @@ codes=$(seq 1 "$N" | awk '{ printf "32%04d\n", $1 }')
   printf '[http]\nlisten = "127.0.0.1:%s"\n\n[redis]\nurl = "redis://127.0.0.1:%s"\n\n' "$gport" "$rport"
   printf '[log]\nformat = "json"\nlevel = "warn"\n\n'
   printf '[[auth.tokens]]\nname = "partner"\nrole = "partner"\nsha256 = "%s"\nrate_per_second = 0\n\n' "$digest"
+  if [ -n "${CALLBACKS:-}" ]; then
+    printf '%s' 0123456789abcdef0123456789abcdef >"$dir/partner.secret"
+    printf '[[auth.partners]]\nname = "callbacks"\nkey_id = "cb"\nsecret_file = "%s"\n' "$dir/partner.secret"
+    printf 'callback_url = "http://127.0.0.1:9/callback"\n\n'
+  fi
   if [ -z "${LEGACY:-}" ]; then
     printf '[counties]\n'
     for c in $codes; do printf '"%s" = "县%s"\n' "$c" "$c"; done

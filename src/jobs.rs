@@ -159,11 +159,11 @@ async fn timers_and_offers_step(
     let woken = state.mover.take();
     let now = store.now_ms();
     let recheck_ms = i64::try_from(recheck.as_millis()).unwrap_or(i64::MAX / 4);
-    if woken.all || schedule.checked_ms.is_none_or(|at| now >= at + recheck_ms) {
-        if let Err(e) = recheck_all(state, schedule, max_sleep).await {
-            tracing::warn!(error = %e, "timer mover cannot read the counties' agendas");
-            return max_sleep;
-        }
+    if (woken.all || schedule.checked_ms.is_none_or(|at| now >= at + recheck_ms))
+        && let Err(e) = recheck_all(state, schedule, max_sleep).await
+    {
+        tracing::warn!(error = %e, "timer mover cannot read the counties' agendas");
+        return max_sleep;
     }
     let now = store.now_ms();
     for county in woken.counties {
