@@ -239,7 +239,10 @@ async fn look_at(
                 if reaped > 0 {
                     tracing::info!(county = %county, reaped, "expired leases returned to their queues");
                 }
-                next.next_lease_ms = lapse;
+                // Not before the next millisecond: this host's estimate of the Redis clock may
+                // run a little ahead of it, and a lease Redis does not yet see as lapsed must
+                // not be looked at again in a tight loop.
+                next.next_lease_ms = lapse.map(|at| at.max(now + 1));
             }
             Err(e) => {
                 tracing::warn!(county = %county, error = %e, "lease reaper step failed");

@@ -67,7 +67,7 @@ fn in_regions(principal: &Principal, agent: &Agent) -> bool {
         (status = 401, description = "No or unknown token", body = crate::api::problem::Problem, content_type = "application/problem+json"),
         (status = 403, description = "Not an admin of that region", body = crate::api::problem::Problem, content_type = "application/problem+json"),
         (status = 409, description = "The agent lives in another county", body = crate::api::problem::Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid values", body = crate::api::problem::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid values (`regions[i]` of a county that is not one of the deployment's `[counties]` too)", body = crate::api::problem::Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]

@@ -41,7 +41,7 @@ const SENDERS: &[Role] = &[Role::Partner, Role::Operator, Role::Admin];
         (status = 409, description = "Same (source, external_id), different content", body = crate::api::problem::Problem, content_type = "application/problem+json"),
         (status = 413, description = "Body over the limit", body = crate::api::problem::Problem, content_type = "application/problem+json"),
         (status = 415, description = "Not JSON", body = crate::api::problem::Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid values; every field named", body = crate::api::problem::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid values; every field named (a `region.code` that is not one of the deployment's `[counties]` too)", body = crate::api::problem::Problem, content_type = "application/problem+json"),
         (status = 503, description = "Redis cannot take it; `detail` says whether the ticket may have been registered (retry with the same external_id); see Retry-After", body = crate::api::problem::Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
