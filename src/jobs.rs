@@ -5,8 +5,11 @@
 //! - **timers and offers** (one loop, county by county): lapsed leases go back to their place
 //!   (`reap_leases.lua`), callers waiting on the line get an agent first (`live`), then waiting
 //!   tickets are offered to connected consoles (`agents::offers`), then due SLA warnings and
-//!   breaches fire (`sla::mover`). It sleeps until the next due time it saw, at most
-//!   `sla.mover_max_sleep_ms`, and wakes when this process nudges it.
+//!   breaches fire (`sla::mover`). Each county is looked at only when something of it is due
+//!   (its first timer or lease, learnt from its agenda), when this process wrote to it (woken),
+//!   every `sla.mover_max_sleep_ms` while a console is online or a caller waits there, and at
+//!   the re-check (`sla.mover_recheck_ms`: every county's agenda in one round trip) for what
+//!   other replicas wrote. A county with nothing due costs nothing in between.
 //! - **callback delivery**: partner outboxes, in order, with retries (`callbacks`).
 //! - **housekeeping**: the county registry is rebuilt at start-up from the counties' own keys
 //!   and written back every step from what this process knows, so a registry lost to a restore

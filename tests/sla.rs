@@ -933,3 +933,48 @@ async fn a_county_with_nothing_due_is_not_polled_every_step() {
         "{spent} Redis commands in 3 s for six counties with nothing due"
     );
 }
+
+/// Issue #16: a county taken out of `[counties]` while Redis still holds its tickets is still
+/// served (the mover takes configured ∪ registered counties) until it is empty, while new
+/// tickets for it are refused. A gateway registers a ticket in 320324 and stops; one configured
+/// without 320324 refuses a new ticket there and still fires the old one's breach.
+#[tokio::test]
+async fn a_county_taken_out_of_the_list_is_still_served_until_empty() {
+    let redis = RedisServer::start();
+    let app = TestApp::spawn_with(&redis, &fast_policy(3)).await;
+    let mut old = ticket("GONE-1");
+    old["region"]["code"] = json!("320324");
+    let id = support::create_ticket(&app, PARTNER, &old).await["id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    app.stop().await;
+
+    let config =
+        test_config(&redis.url(), &fast_policy(3)).replace("\"320324\" = \"睢宁县\"\n", "");
+    assert!(!config.contains("320324"), "320324 is no longer configured");
+    let app = TestApp::spawn_from_config(&config).await;
+    let mut new = ticket("GONE-2");
+    new["region"]["code"] = json!("320324");
+    assert_eq!(app.post("/v1/tickets", PARTNER, &new).await.status(), 422);
+
+    let breached = || {
+        let events: redis::streams::StreamRangeReply = redis
+            .conn()
+            .xrange_all("hl:{320324}:events")
+            .expect("xrange");
+        events.ids.iter().any(|e| {
+            e.get::<String>("id").as_deref() == Some(id.as_str())
+                && e.get::<String>("type").as_deref() == Some("sla.breached")
+        })
+    };
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !breached() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        breached(),
+        "the breach of {id} in a county no longer configured"
+    );
+    app.stop().await;
+}
