@@ -162,15 +162,20 @@ async fn timers_and_offers_step(
     let woken = state.mover.take();
     let now = store.now_ms();
     let recheck_ms = i64::try_from(recheck.as_millis()).unwrap_or(i64::MAX / 4);
-    if (woken.all || schedule.checked_ms.is_none_or(|at| now >= at + recheck_ms))
-        && let Err(e) = recheck_all(state, schedule, max_sleep).await
+    let recheck_failed = if woken.all || schedule.checked_ms.is_none_or(|at| now >= at + recheck_ms)
     {
-        tracing::warn!(error = %e, "timer mover cannot read the counties' agendas");
-        return max_sleep;
-    }
+        recheck_all(state, schedule, max_sleep).await.err()
+    } else {
+        None
+    };
+    // Kept even when the re-check failed, so a write of this process is not forgotten.
     let now = store.now_ms();
     for county in woken.counties {
         schedule.next.insert(county, Some(now));
+    }
+    if let Some(e) = recheck_failed {
+        tracing::warn!(error = %e, "timer mover cannot read the counties' agendas");
+        return max_sleep;
     }
     let due = schedule.due(now);
     if !due.is_empty() {
@@ -359,5 +364,50 @@ async fn reload_on_sighup(state: Arc<AppState>, mut stop: watch::Receiver<bool>)
     #[cfg(not(unix))]
     {
         let _ = (state, stop.changed().await);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn agenda(timer: Option<i64>, lease: Option<i64>, online: bool) -> CountyAgenda {
+        CountyAgenda {
+            county: "320831".into(),
+            next_timer_ms: timer,
+            next_lease_ms: lease,
+            online,
+            live_waiting: false,
+        }
+    }
+
+    #[test]
+    fn a_county_is_looked_at_when_its_first_work_is_due_or_every_step_while_someone_is_online() {
+        let step = Duration::from_millis(250);
+        assert_eq!(next_look(&agenda(None, None, false), 1_000, step), None);
+        assert_eq!(
+            next_look(&agenda(Some(9_000), Some(5_000), false), 1_000, step),
+            Some(5_000)
+        );
+        assert_eq!(
+            next_look(&agenda(Some(9_000), None, true), 1_000, step),
+            Some(1_250)
+        );
+    }
+
+    #[test]
+    fn the_mover_sleeps_until_the_first_due_county_or_the_re_check() {
+        let recheck = Duration::from_secs(5);
+        let mut s = Schedule {
+            checked_ms: Some(1_000),
+            ..Schedule::default()
+        };
+        s.next.insert("320831".into(), None);
+        assert_eq!(s.sleep(2_000, recheck), Duration::from_millis(4_000));
+        assert!(s.due(2_000).is_empty());
+        s.next.insert("320324".into(), Some(2_500));
+        assert_eq!(s.sleep(2_000, recheck), Duration::from_millis(500));
+        assert_eq!(s.due(2_500), ["320324"]);
+        assert_eq!(s.sleep(3_000, recheck), Duration::ZERO);
     }
 }
