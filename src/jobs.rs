@@ -49,6 +49,8 @@ pub fn start(state: &Arc<AppState>, stop: &watch::Receiver<bool>) -> Jobs {
             tokio::spawn(crate::callbacks::run(
                 state.store.clone(),
                 Arc::clone(&state.callbacks),
+                state.mover.clone(),
+                Duration::from_millis(state.settings.sla.mover_recheck_ms),
                 stop.clone(),
             )),
         ),
@@ -275,6 +277,8 @@ async fn look_at(
         }
     }
     if agenda.next_timer_ms.is_some_and(|at| at <= now) {
+        // A breach of a partner's ticket is appended to its outbox by the same script.
+        state.mover.wake_outboxes(county);
         let wait = fire_county(store, county, state.settings.sla.mover_batch).await;
         next.next_timer_ms = wait.map(|ms| store.now_ms() + ms);
     }

@@ -13,11 +13,14 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::Notify;
 
-/// Wakes the mover early, for one county or for all; cheap to clone.
+/// Wakes the mover early, for one county or for all, and callback delivery for a county whose
+/// outboxes may have grown; cheap to clone.
 #[derive(Debug, Clone, Default)]
 pub struct MoverHandle {
     wake: Arc<Notify>,
     woken: Arc<Mutex<Woken>>,
+    deliver: Arc<Notify>,
+    outboxes: Arc<Mutex<HashSet<String>>>,
 }
 
 /// Counties written to since the mover last looked.
@@ -45,6 +48,30 @@ impl MoverHandle {
             w.counties.insert(county.to_string());
         }
         self.wake.notify_one();
+        // Every script that changes a ticket may append to its partner's outbox.
+        self.wake_outboxes(county);
+    }
+
+    /// Asks callback delivery to look at `county`'s outboxes now (a change, a fired timer or a
+    /// replay may have appended to them).
+    pub fn wake_outboxes(&self, county: &str) {
+        if let Ok(mut o) = self.outboxes.lock() {
+            o.insert(county.to_string());
+        }
+        self.deliver.notify_one();
+    }
+
+    /// Takes the counties whose outboxes were woken since the last call.
+    pub fn take_outboxes(&self) -> Vec<String> {
+        self.outboxes
+            .lock()
+            .map(|mut o| o.drain().collect())
+            .unwrap_or_default()
+    }
+
+    /// Waits for the next outbox wake-up.
+    pub async fn outboxes_woken(&self) {
+        self.deliver.notified().await;
     }
 
     /// Asks the mover to look at every county again now.
@@ -98,5 +125,10 @@ mod tests {
             }
         );
         assert_eq!(m.take(), WakeUps::default());
+        m.wake_outboxes("110101");
+        let mut o = m.take_outboxes();
+        o.sort();
+        assert_eq!(o, ["110101", "320324", "320831"]);
+        assert!(m.take_outboxes().is_empty());
     }
 }
