@@ -37,7 +37,8 @@ pub struct CallbackSettings {
     pub backoff_base_ms: u64,
     /// Longest retry delay.
     pub backoff_max_ms: u64,
-    /// How often idle outboxes are looked at.
+    /// How often outboxes holding entries (in backoff, or not delivered yet) are looked at;
+    /// empty ones only when this gateway writes to their county and at the re-check.
     pub poll_ms: u64,
 }
 
@@ -92,7 +93,7 @@ pub struct Callbacks {
     pub backoff_base_ms: u64,
     /// …up to this.
     pub backoff_max_ms: u64,
-    /// How often idle outboxes are looked at.
+    /// How often outboxes holding entries are looked at.
     pub poll: Duration,
 }
 
