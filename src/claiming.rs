@@ -102,7 +102,7 @@ pub async fn claim(state: &AppState, agent: &Agent) -> Result<Option<Claimed>, C
             } => {
                 crate::metrics::queue_event(&c.queue, "claim");
                 crate::metrics::queue_wait(&c.queue, (now - c.since_ms) as f64 / 1000.0);
-                state.mover.nudge();
+                state.mover.wake(&county);
                 let ticket = state
                     .store
                     .ticket(&c.id)

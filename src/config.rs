@@ -18,6 +18,7 @@ use crate::agents::AgentsSettings;
 use crate::auth::{AuthSettings, Role};
 use crate::callbacks::CallbackSettings;
 use crate::classify::ClassifySettings;
+use crate::county::Counties;
 use crate::intake::settings::IntakeSettings;
 use crate::live::LiveSettings;
 use crate::local_redis::LocalRedisSettings;
@@ -52,6 +53,10 @@ pub struct Settings {
     pub callbacks: CallbackSettings,
     /// Log format and level.
     pub log: LogSettings,
+    /// The deployment's counties, code → name (`[counties]`): tickets, moves and agents of
+    /// any other county are refused. Empty in the shipped defaults: a city lists its own.
+    #[serde(default)]
+    pub counties: Counties,
     /// `[sla]` as [`Settings::load`] built it to check it, for start-up to put in force.
     #[serde(skip)]
     sla_built: Option<Arc<SlaConfig>>,
@@ -218,7 +223,45 @@ impl Settings {
         self.live.validate()?;
         self.callbacks.validate()?;
         self.log.validate()?;
+        self.counties.validate()?;
+        self.validate_county_references()?;
         Ok(sla)
+    }
+
+    /// What `serve` and `check-config` need beyond [`Settings::validate`]: at least one county
+    /// (the classifier's tools read the same settings and need none).
+    pub fn check_deployment(&self) -> Result<(), ConfigError> {
+        self.counties.require_some()
+    }
+
+    /// Token and partner regions and bootstrap agents name configured counties: a region that
+    /// covers none of them is a typo that would lock the caller out of everything.
+    fn validate_county_references(&self) -> Result<(), ConfigError> {
+        if self.counties.is_empty() {
+            // Reported by `check_deployment`, with what to write.
+            return Ok(());
+        }
+        let tokens = self.auth.tokens.iter().map(|t| ("tokens", &t.regions));
+        let partners = self.auth.partners.iter().map(|p| ("partners", &p.regions));
+        let mut seen: std::collections::BTreeMap<&str, usize> = Default::default();
+        for (list, regions) in tokens.chain(partners) {
+            let i = seen.entry(list).or_default();
+            for (j, r) in regions.iter().enumerate() {
+                if !self.counties.covered_by(r) {
+                    return Err(invalid(
+                        format!("auth.{list}[{i}].regions[{j}]"),
+                        format!("{r} covers none of this deployment's counties (`[counties]`)"),
+                    ));
+                }
+            }
+            *i += 1;
+        }
+        for (i, b) in self.agents.bootstrap.iter().enumerate() {
+            if let Some((field, message)) = b.spec.outside(&self.counties).into_iter().next() {
+                return Err(invalid(format!("agents.bootstrap[{i}].{field}"), message));
+            }
+        }
+        Ok(())
     }
 
     /// The connection-level limits against slow and hostile clients.

@@ -59,6 +59,7 @@ pub fn rules<'a>(state: &'a AppState, sla: &'a SlaConfig) -> Rules<'a> {
             wrap_up_ms: state.live.wrap_up_ms,
             handle_time_weight: state.live.handle_time_weight,
         },
+        counties: &state.settings.counties,
     }
 }
 
@@ -190,7 +191,9 @@ async fn facts(store: &Store, record: &TicketRecord, action: Action) -> Result<F
 
 /// What follows a written change outside Redis: the mover looks again, and the metrics.
 fn after(state: &AppState, record: &TicketRecord, action: Action, change: &Change, now: i64) {
-    state.mover.nudge();
+    if let Some(county) = crate::queues::county_of(record.id()) {
+        state.mover.wake(county);
+    }
     let queue = record.stored.queue.clone().unwrap_or_default();
     match action {
         Action::CancelLive => crate::metrics::live_reservation("cancelled"),
@@ -228,7 +231,9 @@ async fn renew(
     match state.store.renew(id, &lease, agent, length_ms).await? {
         RenewOutcome::Renewed(expires_ms) => {
             crate::metrics::ticket_action(action.as_str());
-            state.mover.nudge();
+            if let Some(county) = crate::queues::county_of(id) {
+                state.mover.wake(county);
+            }
             Ok(Done::Lease {
                 lease_id: lease,
                 expires_ms,
@@ -293,7 +298,11 @@ pub async fn finish_move(
         .store
         .finish_move(old_id, &new_id, &plan.queue)
         .await?;
-    state.mover.nudge();
+    for id in [old_id, new_id.as_str()] {
+        if let Some(county) = crate::queues::county_of(id) {
+            state.mover.wake(county);
+        }
+    }
     Ok(new_id)
 }
 
@@ -305,13 +314,12 @@ pub async fn finish_interrupted_moves(
 ) -> Result<usize, StoreError> {
     let mut done = 0;
     let before = state.store.now_ms() - grace_ms;
-    for county in state.store.counties().await? {
-        for id in state.store.unfinished_moves(&county, before).await? {
-            if let Some(plan) = state.store.move_plan(&id).await? {
-                let new_id = finish_move(state, &id, &plan).await?;
-                tracing::info!(ticket_id = %id, to = %new_id, "interrupted move finished");
-                done += 1;
-            }
+    let counties = state.store.counties().await?;
+    for (_, id) in state.store.unfinished_moves(&counties, before).await? {
+        if let Some(plan) = state.store.move_plan(&id).await? {
+            let new_id = finish_move(state, &id, &plan).await?;
+            tracing::info!(ticket_id = %id, to = %new_id, "interrupted move finished");
+            done += 1;
         }
     }
     Ok(done)
@@ -338,7 +346,7 @@ pub async fn recompute_open(state: &AppState) -> Result<usize, StoreError> {
         state.recompute.checked(recomputed);
         done += usize::from(recomputed);
     }
-    state.mover.nudge();
+    state.mover.wake_all();
     Ok(done)
 }
 

@@ -2,9 +2,9 @@
 //! and queues them in Redis for lawyers and mediators, exactly once and durably.
 //!
 //! # Layout (bottom to top; a module imports only modules below it)
-//! - [`ticket`], [`metrics`], [`setting`], [`secret`]: domain types (personal data masked in
-//!   `Debug`), metric names fed plain numbers, the error naming a settings key, secrets that
-//!   never print.
+//! - [`ticket`], [`metrics`], [`setting`], [`secret`], [`county`]: domain types (personal data
+//!   masked in `Debug`), metric names fed plain numbers, the error naming a settings key, secrets
+//!   that never print, the deployment's counties.
 //! - [`classify`], [`routing`], [`agents`], [`auth`], [`sla`]: pure rules: text to decision,
 //!   decision to queue, who may take which ticket, who is calling, clocks and calendars.
 //! - [`lifecycle`]: the ticket's life as a typed domain: statuses, actions, the transition
@@ -29,6 +29,7 @@ pub mod claiming;
 pub mod classify;
 pub mod config;
 pub mod corrections;
+pub mod county;
 pub mod handling;
 pub mod intake;
 pub mod jobs;

@@ -148,16 +148,18 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Serve { config } => serve(config),
-        Command::CheckConfig { config } => match Settings::load(config.as_deref()) {
-            Ok(_) => {
-                println!("configuration is valid");
-                ExitCode::SUCCESS
+        Command::CheckConfig { config } => {
+            match Settings::load(config.as_deref()).and_then(|s| s.check_deployment().map(|()| s)) {
+                Ok(_) => {
+                    println!("configuration is valid");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::from(2)
+                }
             }
-            Err(e) => {
-                eprintln!("error: {e}");
-                ExitCode::from(2)
-            }
-        },
+        }
         Command::Calendar {
             command:
                 CalendarCommand::Due {
@@ -236,13 +238,14 @@ fn main() -> ExitCode {
 }
 
 fn serve(config: Option<PathBuf>) -> ExitCode {
-    let settings = match Settings::load(config.as_deref()) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::from(2);
-        }
-    };
+    let settings =
+        match Settings::load(config.as_deref()).and_then(|s| s.check_deployment().map(|()| s)) {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::from(2);
+            }
+        };
     hotline_gateway::telemetry::init(&settings.log);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -308,3 +308,53 @@ async fn failed_callbacks_become_dead_letters_and_replay_with_their_delivery_ids
         .await;
     assert_eq!(res.status(), 422);
 }
+
+/// Calls of some Redis commands so far (`INFO commandstats`), summed.
+fn calls(redis: &RedisServer, commands: &[&str]) -> u64 {
+    let info: String = redis::cmd("INFO")
+        .arg("commandstats")
+        .query(&mut redis.conn())
+        .expect("info");
+    info.lines()
+        .filter_map(|l| {
+            let (name, rest) = l.strip_prefix("cmdstat_")?.split_once(':')?;
+            let n = rest
+                .strip_prefix("calls=")?
+                .split(',')
+                .next()?
+                .parse::<u64>()
+                .ok()?;
+            commands.contains(&name).then_some(n)
+        })
+        .sum()
+}
+
+/// Issue #16: delivery locked and read every (county, partner) outbox on every poll, empty or
+/// not (a lock script and three reads per county every `callbacks.poll_ms`). Now it looks only
+/// at outboxes of counties this gateway wrote to, those found holding entries, and every
+/// `sla.mover_recheck_ms` all of them in one pipelined length check; only outboxes that hold
+/// anything are locked and read. Six counties with quiet outboxes cost no lock script, no state
+/// read and no length check between re-checks. (The mover's scripts are counted too: with
+/// nothing due, it runs none.)
+#[tokio::test]
+async fn quiet_outboxes_are_neither_locked_nor_read() {
+    let s = setup(5).await;
+    for (i, county) in ["110101", "320324", "320812", "320831", "320999", "330106"]
+        .iter()
+        .enumerate()
+    {
+        let mut t = ticket(&format!("QUIET-{i}"));
+        t["region"]["code"] = json!(county);
+        // Sent by a partner without callbacks: its outboxes stay empty.
+        support::create_ticket(&s.app, support::PARTNER, &t).await;
+    }
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let scripts_and_reads = ["evalsha", "eval", "hgetall", "xlen"];
+    let before = calls(&s._redis, &scripts_and_reads);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let spent = calls(&s._redis, &scripts_and_reads) - before;
+    assert!(
+        spent < 30,
+        "{spent} scripts, outbox-state reads and length checks in 3 s with every outbox empty"
+    );
+}

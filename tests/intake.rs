@@ -583,3 +583,63 @@ async fn a_slash_in_town_village_or_grid_is_refused_naming_the_field() {
     let keys: Vec<String> = redis.conn().keys("hl:{320831}:t:*").expect("keys");
     assert!(keys.is_empty(), "{keys:?}");
 }
+
+/// Issue #16: any 6-digit code used to create a county (its keys, queues, stream and timers).
+/// A county outside `[counties]` is refused with 422 naming the field, wherever a county is
+/// named: a ticket, a batch item, a move's target and an agent's home county; and nothing of
+/// that county reaches Redis.
+#[tokio::test]
+async fn a_county_outside_the_deployment_is_refused_with_422_naming_the_field() {
+    let redis = RedisServer::start();
+    let app = TestApp::spawn(&redis).await;
+    let mut unknown = ticket("U-1");
+    unknown["region"]["code"] = json!("440300");
+    let res = app.post("/v1/tickets", PARTNER, &unknown).await;
+    assert_eq!(res.status(), 422);
+    let problem: Value = res.json().await.expect("json");
+    assert_eq!(fields(&problem), ["region.code"], "{problem}");
+
+    let body = json!({"tickets": [ticket("U-2"), unknown]});
+    let v: Value = app
+        .post("/v1/tickets:batch", PARTNER, &body)
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(v["results"][0]["status"], 201, "{v}");
+    assert_eq!(v["results"][1]["status"], 422, "{v}");
+    assert_eq!(
+        fields(&v["results"][1]["problem"]),
+        ["tickets[1].region.code"]
+    );
+
+    let id = v["results"][0]["ticket"]["id"].as_str().expect("id");
+    let (status, problem) = support::act(
+        &app,
+        id,
+        "transfer",
+        SUPERVISOR,
+        json!({"region_code": "440300", "reason": "事发地在外县"}),
+    )
+    .await;
+    assert_eq!(status, 422, "{problem}");
+    assert_eq!(fields(&problem), ["region_code"], "{problem}");
+
+    let res = app
+        .put(
+            "/v1/agents/m-440300",
+            support::ADMIN,
+            &json!({"name": "调解员", "kind": "mediator", "regions": ["440300/粤海街道"],
+                    "tier": "town", "capacity": 3, "status": "available"}),
+        )
+        .await;
+    assert_eq!(res.status(), 422);
+    let problem: Value = res.json().await.expect("json");
+    assert_eq!(fields(&problem), ["regions[0]"], "{problem}");
+
+    let mut conn = redis.conn();
+    let keys: Vec<String> = conn.keys("hl:{440300}*").expect("keys");
+    assert!(keys.is_empty(), "keys of a refused county: {keys:?}");
+    let counties: Vec<String> = conn.smembers("hl:counties").expect("smembers");
+    assert!(!counties.contains(&"440300".to_string()), "{counties:?}");
+}

@@ -225,6 +225,50 @@ async fn a_bad_configuration_stops_start_up_naming_the_key() {
     assert!(stderr.contains("classify.triage_below"), "{stderr}");
 }
 
+/// The shipped defaults list no county (a city lists its own): `check-config` and `serve` say
+/// so, naming `counties` and what to write, and a token region that covers no configured county
+/// is a start-up error naming the token's key.
+#[tokio::test]
+async fn a_deployment_without_counties_or_with_a_region_outside_them_does_not_start() {
+    let run = |args: &[&str], config: Option<&std::path::Path>| {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_hotline-gateway"));
+        cmd.args(args).current_dir(env!("CARGO_MANIFEST_DIR"));
+        if let Some(c) = config {
+            cmd.arg("--config").arg(c);
+        }
+        cmd.output().expect("runs")
+    };
+    // (`serve` runs the same check first; it is not started here, since before the check it
+    // would serve for ever.)
+    let out = run(&["check-config"], None);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("`counties`") && stderr.contains("no county is configured"),
+        "{stderr}"
+    );
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = dir.path().join("city.toml");
+    std::fs::write(
+        &config,
+        "[counties]\n\"320324\" = \"睢宁县\"\n\n[[auth.tokens]]\nname = \"x\"\nrole = \"operator\"\n\
+         sha256 = \"0fb37a98525f4d9706d8bae16cc491ee70727e26131e6cd1de823eeab084ae16\"\n\
+         regions = [\"3208\"]\n",
+    )
+    .expect("write");
+    let out = run(&["check-config"], Some(&config));
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("auth.tokens[0].regions[0]"), "{stderr}");
+    std::fs::write(&config, "[counties]\n\"320324\" = \"睢宁县\"\n").expect("write");
+    let out = run(&["check-config"], Some(&config));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 #[tokio::test]
 async fn the_api_speaks_http2_as_well_as_http1() {
     let redis = RedisServer::start();

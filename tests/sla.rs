@@ -880,3 +880,88 @@ async fn a_reload_puts_an_edited_lexicon_in_force() {
             .contains(&format!("{version}-reloaded"))
     );
 }
+
+/// Commands Redis has processed so far (`INFO stats`).
+fn commands_processed(redis: &RedisServer) -> u64 {
+    let info: String = redis::cmd("INFO")
+        .arg("stats")
+        .query(&mut redis.conn())
+        .expect("info");
+    info.lines()
+        .find_map(|l| l.strip_prefix("total_commands_processed:"))
+        .and_then(|v| v.trim().parse().ok())
+        .expect("total_commands_processed")
+}
+
+/// Issue #16: the mover used to poll every county every step (lease reaper, live waiting lines,
+/// presence, timers: five round trips per county per step), so idle counties alone kept the
+/// gateway and Redis busy. A county with nothing due is now left alone until its next due time
+/// or the re-check (one pipelined read for all counties every `sla.mover_recheck_ms`). Six
+/// counties, each holding a ticket whose timers are an hour or more away, with a 100 ms step:
+/// before, about 30 steps × (1 + 6 × 5) ≈ 900 commands in 3 s; now at most one re-check.
+#[tokio::test]
+async fn a_county_with_nothing_due_is_not_polled_every_step() {
+    let redis = RedisServer::start();
+    let app = TestApp::spawn_with(&redis, "[sla]\nmover_max_sleep_ms = 100\n").await;
+    for (i, county) in ["110101", "320324", "320812", "320831", "320999", "330106"]
+        .iter()
+        .enumerate()
+    {
+        let mut t = ticket(&format!("IDLE-{i}"));
+        t["region"]["code"] = json!(county);
+        support::create_ticket(&app, PARTNER, &t).await;
+    }
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let before = commands_processed(&redis);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let spent = commands_processed(&redis) - before;
+    assert!(
+        spent < 200,
+        "{spent} Redis commands in 3 s for six counties with nothing due"
+    );
+}
+
+/// Issue #16: a county taken out of `[counties]` while Redis still holds its tickets is still
+/// served (the mover takes configured ∪ registered counties) until it is empty, while new
+/// tickets for it are refused. A gateway registers a ticket in 320324 and stops; one configured
+/// without 320324 refuses a new ticket there and still fires the old one's breach.
+#[tokio::test]
+async fn a_county_taken_out_of_the_list_is_still_served_until_empty() {
+    let redis = RedisServer::start();
+    let app = TestApp::spawn_with(&redis, &fast_policy(3)).await;
+    let mut old = ticket("GONE-1");
+    old["region"]["code"] = json!("320324");
+    let id = support::create_ticket(&app, PARTNER, &old).await["id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    app.stop().await;
+
+    let config =
+        test_config(&redis.url(), &fast_policy(3)).replace("\"320324\" = \"睢宁县\"\n", "");
+    assert!(!config.contains("320324"), "320324 is no longer configured");
+    let app = TestApp::spawn_from_config(&config).await;
+    let mut new = ticket("GONE-2");
+    new["region"]["code"] = json!("320324");
+    assert_eq!(app.post("/v1/tickets", PARTNER, &new).await.status(), 422);
+
+    let breached = || {
+        let events: redis::streams::StreamRangeReply = redis
+            .conn()
+            .xrange_all("hl:{320324}:events")
+            .expect("xrange");
+        events.ids.iter().any(|e| {
+            e.get::<String>("id").as_deref() == Some(id.as_str())
+                && e.get::<String>("type").as_deref() == Some("sla.breached")
+        })
+    };
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !breached() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        breached(),
+        "the breach of {id} in a county no longer configured"
+    );
+    app.stop().await;
+}

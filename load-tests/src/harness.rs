@@ -188,6 +188,15 @@ retry_after_seconds = 3
 format = "json"
 level = "warn"
 
+# The counties the load spreads over (`texts::COUNTIES`): the gateway refuses any other.
+[counties]
+"320812" = "清江浦区"
+"320826" = "涟水县"
+"320830" = "盱眙县"
+"320831" = "金湖县"
+"440305" = "南山区"
+"510802" = "利州区"
+
 [[auth.tokens]]
 name = "{PARTNER_NAME}"
 role = "partner"

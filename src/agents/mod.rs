@@ -210,6 +210,20 @@ impl AgentSpec {
         out
     }
 
+    /// The regions whose county is not one of the deployment's, as `(field, message)` pairs:
+    /// an agent of an unknown county could never be offered a ticket.
+    pub fn outside(&self, counties: &crate::county::Counties) -> Vec<(String, String)> {
+        self.regions
+            .iter()
+            .enumerate()
+            .filter_map(|(i, r)| {
+                let county = r.split('/').next().unwrap_or_default();
+                (!counties.contains(county))
+                    .then(|| (format!("regions[{i}]"), counties.refusal(county)))
+            })
+            .collect()
+    }
+
     /// The county all regions lie in, when they agree.
     pub fn county(&self) -> Option<&str> {
         let first = self.regions.first()?.split('/').next()?;

@@ -41,7 +41,7 @@ pub struct LeaseView {
         (status = 403, description = "Wrong role or region, not the holder, or (partners) not the sender", body = crate::api::problem::Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such ticket or action", body = crate::api::problem::Problem, content_type = "application/problem+json"),
         (status = 409, description = "Not allowed in the ticket's state", body = crate::api::problem::Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid values", body = crate::api::problem::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid values (a transfer's `region_code` must be one of the deployment's `[counties]`)", body = crate::api::problem::Problem, content_type = "application/problem+json"),
         (status = 503, description = "Redis unreachable", body = crate::api::problem::Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))

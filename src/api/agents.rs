@@ -67,7 +67,7 @@ fn in_regions(principal: &Principal, agent: &Agent) -> bool {
         (status = 401, description = "No or unknown token", body = crate::api::problem::Problem, content_type = "application/problem+json"),
         (status = 403, description = "Not an admin of that region", body = crate::api::problem::Problem, content_type = "application/problem+json"),
         (status = 409, description = "The agent lives in another county", body = crate::api::problem::Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid values", body = crate::api::problem::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid values (`regions[i]` of a county that is not one of the deployment's `[counties]` too)", body = crate::api::problem::Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]
@@ -79,7 +79,10 @@ pub async fn put_agent(
 ) -> Result<axum::Json<Agent>, ApiError> {
     principal.require(&[Role::Admin])?;
     check_id(&id)?;
-    let problems = spec.problems(&state.settings.classify.categories);
+    let mut problems = spec.problems(&state.settings.classify.categories);
+    if problems.is_empty() {
+        problems = spec.outside(&state.settings.counties);
+    }
     if !problems.is_empty() {
         return Err(ApiError::Invalid(
             problems
@@ -331,7 +334,7 @@ async fn watch(
         .store
         .set_online(&county, &agent, state.store.now_ms() + presence_ms)
         .await?;
-    state.mover.nudge();
+    state.mover.wake(&county);
     let (tx, rx) = mpsc::channel(16);
     tokio::spawn(async move {
         // Start after the newest entry, so nothing written between two reads is skipped.

@@ -210,6 +210,7 @@ pub async fn replay(
             .outbox_replay(&county, &request.partner)
             .await
             .map_err(|e| state.store_error(e))?;
+        state.mover.wake_outboxes(&county);
     }
     tracing::info!(partner = %request.partner, replayed, "dead letters replayed");
     Ok(axum::Json(ReplayView { replayed }))

@@ -2,10 +2,12 @@
 //! dashboards and consoles.
 //!
 //! Every state change writes an entry to its county's stream in the same script as the change,
-//! so the stream misses nothing. Each SSE event's id is the position in *every* county stream
-//! read (`320831:1732-0,320324:1730-5`), so a client that reconnects with `Last-Event-ID` (as
-//! browsers' `EventSource` does by itself) resumes exactly where it stopped, missing nothing and
-//! seeing nothing twice. Reads block on a connection of their own, so any replica can serve any
+//! so the stream misses nothing. A stream reads every county it may show (the deployment's
+//! `[counties]`, and any still holding tickets) from the moment it opens, so a county's first
+//! event ever comes as promptly as any other. Each SSE event's id is the position in every
+//! county stream read (`320831:1732-0,320324:1730-5`; a county with nothing read yet is left
+//! out), so a client that reconnects with `Last-Event-ID` (as browsers' `EventSource` does by
+//! itself) resumes exactly where it stopped, missing nothing and seeing nothing twice. Reads block on a connection of their own, so any replica can serve any
 //! client. Browsers cannot set headers on `EventSource`, so the token may also come as
 //! `?access_token=`; partner systems may sign the request instead (a GET signs an empty body).
 //!
@@ -60,9 +62,12 @@ pub fn parse_position(s: &str) -> BTreeMap<String, String> {
         .collect()
 }
 
-/// The inverse of [`parse_position`].
+/// The inverse of [`parse_position`], leaving out counties still at `0-0` (nothing read, their
+/// stream was empty when the client connected): a deployment's quiet counties do not lengthen
+/// every event's id, and a resume starts a county missing from the id at its beginning.
 pub fn format_position(p: &BTreeMap<String, String>) -> String {
     p.iter()
+        .filter(|(_, id)| id.as_str() != "0-0")
         .map(|(c, id)| format!("{c}:{id}"))
         .collect::<Vec<_>>()
         .join(",")
@@ -141,8 +146,17 @@ pub async fn events(
             return Err(state.store_error(e));
         }
     };
+    // Where every county starts is fixed before the answer: an event written after the `200`
+    // is never missed, and a county's first ticket ever is read like any other's.
+    let position = match starting_positions(&state, &principal, &query, &resume).await {
+        Ok(p) => p,
+        Err(e) => {
+            slot.close(&state).await;
+            return Err(state.store_error(e));
+        }
+    };
     let (tx, rx) = mpsc::channel(64);
-    tokio::spawn(relay(state, principal, query, resume, conn, tx, slot));
+    tokio::spawn(relay(state, principal, query, position, conn, tx, slot));
     Ok(Sse::new(tokio_stream::wrappers::ReceiverStream::new(rx))
         .keep_alive(KeepAlive::default())
         .into_response())
@@ -200,6 +214,46 @@ impl StreamSlot {
     }
 }
 
+/// Whether the stream shows `county`: the caller's regions and the `region` filter.
+fn wanted(principal: &Principal, query: &EventsQuery, county: &str) -> bool {
+    principal.covers(county)
+        && query
+            .region
+            .as_deref()
+            .is_none_or(|r| county.starts_with(r) || r.starts_with(county))
+}
+
+/// Every county the stream may show from the start, the deployment's and any still holding
+/// tickets (a county taken out of `[counties]`), each after its newest entry (`0-0` for a county
+/// without a stream yet, so its first event is read at once); on a resume, at the position in
+/// the id, and at its beginning when the id leaves it out (it was still at `0-0`). Two round
+/// trips, however many counties.
+async fn starting_positions(
+    state: &AppState,
+    principal: &Principal,
+    query: &EventsQuery,
+    resume: &BTreeMap<String, String>,
+) -> Result<BTreeMap<String, String>, crate::queues::StoreError> {
+    let mut counties: std::collections::BTreeSet<String> =
+        state.settings.counties.codes().map(String::from).collect();
+    counties.extend(state.store.counties().await?);
+    counties.retain(|c| wanted(principal, query, c));
+    let fresh: Vec<String> = if resume.is_empty() {
+        counties.iter().cloned().collect()
+    } else {
+        Vec::new()
+    };
+    let newest = state.store.last_event_ids(&fresh).await?;
+    let mut position: BTreeMap<String, String> = fresh.into_iter().zip(newest).collect();
+    if !resume.is_empty() {
+        for c in counties {
+            let start = resume.get(&c).cloned().unwrap_or_else(|| "0-0".to_string());
+            position.insert(c, start);
+        }
+    }
+    Ok(position)
+}
+
 fn lease_ms() -> u64 {
     u64::try_from(STREAM_LEASE.as_millis()).unwrap_or(30_000)
 }
@@ -209,12 +263,12 @@ async fn relay(
     state: Arc<AppState>,
     principal: Principal,
     query: EventsQuery,
-    resume: BTreeMap<String, String>,
+    position: BTreeMap<String, String>,
     conn: redis::aio::MultiplexedConnection,
     tx: mpsc::Sender<Result<Event, Infallible>>,
     slot: StreamSlot,
 ) {
-    relay_until_closed(&state, &principal, &query, resume, conn, &tx, &slot).await;
+    relay_until_closed(&state, &principal, &query, position, conn, &tx, &slot).await;
     slot.close(&state).await;
 }
 
@@ -223,46 +277,27 @@ async fn relay_until_closed(
     state: &AppState,
     principal: &Principal,
     query: &EventsQuery,
-    resume: BTreeMap<String, String>,
+    mut position: BTreeMap<String, String>,
     mut conn: redis::aio::MultiplexedConnection,
     tx: &mpsc::Sender<Result<Event, Infallible>>,
     slot: &StreamSlot,
 ) {
-    let wanted = |county: &str| {
-        principal.covers(county)
-            && query
-                .region
-                .as_deref()
-                .is_none_or(|r| county.starts_with(r) || r.starts_with(county))
-    };
-    let mut position: BTreeMap<String, String> = BTreeMap::new();
-    let mut listed = Instant::now() - Duration::from_secs(3600);
-    let mut first_listing = true;
+    let mut listed = Instant::now();
     let mut renewed = Instant::now();
     while !tx.is_closed() && !state.is_closing() {
         if renewed.elapsed() >= STREAM_RENEW_EVERY {
             slot.renew(state).await;
             renewed = Instant::now();
         }
+        // The deployment's counties were all read from the start; this finds only a county
+        // registered by a gateway configured otherwise (a rolling change of `[counties]`).
         if listed.elapsed() > Duration::from_secs(5) {
             if let Ok(counties) = state.store.counties().await {
-                for c in counties.into_iter().filter(|c| wanted(c)) {
-                    if position.contains_key(&c) {
-                        continue;
+                for c in counties {
+                    if !position.contains_key(&c) && wanted(principal, query, &c) {
+                        position.insert(c, "0-0".to_string());
                     }
-                    // Known at connect: resume, or start after its newest entry. Appearing
-                    // later: from its start.
-                    let start = match resume.get(&c) {
-                        Some(id) => id.clone(),
-                        None if first_listing => match state.store.last_event_id(&c).await {
-                            Ok(id) => id,
-                            Err(_) => continue,
-                        },
-                        None => "0-0".to_string(),
-                    };
-                    position.insert(c, start);
                 }
-                first_listing = false;
             }
             listed = Instant::now();
         }
@@ -311,5 +346,8 @@ mod tests {
         assert_eq!(p.len(), 2);
         assert_eq!(format_position(&p), "320324:1730-5,320831:1732-0");
         assert!(parse_position("").is_empty());
+        let mut quiet = p.clone();
+        quiet.insert("110101".into(), "0-0".into());
+        assert_eq!(format_position(&quiet), "320324:1730-5,320831:1732-0");
     }
 }

@@ -490,7 +490,7 @@ pub async fn heartbeat(
             .await
             .map_err(|e| state.store_error(e))?;
         // A free agent may be what a waiting caller needs.
-        state.mover.nudge();
+        state.mover.wake(&county);
         Some(until)
     } else {
         state

@@ -41,7 +41,7 @@ const SENDERS: &[Role] = &[Role::Partner, Role::Operator, Role::Admin];
         (status = 409, description = "The sender's (source, external_id) again with different content (`ticket_id` names the ticket), or with another region.code: one key is one ticket in one county across the deployment (`errors` names `region.code` and the county that holds it)", body = crate::api::problem::Problem, content_type = "application/problem+json"),
         (status = 413, description = "Body over the limit", body = crate::api::problem::Problem, content_type = "application/problem+json"),
         (status = 415, description = "Not JSON", body = crate::api::problem::Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid values; every field named", body = crate::api::problem::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid values; every field named (a `region.code` that is not one of the deployment's `[counties]` too)", body = crate::api::problem::Problem, content_type = "application/problem+json"),
         (status = 503, description = "Redis cannot take it; `detail` says whether the ticket may have been registered (retry with the same external_id); see Retry-After", body = crate::api::problem::Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
@@ -289,7 +289,12 @@ async fn receive(
     request: &TicketRequest,
 ) -> Result<(StatusCode, TicketReceipt, bool), ApiError> {
     let ticket = request
-        .validate(&state.settings.intake, principal.role, Utc::now())
+        .validate(
+            &state.settings.intake,
+            &state.settings.counties,
+            principal.role,
+            Utc::now(),
+        )
         .map_err(|errors| {
             metrics::ticket_rejected("invalid");
             ApiError::Invalid(errors)

@@ -10,6 +10,7 @@ use utoipa::ToSchema;
 use crate::api::problem::FieldError;
 use crate::auth::Role;
 use crate::classify::Decision;
+use crate::county::Counties;
 use crate::intake::settings::IntakeSettings;
 use crate::ticket::{Caller, Channel, Region, Source, Ticket, Transfer};
 
@@ -281,6 +282,7 @@ impl TicketRequest {
     pub fn validate(
         &self,
         limits: &IntakeSettings,
+        counties: &Counties,
         role: Role,
         now: DateTime<Utc>,
     ) -> Result<Ticket, Vec<FieldError>> {
@@ -374,7 +376,10 @@ impl TicketRequest {
 
         let region = required(&mut e, "region", self.region.as_ref()).and_then(|r| {
             let code = required(&mut e, "region.code", r.code.as_ref()).and_then(|c| {
-                if Region::is_valid_code(c) {
+                if Region::is_valid_code(c) && !counties.contains(c) {
+                    e.push(FieldError::new("region.code", counties.refusal(c)));
+                    None
+                } else if Region::is_valid_code(c) {
                     Some(c.clone())
                 } else {
                     e.push(FieldError::new(
@@ -477,6 +482,21 @@ impl TicketRequest {
 mod tests {
     use super::*;
 
+    fn counties() -> Counties {
+        Counties::from_pairs([("320831", "金湖县")])
+    }
+
+    #[test]
+    fn a_county_outside_the_deployment_is_refused_naming_region_code() {
+        let mut r = good();
+        r.region = Some(RegionRequest {
+            code: Some("320999".into()),
+            ..Default::default()
+        });
+        let f = fields(r.validate(&limits(), &counties(), Role::Partner, now()));
+        assert_eq!(f, ["region.code"]);
+    }
+
     fn limits() -> IntakeSettings {
         IntakeSettings {
             text_max_chars: 100,
@@ -520,13 +540,13 @@ mod tests {
     #[test]
     fn a_minimal_ticket_is_accepted_with_defaults() {
         let t = good()
-            .validate(&limits(), Role::Operator, now())
+            .validate(&limits(), &counties(), Role::Operator, now())
             .expect("valid");
         assert_eq!(t.channel, Channel::Phone);
         assert_eq!(t.transfer, Transfer::Manual);
         assert_eq!(t.received_at.to_rfc3339(), "2026-11-24T01:30:00+00:00");
         let t = good()
-            .validate(&limits(), Role::Partner, now())
+            .validate(&limits(), &counties(), Role::Partner, now())
             .expect("valid");
         assert_eq!(t.transfer, Transfer::Automatic);
     }
@@ -547,7 +567,7 @@ mod tests {
             name: None,
             phone: Some("call me".into()),
         });
-        let f = fields(r.validate(&limits(), Role::Partner, now()));
+        let f = fields(r.validate(&limits(), &counties(), Role::Partner, now()));
         for want in [
             "source",
             "region.code",
@@ -564,7 +584,8 @@ mod tests {
 
     #[test]
     fn missing_required_fields_are_named() {
-        let f = fields(TicketRequest::default().validate(&limits(), Role::Partner, now()));
+        let f =
+            fields(TicketRequest::default().validate(&limits(), &counties(), Role::Partner, now()));
         assert_eq!(
             f,
             ["source", "external_id", "received_at", "region", "text"]
@@ -577,7 +598,7 @@ mod tests {
         r.text = Some("字".repeat(101));
         r.title = Some("标".repeat(21));
         r.external_id = Some("x".repeat(17));
-        let f = fields(r.validate(&limits(), Role::Partner, now()));
+        let f = fields(r.validate(&limits(), &counties(), Role::Partner, now()));
         assert_eq!(f, ["external_id", "title", "text"]);
     }
 
@@ -591,7 +612,7 @@ mod tests {
             grid: Some("网格/1".into()),
         });
         let errors = r
-            .validate(&limits(), Role::Partner, now())
+            .validate(&limits(), &counties(), Role::Partner, now())
             .expect_err("invalid");
         let f: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
         assert_eq!(f, ["region.town", "region.village", "region.grid"]);
@@ -609,7 +630,7 @@ mod tests {
             grid: None,
         });
         assert_eq!(
-            fields(r.validate(&limits(), Role::Partner, now())),
+            fields(r.validate(&limits(), &counties(), Role::Partner, now())),
             ["region.village"]
         );
     }
@@ -619,7 +640,7 @@ mod tests {
         let mut r = good();
         r.received_at = Some("2099-01-01T00:00:00Z".into());
         assert_eq!(
-            fields(r.validate(&limits(), Role::Partner, now())),
+            fields(r.validate(&limits(), &counties(), Role::Partner, now())),
             ["received_at"]
         );
     }

@@ -9,7 +9,7 @@
 //! like inbound requests, with an idempotency key the partner dedupes on, retried with
 //! exponential backoff and full jitter, and dead-lettered after `callbacks.max_attempts`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -20,6 +20,7 @@ use tokio::sync::watch;
 
 use crate::queues::{OutboxEntry, Store, StoreError};
 use crate::setting::{ConfigError, invalid};
+use crate::sla::mover::MoverHandle;
 
 /// The events a partner may subscribe to, as they appear in callback bodies.
 pub use crate::auth::CALLBACK_EVENTS as EVENTS;
@@ -36,7 +37,8 @@ pub struct CallbackSettings {
     pub backoff_base_ms: u64,
     /// Longest retry delay.
     pub backoff_max_ms: u64,
-    /// How often idle outboxes are looked at.
+    /// How often outboxes holding entries (in backoff, or not delivered yet) are looked at;
+    /// empty ones only when this gateway writes to their county and at the re-check.
     pub poll_ms: u64,
 }
 
@@ -91,7 +93,7 @@ pub struct Callbacks {
     pub backoff_base_ms: u64,
     /// …up to this.
     pub backoff_max_ms: u64,
-    /// How often idle outboxes are looked at.
+    /// How often outboxes holding entries are looked at.
     pub poll: Duration,
 }
 
@@ -210,9 +212,18 @@ pub struct CallbackBody<'a> {
     pub details: BTreeMap<&'a str, &'a str>,
 }
 
-/// Runs the delivery loop until `stop` turns true. Every replica runs one; locks decide who
-/// delivers which outbox.
-pub async fn run(store: Store, callbacks: Arc<Callbacks>, mut stop: watch::Receiver<bool>) {
+/// Delivers partner callbacks until stopped; every replica runs one, and locks decide who
+/// delivers which outbox. Only outboxes that may hold something are looked
+/// at: those of counties this process wrote to (`wake`), those found holding entries (until
+/// they are empty), and every `recheck` all of them, for what other replicas wrote (each of
+/// them delivers its own writes at once). A quiet county costs nothing between re-checks.
+pub async fn run(
+    store: Store,
+    callbacks: Arc<Callbacks>,
+    wake: MoverHandle,
+    recheck: Duration,
+    mut stop: watch::Receiver<bool>,
+) {
     if callbacks.targets.is_empty() {
         return;
     }
@@ -232,17 +243,48 @@ pub async fn run(store: Store, callbacks: Arc<Callbacks>, mut stop: watch::Recei
         partners = callbacks.targets.len(),
         "callback delivery started"
     );
+    let mut pending: BTreeSet<String> = BTreeSet::new();
+    let mut checked: Option<Instant> = None;
     loop {
-        let busy = match deliver_round(&store, &client, &callbacks, &holder).await {
-            Ok(n) => n > 0,
+        let all = checked.is_none_or(|at| at.elapsed() >= recheck);
+        let mut counties = pending.clone();
+        counties.extend(wake.take_outboxes());
+        let round = if all {
+            match store.counties().await {
+                Ok(every) => {
+                    checked = Some(Instant::now());
+                    counties.extend(every);
+                    deliver_round(&store, &client, &callbacks, &holder, &counties).await
+                }
+                Err(e) => Err(e),
+            }
+        } else {
+            deliver_round(&store, &client, &callbacks, &holder, &counties).await
+        };
+        let busy = match round {
+            Ok(round) => {
+                pending = round.pending;
+                round.delivered > 0
+            }
             Err(e) => {
                 tracing::warn!(error = %e, "callback round failed");
+                // Nothing is known to be empty: look at them all again.
+                pending.extend(counties);
                 false
             }
         };
-        let pause = if busy { Duration::ZERO } else { callbacks.poll };
+        // Outboxes holding entries (in backoff, or with a partner down) are polled; with none,
+        // only a wake-up or the re-check brings the next round.
+        let pause = if busy {
+            Duration::ZERO
+        } else if !pending.is_empty() {
+            callbacks.poll
+        } else {
+            recheck.saturating_sub(checked.map_or(Duration::ZERO, |at| at.elapsed()))
+        };
         tokio::select! {
             _ = tokio::time::sleep(pause) => {}
+            _ = wake.outboxes_woken() => {}
             _ = stop.changed() => break,
         }
         if *stop.borrow() {
@@ -252,29 +294,51 @@ pub async fn run(store: Store, callbacks: Arc<Callbacks>, mut stop: watch::Recei
     tracing::info!("callback delivery stopped");
 }
 
-/// One pass over every (county, partner) outbox; returns deliveries made.
+/// What one delivery round did.
+struct Round {
+    /// Callbacks delivered.
+    delivered: usize,
+    /// Counties whose outboxes held entries at the start of the round.
+    pending: BTreeSet<String>,
+}
+
+/// One pass over the (county, partner) outboxes of `counties` that hold entries.
 async fn deliver_round(
     store: &Store,
     client: &reqwest::Client,
     callbacks: &Callbacks,
     holder: &str,
-) -> Result<usize, StoreError> {
+    counties: &BTreeSet<String>,
+) -> Result<Round, StoreError> {
     let mut delivered = 0;
     let lock_ms = (callbacks.timeout.as_millis() as u64)
         .saturating_mul(3)
         .max(5_000);
-    for county in store.counties().await? {
-        for target in callbacks.targets() {
-            if !store
-                .outbox_lock(&county, &target.partner, holder, lock_ms)
-                .await?
-            {
-                continue;
-            }
-            delivered += deliver_outbox(store, client, callbacks, target, &county, holder).await?;
+    let outboxes: Vec<(&str, &CallbackTarget)> = counties
+        .iter()
+        .flat_map(|c| callbacks.targets().map(move |t| (c.as_str(), t)))
+        .collect();
+    let keys: Vec<(&str, &str)> = outboxes
+        .iter()
+        .map(|(c, t)| (*c, t.partner.as_str()))
+        .collect();
+    // One round trip tells which outboxes hold anything; only those are locked and read.
+    let lengths = store.outboxes_pending(&keys).await?;
+    let mut pending = BTreeSet::new();
+    for ((county, target), n) in outboxes.into_iter().zip(lengths) {
+        if n == 0 {
+            continue;
         }
+        pending.insert(county.to_string());
+        if !store
+            .outbox_lock(county, &target.partner, holder, lock_ms)
+            .await?
+        {
+            continue;
+        }
+        delivered += deliver_outbox(store, client, callbacks, target, county, holder).await?;
     }
-    Ok(delivered)
+    Ok(Round { delivered, pending })
 }
 
 /// Delivers the head of one outbox in order until it is empty, an attempt fails, or a batch is

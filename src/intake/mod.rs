@@ -196,7 +196,7 @@ pub async fn receive(
                 caller = ?ticket.caller,
                 "ticket registered"
             );
-            state.mover.nudge();
+            state.mover.wake(&ticket.region.code);
             Ok(Received { new: true, stored })
         }
         IngestOutcome::Existing(stored) => {

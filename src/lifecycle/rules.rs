@@ -59,6 +59,12 @@ pub fn decide(
             return Ok(Decision::FinishMove);
         }
         admit(record, action)?;
+        if !rules.counties.contains(target) {
+            return Err(Refusal::field(
+                "region_code",
+                rules.counties.refusal(target),
+            ));
+        }
         if !actor.covers(target) {
             return Err(Refusal::Forbidden(format!(
                 "county {target} is outside the regions of `{}`",

@@ -33,6 +33,8 @@ pub struct Rules<'a> {
     pub max_notes: u32,
     /// Live-transfer settings.
     pub live: LiveRules,
+    /// The deployment's counties: a move goes only to one of them.
+    pub counties: &'a crate::county::Counties,
 }
 
 /// Facts the rules need from outside the ticket, read by the caller before deciding.

@@ -21,6 +21,7 @@ use crate::ticket::Source;
 const NOW: i64 = 1_796_000_000_000;
 
 struct World {
+    counties: crate::county::Counties,
     settings: Settings,
     sla: SlaConfig,
     router: Router,
@@ -33,6 +34,10 @@ fn world() -> &'static World {
         let sla = SlaConfig::build(&settings.sla, &settings.classify).expect("sla builds");
         let router = Router::new(&settings.routing, &settings.classify.warning_levels);
         World {
+            counties: crate::county::Counties::from_pairs([
+                ("320831", "金湖县"),
+                ("320324", "睢宁县"),
+            ]),
             settings,
             sla,
             router,
@@ -54,6 +59,7 @@ fn rules() -> Rules<'static> {
             wrap_up_ms: 30_000,
             handle_time_weight: 0.2,
         },
+        counties: &w.counties,
     }
 }
 
@@ -377,6 +383,19 @@ fn a_move_to_another_county_closes_here_first_and_a_second_move_finds_it_closed(
         run(&closed, Action::Transfer, &to("320311"), &sup),
         Err(Refusal::State(_))
     ));
+}
+
+#[test]
+fn a_move_to_a_county_outside_the_deployment_is_refused_naming_region_code() {
+    let sup = who("sup", Role::Supervisor);
+    let to = ActionRequest {
+        region_code: Some("320999".into()),
+        ..body("事发地在外县")
+    };
+    match run(&record(1), Action::Transfer, &to, &sup) {
+        Err(Refusal::Invalid(fields)) => assert_eq!(fields[0].0, "region_code"),
+        other => panic!("refused as invalid, not {other:?}"),
+    }
 }
 
 #[test]

@@ -516,6 +516,30 @@ impl Store {
             .await?)
     }
 
+    /// The newest entry id of each county's event stream (`0-0` for a county without one), in
+    /// the order given: where a new event stream starts.
+    pub async fn last_event_ids(&self, counties: &[String]) -> Result<Vec<String>, StoreError> {
+        if counties.is_empty() {
+            return Ok(Vec::new());
+        }
+        // One round trip for all of them (a stream may read hundreds of counties).
+        let mut pipe = redis::pipe();
+        for county in counties {
+            pipe.xrevrange_count(format!("{}events", county_prefix(county)), "+", "-", 1);
+        }
+        let mut conn = self.conn.clone();
+        let replies: Vec<redis::streams::StreamRangeReply> = pipe.query_async(&mut conn).await?;
+        Ok(replies
+            .into_iter()
+            .map(|r| {
+                r.ids
+                    .first()
+                    .map(|e| e.id.clone())
+                    .unwrap_or_else(|| "0-0".to_string())
+            })
+            .collect())
+    }
+
     /// The id of a county stream's newest entry (`0-0` when empty): where a reader that wants
     /// "from now on" starts, so nothing written between two reads is skipped.
     pub async fn last_event_id(&self, county: &str) -> Result<String, StoreError> {

@@ -330,6 +330,23 @@ pub struct FiredTimer {
     pub queue: String,
 }
 
+/// What the mover needs to know of a county before touching it, read for many counties in one
+/// round trip ([`Store::county_agendas`]): when its next work is due, and whether anyone is
+/// there to offer work to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CountyAgenda {
+    /// County code.
+    pub county: String,
+    /// When its earliest SLA timer is due, ms on the Redis clock.
+    pub next_timer_ms: Option<i64>,
+    /// When its earliest lease (claim, offer or live reservation) lapses.
+    pub next_lease_ms: Option<i64>,
+    /// Some console is online (present) in the county: offers may be due at any moment.
+    pub online: bool,
+    /// Some caller waits on the line for an agent of the county.
+    pub live_waiting: bool,
+}
+
 /// Live numbers of one queue, read from Redis.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct QueueStats {
@@ -677,6 +694,66 @@ impl Store {
             more,
             fired,
         })
+    }
+
+    /// The agenda of each county, in the order given: its earliest timer and lease, whether a
+    /// console is online or a caller waits. Reads only, pipelined: one round trip however many
+    /// counties (on Redis Cluster a cluster connection splits a pipeline by slot). Also refreshes
+    /// the offset to the Redis clock.
+    pub async fn county_agendas(
+        &self,
+        counties: &[String],
+    ) -> Result<Vec<CountyAgenda>, StoreError> {
+        let mut pipe = redis::pipe();
+        pipe.cmd("TIME");
+        let now = self.now_ms();
+        for county in counties {
+            let prefix = county_prefix(county);
+            pipe.cmd("ZRANGE")
+                .arg(format!("{prefix}timers"))
+                .arg(0)
+                .arg(0)
+                .arg("WITHSCORES")
+                .cmd("ZRANGE")
+                .arg(format!("{prefix}leases"))
+                .arg(0)
+                .arg(0)
+                .arg("WITHSCORES")
+                .cmd("ZCOUNT")
+                .arg(format!("{prefix}online"))
+                .arg(now)
+                .arg("+inf")
+                .cmd("EXISTS")
+                .arg(format!("{prefix}live:legal"))
+                .arg(format!("{prefix}live:mediation"));
+        }
+        let mut conn = self.conn.clone();
+        let reply: Vec<redis::Value> = pipe.query_async(&mut conn).await?;
+        let bad = || StoreError::Reply("county agenda reply has the wrong shape".into());
+        let mut reply = reply.into_iter();
+        let (secs, micros): (i64, i64) =
+            redis::from_redis_value(reply.next().ok_or_else(bad)?).map_err(|_| bad())?;
+        self.observe_redis_time(secs * 1000 + micros / 1000);
+        let head = |v: Option<redis::Value>| -> Result<Option<i64>, StoreError> {
+            let pairs: Vec<(String, f64)> =
+                redis::from_redis_value(v.ok_or_else(bad)?).map_err(|_| bad())?;
+            Ok(pairs.first().map(|(_, score)| *score as i64))
+        };
+        let count = |v: Option<redis::Value>| -> Result<u64, StoreError> {
+            redis::from_redis_value(v.ok_or_else(bad)?).map_err(|_| bad())
+        };
+        counties
+            .iter()
+            .map(|county| {
+                Ok(CountyAgenda {
+                    county: county.clone(),
+                    next_timer_ms: head(reply.next())?,
+                    next_lease_ms: head(reply.next())?,
+                    online: count(reply.next())? > 0,
+                    live_waiting: count(reply.next())? > 0,
+                })
+            })
+            .collect()
     }
 
     /// Counties that have tickets. Every county read is remembered by this process, so that

@@ -58,6 +58,23 @@ impl Store {
         Ok(invocation.invoke_async(&mut conn).await?)
     }
 
+    /// How many entries wait in each (county, partner) outbox, in one round trip: the delivery
+    /// loop locks and reads only outboxes that hold something, so a quiet county costs nothing.
+    pub async fn outboxes_pending(
+        &self,
+        outboxes: &[(&str, &str)],
+    ) -> Result<Vec<u64>, StoreError> {
+        if outboxes.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut pipe = redis::pipe();
+        for (county, partner) in outboxes {
+            pipe.xlen(key(county, partner));
+        }
+        let mut conn = self.conn.clone();
+        Ok(pipe.query_async(&mut conn).await?)
+    }
+
     /// Takes or extends the delivery lock of a (county, partner) outbox for `holder`.
     pub async fn outbox_lock(
         &self,

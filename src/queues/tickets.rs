@@ -362,24 +362,34 @@ impl Store {
         Ok(())
     }
 
-    /// Tickets of `county` whose move to another county was decided before `before_ms` and has
-    /// not finished (a gateway stopped between the two steps).
+    /// Tickets of each county whose move to another county was decided before `before_ms` and
+    /// has not finished (a gateway stopped between the two steps), as `(county, id)`; one round
+    /// trip for all counties (housekeeping asks every 10 s).
     pub async fn unfinished_moves(
         &self,
-        county: &str,
+        counties: &[String],
         before_ms: i64,
-    ) -> Result<Vec<String>, StoreError> {
+    ) -> Result<Vec<(String, String)>, StoreError> {
+        if counties.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut pipe = redis::pipe();
+        for county in counties {
+            pipe.cmd("ZRANGEBYSCORE")
+                .arg(format!("{}moving", county_prefix(county)))
+                .arg("-inf")
+                .arg(before_ms)
+                .arg("LIMIT")
+                .arg(0)
+                .arg(100);
+        }
         let mut conn = self.conn.clone();
-        let ids: Vec<String> = redis::cmd("ZRANGEBYSCORE")
-            .arg(format!("{}moving", county_prefix(county)))
-            .arg("-inf")
-            .arg(before_ms)
-            .arg("LIMIT")
-            .arg(0)
-            .arg(100)
-            .query_async(&mut conn)
-            .await?;
-        Ok(ids)
+        let ids: Vec<Vec<String>> = pipe.query_async(&mut conn).await?;
+        Ok(counties
+            .iter()
+            .zip(ids)
+            .flat_map(|(c, ids)| ids.into_iter().map(move |id| (c.clone(), id)))
+            .collect())
     }
 }
 

@@ -38,9 +38,12 @@ use policy::{ClockName, Policies};
 pub struct SlaSettings {
     /// Default warning thresholds, as fractions of a target (e.g. `[0.5, 0.8]`).
     pub warn_at: Vec<f64>,
-    /// The longest the timer mover sleeps before looking again (it also wakes for earlier
-    /// deadlines scheduled by this process).
+    /// How often the mover looks at a county where a console is online or a caller waits on
+    /// the line (offers and live reservations); the longest it sleeps while any county is due.
     pub mover_max_sleep_ms: u64,
+    /// How often the mover reads every county's agenda (one round trip for all) for what
+    /// other replicas wrote; between re-checks a county with nothing due is not touched.
+    pub mover_recheck_ms: u64,
     /// Most timers one mover step fires per county.
     pub mover_batch: usize,
     /// Named working calendars.
@@ -58,6 +61,12 @@ impl SlaSettings {
         }
         if self.mover_max_sleep_ms == 0 {
             return Err(invalid("sla.mover_max_sleep_ms", "must be greater than 0"));
+        }
+        if !(self.mover_max_sleep_ms..=600_000).contains(&self.mover_recheck_ms) {
+            return Err(invalid(
+                "sla.mover_recheck_ms",
+                "between sla.mover_max_sleep_ms and 600000 (10 minutes)",
+            ));
         }
         Ok(())
     }

@@ -160,6 +160,20 @@ retry_after_seconds = 3
 format = "json"
 level = "info"
 
+# Every county the tests send tickets to, move tickets to or define agents in, and the load
+# generator's (load-tests `texts::COUNTIES`, driven by tests/faults.rs).
+[counties]
+"110101" = "东城区"
+"320324" = "睢宁县"
+"320812" = "清江浦区"
+"320826" = "涟水县"
+"320830" = "盱眙县"
+"320831" = "金湖县"
+"320999" = "测试县"
+"330106" = "西湖区"
+"440305" = "南山区"
+"510802" = "利州区"
+
 [[auth.tokens]]
 name = "partner-12345"
 role = "partner"
