@@ -567,3 +567,45 @@ async fn a_captured_first_form_get_cannot_be_sent_as_a_withdraw_by_default() {
     let (_, view) = support::read_ticket(&app, &id, SUPERVISOR).await;
     assert_eq!(view["status"], "queued");
 }
+
+/// A partner's event stream carries its own tickets' events only: another partner's ticket ids,
+/// classifications and queues, and agents' presence, are not its business.
+#[tokio::test]
+async fn a_partners_event_stream_carries_its_own_tickets_only() {
+    let redis = RedisServer::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let app = spawn(&redis, &dir).await;
+    let res = app
+        .http
+        .get(format!("{}/v1/events", app.base))
+        .bearer_auth(PARTNER_B)
+        .send()
+        .await
+        .expect("stream");
+    assert_eq!(res.status(), 200);
+    let mut stream = support::SseReader {
+        res,
+        buf: String::new(),
+    };
+    let a: Value = app
+        .post("/v1/tickets", PARTNER, &ticket("EV-A"))
+        .await
+        .json()
+        .await
+        .expect("json");
+    let b: Value = app
+        .post("/v1/tickets", PARTNER_B, &ticket("EV-B"))
+        .await
+        .json()
+        .await
+        .expect("json");
+    // The first event B sees is its own ticket's, though A's was created before it.
+    let (_, event) = stream
+        .next_of(&["ticket.created"], std::time::Duration::from_secs(10))
+        .await;
+    assert_eq!(
+        event["id"], b["id"],
+        "partner B saw {event} (A's is {})",
+        a["id"]
+    );
+}

@@ -15,7 +15,7 @@
 //! sent on it are not. Because a stream lasts, each caller may also hold at most
 //! `auth.rate_limit.max_event_streams` at once, counted in Redis across gateways (429 beyond).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -284,6 +284,7 @@ async fn relay_until_closed(
 ) {
     let mut listed = Instant::now();
     let mut renewed = Instant::now();
+    let mut own = OwnTickets::for_principal(principal);
     while !tx.is_closed() && !state.is_closing() {
         if renewed.elapsed() >= STREAM_RENEW_EVERY {
             slot.renew(state).await;
@@ -313,11 +314,21 @@ async fn relay_until_closed(
                 continue;
             }
         };
+        if let Some(own) = own.as_mut()
+            && let Err(e) = own.learn(state, &mut conn, &batch).await
+        {
+            tracing::warn!(error = %e, "event stream: senders not read");
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            continue;
+        }
         for (county, entry_id, fields) in batch {
             position.insert(county, entry_id);
             if let Some(t) = &query.ticket
                 && fields.get("id") != Some(t)
             {
+                continue;
+            }
+            if own.as_ref().is_some_and(|own| !own.covers(&fields)) {
                 continue;
             }
             let name = fields
@@ -333,6 +344,65 @@ async fn relay_until_closed(
                 return;
             }
         }
+    }
+}
+
+/// A partner's stream carries its own tickets' events only: other partners' ticket ids,
+/// classifications and queues, and agents' presence, are not its business. Who sent a ticket is
+/// read once per ticket, pipelined per batch, and remembered for the stream.
+struct OwnTickets {
+    partner: String,
+    sent_by: HashMap<String, bool>,
+}
+
+/// Tickets remembered per stream before the memory is cleared (and read again as they come).
+const OWN_TICKETS_REMEMBERED: usize = 10_000;
+
+impl OwnTickets {
+    /// A filter for a partner's stream; other callers see by region only.
+    fn for_principal(principal: &Principal) -> Option<OwnTickets> {
+        (principal.role == Role::Partner).then(|| OwnTickets {
+            partner: principal.name.clone(),
+            sent_by: HashMap::new(),
+        })
+    }
+
+    /// Reads who sent the batch's tickets not yet known.
+    async fn learn(
+        &mut self,
+        state: &AppState,
+        conn: &mut redis::aio::MultiplexedConnection,
+        batch: &[(String, String, HashMap<String, String>)],
+    ) -> Result<(), crate::queues::StoreError> {
+        let mut unknown: Vec<String> = batch
+            .iter()
+            .filter_map(|(_, _, fields)| fields.get("id"))
+            .filter(|id| !self.sent_by.contains_key(*id))
+            .cloned()
+            .collect();
+        unknown.sort();
+        unknown.dedup();
+        if unknown.is_empty() {
+            return Ok(());
+        }
+        if self.sent_by.len() + unknown.len() > OWN_TICKETS_REMEMBERED {
+            self.sent_by.clear();
+        }
+        let senders = state.store.senders_of(conn, &unknown).await?;
+        for (id, sender) in unknown.into_iter().zip(senders) {
+            let mine = sender.as_deref() == Some(self.partner.as_str());
+            self.sent_by.insert(id, mine);
+        }
+        Ok(())
+    }
+
+    /// Whether an event belongs on the partner's stream: its ticket's, and the partner sent it.
+    fn covers(&self, fields: &HashMap<String, String>) -> bool {
+        fields
+            .get("id")
+            .and_then(|id| self.sent_by.get(id))
+            .copied()
+            .unwrap_or(false)
     }
 }
 

@@ -247,6 +247,36 @@ fn record(
 }
 
 impl Store {
+    /// Who sent each ticket (`None` for an id that is not one of ours, or a ticket gone or
+    /// stored before senders were recorded), in one pipelined round trip on the event relay's
+    /// connection: a partner's event stream carries its own tickets only.
+    pub async fn senders_of(
+        &self,
+        conn: &mut redis::aio::MultiplexedConnection,
+        ids: &[String],
+    ) -> Result<Vec<Option<String>>, StoreError> {
+        let mut pipe = redis::pipe();
+        let mut asked = Vec::with_capacity(ids.len());
+        for id in ids {
+            if let Some(county) = county_of(id) {
+                pipe.hget(format!("{}t:{id}", county_prefix(county)), "sender");
+                asked.push(true);
+            } else {
+                asked.push(false);
+            }
+        }
+        let mut found: std::vec::IntoIter<Option<String>> = if asked.iter().any(|a| *a) {
+            let v: Vec<Option<String>> = pipe.query_async(conn).await?;
+            v.into_iter()
+        } else {
+            Vec::new().into_iter()
+        };
+        Ok(asked
+            .into_iter()
+            .map(|a| if a { found.next().flatten() } else { None })
+            .collect())
+    }
+
     /// Reads one ticket with the newest page of its history (at most [`HISTORY_PAGE`] events,
     /// so the cost does not grow with the history); `None` when there is no such ticket.
     pub async fn ticket(&self, id: &str) -> Result<Option<TicketRecord>, StoreError> {
