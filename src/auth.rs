@@ -78,6 +78,22 @@ impl SignatureVersion {
     }
 }
 
+/// The signature headers of a request, as received (`None` when absent or not ASCII): what a
+/// partner sends to prove who it is, gathered so they travel together.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SignedHeaders<'a> {
+    /// `x-hotline-key-id`.
+    pub key: Option<&'a str>,
+    /// `x-hotline-timestamp`.
+    pub timestamp: Option<&'a str>,
+    /// `x-hotline-signature`.
+    pub signature: Option<&'a str>,
+    /// `x-hotline-nonce`.
+    pub nonce: Option<&'a str>,
+    /// `x-hotline-signature-version`.
+    pub version: Option<&'a str>,
+}
+
 /// What a v2 signature covers of the request line: the method, the path as sent and the raw
 /// query (canonicalised before signing).
 #[derive(Debug, Clone, Copy)]
@@ -450,18 +466,20 @@ impl Authenticator {
     ///
     /// `version` is the `x-hotline-signature-version` header as received; `line` the request's
     /// method, path and query, which a v2 signature covers.
-    #[allow(clippy::too_many_arguments)]
     pub fn verify_signed(
         &self,
-        key: Option<&str>,
-        timestamp: Option<&str>,
-        signature: Option<&str>,
-        nonce: Option<&str>,
-        version: Option<&str>,
+        headers: SignedHeaders<'_>,
         line: RequestLine<'_>,
         body: &[u8],
         now_secs: i64,
     ) -> Result<Verified, AuthError> {
+        let SignedHeaders {
+            key,
+            timestamp,
+            signature,
+            nonce,
+            version,
+        } = headers;
         let fail = |e| Err(AuthError::Signature(e));
         let Some(key) = key.map(str::trim).filter(|k| !k.is_empty()) else {
             return fail(SignatureError::MissingHeader(KEY_HEADER));
@@ -1064,6 +1082,20 @@ fn check_callback_url(key: &str, url: &str) -> Result<(), ConfigError> {
 mod tests {
     use super::*;
 
+    /// The headers of a first-form signature (no nonce, no version).
+    fn v1<'a>(
+        key: Option<&'a str>,
+        timestamp: Option<&'a str>,
+        signature: Option<&'a str>,
+    ) -> SignedHeaders<'a> {
+        SignedHeaders {
+            key,
+            timestamp,
+            signature,
+            ..SignedHeaders::default()
+        }
+    }
+
     fn auth() -> Authenticator {
         Authenticator::new(&AuthSettings {
             tokens: vec![
@@ -1130,16 +1162,7 @@ mod tests {
         let ts = now.to_string();
         let sig = sign(SECRET.as_bytes(), &ts, body);
         let v = a
-            .verify_signed(
-                Some("k1"),
-                Some(&ts),
-                Some(&sig),
-                None,
-                None,
-                LINE,
-                body,
-                now,
-            )
+            .verify_signed(v1(Some("k1"), Some(&ts), Some(&sig)), LINE, body, now)
             .expect("verifies");
         assert_eq!(v.principal.name, "p-12345");
         assert_eq!(v.principal.role, Role::Partner);
@@ -1148,11 +1171,7 @@ mod tests {
         // Upper-case hex is the same MAC, and the same replay key.
         let upper = a
             .verify_signed(
-                Some("k1"),
-                Some(&ts),
-                Some(&sig.to_uppercase()),
-                None,
-                None,
+                v1(Some("k1"), Some(&ts), Some(&sig.to_uppercase())),
                 LINE,
                 body,
                 now,
@@ -1162,102 +1181,39 @@ mod tests {
 
         let reason = |r: Result<Verified, AuthError>| r.expect_err("refused").reason();
         assert_eq!(
-            reason(a.verify_signed(
-                Some("k2"),
-                Some(&ts),
-                Some(&sig),
-                None,
-                None,
-                LINE,
-                body,
-                now
-            )),
+            reason(a.verify_signed(v1(Some("k2"), Some(&ts), Some(&sig)), LINE, body, now)),
             "unknown_key"
         );
         assert_eq!(
-            reason(a.verify_signed(
-                Some("k1"),
-                Some(&ts),
-                Some(&sig),
-                None,
-                None,
-                LINE,
-                b"{}",
-                now
-            )),
+            reason(a.verify_signed(v1(Some("k1"), Some(&ts), Some(&sig)), LINE, b"{}", now)),
             "bad_signature"
         );
         assert_eq!(
-            reason(a.verify_signed(
-                Some("k1"),
-                Some(&ts),
-                Some("abc"),
-                None,
-                None,
-                LINE,
-                body,
-                now
-            )),
+            reason(a.verify_signed(v1(Some("k1"), Some(&ts), Some("abc")), LINE, body, now)),
             "bad_signature"
         );
         assert_eq!(
-            reason(a.verify_signed(
-                Some("k1"),
-                Some("17e8"),
-                Some(&sig),
-                None,
-                None,
-                LINE,
-                body,
-                now
-            )),
+            reason(a.verify_signed(v1(Some("k1"), Some("17e8"), Some(&sig)), LINE, body, now)),
             "malformed_timestamp"
         );
         assert_eq!(
-            reason(a.verify_signed(
-                Some("k1"),
-                Some("-5"),
-                Some(&sig),
-                None,
-                None,
-                LINE,
-                body,
-                now
-            )),
+            reason(a.verify_signed(v1(Some("k1"), Some("-5"), Some(&sig)), LINE, body, now)),
             "malformed_timestamp"
         );
         assert_eq!(
-            reason(a.verify_signed(None, Some(&ts), Some(&sig), None, None, LINE, body, now)),
+            reason(a.verify_signed(v1(None, Some(&ts), Some(&sig)), LINE, body, now)),
             "missing_signature_header"
         );
         for off in [301, -301] {
             let err = a
-                .verify_signed(
-                    Some("k1"),
-                    Some(&ts),
-                    Some(&sig),
-                    None,
-                    None,
-                    LINE,
-                    body,
-                    now + off,
-                )
+                .verify_signed(v1(Some("k1"), Some(&ts), Some(&sig)), LINE, body, now + off)
                 .expect_err("outside");
             assert_eq!(err.reason(), "timestamp_outside_window");
             assert!(err.to_string().contains("301 s"), "{err}");
         }
         assert!(
-            a.verify_signed(
-                Some("k1"),
-                Some(&ts),
-                Some(&sig),
-                None,
-                None,
-                LINE,
-                body,
-                now + 300
-            )
-            .is_ok()
+            a.verify_signed(v1(Some("k1"), Some(&ts), Some(&sig)), LINE, body, now + 300)
+                .is_ok()
         );
     }
 
@@ -1275,11 +1231,13 @@ mod tests {
         assert_eq!(sign_with_nonce(SECRET.as_bytes(), &ts, None, body), plain);
         let ok = |sig: &str, nonce: Option<&str>| {
             a.verify_signed(
-                Some("k1"),
-                Some(&ts),
-                Some(sig),
-                nonce,
-                None,
+                SignedHeaders {
+                    key: Some("k1"),
+                    timestamp: Some(&ts),
+                    signature: Some(sig),
+                    nonce,
+                    version: None,
+                },
                 LINE,
                 body,
                 now,
@@ -1320,11 +1278,13 @@ mod tests {
         );
         let check = |method, path, query| {
             a.verify_signed(
-                Some("k1"),
-                Some(&ts),
-                Some(&sig),
-                Some("n-1"),
-                Some("2"),
+                SignedHeaders {
+                    key: Some("k1"),
+                    timestamp: Some(&ts),
+                    signature: Some(&sig),
+                    nonce: Some("n-1"),
+                    version: Some("2"),
+                },
                 RequestLine {
                     method,
                     path,

@@ -204,11 +204,13 @@ pub(crate) async fn verify_signature(
     };
     let now_secs = state.store.now_ms().div_euclid(1000);
     let verified = match state.auth.verify_signed(
-        key.as_deref(),
-        timestamp.as_deref(),
-        signature.as_deref(),
-        nonce.as_deref(),
-        version.as_deref(),
+        crate::auth::SignedHeaders {
+            key: key.as_deref(),
+            timestamp: timestamp.as_deref(),
+            signature: signature.as_deref(),
+            nonce: nonce.as_deref(),
+            version: version.as_deref(),
+        },
         crate::auth::RequestLine {
             method: &method,
             path: &path,
