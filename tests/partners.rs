@@ -21,6 +21,8 @@ const SECRET: &str = "test-partner-secret-0123456789abcdef0123456789";
 const LIMITED: &str = "t-limited";
 /// Another token with the same tiny limit and its own name.
 const OTHER: &str = "t-other";
+/// A supervisor token with a small rate, watching events.
+const WATCHER: &str = "t-watcher";
 
 /// Config for one signing partner limited to 3208 (secret from a file) and two rate-limited
 /// tokens.
@@ -1164,15 +1166,23 @@ fn signed_get(app: &TestApp, path: &str, ts: &str, nonce: Option<&str>) -> reqwe
 async fn event_streams_are_signable_charged_once_when_opened_and_limited_in_number() {
     let redis = RedisServer::start();
     let dir = tempfile::tempdir().expect("tempdir");
+    // A supervisor's stream with a small rate (burst 3, 1/s), to show that events are not
+    // charged against it (a partner's stream would carry only its own tickets).
+    let watcher = support::token_entry(
+        "watcher",
+        "supervisor",
+        WATCHER,
+        "rate_per_second = 1\nrate_burst = 3",
+    );
     let toml = partner_toml(&secret_file(&dir)).replace(
         "key_id = \"p12345\"",
         "key_id = \"p12345\"\nmax_event_streams = 2",
-    );
+    ) + &watcher;
     let app = TestApp::spawn_with(&redis, &toml).await;
     app.post("/v1/tickets", PARTNER, &ticket("ES-0")).await;
     let ts = now_secs().to_string();
 
-    // A signed stream (GET signs an empty body); the partner sees its region's events.
+    // A signed stream (GET signs an empty body); the partner sees its own tickets' events.
     let res = signed_get(&app, "/v1/events", &ts, Some("es-1"))
         .send()
         .await
@@ -1194,12 +1204,11 @@ async fn event_streams_are_signable_charged_once_when_opened_and_limited_in_numb
         .expect("zcard");
     assert_eq!(open, 2);
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let created: Value = app
-        .post("/v1/tickets", PARTNER, &ticket("ES-1"))
-        .await
-        .json()
-        .await
-        .expect("json");
+    // Another partner's ticket is not on this partner's stream; its own is.
+    app.post("/v1/tickets", PARTNER, &ticket("ES-1")).await;
+    let (res, _) = post_signed(&app, "/v1/tickets", &ticket("ES-2")).await;
+    assert_eq!(res.status(), 201);
+    let created: Value = res.json().await.expect("json");
     let (_, event) = first
         .next_of(&["ticket.created"], Duration::from_secs(10))
         .await;
@@ -1255,9 +1264,9 @@ async fn event_streams_are_signable_charged_once_when_opened_and_limited_in_numb
     };
     drop(reopened);
 
-    // Opening a stream is one request against the rate; the events on it are not. `limited`
+    // Opening a stream is one request against the rate; the events on it are not. `watcher`
     // (burst 3, 1/s) opens one, then receives five events...
-    let res = app.get("/v1/events", LIMITED).await;
+    let res = app.get("/v1/events", WATCHER).await;
     assert_eq!(res.status(), 200);
     let mut watching = support::SseReader {
         res,
@@ -1276,7 +1285,7 @@ async fn event_streams_are_signable_charged_once_when_opened_and_limited_in_numb
     // ...and still has its bucket: more streams open until the rate (not the events) runs out.
     let mut opened = vec![];
     let refusal = loop {
-        let res = app.get("/v1/events", LIMITED).await;
+        let res = app.get("/v1/events", WATCHER).await;
         if res.status() != 200 {
             break res;
         }
