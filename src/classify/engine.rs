@@ -62,6 +62,17 @@ enum Role {
     /// `[warning.vulnerable]`: like a rule, but the reason quotes the word first
     /// (`涉及弱势群体"孕妇"→yellow`).
     Vulnerable { level: usize, reason: String },
+    /// `[safety]`: evidence that forbids sending the ticket back.
+    Safety(Guard),
+}
+
+/// The kinds of `[safety]` evidence, in the order the rules are checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Guard {
+    /// A dispute between parties (`safety.dispute`).
+    Dispute,
+    /// A question about rights and duties (`safety.rights`).
+    Rights,
 }
 
 /// One table of the lexicon, flattened: its terms with weights, and its role.
@@ -273,6 +284,16 @@ impl Classifier {
                     reason: v.reason.clone(),
                 },
                 terms: v.terms.iter().map(|t| (t.clone(), 1.0)).collect(),
+            });
+        }
+        for (guard, terms) in [
+            (Guard::Dispute, &lexicon.safety.dispute),
+            (Guard::Rights, &lexicon.safety.rights),
+        ] {
+            excepts.push((tables.len(), lexicon.safety.except.clone()));
+            tables.push(Table {
+                role: Role::Safety(guard),
+                terms: terms.iter().map(|t| (t.clone(), 1.0)).collect(),
             });
         }
         let hc = &lexicon.warning.head_counts;
@@ -566,11 +587,6 @@ impl Classifier {
             confidence = 0.0;
         }
         let confidence = (confidence.clamp(0.0, 1.0) * 1000.0).round() / 1000.0;
-        let service = if confidence < self.triage_below || !has_han {
-            Service::Triage
-        } else {
-            SERVICES[top]
-        };
 
         // Warning level: start at "none" and only raise. Nothing above this point (the model,
         // the service, the category) is read: rules alone decide the level.
@@ -615,7 +631,7 @@ impl Classifier {
                         ));
                     }
                 }
-                Role::Category(_) | Role::Service(_) => {}
+                Role::Category(_) | Role::Service(_) | Role::Safety(_) => {}
             }
         }
         if let Some(n) = t.people_involved
@@ -649,21 +665,73 @@ impl Classifier {
             ));
         }
 
-        // Reasons: input problems and triage first, then warnings, category, the model's view,
-        // service evidence, priors.
+        // Who handles it: the scores propose, the safety rules may refuse a return to the
+        // department, and the reason names the rule that decided.
+        let (service, confidence, rule) = if !has_han {
+            // Goes to triage whatever the confidence (a text in English may score high on no
+            // evidence).
+            (
+                Service::Triage,
+                confidence,
+                "没有可读的中文文本，转人工分拣".to_owned(),
+            )
+        } else if confidence < self.triage_below {
+            let rule = format!(
+                "置信度{confidence:.2}低于阈值{:.2}，转人工分拣",
+                self.triage_below
+            );
+            (Service::Triage, confidence, rule)
+        } else if SERVICES[top] != Service::OutOfScope {
+            let rule = format!(
+                "决定规则：按证据评分→{}(置信度{confidence:.2})",
+                service_zh(SERVICES[top])
+            );
+            (SERVICES[top], confidence, rule)
+        } else {
+            let guard = self.guard(&matched, level, evidence[2]);
+            match guard {
+                None => {
+                    let rule = format!(
+                        "决定规则：有部门事项证据，无预警、纠纷或权利义务问题→退回部门(置信度{confidence:.2})"
+                    );
+                    (Service::OutOfScope, confidence, rule)
+                }
+                Some(why) => {
+                    // The better of lawyer and mediator by the same scores, as sure as those
+                    // two scores and the evidence say; when that is not sure enough, a human.
+                    // Only in-scope evidence counts here: the lexicon's lawyer and mediator
+                    // markers and its category terms, not the department words nor the model's
+                    // certainty that the ticket is a department matter.
+                    let k = usize::from(scores[1] > scores[0]);
+                    let p = 1.0 / (1.0 + (scores[1 - k] - scores[k]).exp());
+                    let e = evidence[0] + evidence[1] + best.map_or(0.0, |(_, s)| s).max(0.0);
+                    let mut c = p * e / (e + self.evidence_half);
+                    if !category_found {
+                        c *= 0.5;
+                    }
+                    let c = if c.is_finite() {
+                        (c.clamp(0.0, 1.0) * 1000.0).round() / 1000.0
+                    } else {
+                        0.0
+                    };
+                    if c >= self.triage_below {
+                        let rule = format!(
+                            "决定规则：{why}，不得退回部门→{}(置信度{c:.2})",
+                            service_zh(SERVICES[k])
+                        );
+                        (SERVICES[k], c, rule)
+                    } else {
+                        let rule = format!("决定规则：{why}，不得退回部门，拿不准→转人工分拣");
+                        (Service::Triage, c, rule)
+                    }
+                }
+            }
+        };
+
+        // Reasons: input problems and the deciding rule first, then warnings, category, the
+        // model's view, service evidence, priors.
         let mut reasons = input_reasons;
-        if service == Service::Triage {
-            // Two ways to triage: a low confidence, or no Chinese to read, which goes to triage
-            // whatever the confidence (a text in English may score high on no evidence).
-            reasons.push(if confidence < self.triage_below {
-                format!(
-                    "置信度{confidence:.2}低于阈值{:.2}，转人工分拣",
-                    self.triage_below
-                )
-            } else {
-                "没有可读的中文文本，转人工分拣".to_owned()
-            });
-        }
+        reasons.push(rule);
         reasons.extend(warning_reasons);
         let label = &self.category_labels[category_index];
         for (i, table) in self.tables.iter().enumerate() {
@@ -795,6 +863,36 @@ impl Classifier {
             terms: found,
             numerals,
         }
+    }
+
+    /// Why a ticket the scores would send back must not be, or `None` when it may be: the
+    /// safety rules, checked in order (warning level, dispute, rights and duties, no positive
+    /// evidence of a department matter). The answer quotes the evidence for the reasons.
+    fn guard(
+        &self,
+        matched: &[(usize, usize)],
+        level: usize,
+        department_evidence: f64,
+    ) -> Option<String> {
+        if level + 1 < self.warning_levels.len() {
+            return Some(format!("有预警{}", self.warning_levels[level]));
+        }
+        for (kind, what) in [
+            (Guard::Dispute, "有当事人纠纷的证据"),
+            (Guard::Rights, "有权利义务问题的证据"),
+        ] {
+            let table = self
+                .tables
+                .iter()
+                .position(|t| matches!(t.role, Role::Safety(g) if g == kind));
+            if let Some(first) = table.and_then(|t| self.terms_of(t, matched).next()) {
+                return Some(concat(&[what, "\"", first, "\""]));
+            }
+        }
+        if department_evidence <= 0.0 {
+            return Some("没有部门事项的正面证据".to_owned());
+        }
+        None
     }
 
     /// The matched terms of one table, heaviest first (for reasons).
@@ -1131,7 +1229,7 @@ mod tests {
     #[test]
     fn the_decision_records_the_lexicon_version() {
         let c = classifier();
-        assert_eq!(c.model(), "lexicon-2026.11-3+ngram-lr-2026.11-1");
+        assert_eq!(c.model(), "lexicon-2026.12-1+ngram-lr-2026.11-1");
         assert_eq!(classify("欠薪").model, c.model());
     }
 
@@ -1319,7 +1417,7 @@ mod tests {
     #[test]
     fn without_a_model_the_lexicon_still_decides() {
         let c = lexicon_only();
-        assert_eq!(c.model(), "lexicon-2026.11-3");
+        assert_eq!(c.model(), "lexicon-2026.12-1");
         let d = c.classify(&ticket(
             Source::Legal12348,
             "请问离婚后孩子的抚养权怎么判？",
@@ -1405,7 +1503,8 @@ mod tests {
         // it is the same level the lexicon alone gives.
         let text = "小区门口的路灯坏了一个多月，老人晚上出门很危险，希望有关部门尽快修理。";
         let d = classify(text);
-        assert_eq!(d.service, Service::OutOfScope, "{d:?}");
+        // A ticket with a warning level is never sent back (issue 17).
+        assert_ne!(d.service, Service::OutOfScope, "{d:?}");
         assert_eq!(d.warning_level, "yellow", "{d:?}");
         let alone = lexicon_only().classify(&ticket(Source::Citizen12345, text, None));
         assert_eq!(alone.warning_level, d.warning_level);

@@ -55,6 +55,11 @@
 //!
 //! [input]
 //! max_chars = 2000                    # characters read per field; the decision says when cut
+//!
+//! [safety]                            # optional: evidence that forbids sending a ticket back
+//! dispute = ["双方", "拖欠"]          # a dispute between parties
+//! rights = ["谁负责", "是否合法"]     # a question about rights and duties
+//! except = ["义务教育"]               # phrases inside which those words do not count
 //! ```
 //!
 //! Weights are per term rather than per tier so that a later, trained model can write the same
@@ -83,6 +88,28 @@ pub struct Lexicon {
     pub(super) model: ModelSection,
     #[serde(default)]
     pub(super) input: InputSection,
+    #[serde(default)]
+    pub(super) safety: SafetySection,
+}
+
+/// `[safety]`: the evidence that keeps a ticket from being sent back to a department.
+///
+/// Sending a ticket back (`out_of_scope`) means no lawyer or mediator ever sees it, so it needs
+/// positive evidence of a department matter (a `[service.out_of_scope]` term) and none of these:
+/// a dispute between parties (`dispute`) or a question about rights and duties (`rights`). A
+/// statistical score cannot out-vote them; the engine says in the reasons which rule decided.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct SafetySection {
+    /// Words that show two parties in a dispute (双方, 拖欠, 索赔 …).
+    #[serde(default)]
+    pub(super) dispute: Vec<String>,
+    /// Words that show a question about rights, liabilities, procedures or penalties (谁负责 …).
+    #[serde(default)]
+    pub(super) rights: Vec<String>,
+    /// Phrases inside which a `dispute` or `rights` word does not count.
+    #[serde(default)]
+    pub(super) except: Vec<String>,
 }
 
 /// `[model]`: the trained model beside the lexicon, and how much it counts.
@@ -442,6 +469,10 @@ impl Lexicon {
                 ));
             }
         }
+        let safety = &mut self.safety;
+        safety.dispute = plain_terms(&safety.dispute, "safety.dispute")?;
+        safety.rights = plain_terms(&safety.rights, "safety.rights")?;
+        safety.except = plain_terms(&safety.except, "safety.except")?;
         for (level, min) in &self.warning.repeat.levels {
             if *min == 0 {
                 return Err(invalid(

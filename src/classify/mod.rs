@@ -22,6 +22,9 @@ mod normalize;
 mod t2s;
 pub mod tools;
 
+#[cfg(test)]
+mod safety_tests;
+
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};

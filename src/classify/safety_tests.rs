@@ -1,0 +1,294 @@
+//! The safety rules of issue 17: a ticket with a warning level, or with evidence of a dispute
+//! between parties or of a question about rights and duties, is never sent back to a
+//! department; sending back needs positive evidence of a department matter; each decision names
+//! the rule that decided. Unit tests per rule, and a property over generated texts and the
+//! written training rows: adding a danger sentence never lowers the level and never makes the
+//! ticket `out_of_scope`.
+
+use proptest::prelude::*;
+
+use super::{Classifier, ClassifySettings, Decision, Lexicon, Service};
+use crate::ticket::{Source, TicketText};
+
+const SHIPPED: &str = include_str!("../../config/lexicon.toml");
+const WRITTEN: &str = include_str!("../../data/written/tickets.jsonl");
+
+fn settings() -> ClassifySettings {
+    ClassifySettings {
+        lexicon: "config/lexicon.toml".into(),
+        categories: [
+            "marriage_family",
+            "neighbour",
+            "housing_land",
+            "demolition",
+            "contract_debt",
+            "business",
+            "injury",
+            "labour",
+            "consumer",
+            "medical",
+            "traffic",
+            "property_mgmt",
+            "environment",
+            "criminal",
+            "administrative",
+            "other",
+        ]
+        .map(String::from)
+        .to_vec(),
+        warning_levels: ["orange", "red", "yellow", "none"]
+            .map(String::from)
+            .to_vec(),
+        triage_below: 0.5,
+    }
+}
+
+fn classifier() -> &'static Classifier {
+    static C: std::sync::OnceLock<Classifier> = std::sync::OnceLock::new();
+    C.get_or_init(|| {
+        Classifier::from_lexicon(Lexicon::from_toml_str(SHIPPED).unwrap(), &settings()).unwrap()
+    })
+}
+
+/// The shipped lexicon without its `[safety]` section: what the scores alone decide.
+fn unguarded() -> Classifier {
+    let start = SHIPPED.find("\n[safety]").unwrap();
+    let end = SHIPPED[start + 1..]
+        .find("\n[")
+        .map_or(SHIPPED.len(), |i| start + 1 + i);
+    let s = format!("{}{}", &SHIPPED[..start], &SHIPPED[end..]);
+    Classifier::from_lexicon(Lexicon::from_toml_str(&s).unwrap(), &settings()).unwrap()
+}
+
+fn decide(source: Source, text: &str) -> Decision {
+    classifier().classify(&TicketText {
+        source,
+        title: "",
+        text,
+        people_involved: None,
+        prior_calls: 0,
+    })
+}
+
+fn rank(level: &str) -> usize {
+    settings()
+        .warning_levels
+        .iter()
+        .position(|l| l == level)
+        .unwrap()
+}
+
+fn rule_of(d: &Decision) -> &str {
+    d.reasons
+        .iter()
+        .find(|r| r.starts_with("决定规则") || r.contains("转人工分拣"))
+        .map_or("", String::as_str)
+}
+
+#[test]
+fn wage_arrears_with_a_crowd_is_never_sent_back_from_12345_or_110() {
+    let text = "工地老板拖欠农民工工资两个月,十几个人要去讨薪";
+    for source in [Source::Citizen12345, Source::Police110] {
+        let d = decide(source, text);
+        assert_ne!(d.service, Service::OutOfScope, "{source}: {d:?}");
+        assert_ne!(d.warning_level, "none", "{source}: {d:?}");
+    }
+}
+
+#[test]
+fn a_warning_level_forbids_a_return_and_the_reason_says_so() {
+    // The scores alone send this back (a broken street light; before issue 17 it went back,
+    // yellow); the vulnerable party makes it yellow, and a yellow ticket is not sent back.
+    let text = "小区门口的路灯坏了一个多月，老人晚上出门很危险，希望有关部门尽快修理。";
+    let d = decide(Source::Citizen12345, text);
+    assert_eq!(d.warning_level, "yellow", "{d:?}");
+    assert_ne!(d.service, Service::OutOfScope, "{d:?}");
+    assert!(rule_of(&d).contains("有预警yellow"), "{d:?}");
+}
+
+#[test]
+fn a_threat_in_a_department_matter_is_not_sent_back() {
+    let d = decide(
+        Source::Citizen12345,
+        "小区门口的路灯坏了，再不修我就拿汽油去市政府同归于尽",
+    );
+    assert_eq!(d.warning_level, "red", "{d:?}");
+    assert_ne!(d.service, Service::OutOfScope, "{d:?}");
+    assert!(rule_of(&d).contains("有预警red"), "{d:?}");
+}
+
+#[test]
+fn evidence_of_a_dispute_forbids_a_return() {
+    let text = "小区下水道堵了，物业和业主双方互相推诿，希望有关部门处理。";
+    let d = decide(Source::Citizen12345, text);
+    assert_eq!(d.warning_level, "none", "{d:?}");
+    assert_ne!(d.service, Service::OutOfScope, "{d:?}");
+    let plain = unguarded().classify(&TicketText {
+        source: Source::Citizen12345,
+        title: "",
+        text,
+        people_involved: None,
+        prior_calls: 0,
+    });
+    if plain.service == Service::OutOfScope {
+        assert!(rule_of(&d).contains("有当事人纠纷的证据\"双方\""), "{d:?}");
+    }
+}
+
+#[test]
+fn evidence_of_a_question_about_rights_forbids_a_return() {
+    let text = "小区门口的路面塌了，我骑车摔伤了，这个责任谁负责？";
+    let d = decide(Source::Citizen12345, text);
+    assert_ne!(d.service, Service::OutOfScope, "{d:?}");
+    let text = "公交车急刹车把我摔伤了，请问公交公司要承担什么责任？";
+    let d = decide(Source::Citizen12345, text);
+    assert_ne!(d.service, Service::OutOfScope, "{d:?}");
+}
+
+#[test]
+fn a_return_needs_a_department_word() {
+    // The scores may lean out of scope on the model alone; without a department word the
+    // ticket is not sent back.
+    for text in [
+        "2023年5月，某村村民张某与李某因琐事在某地发生口角，经调解员多次上门，未能达成一致。",
+        "本人于2022年3月入职某公司，至今已有两年。",
+    ] {
+        let d = decide(Source::Citizen12345, text);
+        assert_ne!(d.service, Service::OutOfScope, "{text}: {d:?}");
+    }
+}
+
+#[test]
+fn a_department_matter_with_no_other_evidence_still_goes_back_and_says_why() {
+    let d = decide(
+        Source::Citizen12345,
+        "小区门口的路灯坏了一个多月，晚上很黑，希望有关部门尽快修理。",
+    );
+    assert_eq!(d.service, Service::OutOfScope, "{d:?}");
+    assert!(rule_of(&d).contains("有部门事项证据"), "{d:?}");
+}
+
+#[test]
+fn every_decision_names_the_rule_that_decided() {
+    for text in [
+        "小区门口的路灯坏了一个多月，晚上很黑，希望有关部门尽快修理。",
+        "请问离婚后孩子的抚养权怎么判？",
+        "老板拖欠工资三个月，工人去讨薪，双方吵起来了，请求帮忙协调。",
+        "嗯嗯",
+        "hello",
+        "",
+    ] {
+        let d = decide(Source::Citizen12345, text);
+        assert!(!rule_of(&d).is_empty(), "{text}: {d:?}");
+    }
+}
+
+/// Danger sentences written for this test (not taken from any data set), each of which the
+/// rules detect on its own. They start and end with a harmless character, so that they cannot
+/// merge with the text around them into a harmless phrase (剪 + 刀).
+const DANGER: &[&str] = &[
+    "他说要拿刀砍死我。",
+    "对方扬言要放火烧了我家。",
+    "她说活不下去了，想跳楼。",
+    "二十多名工人堵门讨薪。",
+    "他今天又说不想活了。",
+    "他拿着汽油说要同归于尽。",
+    "三十多个村民聚集在村委会门口。",
+    "邻居把孕妇推倒了。",
+    "她吃了安眠药想寻死。",
+    "有人持械冲进了厂里。",
+];
+
+/// Fragments for generated texts: department matters, disputes, questions, numbers, harmless
+/// everyday words that contain danger characters.
+const FRAGMENTS: &[&str] = &[
+    "小区门口的路灯坏了",
+    "希望有关部门尽快修理",
+    "下水道堵了",
+    "社保卡怎么办理",
+    "老板拖欠工资",
+    "双方吵起来了",
+    "请问怎么办？",
+    "二十多名",
+    "工人",
+    "堵门",
+    "刀削面",
+    "砍价",
+    "杀毒",
+    "老人",
+    "，",
+    "。",
+    "\n",
+    "多次反映",
+    "请问离婚后孩子的抚养权怎么判？",
+    "公交站台",
+    "五个人",
+    "他说",
+    "不",
+    "没有",
+];
+
+fn written_rows() -> &'static [String] {
+    static ROWS: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+    ROWS.get_or_init(|| {
+        WRITTEN
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter_map(|v| v["text"].as_str().map(str::to_owned))
+            .collect()
+    })
+}
+
+fn text_strategy() -> impl Strategy<Value = String> {
+    prop_oneof![
+        proptest::collection::vec(proptest::sample::select(FRAGMENTS), 0..14)
+            .prop_map(|parts| parts.concat()),
+        "\\PC{0,60}",
+        (0..written_rows().len()).prop_map(|i| written_rows()[i].clone()),
+    ]
+}
+
+/// Byte offsets where a sentence may be inserted: the start, the end, and after every
+/// sentence-ending mark.
+fn boundaries(text: &str) -> Vec<usize> {
+    let mut out = vec![0, text.len()];
+    for (i, c) in text.char_indices() {
+        if matches!(c, '。' | '！' | '？' | '!' | '?' | '\n' | '；') {
+            out.push(i + c.len_utf8());
+        }
+    }
+    out
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(400))]
+
+    #[test]
+    fn a_danger_sentence_never_lowers_the_level_nor_allows_a_return(
+        text in text_strategy(),
+        danger in proptest::sample::select(DANGER),
+        at in any::<proptest::sample::Index>(),
+        source in proptest::sample::select(Source::ALL.to_vec()),
+    ) {
+        let c = classifier();
+        let run = |t: &str| c.classify(&TicketText {
+            source, title: "", text: t, people_involved: None, prior_calls: 0,
+        });
+        let before = run(&text);
+        let alone = run(danger);
+        prop_assert_ne!(&alone.warning_level, "none");
+        let places = boundaries(&text);
+        let at = places[at.index(places.len())];
+        let combined = format!("{}{}{}", &text[..at], danger, &text[at..]);
+        let after = run(&combined);
+        prop_assert!(
+            rank(&after.warning_level) <= rank(&before.warning_level),
+            "level lowered: {:?} → {:?} for {:?}", before.warning_level, after, combined
+        );
+        prop_assert!(
+            rank(&after.warning_level) <= rank(&alone.warning_level),
+            "danger lost: {:?} alone, {:?} in {:?}", alone.warning_level, after, combined
+        );
+        prop_assert_ne!(after.service, Service::OutOfScope, "{:?}: {:?}", combined, after);
+    }
+}
