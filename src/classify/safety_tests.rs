@@ -292,3 +292,61 @@ proptest! {
         prop_assert_ne!(after.service, Service::OutOfScope, "{:?}: {:?}", combined, after);
     }
 }
+
+#[test]
+fn a_traditional_text_and_its_simplified_form_get_the_same_decision() {
+    let pairs = [
+        (
+            "老公家暴，我想離婚，他威脅我說要輕生",
+            "老公家暴，我想离婚，他威胁我说要轻生",
+        ),
+        (
+            "工地老闆拖欠農民工工資兩個月，十幾個人要去討薪",
+            "工地老板拖欠农民工工资两个月，十几个人要去讨薪",
+        ),
+        ("鄰居揚言要砍死我", "邻居扬言要砍死我"),
+    ];
+    for (traditional, simplified) in pairs {
+        for source in Source::ALL {
+            let t = decide(source, traditional);
+            let s = decide(source, simplified);
+            assert_eq!(t, s, "{traditional}");
+        }
+    }
+    let d = decide(Source::Citizen12345, pairs[0].0);
+    assert_eq!(d.warning_level, "red", "{d:?}");
+}
+
+#[test]
+fn every_written_row_in_traditional_characters_gets_the_same_decision() {
+    // Each simplified character replaced by a traditional one that OpenCC's table maps back to
+    // it (the first such key), so the traditional text is a faithful rewriting.
+    let table = include_str!("../../data/opencc/TSCharacters.txt");
+    let mut back = std::collections::HashMap::new();
+    for line in table.lines().filter(|l| !l.starts_with('#')) {
+        let Some((k, v)) = line.split_once('\t') else {
+            continue;
+        };
+        let (Some(k), Some(v)) = (k.chars().next(), v.chars().next()) else {
+            continue;
+        };
+        if k != v {
+            back.entry(v).or_insert(k);
+        }
+    }
+    let mut converted = 0;
+    for text in written_rows().iter().step_by(3) {
+        let traditional: String = text.chars().map(|c| *back.get(&c).unwrap_or(&c)).collect();
+        if traditional != *text {
+            converted += 1;
+        }
+        for source in [Source::Citizen12345, Source::Police110] {
+            assert_eq!(
+                decide(source, &traditional),
+                decide(source, text),
+                "{traditional}"
+            );
+        }
+    }
+    assert!(converted > 500, "{converted}");
+}
