@@ -197,6 +197,25 @@ impl Classifier {
         lexicon: Lexicon,
         settings: &ClassifySettings,
     ) -> Result<Classifier, ClassifyError> {
+        Classifier::build(lexicon, settings, None)
+    }
+
+    /// [`Classifier::from_lexicon`] with a model trained in memory instead of the lexicon's
+    /// `[model] path`, with the lexicon's `[model]` weights: cross-validation trains one model
+    /// per fold and measures it without writing files.
+    pub fn with_model(
+        lexicon: Lexicon,
+        settings: &ClassifySettings,
+        model: LinearModel,
+    ) -> Result<Classifier, ClassifyError> {
+        Classifier::build(lexicon, settings, Some(model))
+    }
+
+    fn build(
+        lexicon: Lexicon,
+        settings: &ClassifySettings,
+        model: Option<LinearModel>,
+    ) -> Result<Classifier, ClassifyError> {
         check_settings(settings)?;
         let mut tables: Vec<Table> = Vec::new();
         let mut excepts: Vec<(usize, Vec<String>)> = Vec::new();
@@ -363,7 +382,9 @@ impl Classifier {
                 );
             }
         }
-        let model_file = if lexicon.model.path.trim().is_empty() {
+        let model_file = if let Some(m) = model {
+            Some(Arc::new(m))
+        } else if lexicon.model.path.trim().is_empty() {
             None
         } else {
             let path = std::path::Path::new(lexicon.model.path.trim());

@@ -17,6 +17,7 @@ mod engine;
 mod features;
 mod lexicon;
 mod matcher;
+pub mod measure;
 pub mod model;
 mod normalize;
 mod t2s;
