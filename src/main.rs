@@ -436,11 +436,11 @@ fn eval(config: Option<PathBuf>, req: EvalRequest) -> ExitCode {
     };
     let taxonomy = &settings.classify.categories;
     let mut all_services = Vec::new();
-    let files = req
-        .data
-        .iter()
-        .map(|a| (a, None))
-        .chain(req.out_of_scope.iter().map(|a| (a, Some(Service::OutOfScope))));
+    let files = req.data.iter().map(|a| (a, None)).chain(
+        req.out_of_scope
+            .iter()
+            .map(|a| (a, Some(Service::OutOfScope))),
+    );
     for (arg, gold) in files {
         let (path, source) = match file_and_source(arg, source) {
             Ok(x) => x,

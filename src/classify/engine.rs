@@ -33,7 +33,8 @@ use super::lexicon::Lexicon;
 use super::matcher::PhraseSet;
 use super::model::{LinearModel, MODEL_SERVICES};
 use super::normalize::{
-    HeadCount, NUMERALS_LISTED, PeopleWords, max_head_count_at, near_any, normalize_into,
+    HeadCount, NUMERALS_LISTED, PeopleWords, acting_together, max_head_count_at, near_any,
+    normalize_into,
 };
 use super::{ClassifyError, ClassifySettings, Decision, Service};
 use crate::ticket::{Source, TicketText};
@@ -64,6 +65,23 @@ enum Role {
     Vulnerable { level: usize, reason: String },
     /// `[safety]`: evidence that forbids sending the ticket back.
     Safety(Guard),
+    /// `[[warning.patterns]]`: the `first` or `then` words of a pattern ([`PatternRule`] names
+    /// its two tables).
+    Pattern,
+    /// `[warning.head_counts] crowds`: each term's weight is the head count it stands for.
+    Crowd,
+}
+
+/// A `[[warning.patterns]]` entry, compiled.
+#[derive(Debug, Clone)]
+struct PatternRule {
+    level: usize,
+    reason: String,
+    window: usize,
+    /// Tables of its `first` and `then` words.
+    first: usize,
+    then: usize,
+    except: Vec<String>,
 }
 
 /// The kinds of `[safety]` evidence, in the order the rules are checked.
@@ -99,6 +117,8 @@ enum Meaning {
     /// A numeral character, for the head-count reader ([`max_head_count_at`]): the matcher
     /// visits every character anyway, so the reader need not walk the text again.
     Numeral,
+    /// A `[warning] negations` phrase: a rule's or pattern's word right after it does not count.
+    Negation,
 }
 
 /// What the phrase matcher found in a ticket.
@@ -168,6 +188,10 @@ pub struct Classifier {
     tuning: Tuning,
     /// Characters read per field (`[input] max_chars`).
     max_chars: usize,
+    /// `[[warning.patterns]]`.
+    patterns: Vec<PatternRule>,
+    /// `[warning] negations`.
+    negations: Vec<String>,
 }
 
 /// `[model]` weights, copied out of the lexicon.
@@ -315,6 +339,39 @@ impl Classifier {
                 terms: terms.iter().map(|t| (t.clone(), 1.0)).collect(),
             });
         }
+        let mut pattern_rules = Vec::new();
+        for (i, p) in lexicon.warning.patterns.iter().enumerate() {
+            let level = level_index(&p.level, format!("warning.patterns[{i}].level"))?;
+            let first = tables.len();
+            for words in [&p.first, &p.then] {
+                excepts.push((tables.len(), p.except.clone()));
+                tables.push(Table {
+                    role: Role::Pattern,
+                    terms: words.iter().map(|t| (t.clone(), 1.0)).collect(),
+                });
+            }
+            pattern_rules.push(PatternRule {
+                level,
+                reason: p.reason.clone(),
+                window: p.window,
+                first,
+                then: first + 1,
+                except: p.except.clone(),
+            });
+        }
+        if !lexicon.warning.head_counts.crowds.is_empty() {
+            excepts.push((tables.len(), Vec::new()));
+            tables.push(Table {
+                role: Role::Crowd,
+                terms: lexicon
+                    .warning
+                    .head_counts
+                    .crowds
+                    .iter()
+                    .map(|(t, n)| (t.clone(), f64::from(*n)))
+                    .collect(),
+            });
+        }
         let hc = &lexicon.warning.head_counts;
         let mut head_count_levels = Vec::new();
         for (level, min) in &hc.levels {
@@ -370,6 +427,15 @@ impl Classifier {
                     },
                 );
             }
+        }
+        for phrase in &lexicon.warning.negations {
+            add(
+                phrase,
+                Use {
+                    table: 0,
+                    meaning: Meaning::Negation,
+                },
+            );
         }
         if !head_count_levels.is_empty() {
             for numeral in NUMERALS_LISTED.chars() {
@@ -464,6 +530,8 @@ impl Classifier {
             model_categories,
             tuning,
             max_chars: lexicon.input.max_chars,
+            patterns: pattern_rules,
+            negations: lexicon.warning.negations.clone(),
         })
     }
 
@@ -652,7 +720,20 @@ impl Classifier {
                         ));
                     }
                 }
-                Role::Category(_) | Role::Service(_) | Role::Safety(_) => {}
+                Role::Category(_)
+                | Role::Service(_)
+                | Role::Safety(_)
+                | Role::Pattern
+                | Role::Crowd => {}
+            }
+        }
+        for p in &self.patterns {
+            if let Some((a, b)) = self.pattern_match(&text, p, &matched) {
+                level = level.min(p.level);
+                warning_reasons.push(format!(
+                    "命中\"{a}\"…\"{b}\"→{}({})",
+                    self.warning_levels[p.level], p.reason
+                ));
             }
         }
         if let Some(n) = t.people_involved
@@ -667,9 +748,17 @@ impl Classifier {
             actions: &self.actions,
             window: self.action_window,
         };
-        if !self.head_count_levels.is_empty()
-            && let Some(HeadCount { count, phrase }) =
-                max_head_count_at(&text, &numerals, words, self.head_count_min)
+        let by_number = if self.head_count_levels.is_empty() {
+            None
+        } else {
+            max_head_count_at(&text, &numerals, words, self.head_count_min)
+        };
+        let by_word = self.crowd(&text, &matched, words);
+        let counted = match (by_number, by_word) {
+            (Some(a), Some(b)) => Some(if b.count > a.count { b } else { a }),
+            (a, b) => a.or(b),
+        };
+        if let Some(HeadCount { count, phrase }) = counted
             && let Some(l) = self.head_count_level(count)
         {
             level = level.min(l);
@@ -824,6 +913,7 @@ impl Classifier {
         let mut hits: Vec<Hit> = Vec::with_capacity(text.len() / 8 + 16);
         let mut excepts: Vec<(usize, usize, usize)> = Vec::new();
         let mut numerals: Vec<usize> = Vec::with_capacity(64);
+        let mut negation_ends: Vec<usize> = Vec::new();
         self.phrases.for_each_match(text, |pattern, start, end| {
             for u in self
                 .uses
@@ -840,6 +930,7 @@ impl Classifier {
                     }),
                     Meaning::Except => excepts.push((u.table, start, end)),
                     Meaning::Numeral => numerals.push(start),
+                    Meaning::Negation => negation_ends.push(end),
                 }
             }
         });
@@ -856,9 +947,18 @@ impl Classifier {
                 .get(lo..hi)
                 .is_some_and(|range| range.iter().any(|e| e.1 <= h.start && e.2 >= h.end))
         };
+        // A warning word right after a negation (没有威胁, 并没有打) does not count.
+        let negated = |h: &Hit| {
+            !negation_ends.is_empty()
+                && negation_ends.contains(&h.start)
+                && matches!(
+                    self.tables.get(h.table).map(|t| &t.role),
+                    Some(Role::Warning { .. } | Role::Pattern)
+                )
+        };
         // A bit per term: each counts once, and reading the bits back gives table order.
         let mut bits = vec![0u64; self.term_of.len() / 64 + 1];
-        for h in hits.iter().filter(|h| !covered(h)) {
+        for h in hits.iter().filter(|h| !covered(h) && !negated(h)) {
             let id = self
                 .term_offset
                 .get(h.table)
@@ -914,6 +1014,92 @@ impl Classifier {
             return Some("没有部门事项的正面证据".to_owned());
         }
         None
+    }
+
+    /// The first pair of words of pattern `p` near each other (see [`PatternRule`]), if both
+    /// lists matched at all: occurrences are then looked up in the text, which is rare enough
+    /// not to cost on ordinary tickets.
+    fn pattern_match<'a>(
+        &'a self,
+        text: &str,
+        p: &PatternRule,
+        matched: &'a [(usize, usize)],
+    ) -> Option<(&'a str, &'a str)> {
+        let firsts: Vec<&str> = self.terms_of(p.first, matched).collect();
+        if firsts.is_empty() {
+            return None;
+        }
+        let thens: Vec<&str> = self.terms_of(p.then, matched).collect();
+        if thens.is_empty() {
+            return None;
+        }
+        let live = |at: usize, word: &str| {
+            let end = at + word.len();
+            !self
+                .negations
+                .iter()
+                .any(|n| text[..at].ends_with(n.as_str()))
+                && !p.except.iter().any(|x| {
+                    text.match_indices(x.as_str())
+                        .any(|(xs, _)| xs <= at && xs + x.len() >= end)
+                })
+        };
+        for a in &firsts {
+            for (at, _) in text.match_indices(a).filter(|(at, w)| live(*at, w)) {
+                for b in &thens {
+                    for (bt, _) in text.match_indices(b).filter(|(bt, w)| live(*bt, w)) {
+                        let (lo_end, hi_start) = if at <= bt {
+                            (at + a.len(), bt)
+                        } else {
+                            (bt + b.len(), at)
+                        };
+                        if at == bt && a.len() == b.len() {
+                            continue;
+                        }
+                        let between = text.get(lo_end.min(hi_start)..hi_start).unwrap_or("");
+                        if between.chars().count() <= p.window
+                            && !between
+                                .chars()
+                                .any(|c| matches!(c, '。' | '!' | '?' | ';' | '\n'))
+                        {
+                            return Some((a, b));
+                        }
+                    }
+                }
+            }
+        }
+        None
+    }
+
+    /// The largest crowd named without a number (一群人, 全村) acting together, as a head count.
+    fn crowd(
+        &self,
+        text: &str,
+        matched: &[(usize, usize)],
+        words: PeopleWords<'_>,
+    ) -> Option<HeadCount> {
+        let table = self
+            .tables
+            .iter()
+            .position(|t| matches!(t.role, Role::Crowd))?;
+        let mut best: Option<HeadCount> = None;
+        for &(t, i) in matched.iter().filter(|(t, _)| *t == table) {
+            let (word, n) = &self.tables[t].terms[i];
+            let count = *n as u32;
+            if best.as_ref().is_some_and(|b| b.count >= count) {
+                continue;
+            }
+            if text
+                .match_indices(word.as_str())
+                .any(|(at, w)| acting_together(text, at, at + w.len(), words))
+            {
+                best = Some(HeadCount {
+                    count,
+                    phrase: word.clone(),
+                });
+            }
+        }
+        best
     }
 
     /// The matched terms of one table, heaviest first (for reasons).
@@ -1250,7 +1436,7 @@ mod tests {
     #[test]
     fn the_decision_records_the_lexicon_version() {
         let c = classifier();
-        assert_eq!(c.model(), "lexicon-2026.12-1+ngram-lr-2026.11-1");
+        assert_eq!(c.model(), "lexicon-2026.12-2+ngram-lr-2026.11-1");
         assert_eq!(classify("欠薪").model, c.model());
     }
 
@@ -1438,7 +1624,7 @@ mod tests {
     #[test]
     fn without_a_model_the_lexicon_still_decides() {
         let c = lexicon_only();
-        assert_eq!(c.model(), "lexicon-2026.12-1");
+        assert_eq!(c.model(), "lexicon-2026.12-2");
         let d = c.classify(&ticket(
             Source::Legal12348,
             "请问离婚后孩子的抚养权怎么判？",

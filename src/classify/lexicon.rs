@@ -245,6 +245,37 @@ pub(super) struct WarningSection {
     pub(super) vulnerable: Option<VulnerableParties>,
     #[serde(default)]
     pub(super) repeat: RepeatCalls,
+    /// `[[warning.patterns]]`: two kinds of words near each other (an intent and a harm).
+    #[serde(default)]
+    pub(super) patterns: Vec<WarningPattern>,
+    /// Words that, written right before a rule's or a pattern's word, cancel it (没有, 并没有 …).
+    #[serde(default)]
+    pub(super) negations: Vec<String>,
+}
+
+/// `[[warning.patterns]]`: a word of `first` and a word of `then` within `window` characters of
+/// each other, in either order and in the same sentence, raise the level to `level`.
+///
+/// Why: danger is said in many words ("说要找人废了我", "拿着棍子在门口等我"), and a list of
+/// whole phrases never ends; what is said is an intent or a means next to a harm, which two
+/// short lists cover in far more combinations than one long one.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct WarningPattern {
+    pub(super) level: String,
+    pub(super) reason: String,
+    pub(super) first: Vec<String>,
+    pub(super) then: Vec<String>,
+    /// Characters allowed between the two words.
+    #[serde(default = "default_pattern_window")]
+    pub(super) window: usize,
+    /// Phrases inside which a word of either list does not count (跳楼价).
+    #[serde(default)]
+    pub(super) except: Vec<String>,
+}
+
+fn default_pattern_window() -> usize {
+    12
 }
 
 /// `[warning.vulnerable]`: words for parties who cannot easily protect themselves (老人, 孕妇,
@@ -320,6 +351,10 @@ pub(super) struct HeadCounts {
     /// Characters searched either side of a head count for an action word.
     #[serde(default = "default_action_window")]
     pub(super) window: usize,
+    /// Words for a crowd without a number, with the head count they stand for (一群人 = 5,
+    /// 全村 = 20); they count like a number, with an action word in the same sentence.
+    #[serde(default)]
+    pub(super) crowds: BTreeMap<String, u32>,
 }
 
 fn default_action_window() -> usize {
@@ -469,6 +504,35 @@ impl Lexicon {
                 ));
             }
         }
+        for (i, p) in self.warning.patterns.iter_mut().enumerate() {
+            let key = format!("warning.patterns[{i}]");
+            if p.reason.trim().is_empty() {
+                return Err(invalid(&format!("{key}.reason"), "must not be empty"));
+            }
+            if p.first.is_empty() || p.then.is_empty() {
+                return Err(invalid(
+                    &format!("{key}.first"),
+                    "`first` and `then` must each list at least one word",
+                ));
+            }
+            p.first = plain_terms(&p.first, &format!("{key}.first"))?;
+            p.then = plain_terms(&p.then, &format!("{key}.then"))?;
+            p.except = plain_terms(&p.except, &format!("{key}.except"))?;
+        }
+        self.warning.negations = plain_terms(&self.warning.negations, "warning.negations")?;
+        let mut crowds = BTreeMap::new();
+        for (word, n) in &self.warning.head_counts.crowds {
+            let key = format!("warning.head_counts.crowds.{word}");
+            if *n == 0 {
+                return Err(invalid(&key, "must be at least 1"));
+            }
+            let norm = normalize(word).trim().to_owned();
+            if norm.is_empty() {
+                return Err(invalid(&key, "is empty"));
+            }
+            crowds.insert(norm, *n);
+        }
+        self.warning.head_counts.crowds = crowds;
         let safety = &mut self.safety;
         safety.dispute = plain_terms(&safety.dispute, "safety.dispute")?;
         safety.rights = plain_terms(&safety.rights, "safety.rights")?;

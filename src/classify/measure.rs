@@ -51,8 +51,7 @@ pub fn read_danger(path: &std::path::Path) -> Result<Vec<DangerRow>, String> {
             continue;
         }
         rows.push(
-            serde_json::from_str(line)
-                .map_err(|e| format!("{}:{}: {e}", path.display(), i + 1))?,
+            serde_json::from_str(line).map_err(|e| format!("{}:{}: {e}", path.display(), i + 1))?,
         );
     }
     Ok(rows)

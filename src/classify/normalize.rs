@@ -266,7 +266,12 @@ pub(crate) fn utf8_width(b0: u8) -> usize {
 /// group acting ("二十多名。……堵门"), and so that a sentence added between them (a threat written
 /// into a ticket) can never lower the level a group already gave (property-tested in
 /// `classify::safety_tests`).
-fn acting_together(text: &str, start: usize, end: usize, words: PeopleWords<'_>) -> bool {
+pub(crate) fn acting_together(
+    text: &str,
+    start: usize,
+    end: usize,
+    words: PeopleWords<'_>,
+) -> bool {
     if words.actions.is_empty() {
         return true;
     }

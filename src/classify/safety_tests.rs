@@ -197,6 +197,10 @@ const DANGER: &[&str] = &[
     "邻居把孕妇推倒了。",
     "她吃了安眠药想寻死。",
     "有人持械冲进了厂里。",
+    "他说要找人废了我。",
+    "全村的人都围在村委会门口。",
+    "她说活着也没意思了。",
+    "他拿着棍子在门口等我。",
 ];
 
 /// Fragments for generated texts: department matters, disputes, questions, numbers, harmless
@@ -349,4 +353,96 @@ fn every_written_row_in_traditional_characters_gets_the_same_decision() {
         }
     }
     assert!(converted > 500, "{converted}");
+}
+
+fn level(text: &str) -> String {
+    decide(Source::Citizen12345, text).warning_level
+}
+
+#[test]
+fn threats_said_in_other_words_are_red() {
+    for text in [
+        "他说要找人废了我",
+        "对方说再不还钱就卸我一条腿",
+        "那个租客拿着棍子在门口等我",
+        "邻居说要在我家井里下毒",
+    ] {
+        assert_eq!(
+            level(text),
+            "red",
+            "{text}: {:?}",
+            decide(Source::Police110, text)
+        );
+    }
+    let d = decide(Source::Police110, "他说要找人废了我");
+    assert!(
+        d.reasons
+            .iter()
+            .any(|r| r.contains("…\"废了\"→red(暴力威胁)")),
+        "{d:?}"
+    );
+}
+
+#[test]
+fn a_negated_warning_word_does_not_count() {
+    assert_eq!(level("对方并没有威胁我，只是合同到期不续了"), "none");
+    assert_eq!(level("他没有打人，就是欠钱不还"), "none");
+    // The same words without the negation do.
+    assert_eq!(level("他打人了，还欠钱不还"), "red");
+}
+
+#[test]
+fn crowds_without_a_number_count_when_they_act_together() {
+    assert_eq!(level("一群人围着物业办公室不让经理出来"), "red");
+    assert_eq!(level("全村的人都到镇政府门口坐着"), "orange");
+    let d = decide(Source::Citizen12345, "一群人围着物业办公室不让经理出来");
+    assert!(
+        d.reasons.iter().any(|r| r.contains("\"一群人\"约5人→red")),
+        "{d:?}"
+    );
+    // A crowd that does nothing together is a description.
+    assert_eq!(level("晚上广场上有一群人在跳舞，声音很大"), "none");
+    // Spoken numbers of people.
+    assert_eq!(level("一百来号业主在售楼部拉着横幅"), "orange");
+    assert_eq!(level("亲戚们来了十多口人，在医院走廊里闹"), "red");
+}
+
+#[test]
+fn self_harm_said_indirectly_is_red() {
+    for text in [
+        "她说活着也没意思了",
+        "他说今晚就从楼顶跳下去",
+        "来电人称已经写好了遗书",
+        "老人说准备把攒下的药一次吃完",
+    ] {
+        assert_eq!(level(text), "red", "{text}");
+    }
+}
+
+#[test]
+fn harm_to_vulnerable_people_and_repeated_quarrels_are_yellow() {
+    assert_eq!(level("继父把孩子关在门外不让回家"), "yellow");
+    assert_eq!(level("儿子儿媳对老两口不管不问"), "yellow");
+    assert_eq!(level("为了门口那块空地，我们两家三天两头吵"), "yellow");
+    assert_eq!(level("婆媳俩隔三差五就吵"), "yellow");
+}
+
+#[test]
+fn everyday_senses_of_frightening_words_stay_at_none() {
+    for text in [
+        "我在菜市场跟摊主砍价，回家发现秤不够",
+        "网上买的衣服说是跳楼价，收到货发现是旧的",
+        "商场杀价很厉害，买完第二天就降价了",
+        "今天热死了，小区停电一下午",
+        "笑死了，快递员把包裹送错了",
+        "他在家收拾东西准备搬走，押金不退",
+        "电脑要杀毒，买了把剪刀",
+    ] {
+        assert_eq!(
+            level(text),
+            "none",
+            "{text}: {:?}",
+            decide(Source::Citizen12345, text)
+        );
+    }
 }
