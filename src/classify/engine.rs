@@ -81,7 +81,6 @@ struct PatternRule {
     /// Tables of its `first` and `then` words.
     first: usize,
     then: usize,
-    except: Vec<String>,
 }
 
 /// The kinds of `[safety]` evidence, in the order the rules are checked.
@@ -128,6 +127,9 @@ struct Matches {
     terms: Vec<(usize, usize)>,
     /// Byte offsets of the numeral characters, ascending.
     numerals: Vec<usize>,
+    /// `(table, start, end)` of every counted occurrence of a `[[warning.patterns]]` word
+    /// (exceptions and negations applied), for [`Classifier::pattern_match`].
+    spans: Vec<(usize, usize, usize)>,
 }
 
 /// A term occurrence, before exceptions are applied.
@@ -190,8 +192,6 @@ pub struct Classifier {
     max_chars: usize,
     /// `[[warning.patterns]]`.
     patterns: Vec<PatternRule>,
-    /// `[warning] negations`.
-    negations: Vec<String>,
 }
 
 /// `[model]` weights, copied out of the lexicon.
@@ -356,7 +356,6 @@ impl Classifier {
                 window: p.window,
                 first,
                 then: first + 1,
-                except: p.except.clone(),
             });
         }
         if !lexicon.warning.head_counts.crowds.is_empty() {
@@ -531,7 +530,6 @@ impl Classifier {
             tuning,
             max_chars: lexicon.input.max_chars,
             patterns: pattern_rules,
-            negations: lexicon.warning.negations.clone(),
         })
     }
 
@@ -551,6 +549,7 @@ impl Classifier {
         let Matches {
             terms: matched,
             numerals,
+            spans,
         } = self.matched_terms(&text);
         // Room for every reason the decision may give: the vector is never grown.
         let mut input_reasons = Vec::with_capacity(MAX_REASONS);
@@ -728,7 +727,7 @@ impl Classifier {
             }
         }
         for p in &self.patterns {
-            if let Some((a, b)) = self.pattern_match(&text, p, &matched) {
+            if let Some((a, b)) = self.pattern_match(&text, p, &spans) {
                 level = level.min(p.level);
                 warning_reasons.push(format!(
                     "命中\"{a}\"…\"{b}\"→{}({})",
@@ -958,7 +957,14 @@ impl Classifier {
         };
         // A bit per term: each counts once, and reading the bits back gives table order.
         let mut bits = vec![0u64; self.term_of.len() / 64 + 1];
+        let mut spans = Vec::new();
         for h in hits.iter().filter(|h| !covered(h) && !negated(h)) {
+            if matches!(
+                self.tables.get(h.table).map(|t| &t.role),
+                Some(Role::Pattern)
+            ) {
+                spans.push((h.table, h.start, h.end));
+            }
             let id = self
                 .term_offset
                 .get(h.table)
@@ -983,6 +989,7 @@ impl Classifier {
         Matches {
             terms: found,
             numerals,
+            spans,
         }
     }
 
@@ -1016,55 +1023,30 @@ impl Classifier {
         None
     }
 
-    /// The first pair of words of pattern `p` near each other (see [`PatternRule`]), if both
-    /// lists matched at all: occurrences are then looked up in the text, which is rare enough
-    /// not to cost on ordinary tickets.
+    /// The first pair of words of pattern `p` near each other (see [`PatternRule`]), from the
+    /// occurrences the phrase matcher recorded (`spans`): nothing is searched again.
     fn pattern_match<'a>(
-        &'a self,
-        text: &str,
+        &self,
+        text: &'a str,
         p: &PatternRule,
-        matched: &'a [(usize, usize)],
+        spans: &[(usize, usize, usize)],
     ) -> Option<(&'a str, &'a str)> {
-        let firsts: Vec<&str> = self.terms_of(p.first, matched).collect();
-        if firsts.is_empty() {
-            return None;
-        }
-        let thens: Vec<&str> = self.terms_of(p.then, matched).collect();
-        if thens.is_empty() {
-            return None;
-        }
-        let live = |at: usize, word: &str| {
-            let end = at + word.len();
-            !self
-                .negations
-                .iter()
-                .any(|n| text[..at].ends_with(n.as_str()))
-                && !p.except.iter().any(|x| {
-                    text.match_indices(x.as_str())
-                        .any(|(xs, _)| xs <= at && xs + x.len() >= end)
-                })
-        };
-        for a in &firsts {
-            for (at, _) in text.match_indices(a).filter(|(at, w)| live(*at, w)) {
-                for b in &thens {
-                    for (bt, _) in text.match_indices(b).filter(|(bt, w)| live(*bt, w)) {
-                        let (lo_end, hi_start) = if at <= bt {
-                            (at + a.len(), bt)
-                        } else {
-                            (bt + b.len(), at)
-                        };
-                        if at == bt && a.len() == b.len() {
-                            continue;
-                        }
-                        let between = text.get(lo_end.min(hi_start)..hi_start).unwrap_or("");
-                        if between.chars().count() <= p.window
-                            && !between
-                                .chars()
-                                .any(|c| matches!(c, '。' | '!' | '?' | ';' | '\n'))
-                        {
-                            return Some((a, b));
-                        }
-                    }
+        for &(ta, a0, a1) in spans.iter().filter(|s| s.0 == p.first) {
+            for &(_, b0, b1) in spans.iter().filter(|s| s.0 == p.then) {
+                if (a0, a1) == (b0, b1) {
+                    continue;
+                }
+                let (lo_end, hi_start) = if a0 <= b0 { (a1, b0) } else { (b1, a0) };
+                let between = text.get(lo_end.min(hi_start)..hi_start).unwrap_or("");
+                // Bytes bound characters from above: most pairs are decided without counting.
+                let near = between.len() <= p.window || between.chars().count() <= p.window;
+                if near
+                    && !between
+                        .chars()
+                        .any(|c| matches!(c, '。' | '!' | '?' | ';' | '\n'))
+                {
+                    debug_assert_eq!(ta, p.first);
+                    return Some((text.get(a0..a1)?, text.get(b0..b1)?));
                 }
             }
         }

@@ -45,6 +45,20 @@
 //! terms = ["刀", "砍"]
 //! except = ["刀削面", "砍价"]
 //!
+//! [[warning.patterns]]                # a `first` word and a `then` word near each other
+//! level = "red"                       # (either order, one sentence) raise the level
+//! reason = "暴力威胁"
+//! first = ["说要", "找人"]            # an intent or a means …
+//! then = ["废了", "弄死"]             # … next to a harm
+//! window = 14                         # characters allowed between them
+//! except = ["收拾东西"]
+//!
+//! [warning]
+//! negations = ["没有", "并没有"]      # a rule's or pattern's word right after one does not count
+//!
+//! [warning.head_counts]               # (continued) crowds without a number, acting together
+//! crowds = { "一群人" = 5, "全村" = 20 }
+//!
 //! [model]                             # optional: the trained model and how much it counts
 //! path = "models/ngram-lr-2026.11-1.hlm"   # relative to the working directory; "" = none
 //! service_weight = 1.0                # × the model's service log-probabilities
