@@ -785,11 +785,30 @@ impl Classifier {
                 "没有可读的中文文本，转人工分拣".to_owned(),
             )
         } else if confidence < self.triage_below {
-            let rule = format!(
-                "置信度{confidence:.2}低于阈值{:.2}，转人工分拣",
-                self.triage_below
-            );
-            (Service::Triage, confidence, rule)
+            // A clear question about rights and duties (a `[safety] rights` word, a lawyer's
+            // question marker, a subject) is what the 12348 lawyers answer, however unsure the
+            // scores are of the rest; unless the scores lean to a mediator.
+            let rights = self
+                .tables
+                .iter()
+                .position(|t| matches!(t.role, Role::Safety(Guard::Rights)))
+                .and_then(|t| self.terms_of(t, &matched).next());
+            match rights {
+                Some(word) if category_found && evidence[0] > 0.0 && scores[0] >= scores[1] => {
+                    let rule = format!(
+                        "决定规则：明确的权利义务问题(\"{word}\")→法律咨询(置信度{confidence:.2}低于阈值{:.2}，仍交律师)",
+                        self.triage_below
+                    );
+                    (Service::LegalConsultation, confidence, rule)
+                }
+                _ => {
+                    let rule = format!(
+                        "置信度{confidence:.2}低于阈值{:.2}，转人工分拣",
+                        self.triage_below
+                    );
+                    (Service::Triage, confidence, rule)
+                }
+            }
         } else if SERVICES[top] != Service::OutOfScope {
             let rule = format!(
                 "决定规则：按证据评分→{}(置信度{confidence:.2})",

@@ -446,3 +446,16 @@ fn everyday_senses_of_frightening_words_stay_at_none() {
         );
     }
 }
+
+#[test]
+fn a_clear_question_about_rights_goes_to_a_lawyer_not_to_triage() {
+    for text in ["高空坠物砸伤人谁负责", "楼上掉下来的花盆砸伤了路人，谁负责"]
+    {
+        let d = decide(Source::Citizen12345, text);
+        assert_eq!(d.service, Service::LegalConsultation, "{text}: {d:?}");
+        assert!(!rule_of(&d).is_empty(), "{d:?}");
+    }
+    // Without a subject it is still a human's call.
+    let d = decide(Source::Citizen12345, "这个谁负责？");
+    assert_eq!(d.service, Service::Triage, "{d:?}");
+}
