@@ -400,6 +400,9 @@ pub fn evaluate(
     out
 }
 
+/// A `(gold, predicted)` label pair.
+pub type Pair = (String, String);
+
 /// `(gold, predicted)` pairs of service and of mapped category for every labelled row; with
 /// `gold_service`, every row's gold service is that one (a file of department messages).
 pub fn evaluate_pairs(
@@ -408,7 +411,7 @@ pub fn evaluate_pairs(
     default_source: Source,
     taxonomy: &[String],
     gold_service: Option<Service>,
-) -> (Vec<(String, String)>, Vec<(String, String)>) {
+) -> (Vec<Pair>, Vec<Pair>) {
     let mut service_pairs = Vec::new();
     let mut category_pairs = Vec::new();
     for r in rows {
