@@ -425,6 +425,11 @@ fn harm_to_vulnerable_people_and_repeated_quarrels_are_yellow() {
     assert_eq!(level("儿子儿媳对老两口不管不问"), "yellow");
     assert_eq!(level("为了门口那块空地，我们两家三天两头吵"), "yellow");
     assert_eq!(level("婆媳俩隔三差五就吵"), "yellow");
+    // Negotiating many times is not quarrelling many times.
+    assert_eq!(
+        level("老板拖欠工资三个月，双方多次协商未果，今天在工地吵起来了"),
+        "none"
+    );
 }
 
 #[test]
