@@ -393,10 +393,73 @@ def rows():
         yield {"text": text, "service": service, "category": category}
 
 
+# Short legal questions (issue 17), written for this project: who is liable, what compensation,
+# demolition, dismissal, debts, penalties. Real callers ask these in one line, without the
+# frames above; each is used as it is and with two short frames, all as legal consultations.
+SHORT_QUESTIONS = [
+    ("injury", "在超市滑倒摔伤了，超市要负责吗"),
+    ("injury", "小孩在学校被同学打伤了，谁来赔"),
+    ("injury", "楼上掉下来的东西砸伤了人，责任谁承担"),
+    ("injury", "被邻居家的狗咬了，狗主人要赔什么"),
+    ("injury", "在饭店吃饭被烫伤，店家有没有责任"),
+    ("injury", "朋友喝酒后出了事，一起喝酒的人要担责吗"),
+    ("injury", "帮人干活摔伤了，雇主要不要赔"),
+    ("traffic", "骑电动车被汽车撞了，对方全责能赔多少"),
+    ("traffic", "交通事故对方逃逸了，我的损失找谁"),
+    ("traffic", "借车给朋友出了事故，车主有没有责任"),
+    ("traffic", "酒驾撞伤人会判刑吗"),
+    ("labour", "公司没有理由辞退我，能拿到赔偿吗"),
+    ("labour", "试用期被开除，有没有经济补偿"),
+    ("labour", "上班路上出车祸算不算工伤"),
+    ("labour", "辞职后公司不发最后一个月工资，合法吗"),
+    ("labour", "没签劳动合同，能要双倍工资吗"),
+    ("labour", "公司拖欠工资，去哪里申请仲裁"),
+    ("labour", "加班不给加班费，怎么维权"),
+    ("demolition", "拆迁补偿太低，可以不签协议吗"),
+    ("demolition", "房子没谈好就被强拆了，能告谁"),
+    ("demolition", "征地补偿款村里不给分，怎么办"),
+    ("demolition", "拆迁时租户能拿到补偿吗"),
+    ("demolition", "宅基地上的老房子拆迁，户口迁出去的子女能分吗"),
+    ("contract_debt", "朋友借钱不还，没写欠条能起诉吗"),
+    ("contract_debt", "欠款过了五年，还能要回来吗"),
+    ("contract_debt", "给别人做了担保，要替他还钱吗"),
+    ("contract_debt", "借条上没写还款日期，什么时候能起诉"),
+    ("contract_debt", "微信转账的借款，算不算证据"),
+    ("contract_debt", "对方不履行合同，违约金怎么算"),
+    ("contract_debt", "定金和订金有什么区别，能退吗"),
+    ("criminal", "打架把对方打成轻伤，要坐牢吗"),
+    ("criminal", "被网上刷单骗了钱，能立案吗"),
+    ("criminal", "盗窃两千块钱会判多久"),
+    ("marriage_family", "离婚时对方欠的债，我要一起还吗"),
+    ("marriage_family", "父母的房子没有遗嘱，出嫁的女儿能继承吗"),
+    ("marriage_family", "孩子的抚养费一个月该给多少"),
+    ("housing_land", "房东提前收回房子，要赔违约金吗"),
+    ("housing_land", "买的房子漏水，开发商要负责修吗"),
+    ("consumer", "买到假货，能要求退一赔三吗"),
+    ("consumer", "预付卡商家跑路了，钱能要回来吗"),
+    ("medical", "手术出了问题，医院要承担什么责任"),
+    ("medical", "医疗事故的赔偿标准是怎样的"),
+    ("administrative", "被罚款了不服，怎么申请复议"),
+    ("business", "合伙人退伙，之前的债务谁承担"),
+]
+
+SHORT_FRAMES = ["{s}？", "请问{s}？", "{s}"]
+
+
+def short_rows():
+    for category, s in SHORT_QUESTIONS:
+        for frame in SHORT_FRAMES:
+            yield {
+                "text": frame.format(s=s),
+                "service": "legal_consultation",
+                "category": category,
+            }
+
+
 def main():
     out = "data/written/tickets.jsonl"
     with open(out, "w", encoding="utf-8") as f:
-        for i, r in enumerate(rows()):
+        for i, r in enumerate(list(rows()) + list(short_rows())):
             r = {"id": f"written-{i:05d}", **r}
             f.write(json.dumps(r, ensure_ascii=False) + "\n")
     print(out)

@@ -116,6 +116,12 @@ pub async fn act(
                     ActOutcome::Applied(_) => {
                         after(state, &record, action, &change, now);
                         if let Some(c) = correction {
+                            crate::metrics::classifier_correction(
+                                &record.service,
+                                &record.category,
+                                &c.service,
+                                &c.category,
+                            );
                             // A learning signal outside the county's slot, written after the
                             // change; a lost entry costs one example.
                             if let Err(e) = state.store.record_correction(id, &c, &actor.name).await
@@ -134,10 +140,16 @@ pub async fn act(
                 ActOutcome::Applied(_) => {
                     after(state, &record, action, &m.close, now);
                     finish_move(state, id, &m.plan).await?;
-                    if let Some(c) = m.correction
-                        && let Err(e) = state.store.record_correction(id, &c, &actor.name).await
-                    {
-                        tracing::warn!(error = %e, "correction not recorded");
+                    if let Some(c) = m.correction {
+                        crate::metrics::classifier_correction(
+                            &record.service,
+                            &record.category,
+                            &c.service,
+                            &c.category,
+                        );
+                        if let Err(e) = state.store.record_correction(id, &c, &actor.name).await {
+                            tracing::warn!(error = %e, "correction not recorded");
+                        }
                     }
                     return reread(state, id).await;
                 }

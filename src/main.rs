@@ -42,15 +42,34 @@ enum Command {
         #[arg(long, short)]
         config: Option<PathBuf>,
     },
-    /// Measure the classifier on labelled JSON Lines: accuracy, macro-F1, per-class
-    /// precision and recall, confusion matrices.
+    /// Measure the classifier: on labelled JSON Lines (accuracy, macro-F1, per-class precision
+    /// and recall, confusion matrices, balanced service accuracy over all files), on the danger
+    /// set (recall and false alarms per kind), and by k-fold cross-validation of the model on
+    /// its training files. How each figure is obtained: BENCHMARKS.md.
     Eval {
-        /// Labelled JSON Lines (`text`, `service`/`label_service`, `category`/`label_category`).
-        #[arg(long, required = true)]
-        data: Vec<PathBuf>,
+        /// Labelled JSON Lines (`text`, `service`/`label_service`, `category`/`label_category`);
+        /// `FILE@110` classifies the file's rows as coming from that hotline.
+        #[arg(long)]
+        data: Vec<String>,
+        /// JSON Lines whose every row is a department matter (gold `out_of_scope`); `FILE@12345`
+        /// as for `--data`.
+        #[arg(long)]
+        out_of_scope: Vec<String>,
         /// Hotline assumed for rows without a `source` of their own (12345, 110, 12348).
         #[arg(long, default_value = "12345")]
         source: String,
+        /// The danger set (`data/danger/danger.jsonl`): recall and false alarms per kind.
+        #[arg(long)]
+        danger: Vec<PathBuf>,
+        /// k-fold cross-validation on the training files below (0: none).
+        #[arg(long, default_value_t = 0)]
+        cv_folds: usize,
+        /// Training files for cross-validation, as `train --data` takes them.
+        #[arg(long)]
+        cv_data: Vec<PathBuf>,
+        /// Out-of-scope training files for cross-validation, as `train --out-of-scope`.
+        #[arg(long)]
+        cv_out_of_scope: Vec<PathBuf>,
         /// A TOML file layered over config/default.toml.
         #[arg(long, short)]
         config: Option<PathBuf>,
@@ -63,7 +82,7 @@ enum Command {
         /// JSON Lines whose every row is an out-of-scope department matter.
         #[arg(long)]
         out_of_scope: Vec<PathBuf>,
-        /// The model file to write, e.g. models/ngram-lr-2026.11-1.hlm.
+        /// The model file to write, e.g. models/ngram-lr-2026.12-1.hlm.
         #[arg(long)]
         out: PathBuf,
         /// Version recorded in every decision; defaults to the file name without extension.
@@ -181,9 +200,25 @@ fn main() -> ExitCode {
         Command::Classify { config } => classify_stdin(config),
         Command::Eval {
             data,
+            out_of_scope,
             source,
+            danger,
+            cv_folds,
+            cv_data,
+            cv_out_of_scope,
             config,
-        } => eval(config, &data, &source),
+        } => eval(
+            config,
+            EvalRequest {
+                data,
+                out_of_scope,
+                source,
+                danger,
+                cv_folds,
+                cv_data,
+                cv_out_of_scope,
+            },
+        ),
         Command::Train {
             data,
             out_of_scope,
@@ -359,25 +394,114 @@ fn classify_stdin(config: Option<PathBuf>) -> ExitCode {
     }
 }
 
-fn eval(config: Option<PathBuf>, data: &[PathBuf], source: &str) -> ExitCode {
-    let Some(source) = hotline_gateway::ticket::Source::parse(source) else {
+/// What `eval` measures (see the command's help).
+struct EvalRequest {
+    data: Vec<String>,
+    out_of_scope: Vec<String>,
+    source: String,
+    danger: Vec<PathBuf>,
+    cv_folds: usize,
+    cv_data: Vec<PathBuf>,
+    cv_out_of_scope: Vec<PathBuf>,
+}
+
+/// `FILE@SOURCE` → the file and its hotline (`default` without a suffix).
+fn file_and_source(
+    arg: &str,
+    default: hotline_gateway::ticket::Source,
+) -> Result<(PathBuf, hotline_gateway::ticket::Source), String> {
+    match arg.rsplit_once('@') {
+        Some((path, s)) => hotline_gateway::ticket::Source::parse(s)
+            .map(|source| (PathBuf::from(path), source))
+            .ok_or_else(|| format!("{arg}: the hotline after @ must be 12345, 110 or 12348")),
+        None => Ok((PathBuf::from(arg), default)),
+    }
+}
+
+fn eval(config: Option<PathBuf>, req: EvalRequest) -> ExitCode {
+    use hotline_gateway::classify::{Lexicon, Service, measure};
+    let Some(source) = hotline_gateway::ticket::Source::parse(&req.source) else {
         return fail(format!(
-            "--source must be 12345, 110 or 12348, not `{source}`"
+            "--source must be 12345, 110 or 12348, not `{}`",
+            req.source
         ));
     };
+    if req.data.is_empty()
+        && req.out_of_scope.is_empty()
+        && req.danger.is_empty()
+        && req.cv_folds == 0
+    {
+        return fail("give --data, --out-of-scope, --danger or --cv-folds");
+    }
     let (settings, c) = match load_classifier(config.as_deref()) {
         Ok(x) => x,
         Err(e) => return fail(e),
     };
-    for path in data {
-        match tools::read_rows(path) {
+    let taxonomy = &settings.classify.categories;
+    let mut all_services = Vec::new();
+    let files = req.data.iter().map(|a| (a, None)).chain(
+        req.out_of_scope
+            .iter()
+            .map(|a| (a, Some(Service::OutOfScope))),
+    );
+    for (arg, gold) in files {
+        let (path, source) = match file_and_source(arg, source) {
+            Ok(x) => x,
+            Err(e) => return fail(e),
+        };
+        let rows = match tools::read_rows(&path) {
+            Ok(rows) => rows,
+            Err(e) => return fail(e),
+        };
+        let (services, categories) = tools::evaluate_pairs(&c, &rows, source, taxonomy, gold);
+        println!("== {} (as {})", path.display(), source.as_str());
+        println!("model {}", c.model());
+        print!("{}", tools::report("service", &services));
+        if gold.is_none() {
+            print!("{}", tools::report("category (mapped labels)", &categories));
+        }
+        all_services.extend(services);
+    }
+    if !all_services.is_empty() {
+        println!(
+            "balanced service accuracy over the files above (mean recall over the gold services): {:.3}",
+            measure::balanced_accuracy(&all_services)
+        );
+    }
+    for path in &req.danger {
+        match measure::read_danger(path) {
             Ok(rows) => {
                 println!("== {}", path.display());
                 print!(
                     "{}",
-                    tools::evaluate(&c, &rows, source, &settings.classify.categories)
+                    measure::danger_report(&c, &rows, &settings.classify.warning_levels)
                 );
             }
+            Err(e) => return fail(e),
+        }
+    }
+    if req.cv_folds > 0 {
+        let lexicon = match std::fs::read_to_string(&settings.classify.lexicon)
+            .map_err(|e| format!("{}: {e}", settings.classify.lexicon.display()))
+            .and_then(|t| Lexicon::from_toml_str(&t).map_err(|e| e.to_string()))
+        {
+            Ok(l) => l,
+            Err(e) => return fail(e),
+        };
+        let cv = measure::CrossValidation {
+            train: TrainRequest {
+                data: req.cv_data,
+                out_of_scope: req.cv_out_of_scope,
+                holdout_every: 0,
+                lexicon: Some(settings.classify.lexicon.clone()),
+                options: TrainOptions::default(),
+            },
+            lexicon,
+            folds: req.cv_folds,
+            default_source: source,
+        };
+        match measure::cross_validate(&cv, &settings.classify) {
+            Ok(text) => print!("{text}"),
             Err(e) => return fail(e),
         }
     }

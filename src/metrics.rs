@@ -634,3 +634,45 @@ impl RedisSnapshot {
         metrics::gauge!(REDIS_SNAPSHOT_AGE).set(at.elapsed().as_secs_f64());
     }
 }
+
+// --- Classifier corrections (issue 17; one block, kept at the end for an easy merge) ---------
+
+/// Agents' corrections of the classifier, by the `category` the ticket had and the `kind` of
+/// change: `recategorised`, `lawyer_to_mediator`, `mediator_to_lawyer`, `other_service` (a
+/// transfer that changes both counts once for each). Divided by [`CLASSIFICATIONS`] of the same
+/// category it is the share of tickets corrected, which a retrained model should lower.
+pub const CLASSIFIER_CORRECTIONS: &str = "hotline_classifier_corrections_total";
+
+/// Counts a correction: the labels a ticket had and those an agent gave it. Labels are closed
+/// sets (configured categories, the four kinds).
+pub fn classifier_correction(
+    from_service: &str,
+    from_category: &str,
+    to_service: &str,
+    to_category: &str,
+) {
+    static DESCRIBED: std::sync::Once = std::sync::Once::new();
+    DESCRIBED.call_once(|| {
+        metrics::describe_counter!(
+            CLASSIFIER_CORRECTIONS,
+            "Agents' corrections of the classifier, by the ticket's category and kind of change"
+        );
+    });
+    let count = |kind: &'static str| {
+        metrics::counter!(
+            CLASSIFIER_CORRECTIONS,
+            "category" => from_category.to_string(),
+            "kind" => kind
+        )
+        .increment(1);
+    };
+    if from_category != to_category {
+        count("recategorised");
+    }
+    match (from_service, to_service) {
+        (a, b) if a == b => {}
+        ("legal_consultation", "mediation") => count("lawyer_to_mediator"),
+        ("mediation", "legal_consultation") => count("mediator_to_lawyer"),
+        _ => count("other_service"),
+    }
+}

@@ -93,7 +93,7 @@ async fn claim(app: &TestApp, agent: &str) -> Option<Value> {
 fn neighbour(external_id: &str) -> Value {
     let mut t = ticket(external_id);
     t["title"] = json!("邻里噪音纠纷");
-    t["text"] = json!("来电人反映楼上邻居装修噪音很大，双方多次争吵，希望调解员上门调解邻里纠纷。");
+    t["text"] = json!("来电人反映楼上邻居装修噪音很大，双方为此争吵，希望调解员上门调解邻里纠纷。");
     t["people_involved"] = json!(2);
     t
 }

@@ -182,3 +182,69 @@ fn train_writes_a_model_the_classifier_loads() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("row 1"));
 }
+
+#[test]
+fn eval_reports_the_danger_set_per_kind_and_split_and_cross_validates() {
+    let out = gateway()
+        .args(["eval", "--danger", "data/danger/danger.jsonl"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let text = String::from_utf8(out.stdout).unwrap();
+    for needle in [
+        "danger set: 115 rows",
+        "[held] threat",
+        "[tune] self_harm",
+        "[all] harmless",
+        "(traditional)",
+        "(all dangerous)",
+        "raised high",
+    ] {
+        assert!(text.contains(needle), "{needle} missing in\n{text}");
+    }
+
+    // Cross-validation on a small training file, with a department file and FILE@HOTLINE.
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("train.jsonl");
+    let oos = dir.path().join("oos.jsonl");
+    let mut rows = String::new();
+    for i in 0..6 {
+        rows.push_str(&format!(
+            "{{\"text\":\"老板拖欠工资{i}个月，请问怎么办？\",\"service\":\"legal_consultation\",\"category\":\"labour\"}}\n"
+        ));
+        rows.push_str(&format!(
+            "{{\"text\":\"邻居装修噪音{i}天，双方吵起来了，请求调解\",\"service\":\"mediation\",\"category\":\"neighbour\"}}\n"
+        ));
+    }
+    std::fs::write(&data, rows).unwrap();
+    std::fs::write(
+        &oos,
+        "{\"text\":\"路灯坏了请有关部门维修\"}\n{\"text\":\"社保卡怎么办理\"}\n{\"text\":\"公交站台太远\"}\n",
+    )
+    .unwrap();
+    let out = gateway()
+        .args(["eval", "--cv-folds", "3", "--cv-data"])
+        .arg(&data)
+        .arg("--cv-out-of-scope")
+        .arg(&oos)
+        .arg("--out-of-scope")
+        .arg(format!("{}@12345", oos.display()))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let text = String::from_utf8(out.stdout).unwrap();
+    for needle in [
+        "3-fold cross-validation",
+        "cv service: 15 rows",
+        "cv balanced service accuracy",
+        "cv category: 12 rows",
+        "balanced service accuracy over the files above",
+    ] {
+        assert!(text.contains(needle), "{needle} missing in\n{text}");
+    }
+    // Nothing to measure is a mistake, said so.
+    let out = gateway().args(["eval"]).output().unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.contains("--danger"), "{err}");
+}

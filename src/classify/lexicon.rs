@@ -45,8 +45,22 @@
 //! terms = ["刀", "砍"]
 //! except = ["刀削面", "砍价"]
 //!
+//! [[warning.patterns]]                # a `first` word and a `then` word near each other
+//! level = "red"                       # (either order, one sentence) raise the level
+//! reason = "暴力威胁"
+//! first = ["说要", "找人"]            # an intent or a means …
+//! then = ["废了", "弄死"]             # … next to a harm
+//! window = 14                         # characters allowed between them
+//! except = ["收拾东西"]
+//!
+//! [warning]
+//! negations = ["没有", "并没有"]      # a rule's or pattern's word right after one does not count
+//!
+//! [warning.head_counts]               # (continued) crowds without a number, acting together
+//! crowds = { "一群人" = 5, "全村" = 20 }
+//!
 //! [model]                             # optional: the trained model and how much it counts
-//! path = "models/ngram-lr-2026.11-1.hlm"   # relative to the working directory; "" = none
+//! path = "models/ngram-lr-2026.12-1.hlm"   # relative to the working directory; "" = none
 //! service_weight = 1.0                # × the model's service log-probabilities
 //! category_weight = 2.0               # × the model's category log-probabilities
 //! evidence_weight = 1.0               # evidence per unit of the model's log-odds margin
@@ -55,6 +69,11 @@
 //!
 //! [input]
 //! max_chars = 2000                    # characters read per field; the decision says when cut
+//!
+//! [safety]                            # optional: evidence that forbids sending a ticket back
+//! dispute = ["双方", "拖欠"]          # a dispute between parties
+//! rights = ["谁负责", "是否合法"]     # a question about rights and duties
+//! except = ["义务教育"]               # phrases inside which those words do not count
 //! ```
 //!
 //! Weights are per term rather than per tier so that a later, trained model can write the same
@@ -83,6 +102,28 @@ pub struct Lexicon {
     pub(super) model: ModelSection,
     #[serde(default)]
     pub(super) input: InputSection,
+    #[serde(default)]
+    pub(super) safety: SafetySection,
+}
+
+/// `[safety]`: the evidence that keeps a ticket from being sent back to a department.
+///
+/// Sending a ticket back (`out_of_scope`) means no lawyer or mediator ever sees it, so it needs
+/// positive evidence of a department matter (a `[service.out_of_scope]` term) and none of these:
+/// a dispute between parties (`dispute`) or a question about rights and duties (`rights`). A
+/// statistical score cannot out-vote them; the engine says in the reasons which rule decided.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct SafetySection {
+    /// Words that show two parties in a dispute (双方, 拖欠, 索赔 …).
+    #[serde(default)]
+    pub(super) dispute: Vec<String>,
+    /// Words that show a question about rights, liabilities, procedures or penalties (谁负责 …).
+    #[serde(default)]
+    pub(super) rights: Vec<String>,
+    /// Phrases inside which a `dispute` or `rights` word does not count.
+    #[serde(default)]
+    pub(super) except: Vec<String>,
 }
 
 /// `[model]`: the trained model beside the lexicon, and how much it counts.
@@ -218,6 +259,37 @@ pub(super) struct WarningSection {
     pub(super) vulnerable: Option<VulnerableParties>,
     #[serde(default)]
     pub(super) repeat: RepeatCalls,
+    /// `[[warning.patterns]]`: two kinds of words near each other (an intent and a harm).
+    #[serde(default)]
+    pub(super) patterns: Vec<WarningPattern>,
+    /// Words that, written right before a rule's or a pattern's word, cancel it (没有, 并没有 …).
+    #[serde(default)]
+    pub(super) negations: Vec<String>,
+}
+
+/// `[[warning.patterns]]`: a word of `first` and a word of `then` within `window` characters of
+/// each other, in either order and in the same sentence, raise the level to `level`.
+///
+/// Why: danger is said in many words ("说要找人废了我", "拿着棍子在门口等我"), and a list of
+/// whole phrases never ends; what is said is an intent or a means next to a harm, which two
+/// short lists cover in far more combinations than one long one.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct WarningPattern {
+    pub(super) level: String,
+    pub(super) reason: String,
+    pub(super) first: Vec<String>,
+    pub(super) then: Vec<String>,
+    /// Characters allowed between the two words.
+    #[serde(default = "default_pattern_window")]
+    pub(super) window: usize,
+    /// Phrases inside which a word of either list does not count (跳楼价).
+    #[serde(default)]
+    pub(super) except: Vec<String>,
+}
+
+fn default_pattern_window() -> usize {
+    12
 }
 
 /// `[warning.vulnerable]`: words for parties who cannot easily protect themselves (老人, 孕妇,
@@ -293,6 +365,10 @@ pub(super) struct HeadCounts {
     /// Characters searched either side of a head count for an action word.
     #[serde(default = "default_action_window")]
     pub(super) window: usize,
+    /// Words for a crowd without a number, with the head count they stand for (一群人 = 5,
+    /// 全村 = 20); they count like a number, with an action word in the same sentence.
+    #[serde(default)]
+    pub(super) crowds: BTreeMap<String, u32>,
 }
 
 fn default_action_window() -> usize {
@@ -442,6 +518,39 @@ impl Lexicon {
                 ));
             }
         }
+        for (i, p) in self.warning.patterns.iter_mut().enumerate() {
+            let key = format!("warning.patterns[{i}]");
+            if p.reason.trim().is_empty() {
+                return Err(invalid(&format!("{key}.reason"), "must not be empty"));
+            }
+            if p.first.is_empty() || p.then.is_empty() {
+                return Err(invalid(
+                    &format!("{key}.first"),
+                    "`first` and `then` must each list at least one word",
+                ));
+            }
+            p.first = plain_terms(&p.first, &format!("{key}.first"))?;
+            p.then = plain_terms(&p.then, &format!("{key}.then"))?;
+            p.except = plain_terms(&p.except, &format!("{key}.except"))?;
+        }
+        self.warning.negations = plain_terms(&self.warning.negations, "warning.negations")?;
+        let mut crowds = BTreeMap::new();
+        for (word, n) in &self.warning.head_counts.crowds {
+            let key = format!("warning.head_counts.crowds.{word}");
+            if *n == 0 {
+                return Err(invalid(&key, "must be at least 1"));
+            }
+            let norm = normalize(word).trim().to_owned();
+            if norm.is_empty() {
+                return Err(invalid(&key, "is empty"));
+            }
+            crowds.insert(norm, *n);
+        }
+        self.warning.head_counts.crowds = crowds;
+        let safety = &mut self.safety;
+        safety.dispute = plain_terms(&safety.dispute, "safety.dispute")?;
+        safety.rights = plain_terms(&safety.rights, "safety.rights")?;
+        safety.except = plain_terms(&safety.except, "safety.except")?;
         for (level, min) in &self.warning.repeat.levels {
             if *min == 0 {
                 return Err(invalid(

@@ -17,10 +17,14 @@ mod engine;
 mod features;
 mod lexicon;
 mod matcher;
+pub mod measure;
 pub mod model;
 mod normalize;
 mod t2s;
 pub mod tools;
+
+#[cfg(test)]
+mod safety_tests;
 
 use std::path::PathBuf;
 

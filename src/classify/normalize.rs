@@ -260,9 +260,39 @@ pub(crate) fn utf8_width(b0: u8) -> usize {
 }
 
 /// Whether a group-action word is within `words.window` characters of `text[start..end]`
-/// (always true when no action words are configured).
-fn acting_together(text: &str, start: usize, end: usize, words: PeopleWords<'_>) -> bool {
-    words.actions.is_empty() || near_any(text, start, end, words.actions, words.window)
+/// and in the same sentence (always true when no action words are configured).
+///
+/// The same sentence, because a number and an action word in different sentences are not one
+/// group acting ("二十多名。……堵门"), and so that a sentence added between them (a threat written
+/// into a ticket) can never lower the level a group already gave (property-tested in
+/// `classify::safety_tests`).
+pub(crate) fn acting_together(
+    text: &str,
+    start: usize,
+    end: usize,
+    words: PeopleWords<'_>,
+) -> bool {
+    if words.actions.is_empty() {
+        return true;
+    }
+    let is_end = |c: char| matches!(c, '。' | '!' | '?' | ';' | '\n');
+    let from = text[..start]
+        .char_indices()
+        .rev()
+        .find(|(_, c)| is_end(*c))
+        .map_or(0, |(i, c)| i + c.len_utf8());
+    let to = text[end..]
+        .char_indices()
+        .find(|(_, c)| is_end(*c))
+        .map_or(text.len(), |(i, _)| end + i);
+    let sentence = &text[from..to];
+    near_any(
+        sentence,
+        start - from,
+        end - from,
+        words.actions,
+        words.window,
+    )
 }
 
 /// Whether one of `words` occurs within `window` characters of `text[start..end]` (the

@@ -1,386 +1,112 @@
-//! Traditional → simplified characters: a hand-written table of the characters hotline tickets
-//! use most (326 of them), so a ticket typed in traditional characters (Hong Kong, Taiwan,
-//! older callers' phones) matches the lexicon and the model.
+//! Traditional → simplified characters, by OpenCC's character table (`TSCharacters.txt`,
+//! Apache-2.0, shipped in `data/opencc/` with its licence and origin), so a ticket typed in
+//! traditional characters (Hong Kong, Taiwan, older callers' phones) matches the lexicon and the
+//! model like its simplified form.
 //!
-//! Why not a crate: the one that covers the full OpenCC table under a licence the project can use
-//! (`fast2s`) is unmaintained and writes through raw pointers; the maintained one (`zhconv`) is
-//! GPL. One character at a time is enough here: words whose simplified form differs by context
-//! (乾/干, 後/后 in names) are rare in tickets, and a missed character only costs a lexicon hit.
+//! The table is turned into static arrays by `build.rs` at build time. Most characters of most
+//! tickets are simplified already, so the common case stays one bit test per ideograph of
+//! U+4E00–U+9FFF ([`is_traditional`]); a traditional character then costs one rank (a prefix
+//! count per 64-bit word and a `popcnt`) and one load. Characters outside that block (extension
+//! A, supplementary planes) are looked up by a binary search, on the path that is already slow.
+//!
+//! Why not a crate: the maintained crates that ship OpenCC's tables convert whole phrases with
+//! dictionaries of their own (megabytes, a segmenter, allocation per text) or are GPL (`zhconv`),
+//! and `fast2s` is unmaintained; one character at a time is enough here (words whose simplified
+//! form depends on context, 乾/干 or 著/着, are rare in tickets, and a miss only costs a lexicon
+//! hit), so the table is all that is needed.
 
-/// First and last code point of the table (all in the CJK unified block).
+include!(concat!(env!("OUT_DIR"), "/t2s_table.rs"));
+
+/// First and last code point of the table's fast block (the CJK unified ideographs).
 const LO: u32 = 0x4E00;
-const HI: u32 = 0x9FFF;
-/// Words of [`TRADITIONAL`].
-const WORDS: usize = ((HI - LO) / 64 + 1) as usize;
 
-/// One bit per ideograph: set when [`table`] maps it. Most characters are simplified already,
-/// so the common case is one bit test instead of a search through the table. Built at compile
-/// time from [`table`] itself.
-static TRADITIONAL: [u64; WORDS] = traditional();
-
-const fn traditional() -> [u64; WORDS] {
-    let mut bits = [0u64; WORDS];
-    let mut code = LO;
-    while code <= HI {
-        if let Some(c) = char::from_u32(code)
-            && table(c) as u32 != code
-        {
-            let i = code - LO;
-            bits[(i / 64) as usize] |= 1 << (i % 64);
-        }
-        code += 1;
-    }
-    bits
-}
-
-/// The simplified form of `c`, or `c` itself.
+/// The simplified form of `c` by OpenCC's table, or `c` itself.
 #[inline]
 pub(crate) fn simplify(c: char) -> char {
-    if is_traditional(c as u32) {
-        table(c)
-    } else {
-        c
+    let code = c as u32;
+    if is_traditional(code) {
+        let i = code - LO;
+        let (w, b) = ((i / 64) as usize, i % 64);
+        // `is_traditional` found the word, so these indexes exist; `c` stays as it is otherwise.
+        let below = MAIN_BITS
+            .get(w)
+            .map_or(0, |word| (word & ((1u64 << b) - 1)).count_ones());
+        let rank = MAIN_RANK.get(w).map_or(0, |r| usize::from(*r)) + below as usize;
+        return MAIN_VALUES.get(rank).copied().unwrap_or(c);
+    }
+    if code < 0x3400 || (LO..=0x9FFF).contains(&code) {
+        return c;
+    }
+    match OTHER.binary_search_by_key(&c, |(k, _)| *k) {
+        Ok(i) => OTHER[i].1,
+        Err(_) => c,
     }
 }
 
-/// Whether the code point `code` is a traditional character the table maps: one bit test,
-/// for every ideograph of every ticket.
+/// Whether the code point `code` of the block U+4E00–U+9FFF is a traditional character the
+/// table maps: one bit test, for every ideograph of every ticket.
 #[inline(always)]
 pub(crate) fn is_traditional(code: u32) -> bool {
     let i = code.wrapping_sub(LO);
-    TRADITIONAL
+    MAIN_BITS
         .get((i / 64) as usize)
         .is_some_and(|w| w >> (i % 64) & 1 == 1)
 }
 
-const fn table(c: char) -> char {
-    match c {
-        '並' => '并',
-        '來' => '来',
-        '個' => '个',
-        '們' => '们',
-        '傢' => '家',
-        '傳' => '传',
-        '債' => '债',
-        '傷' => '伤',
-        '僱' => '雇',
-        '價' => '价',
-        '償' => '偿',
-        '兒' => '儿',
-        '兩' => '两',
-        '冊' => '册',
-        '則' => '则',
-        '剋' => '克',
-        '劃' => '划',
-        '動' => '动',
-        '務' => '务',
-        '勞' => '劳',
-        '勵' => '励',
-        '區' => '区',
-        '協' => '协',
-        '員' => '员',
-        '問' => '问',
-        '單' => '单',
-        '嗎' => '吗',
-        '囑' => '嘱',
-        '國' => '国',
-        '圍' => '围',
-        '園' => '园',
-        '圖' => '图',
-        '團' => '团',
-        '執' => '执',
-        '報' => '报',
-        '場' => '场',
-        '壓' => '压',
-        '壞' => '坏',
-        '夥' => '伙',
-        '婦' => '妇',
-        '媽' => '妈',
-        '嬰' => '婴',
-        '孫' => '孙',
-        '學' => '学',
-        '實' => '实',
-        '審' => '审',
-        '寫' => '写',
-        '將' => '将',
-        '專' => '专',
-        '對' => '对',
-        '導' => '导',
-        '層' => '层',
-        '屬' => '属',
-        '島' => '岛',
-        '師' => '师',
-        '帳' => '账',
-        '幫' => '帮',
-        '幹' => '干',
-        '幾' => '几',
-        '廠' => '厂',
-        '廢' => '废',
-        '廣' => '广',
-        '廳' => '厅',
-        '後' => '后',
-        '從' => '从',
-        '復' => '复',
-        '徵' => '征',
-        '愛' => '爱',
-        '態' => '态',
-        '應' => '应',
-        '懲' => '惩',
-        '懷' => '怀',
-        '戶' => '户',
-        '損' => '损',
-        '搶' => '抢',
-        '撥' => '拨',
-        '撫' => '抚',
-        '擇' => '择',
-        '擊' => '击',
-        '擔' => '担',
-        '據' => '据',
-        '擾' => '扰',
-        '於' => '于',
-        '時' => '时',
-        '書' => '书',
-        '會' => '会',
-        '東' => '东',
-        '條' => '条',
-        '業' => '业',
-        '極' => '极',
-        '構' => '构',
-        '樓' => '楼',
-        '標' => '标',
-        '樣' => '样',
-        '機' => '机',
-        '權' => '权',
-        '歲' => '岁',
-        '歷' => '历',
-        '殘' => '残',
-        '殺' => '杀',
-        '毆' => '殴',
-        '氣' => '气',
-        '汙' => '污',
-        '沒' => '没',
-        '淨' => '净',
-        '準' => '准',
-        '溫' => '温',
-        '滲' => '渗',
-        '漁' => '渔',
-        '潔' => '洁',
-        '濕' => '湿',
-        '濟' => '济',
-        '灣' => '湾',
-        '災' => '灾',
-        '為' => '为',
-        '無' => '无',
-        '熱' => '热',
-        '燈' => '灯',
-        '燒' => '烧',
-        '營' => '营',
-        '爭' => '争',
-        '爺' => '爷',
-        '牆' => '墙',
-        '獄' => '狱',
-        '獎' => '奖',
-        '獲' => '获',
-        '現' => '现',
-        '環' => '环',
-        '產' => '产',
-        '當' => '当',
-        '療' => '疗',
-        '發' => '发',
-        '盜' => '盗',
-        '監' => '监',
-        '盤' => '盘',
-        '眾' => '众',
-        '碼' => '码',
-        '禍' => '祸',
-        '禮' => '礼',
-        '稅' => '税',
-        '種' => '种',
-        '稱' => '称',
-        '窮' => '穷',
-        '竊' => '窃',
-        '簽' => '签',
-        '糧' => '粮',
-        '糾' => '纠',
-        '紀' => '纪',
-        '約' => '约',
-        '紅' => '红',
-        '級' => '级',
-        '紛' => '纷',
-        '結' => '结',
-        '絡' => '络',
-        '給' => '给',
-        '經' => '经',
-        '綠' => '绿',
-        '維' => '维',
-        '網' => '网',
-        '線' => '线',
-        '縣' => '县',
-        '繼' => '继',
-        '續' => '续',
-        '罰' => '罚',
-        '罵' => '骂',
-        '羣' => '群',
-        '義' => '义',
-        '聲' => '声',
-        '職' => '职',
-        '聽' => '听',
-        '臺' => '台',
-        '與' => '与',
-        '興' => '兴',
-        '舉' => '举',
-        '萬' => '万',
-        '藍' => '蓝',
-        '藥' => '药',
-        '處' => '处',
-        '號' => '号',
-        '術' => '术',
-        '衛' => '卫',
-        '衝' => '冲',
-        '裏' => '里',
-        '補' => '补',
-        '裝' => '装',
-        '裡' => '里',
-        '襲' => '袭',
-        '見' => '见',
-        '規' => '规',
-        '親' => '亲',
-        '覺' => '觉',
-        '訂' => '订',
-        '記' => '记',
-        '訟' => '讼',
-        '訪' => '访',
-        '許' => '许',
-        '訴' => '诉',
-        '診' => '诊',
-        '註' => '注',
-        '詐' => '诈',
-        '評' => '评',
-        '詢' => '询',
-        '試' => '试',
-        '話' => '话',
-        '該' => '该',
-        '誌' => '志',
-        '認' => '认',
-        '誤' => '误',
-        '說' => '说',
-        '課' => '课',
-        '調' => '调',
-        '談' => '谈',
-        '請' => '请',
-        '論' => '论',
-        '諮' => '咨',
-        '講' => '讲',
-        '證' => '证',
-        '識' => '识',
-        '議' => '议',
-        '護' => '护',
-        '讀' => '读',
-        '變' => '变',
-        '讓' => '让',
-        '豬' => '猪',
-        '貓' => '猫',
-        '貧' => '贫',
-        '貨' => '货',
-        '貫' => '贯',
-        '責' => '责',
-        '買' => '买',
-        '貸' => '贷',
-        '費' => '费',
-        '貼' => '贴',
-        '資' => '资',
-        '賓' => '宾',
-        '賠' => '赔',
-        '賣' => '卖',
-        '質' => '质',
-        '賬' => '账',
-        '賭' => '赌',
-        '購' => '购',
-        '贍' => '赡',
-        '贏' => '赢',
-        '車' => '车',
-        '輛' => '辆',
-        '輸' => '输',
-        '轉' => '转',
-        '辦' => '办',
-        '辯' => '辩',
-        '農' => '农',
-        '這' => '这',
-        '連' => '连',
-        '進' => '进',
-        '運' => '运',
-        '過' => '过',
-        '達' => '达',
-        '遞' => '递',
-        '遠' => '远',
-        '適' => '适',
-        '遷' => '迁',
-        '選' => '选',
-        '遺' => '遗',
-        '還' => '还',
-        '邊' => '边',
-        '鄉' => '乡',
-        '鄰' => '邻',
-        '醫' => '医',
-        '銀' => '银',
-        '銷' => '销',
-        '鋼' => '钢',
-        '錄' => '录',
-        '錢' => '钱',
-        '錯' => '错',
-        '錶' => '表',
-        '鎖' => '锁',
-        '鎮' => '镇',
-        '鐘' => '钟',
-        '鐵' => '铁',
-        '鑑' => '鉴',
-        '鑒' => '鉴',
-        '鑰' => '钥',
-        '長' => '长',
-        '門' => '门',
-        '開' => '开',
-        '間' => '间',
-        '關' => '关',
-        '陸' => '陆',
-        '陽' => '阳',
-        '隊' => '队',
-        '際' => '际',
-        '險' => '险',
-        '隻' => '只',
-        '雖' => '虽',
-        '雞' => '鸡',
-        '離' => '离',
-        '難' => '难',
-        '雲' => '云',
-        '電' => '电',
-        '響' => '响',
-        '須' => '须',
-        '頭' => '头',
-        '頻' => '频',
-        '題' => '题',
-        '額' => '额',
-        '願' => '愿',
-        '風' => '风',
-        '飯' => '饭',
-        '飲' => '饮',
-        '養' => '养',
-        '餘' => '余',
-        '館' => '馆',
-        '駕' => '驾',
-        '駛' => '驶',
-        '騙' => '骗',
-        '體' => '体',
-        '鬥' => '斗',
-        '鬧' => '闹',
-        '魚' => '鱼',
-        '鴨' => '鸭',
-        '麵' => '面',
-        '麼' => '么',
-        '麽' => '么',
-        '黃' => '黄',
-        '點' => '点',
-        '齡' => '龄',
-        '闆' => '板',
-        _ => c,
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const OPENCC: &str = include_str!("../../data/opencc/TSCharacters.txt");
+
+    /// Every `(key, first candidate)` of OpenCC's table.
+    fn table() -> Vec<(char, char)> {
+        OPENCC
+            .lines()
+            .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+            .map(|l| {
+                let (k, v) = l.split_once('\t').unwrap();
+                let first = v.split(' ').find(|x| !x.is_empty()).unwrap();
+                (k.chars().next().unwrap(), first.chars().next().unwrap())
+            })
+            .collect()
+    }
+
+    #[test]
+    fn every_character_of_the_opencc_table_converts() {
+        let table = table();
+        assert!(table.len() > 4_000, "{}", table.len());
+        let mut changed = 0;
+        for (k, v) in &table {
+            assert_eq!(simplify(*k), *v, "{k} (U+{:04X})", *k as u32);
+            if k != v {
+                changed += 1;
+            }
+        }
+        // The old hand-written table had 326 characters.
+        assert!(changed > 3_000, "{changed}");
+    }
+
+    #[test]
+    fn the_characters_the_old_table_missed_convert() {
+        let traditional = "佔傭嚇寵揚斷棄歸終繫聯脅視討負賃輕辭違騷";
+        let simplified = "占佣吓宠扬断弃归终系联胁视讨负赁轻辞违骚";
+        let got: String = traditional.chars().map(simplify).collect();
+        assert_eq!(got, simplified);
+    }
+
+    #[test]
+    fn simplified_and_other_characters_stay_as_they_are() {
+        for c in "老公家暴我想离婚他威胁我说要轻生，。abc123🤔　".chars() {
+            assert_eq!(simplify(c), c, "{c}");
+        }
+    }
+
+    #[test]
+    fn the_bit_set_agrees_with_the_conversion() {
+        for code in 0x4E00..=0x9FFF_u32 {
+            let c = char::from_u32(code).unwrap();
+            assert_eq!(is_traditional(code), simplify(c) != c, "U+{code:04X}");
+        }
     }
 }

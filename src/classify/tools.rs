@@ -178,12 +178,26 @@ pub fn train_from_files(
     req: &TrainRequest,
     settings: &ClassifySettings,
 ) -> Result<(LinearModel, Vec<String>), String> {
+    train_without_fold(req, settings, None)
+}
+
+/// [`train_from_files`] leaving out one fold of `k`: with `Some((k, f))` the rows whose number
+/// in their file is `f` modulo `k` are not trained on (cross-validation, [`super::measure`]).
+pub fn train_without_fold(
+    req: &TrainRequest,
+    settings: &ClassifySettings,
+    fold: Option<(usize, usize)>,
+) -> Result<(LinearModel, Vec<String>), String> {
+    let held_out = |i: usize| fold.is_some_and(|(k, f)| k > 0 && i % k == f);
     let mut examples = Vec::new();
     let mut summary = Vec::new();
     let service_index = |s: &str| MODEL_SERVICES.iter().position(|x| *x == s);
     for path in &req.data {
         let rows = read_rows(path)?;
         for (i, r) in rows.iter().enumerate() {
+            if held_out(i) {
+                continue;
+            }
             let s = r
                 .service
                 .as_deref()
@@ -213,7 +227,7 @@ pub fn train_from_files(
         let rows = read_rows(path)?;
         let mut used = 0;
         for (i, r) in rows.iter().enumerate() {
-            if req.holdout_every > 0 && i % req.holdout_every == 0 {
+            if (req.holdout_every > 0 && i % req.holdout_every == 0) || held_out(i) {
                 continue;
             }
             used += 1;
@@ -259,7 +273,7 @@ pub fn train_from_files(
 }
 
 /// The text a model sees, exactly as the classifier builds it.
-fn example_text(r: &LabelledRow) -> String {
+pub(super) fn example_text(r: &LabelledRow) -> String {
     format!(
         "{}\n{}",
         normalize(r.title.as_deref().unwrap_or("")),
@@ -287,7 +301,7 @@ impl Prf {
     }
 }
 
-fn ratio(a: usize, b: usize) -> f64 {
+pub(super) fn ratio(a: usize, b: usize) -> f64 {
     if b == 0 { 0.0 } else { a as f64 / b as f64 }
 }
 
@@ -379,6 +393,25 @@ pub fn evaluate(
     default_source: Source,
     taxonomy: &[String],
 ) -> String {
+    let (service_pairs, category_pairs) = evaluate_pairs(c, rows, default_source, taxonomy, None);
+    let mut out = format!("model {}\n", c.model());
+    out.push_str(&report("service", &service_pairs));
+    out.push_str(&report("category (mapped labels)", &category_pairs));
+    out
+}
+
+/// A `(gold, predicted)` label pair.
+pub type Pair = (String, String);
+
+/// `(gold, predicted)` pairs of service and of mapped category for every labelled row; with
+/// `gold_service`, every row's gold service is that one (a file of department messages).
+pub fn evaluate_pairs(
+    c: &Classifier,
+    rows: &[LabelledRow],
+    default_source: Source,
+    taxonomy: &[String],
+    gold_service: Option<Service>,
+) -> (Vec<Pair>, Vec<Pair>) {
     let mut service_pairs = Vec::new();
     let mut category_pairs = Vec::new();
     for r in rows {
@@ -394,21 +427,19 @@ pub fn evaluate(
             people_involved: None,
             prior_calls: 0,
         });
-        if let Some(s) = r.service.as_deref().and_then(Service::parse) {
+        if let Some(s) = gold_service.or_else(|| r.service.as_deref().and_then(Service::parse)) {
             service_pairs.push((s.as_str().to_owned(), d.service.as_str().to_owned()));
         }
-        if let Some(g) = r
-            .category
-            .as_deref()
-            .and_then(|g| map_category(g, taxonomy))
+        if gold_service.is_none()
+            && let Some(g) = r
+                .category
+                .as_deref()
+                .and_then(|g| map_category(g, taxonomy))
         {
             category_pairs.push((g, d.category.clone()));
         }
     }
-    let mut out = format!("model {}\n", c.model());
-    out.push_str(&report("service", &service_pairs));
-    out.push_str(&report("category (mapped labels)", &category_pairs));
-    out
+    (service_pairs, category_pairs)
 }
 
 #[cfg(test)]
