@@ -1224,12 +1224,13 @@ fn service_zh(s: Service) -> &'static str {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     const SHIPPED: &str = include_str!("../../config/lexicon.toml");
 
-    fn settings() -> ClassifySettings {
+    /// The shipped taxonomy and scale as the classifier's unit tests use them.
+    pub(crate) fn settings() -> ClassifySettings {
         ClassifySettings {
             lexicon: "config/lexicon.toml".into(),
             categories: [

@@ -7,41 +7,12 @@
 
 use proptest::prelude::*;
 
-use super::{Classifier, ClassifySettings, Decision, Lexicon, Service};
+use super::engine::tests::settings;
+use super::{Classifier, Decision, Lexicon, Service};
 use crate::ticket::{Source, TicketText};
 
 const SHIPPED: &str = include_str!("../../config/lexicon.toml");
 const WRITTEN: &str = include_str!("../../data/written/tickets.jsonl");
-
-fn settings() -> ClassifySettings {
-    ClassifySettings {
-        lexicon: "config/lexicon.toml".into(),
-        categories: [
-            "marriage_family",
-            "neighbour",
-            "housing_land",
-            "demolition",
-            "contract_debt",
-            "business",
-            "injury",
-            "labour",
-            "consumer",
-            "medical",
-            "traffic",
-            "property_mgmt",
-            "environment",
-            "criminal",
-            "administrative",
-            "other",
-        ]
-        .map(String::from)
-        .to_vec(),
-        warning_levels: ["orange", "red", "yellow", "none"]
-            .map(String::from)
-            .to_vec(),
-        triage_below: 0.5,
-    }
-}
 
 fn classifier() -> &'static Classifier {
     static C: std::sync::OnceLock<Classifier> = std::sync::OnceLock::new();
