@@ -1,6 +1,8 @@
-//! The `ceiling` scenario: the gateway's own `ingest.lua`, called with EVALSHA straight at Redis
-//! with arguments of the same shape and size as the gateway's. No HTTP, no JSON parsing, no
-//! classifier: what is left is the physical limit of one atomic ticket registration here.
+//! The `ceiling` scenario: the gateway's own intake scripts, `reserve.lua` (the key bound to its
+//! county, in the key's own slot) and then `ingest.lua` (in the county's slot), called with
+//! EVALSHA straight at Redis with arguments of the same shape and size as the gateway's, the
+//! second only once the first has answered, as the gateway must. No HTTP, no JSON parsing, no
+//! classifier: what is left is the physical limit of one ticket registration here.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -21,6 +23,12 @@ use crate::verify::Ack;
 pub const INGEST_LUA: &str = concat!(
     include_str!("../../src/queues/lua/lib.lua"),
     include_str!("../../src/queues/lua/ingest.lua")
+);
+
+/// The gateway's reservation script (step one of intake), compiled in from its source.
+pub const RESERVE_LUA: &str = concat!(
+    include_str!("../../src/queues/lua/lib.lua"),
+    include_str!("../../src/queues/lua/reserve.lua")
 );
 
 /// How many distinct ticket bodies to pre-build; calls cycle through them.
@@ -74,7 +82,9 @@ pub struct Call {
     external_id: String,
     /// Queue the script must put it in (checked against the reply).
     queue: String,
-    /// The EVALSHA command.
+    /// The EVALSHA of `reserve.lua`, sent first.
+    reserve: redis::Cmd,
+    /// The EVALSHA of `ingest.lua`, sent once the reservation answered `ok`.
     cmd: redis::Cmd,
 }
 
@@ -82,8 +92,10 @@ pub struct Call {
 pub struct Workload {
     /// Ticket templates.
     pool: Vec<Template>,
-    /// SHA-1 of the script, as SCRIPT LOAD returns it.
+    /// SHA-1 of the ingest script, as SCRIPT LOAD returns it.
     sha: String,
+    /// SHA-1 of the reservation script.
+    reserve_sha: String,
     /// Distinguishes this run's external ids.
     run: String,
 }
@@ -257,17 +269,24 @@ impl Workload {
             .query_async(conn)
             .await
             .context("SCRIPT LOAD ingest.lua")?;
+        let reserve_sha: String = redis::cmd("SCRIPT")
+            .arg("LOAD")
+            .arg(RESERVE_LUA)
+            .query_async(conn)
+            .await
+            .context("SCRIPT LOAD reserve.lua")?;
         Ok(Workload {
             pool,
             sha,
+            reserve_sha,
             run: run.to_string(),
         })
     }
 
-    /// The EVALSHA of one new ticket: 4 keys and 26 arguments, as in `Store::ingest`'s second
-    /// step (its first, `reserve.lua` in the key's own slot, and the pre-upgrade key, a fifth key
-    /// and 27th argument the script does without, are left out: this measures the county's
-    /// script), key named in the load partner's key space: SLA
+    /// The two EVALSHAs of one new ticket, as `Store::ingest` sends them: `reserve.lua` (1 key,
+    /// 3 arguments), then `ingest.lua` with 4 keys and 26 arguments (the pre-upgrade key, a fifth
+    /// key and 27th argument the script does without, is left out), keys named in the load
+    /// partner's key space: SLA
     /// clocks and timers, the region path, the caller key and the linking window, and the
     /// enqueue time and origin of a ticket moved from another county (none here) included (an
     /// older script that reads fewer ignores the rest). This list is a copy: when `ingest.lua`
@@ -281,6 +300,17 @@ impl Workload {
         let prefix = format!("hl:{{{}}}:", t.county);
         let (queue, band) = route(t.service, t.category, t.level, t.county);
         let (clocks, timers) = sla_args(t, now_ms());
+        let mut reserve = redis::cmd("EVALSHA");
+        reserve
+            .arg(&self.reserve_sha)
+            .arg(1)
+            .arg(format!(
+                "hl:{{idem:p.partner-load:{}:{external_id}}}",
+                t.source
+            ))
+            .arg(t.county)
+            .arg(&hash)
+            .arg(IDEMPOTENCY_TTL_SECS);
         let mut cmd = redis::cmd("EVALSHA");
         cmd.arg(&self.sha)
             .arg(4)
@@ -321,6 +351,7 @@ impl Workload {
             source: t.source,
             external_id,
             queue,
+            reserve,
             cmd,
         }
     }
@@ -403,7 +434,19 @@ pub async fn concurrent(
                 }
                 let call = work.call(&mut rng, task, n);
                 let t0 = Instant::now();
-                let reply: redis::RedisResult<Vec<String>> = call.cmd.query_async(&mut conn).await;
+                let reserved: redis::RedisResult<Vec<String>> =
+                    call.reserve.query_async(&mut conn).await;
+                let reply: redis::RedisResult<Vec<String>> = match reserved {
+                    Ok(r) if r.first().map(String::as_str) == Some("ok") => {
+                        call.cmd.query_async(&mut conn).await
+                    }
+                    Ok(_) => {
+                        rec.latency(t0.elapsed());
+                        rec.error("reserve_elsewhere");
+                        continue;
+                    }
+                    Err(e) => Err(e),
+                };
                 rec.latency(t0.elapsed());
                 match reply {
                     Ok(reply) => match ack_of(call, &reply) {
@@ -448,16 +491,37 @@ pub async fn pipelined(
                 if first >= limits.max_calls {
                     break;
                 }
+                let mut reservations = redis::pipe();
                 let mut pipe = redis::pipe();
                 let mut calls = Vec::with_capacity(depth);
                 for i in 0..depth as u64 {
                     let mut call = work.call(&mut rng, task, first + i);
+                    reservations
+                        .add_command(std::mem::replace(&mut call.reserve, redis::Cmd::new()));
                     pipe.add_command(std::mem::replace(&mut call.cmd, redis::Cmd::new()));
                     calls.push(call);
                 }
+                // The ingests go only once every reservation answered (new keys: all `ok`),
+                // as the gateway sends step two only after step one.
                 let t0 = Instant::now();
-                let replies: redis::RedisResult<Vec<redis::Value>> =
-                    pipe.query_async(&mut conn).await;
+                let reserved: redis::RedisResult<Vec<Vec<String>>> =
+                    reservations.query_async(&mut conn).await;
+                let replies: redis::RedisResult<Vec<redis::Value>> = match reserved {
+                    Ok(r)
+                        if r.iter()
+                            .all(|r| r.first().map(String::as_str) == Some("ok")) =>
+                    {
+                        pipe.query_async(&mut conn).await
+                    }
+                    Ok(_) => {
+                        rec.latency(t0.elapsed());
+                        for _ in 0..depth {
+                            rec.error("reserve_elsewhere");
+                        }
+                        continue;
+                    }
+                    Err(e) => Err(e),
+                };
                 rec.latency(t0.elapsed());
                 match replies {
                     Ok(replies) => {
