@@ -5,8 +5,8 @@
 
 mod support;
 
-use serde_json::{Value, json};
-use support::{PARTNER, RedisServer, SUPERVISOR, TestApp, ticket};
+use serde_json::json;
+use support::{PARTNER, RedisServer, SUPERVISOR, TestApp, act, create_ticket, ticket};
 
 fn value(text: &str, series: &str) -> Option<f64> {
     text.lines()
@@ -23,33 +23,30 @@ async fn corrections_are_counted_by_category_and_kind() {
     for i in 0..2 {
         let mut t = ticket(&format!("CM-{i}"));
         t["caller"]["phone"] = json!(format!("1391234800{i}"));
-        let v: Value = app
-            .post("/v1/tickets", PARTNER, &t)
-            .await
-            .json()
-            .await
-            .expect("json");
+        let v = create_ticket(&app, PARTNER, &t).await;
         assert_eq!(v["classification"]["service"], "mediation", "{v}");
         assert_eq!(v["classification"]["category"], "labour", "{v}");
         ids.push(v["id"].as_str().expect("id").to_owned());
     }
     // One moved from a mediator to a lawyer, one re-categorised (same service).
-    let res = app
-        .post(
-            &format!("/v1/tickets/{}/transfer", ids[0]),
-            SUPERVISOR,
-            &json!({"service": "legal_consultation", "reason": "只想咨询劳动仲裁程序"}),
-        )
-        .await;
-    assert_eq!(res.status(), 200);
-    let res = app
-        .post(
-            &format!("/v1/tickets/{}/transfer", ids[1]),
-            SUPERVISOR,
-            &json!({"category": "contract_debt", "reason": "其实是借款纠纷"}),
-        )
-        .await;
-    assert_eq!(res.status(), 200);
+    let (status, _) = act(
+        &app,
+        &ids[0],
+        "transfer",
+        SUPERVISOR,
+        json!({"service": "legal_consultation", "reason": "只想咨询劳动仲裁程序"}),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (status, _) = act(
+        &app,
+        &ids[1],
+        "transfer",
+        SUPERVISOR,
+        json!({"category": "contract_debt", "reason": "其实是借款纠纷"}),
+    )
+    .await;
+    assert_eq!(status, 200);
 
     let text = app.get("/metrics", "").await.text().await.expect("text");
     let series = |kind: &str| {
