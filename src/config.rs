@@ -35,6 +35,8 @@ pub struct Settings {
     pub http: HttpSettings,
     /// Where Redis is, or how to start one.
     pub redis: RedisSettings,
+    /// The case archive (PostgreSQL): where it is, when tickets move there, retention.
+    pub archive: crate::archive::ArchiveSettings,
     /// Limits on what partners and consoles may send.
     pub intake: IntakeSettings,
     /// The taxonomy, warning scale and lexicon.
@@ -212,6 +214,7 @@ impl Settings {
             ));
         }
         self.redis.local.validate()?;
+        self.archive.validate()?;
         self.intake.validate()?;
         self.classify.validate()?;
         self.routing.validate(&self.classify)?;

@@ -4,6 +4,7 @@
 //! finished here, by the request that closed the ticket or, after a crash, by any gateway.
 
 use crate::auth::Principal;
+use crate::case::CaseFile;
 use crate::lifecycle::{
     Action, ActionRequest, Change, Decision, Facts, LiveRules, MovePlan, Refusal, Rules,
     TicketRecord, decide,
@@ -25,6 +26,9 @@ pub enum HandlingError {
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The case archive failed (reading or reopening an archived ticket).
+    #[error(transparent)]
+    Archive(#[from] crate::archive::ArchiveError),
 }
 
 /// What a carried-out action left.
@@ -64,12 +68,22 @@ pub fn rules<'a>(state: &'a AppState, sla: &'a SlaConfig) -> Rules<'a> {
 }
 
 /// Reads a ticket the caller may see: not found, or forbidden outside its regions, or (for a
-/// partner) a ticket it did not send.
+/// partner) a ticket it did not send. A ticket no longer in Redis is read from the case
+/// archive, so reads look the same before and after archiving.
 pub async fn readable(
     state: &AppState,
     actor: &Principal,
     id: &str,
 ) -> Result<TicketRecord, HandlingError> {
+    Ok(readable_found(state, actor, id).await?.0)
+}
+
+/// As [`readable`], with the case file when the ticket was read from the archive.
+async fn readable_found(
+    state: &AppState,
+    actor: &Principal,
+    id: &str,
+) -> Result<(TicketRecord, Option<CaseFile>), HandlingError> {
     let county = crate::queues::county_of(id).ok_or_else(|| not_found(id))?;
     if !actor.covers(county) {
         return Err(Refusal::Forbidden(format!(
@@ -78,13 +92,53 @@ pub async fn readable(
         ))
         .into());
     }
-    let record = state.store.ticket(id).await?.ok_or_else(|| not_found(id))?;
+    let (record, case) = read_any(state, id).await?.ok_or_else(|| not_found(id))?;
     if actor.role == crate::auth::Role::Partner && record.sender.as_deref() != Some(&actor.name) {
         return Err(
             Refusal::Forbidden(format!("ticket `{id}` was not sent by `{}`", actor.name)).into(),
         );
     }
-    Ok(record)
+    Ok((record, case))
+}
+
+/// A ticket from Redis, else from the case archive (with its case file); `None` when neither
+/// has it. The archive is asked only when Redis has no such ticket.
+pub async fn read_any(
+    state: &AppState,
+    id: &str,
+) -> Result<Option<(TicketRecord, Option<CaseFile>)>, HandlingError> {
+    if let Some(record) = state.store.ticket(id).await? {
+        return Ok(Some((record, None)));
+    }
+    let Some(case) = state.archive.get(id).await? else {
+        return Ok(None);
+    };
+    let record = crate::queues::record_of_case(&case)?;
+    Ok(Some((record, Some(case))))
+}
+
+/// A page of a ticket's history (`limit` events from `offset`) and how many there are, from
+/// Redis, else from the case archive; `None` when neither has the ticket.
+pub async fn history_page(
+    state: &AppState,
+    id: &str,
+    offset: u64,
+    limit: u64,
+) -> Result<Option<(Vec<String>, u64)>, HandlingError> {
+    if let Some(page) = state.store.history(id, offset, limit).await? {
+        return Ok(Some(page));
+    }
+    let Some(case) = state.archive.get(id).await? else {
+        return Ok(None);
+    };
+    let page = case
+        .history
+        .iter()
+        .skip(usize::try_from(offset).unwrap_or(usize::MAX))
+        .take(usize::try_from(limit).unwrap_or(usize::MAX))
+        .map(serde_json::Value::to_string)
+        .collect();
+    Ok(Some((page, case.history.len() as u64)))
 }
 
 /// Carries out `action` on ticket `id` for `actor`.
@@ -97,7 +151,7 @@ pub async fn act(
 ) -> Result<Done, HandlingError> {
     request.validate(action, &state.settings.classify.categories)?;
     for _ in 0..ATTEMPTS {
-        let record = readable(state, actor, id).await?;
+        let (record, case) = readable_found(state, actor, id).await?;
         let facts = facts(&state.store, &record, action).await?;
         let sla = state.sla.current();
         let now = state.store.now_ms();
@@ -112,6 +166,11 @@ pub async fn act(
         )?;
         match decision {
             Decision::Write { change, correction } => {
+                // An archived ticket (a reopen) comes back to Redis first, as it was archived,
+                // and the change is written on it like on any other.
+                if let Some(case) = &case {
+                    state.store.restore_case(case).await?;
+                }
                 match state.store.act(id, &change, None).await? {
                     ActOutcome::Applied(_) => {
                         after(state, &record, action, &change, now);
@@ -133,6 +192,8 @@ pub async fn act(
                     }
                     ActOutcome::Stale => continue,
                     ActOutcome::StaleLease => return Err(stale_lease(id, request)),
+                    // Archived again between the restore and the write: read it again.
+                    ActOutcome::Missing if case.is_some() => continue,
                     ActOutcome::Missing => return Err(not_found(id)),
                 }
             }
@@ -298,6 +359,7 @@ pub async fn finish_move(
     };
     let new_id = match state.store.ingest(&new).await? {
         IngestOutcome::Created(s) | IngestOutcome::Existing(s) => s.id,
+        IngestOutcome::Archived(id) => id,
         // The move's key holds one ticket; a conflict names it (the plan's content is fixed).
         IngestOutcome::Conflict { id: Some(id), .. } => id,
         IngestOutcome::Conflict { id: None, county } => {

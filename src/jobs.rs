@@ -59,6 +59,10 @@ pub fn start(state: &Arc<AppState>, stop: &watch::Receiver<bool>) -> Jobs {
             tokio::spawn(housekeeping(Arc::clone(state), stop.clone())),
         ),
         (
+            "archiving",
+            tokio::spawn(archiving(Arc::clone(state), stop.clone())),
+        ),
+        (
             "reload on SIGHUP",
             tokio::spawn(reload_on_sighup(Arc::clone(state), stop.clone())),
         ),
@@ -341,6 +345,114 @@ async fn housekeeping(state: Arc<AppState>, mut stop: watch::Receiver<bool>) {
             Ok(n) => tracing::info!(finished = n, "interrupted moves finished"),
             Err(e) => tracing::warn!(error = %e, "interrupted moves not finished yet"),
         }
+    }
+}
+
+/// How often an idle archiving job checks that the archive answers, for `hotline_archive_up`.
+const ARCHIVE_PING: Duration = Duration::from_secs(10);
+
+/// Moves ended tickets to the case archive, county by county, every `archive.interval_ms`
+/// (`archiving`). A failure is logged when it starts and when it ends, not at every pass.
+async fn archiving(state: Arc<AppState>, mut stop: watch::Receiver<bool>) {
+    let settings = &state.settings.archive;
+    let token = format!("{}-{:016x}", std::process::id(), fastrand::u64(..));
+    let mut failing: Option<&'static str> = None;
+    let mut pinged = std::time::Instant::now();
+    let mut indexed = false;
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(crate::archiving::interval(settings)) => {}
+            _ = stop.changed() => {}
+        }
+        if *stop.borrow() {
+            break;
+        }
+        let counties = match state.all_counties().await {
+            Ok(c) => c,
+            Err(e) => {
+                report_failure(&mut failing, "store", &e.to_string());
+                continue;
+            }
+        };
+        if !indexed {
+            match crate::archiving::index_old_tickets(&state.store, &counties).await {
+                Ok(()) => indexed = true,
+                Err(e) => {
+                    report_failure(&mut failing, "store", &e.to_string());
+                    continue;
+                }
+            }
+        }
+        let due = match crate::archiving::due_counties(
+            &state.store,
+            settings,
+            &counties,
+            state.store.now_ms(),
+        )
+        .await
+        {
+            Ok(due) => due,
+            Err(e) => {
+                report_failure(&mut failing, "store", &e.to_string());
+                continue;
+            }
+        };
+        let mut used_archive = false;
+        let mut failed = false;
+        for county in &due {
+            let now = state.store.now_ms();
+            match crate::archiving::archive_county(
+                &state.store,
+                &state.archive,
+                settings,
+                county,
+                &token,
+                now,
+            )
+            .await
+            {
+                Ok(r) => used_archive |= r.archived > 0,
+                Err(crate::archiving::ArchivingError::Archive(e)) => {
+                    crate::metrics::archive_up(false);
+                    report_failure(&mut failing, "archive", &e.to_string());
+                    failed = true;
+                    break;
+                }
+                Err(crate::archiving::ArchivingError::Store(e)) => {
+                    report_failure(&mut failing, "store", &e.to_string());
+                    failed = true;
+                    break;
+                }
+            }
+        }
+        if failed {
+            continue;
+        }
+        if !used_archive && pinged.elapsed() >= ARCHIVE_PING {
+            pinged = std::time::Instant::now();
+            if let Err(e) = state.archive.ping().await {
+                crate::metrics::archive_up(false);
+                report_failure(&mut failing, "archive", &e.to_string());
+                continue;
+            }
+        }
+        crate::metrics::archive_up(true);
+        if let Some(cause) = failing.take() {
+            tracing::info!(cause, "archiving works again");
+        }
+    }
+}
+
+/// Counts a failed archiving pass and logs it when failures start (or change cause).
+fn report_failure(failing: &mut Option<&'static str>, cause: &'static str, error: &str) {
+    crate::metrics::archive_failed(cause);
+    if *failing != Some(cause) {
+        tracing::warn!(
+            cause,
+            error,
+            "archiving stopped: ended tickets wait in Redis"
+        );
+        *failing = Some(cause);
     }
 }
 

@@ -23,8 +23,11 @@
 
 pub mod agents;
 pub mod api;
+pub mod archive;
+pub mod archiving;
 pub mod auth;
 pub mod callbacks;
+pub mod case;
 pub mod claiming;
 pub mod classify;
 pub mod config;

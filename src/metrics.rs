@@ -121,6 +121,8 @@ pub const DEPLOYMENT_WIDE: &[&str] = &[
     CALLBACK_PENDING,
     CALLBACK_DEAD,
     CALENDAR_MISSING_YEAR,
+    ARCHIVE_BACKLOG,
+    ARCHIVE_LAG,
 ];
 
 /// Said in the HELP of every deployment-wide series.
@@ -221,6 +223,7 @@ pub fn install() -> Result<PrometheusHandle, String> {
 }
 
 fn describe() {
+    describe_archive();
     metrics::describe_counter!(
         CALLBACKS,
         "Partner callback attempts by outcome (delivered, failed, dead, skipped)"
@@ -675,4 +678,66 @@ pub fn classifier_correction(
         ("mediation", "legal_consultation") => count("mediator_to_lawyer"),
         _ => count("other_service"),
     }
+}
+
+// --- Case archive (issue 18) ------------------------------------------------------------------
+
+/// Case files committed to the archive (a repeated pass after a crash counts again).
+pub const ARCHIVE_CASES: &str = "hotline_archive_cases_total";
+/// Tickets removed from Redis once archived.
+pub const ARCHIVE_REMOVED: &str = "hotline_archive_removed_total";
+/// Archiving passes that stopped early, by `cause` (`archive`: PostgreSQL, `store`: Redis).
+pub const ARCHIVE_FAILURES: &str = "hotline_archive_failures_total";
+/// 1 when this gateway's last use of the archive succeeded, else 0: alert on 0 for minutes
+/// (tickets wait in Redis meanwhile, and Redis memory grows).
+pub const ARCHIVE_UP: &str = "hotline_archive_up";
+/// Ended tickets due for the archive and still in Redis (deployment-wide, read at scrape).
+pub const ARCHIVE_BACKLOG: &str = "hotline_archive_backlog";
+/// How long the oldest ticket due for the archive has been due, seconds (deployment-wide).
+pub const ARCHIVE_LAG: &str = "hotline_archive_lag_seconds";
+
+fn describe_archive() {
+    metrics::describe_counter!(
+        ARCHIVE_CASES,
+        "Case files committed to the PostgreSQL archive"
+    );
+    metrics::describe_counter!(ARCHIVE_REMOVED, "Tickets removed from Redis once archived");
+    metrics::describe_counter!(
+        ARCHIVE_FAILURES,
+        "Archiving passes that stopped early, by cause (archive, store)"
+    );
+    metrics::describe_gauge!(
+        ARCHIVE_UP,
+        "1 when this gateway's last use of the case archive succeeded, else 0"
+    );
+    metrics::describe_gauge!(
+        ARCHIVE_BACKLOG,
+        format!("Ended tickets due for the archive, still in Redis; {AGGREGATE_WITH_MAX}")
+    );
+    metrics::describe_gauge!(
+        ARCHIVE_LAG,
+        format!("Seconds the oldest ticket due for the archive has waited; {AGGREGATE_WITH_MAX}")
+    );
+}
+
+/// Counts one archiving batch: case files committed, tickets removed from Redis.
+pub fn archived(cases: u64, removed: u64) {
+    metrics::counter!(ARCHIVE_CASES).increment(cases);
+    metrics::counter!(ARCHIVE_REMOVED).increment(removed);
+}
+
+/// Counts a pass that stopped early; `cause` is `archive` or `store`.
+pub fn archive_failed(cause: &'static str) {
+    metrics::counter!(ARCHIVE_FAILURES, "cause" => cause).increment(1);
+}
+
+/// Whether this gateway's last use of the archive succeeded.
+pub fn archive_up(up: bool) {
+    metrics::gauge!(ARCHIVE_UP).set(if up { 1.0 } else { 0.0 });
+}
+
+/// The archive's backlog as read at a scrape: tickets due, and how long the oldest has waited.
+pub fn archive_backlog(due: u64, lag_seconds: f64) {
+    metrics::gauge!(ARCHIVE_BACKLOG).set(due as f64);
+    metrics::gauge!(ARCHIVE_LAG).set(lag_seconds.max(0.0));
 }

@@ -73,6 +73,7 @@ impl Application {
         )
         .context("redis.url")?;
         check_server(&store).await;
+        let archive = Arc::new(connect_archive(&settings).await?);
 
         let listener = TcpListener::bind(&settings.http.listen)
             .await
@@ -91,6 +92,7 @@ impl Application {
         let state = Arc::new(AppState {
             settings,
             store,
+            archive: Arc::clone(&archive),
             classifier: std::sync::RwLock::new(Arc::new(classifier)),
             router,
             auth,
@@ -102,10 +104,10 @@ impl Application {
             closing: tokio::sync::watch::channel(false).0,
             reloading: Default::default(),
             recompute: Default::default(),
-            callbacks: Arc::new(crate::callbacks::Callbacks::new(
-                &settings_callbacks,
-                callback_targets,
-            )),
+            callbacks: Arc::new(
+                crate::callbacks::Callbacks::new(&settings_callbacks, callback_targets)
+                    .with_archive(Arc::clone(&archive)),
+            ),
             redis_snapshot: crate::metrics::RedisSnapshot::default(),
         });
         Ok(Application {
@@ -167,6 +169,33 @@ impl Application {
         tracing::info!("stopped");
         Ok(())
     }
+}
+
+/// The case archive: the configured PostgreSQL, its schema brought up to date. A PostgreSQL
+/// that does not answer at start-up is not fatal: tickets wait in Redis and the archive is
+/// migrated and used once it answers (`hotline_archive_up` says so meanwhile).
+async fn connect_archive(settings: &Settings) -> anyhow::Result<crate::archive::Archive> {
+    let Some(url) = settings
+        .archive
+        .url
+        .as_ref()
+        .filter(|u| !u.expose().is_empty())
+    else {
+        anyhow::bail!("archive.url is not set");
+    };
+    let archive = crate::archive::Archive::new(url, &settings.archive).context("archive.url")?;
+    match archive.migrate().await {
+        Ok(()) => {
+            crate::metrics::archive_up(true);
+            tracing::info!(archive = %url.redacted(), "case archive ready");
+        }
+        Err(crate::archive::ArchiveError::Unavailable(e)) => {
+            crate::metrics::archive_up(false);
+            tracing::warn!(archive = %url.redacted(), error = %e, "case archive unreachable: ended tickets stay in Redis until it answers");
+        }
+        Err(e) => return Err(anyhow::anyhow!(e).context("archive.url: migrating the schema")),
+    }
+    Ok(archive)
 }
 
 /// Connection-level limits against hostile clients, from `[http]`.

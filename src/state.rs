@@ -17,6 +17,8 @@ pub struct AppState {
     pub settings: Settings,
     /// The Redis store.
     pub store: Store,
+    /// The case archive (PostgreSQL): ended tickets, searched and read back.
+    pub archive: Arc<crate::archive::Archive>,
     /// The classifier in force (pure; swapped whole on reload).
     pub classifier: std::sync::RwLock<Arc<Classifier>>,
     /// The routing table (pure).
@@ -48,6 +50,15 @@ pub struct AppState {
 }
 
 impl AppState {
+    /// The counties to look after: the deployment's, and any still holding tickets though no
+    /// longer configured (until they are empty).
+    pub async fn all_counties(&self) -> Result<Vec<String>, crate::queues::StoreError> {
+        let mut counties: std::collections::BTreeSet<String> =
+            self.store.counties().await?.into_iter().collect();
+        counties.extend(self.settings.counties.codes().map(String::from));
+        Ok(counties.into_iter().collect())
+    }
+
     /// Whether the gateway is shutting down.
     pub fn is_closing(&self) -> bool {
         *self.closing.borrow()

@@ -8,6 +8,7 @@ use std::fmt;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
 
 /// The hotline a ticket came from; the three that cities merge.
@@ -97,6 +98,20 @@ pub struct Caller {
     pub name: String,
     /// The caller's phone number as given (digits, `+`, `-` and spaces).
     pub phone: String,
+}
+
+impl Caller {
+    /// The caller's key: a hash of the phone number's digits, so repeat requests can be linked
+    /// (in Redis and in the case archive) without keeping the number itself as the key. Empty
+    /// when the number has fewer than 5 digits.
+    pub fn key(&self) -> String {
+        let digits: String = self.phone.chars().filter(char::is_ascii_digit).collect();
+        if digits.len() < 5 {
+            return String::new();
+        }
+        let digest = Sha256::digest(format!("hotline-caller:{digits}").as_bytes());
+        hex::encode(&digest[..16])
+    }
 }
 
 impl fmt::Debug for Caller {

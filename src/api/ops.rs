@@ -144,6 +144,16 @@ pub async fn metrics(State(state): State<Arc<AppState>>) -> Response {
             .await?;
         crate::metrics::queues(&stats.iter().map(queue_figures).collect::<Vec<_>>());
         crate::callbacks::refresh_gauges(&state.store, &state.callbacks).await;
+        let counties = state.all_counties().await?;
+        let now = state.store.now_ms();
+        let after_ms =
+            i64::try_from(state.settings.archive.after_seconds.saturating_mul(1000)).unwrap_or(0);
+        let (due, oldest) = state
+            .store
+            .archive_backlog(&counties, now - after_ms)
+            .await?;
+        let lag = oldest.map_or(0.0, |o| (now - after_ms - o) as f64 / 1000.0);
+        crate::metrics::archive_backlog(due, lag);
         Ok::<_, crate::queues::StoreError>(())
     };
     match tokio::time::timeout(REDIS_BUDGET, read).await {

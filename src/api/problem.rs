@@ -128,6 +128,15 @@ pub enum ApiError {
     /// 503: a dependency other than Redis is not usable (a calendar without this year's data).
     #[error("not ready: {0}")]
     NotReady(String),
+    /// 503 with `Retry-After`: the ticket is not in Redis and the case archive, where it would
+    /// be, does not answer; nothing was written.
+    #[error("archive unavailable: {detail}")]
+    ArchiveUnavailable {
+        /// What failed (logged; the answer says what it means for the caller).
+        detail: String,
+        /// Seconds for `Retry-After`.
+        retry_after: u64,
+    },
     /// 500: a bug or an unexpected Redis reply (logged, not returned).
     #[error("internal error: {0}")]
     Internal(String),
@@ -188,6 +197,19 @@ impl ApiError {
             HandlingError::Store(e) => {
                 ApiError::from_store(e, state.settings.redis.retry_after_seconds)
             }
+            HandlingError::Archive(e) => ApiError::from_archive(e, state),
+        }
+    }
+
+    /// Maps a failure of the case archive: unreachable is a 503 saying nothing was written; a
+    /// refused statement or a damaged case is a 500 (logged).
+    pub fn from_archive(e: crate::archive::ArchiveError, state: &AppState) -> ApiError {
+        match e {
+            crate::archive::ArchiveError::Unavailable(detail) => ApiError::ArchiveUnavailable {
+                detail,
+                retry_after: state.settings.redis.retry_after_seconds,
+            },
+            other => ApiError::Internal(other.to_string()),
         }
     }
 
@@ -221,7 +243,9 @@ impl ApiError {
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Conflict { .. } | ApiError::State(_) => StatusCode::CONFLICT,
-            ApiError::Unavailable { .. } | ApiError::NotReady(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unavailable { .. }
+            | ApiError::NotReady(_)
+            | ApiError::ArchiveUnavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -371,6 +395,15 @@ impl ApiError {
                 None,
             ),
             ApiError::NotReady(detail) => ("not-ready", "Not ready", detail.clone(), vec![], None),
+            ApiError::ArchiveUnavailable { retry_after, .. } => (
+                "archive-unavailable",
+                "Case archive unavailable",
+                format!(
+                    "the ticket is not among the open tickets and the case archive, which keeps ended tickets, did not answer; nothing was written; try again in {retry_after} s"
+                ),
+                vec![],
+                None,
+            ),
             ApiError::Internal(_) => (
                 "internal-error",
                 "Internal error",
@@ -394,7 +427,9 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         match &self {
             ApiError::Internal(_) => tracing::error!(error = %self, "request failed"),
-            ApiError::Unavailable { .. } => tracing::warn!(error = %self, "request refused"),
+            ApiError::Unavailable { .. } | ApiError::ArchiveUnavailable { .. } => {
+                tracing::warn!(error = %self, "request refused")
+            }
             _ => tracing::debug!(error = %self, "request rejected"),
         }
         let status = self.status();
@@ -407,6 +442,7 @@ impl IntoResponse for ApiError {
         );
         match &self {
             ApiError::Unavailable { retry_after, .. }
+            | ApiError::ArchiveUnavailable { retry_after, .. }
             | ApiError::RateLimited { retry_after, .. }
             | ApiError::TooManyStreams { retry_after, .. } => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(*retry_after));

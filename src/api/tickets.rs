@@ -228,11 +228,9 @@ pub async fn get_history(
     let offset = q.offset.unwrap_or(0);
     // Who may read it: the same rule as the ticket itself.
     readable(&state, &principal, &id).await?;
-    let (events, total) = state
-        .store
-        .history(&id, offset, limit)
+    let (events, total) = crate::handling::history_page(&state, &id, offset, limit)
         .await
-        .map_err(|e| state.store_error(e))?
+        .map_err(|e| ApiError::from_handling(&state, e))?
         .ok_or_else(|| ApiError::NotFound(format!("no ticket `{id}`")))?;
     Ok(axum::Json(super::wire::HistoryPage {
         id,
@@ -306,6 +304,7 @@ async fn receive(
             IntakeError::Forbidden(why) => ApiError::Forbidden(why),
             IntakeError::Conflict { id, county } => ApiError::Conflict { id, county },
             IntakeError::Store(e) => state.store_error(e),
+            IntakeError::Archive(e) => ApiError::from_archive(e, state),
             IntakeError::Internal(why) => ApiError::Internal(why),
         })?;
     let status = if new {

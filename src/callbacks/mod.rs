@@ -95,6 +95,9 @@ pub struct Callbacks {
     pub backoff_max_ms: u64,
     /// How often outboxes holding entries are looked at.
     pub poll: Duration,
+    /// Where a ticket archived before its callbacks were delivered is read from (its sender's
+    /// reference goes into every callback body).
+    archive: Option<std::sync::Arc<crate::archive::Archive>>,
 }
 
 impl Callbacks {
@@ -131,7 +134,14 @@ impl Callbacks {
             backoff_base_ms: settings.backoff_base_ms,
             backoff_max_ms: settings.backoff_max_ms,
             poll: Duration::from_millis(settings.poll_ms),
+            archive: None,
         }
+    }
+
+    /// Reads tickets no longer in Redis from `archive`.
+    pub fn with_archive(mut self, archive: std::sync::Arc<crate::archive::Archive>) -> Self {
+        self.archive = Some(archive);
+        self
     }
 
     /// The callback target of a principal, if it is a partner with a callback URL.
@@ -372,7 +382,17 @@ async fn deliver_outbox(
             continue;
         }
         let started = Instant::now();
-        match attempt(store, client, target, county, &entry, name).await {
+        match attempt(
+            store,
+            callbacks.archive.as_deref(),
+            client,
+            target,
+            county,
+            &entry,
+            name,
+        )
+        .await
+        {
             Ok(()) => {
                 if !store
                     .outbox_done(county, &target.partner, holder, &entry.entry_id)
@@ -456,6 +476,7 @@ async fn deliver_outbox(
 /// One signed POST; `Err` carries a short reason (status or transport error), never the body.
 async fn attempt(
     store: &Store,
+    archive: Option<&crate::archive::Archive>,
     client: &reqwest::Client,
     target: &CallbackTarget,
     county: &str,
@@ -463,11 +484,22 @@ async fn attempt(
     name: &str,
 ) -> Result<(), String> {
     let ticket_id = entry.fields.get("id").map(String::as_str).unwrap_or("");
-    let (source, external_id) = store
+    let reference = store
         .ticket_reference(ticket_id)
         .await
-        .map_err(|e| format!("reading the ticket: {e}"))?
-        .unwrap_or_default();
+        .map_err(|e| format!("reading the ticket: {e}"))?;
+    // Archived before this callback went out (the partner was down for long): the sender's
+    // reference is in the case file. An unreachable archive is a failed attempt, retried.
+    let reference = match (reference, archive) {
+        (Some(r), _) => Some(r),
+        (None, Some(archive)) => archive
+            .get(ticket_id)
+            .await
+            .map_err(|e| format!("reading the archived ticket: {e}"))?
+            .map(|c| (c.index.source, c.index.external_id)),
+        (None, None) => None,
+    };
+    let (source, external_id) = reference.unwrap_or_default();
     let at_ms: i64 = entry
         .fields
         .get("at_ms")

@@ -48,6 +48,9 @@ pub enum IntakeError {
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The ticket was archived and the case archive could not be read.
+    #[error(transparent)]
+    Archive(crate::archive::ArchiveError),
     /// A value could not be serialised (a defect).
     #[error("internal: {0}")]
     Internal(String),
@@ -71,7 +74,7 @@ pub async fn receive(
 
     // Repeat calls (重复来电) raise the warning level: how many tickets this caller opened in the
     // county within the linking window. Read before classifying; one small read per ticket.
-    let caller_key = caller_key(&ticket.caller.phone);
+    let caller_key = ticket.caller.key();
     let window = state.settings.intake.duplicate_window_days * 86_400;
     let prior_calls = if window > 0 && !caller_key.is_empty() {
         state
@@ -205,6 +208,27 @@ pub async fn receive(
             tracing::info!(source = %ticket.source, "retry of a registered ticket");
             Ok(Received { new: false, stored })
         }
+        IngestOutcome::Archived(id) => {
+            tracing::Span::current().record("ticket_id", id.as_str());
+            // The same ticket, ended and archived: its receipt comes from the archive.
+            let case = state
+                .archive
+                .get(&id)
+                .await
+                .map_err(IntakeError::Archive)?
+                .ok_or_else(|| {
+                    IntakeError::Internal(format!(
+                        "ticket {id} is neither in Redis nor in the case archive"
+                    ))
+                })?;
+            let record = crate::queues::record_of_case(&case)?;
+            metrics::ticket_received(ticket.source.as_str(), ticket.channel.as_str(), "duplicate");
+            tracing::info!(source = %ticket.source, "retry of an archived ticket");
+            Ok(Received {
+                new: false,
+                stored: record.stored,
+            })
+        }
         IngestOutcome::Conflict { id, county } => {
             if let Some(id) = &id {
                 tracing::Span::current().record("ticket_id", id.as_str());
@@ -225,17 +249,6 @@ fn key_space(principal: &Principal) -> KeySpace<'_> {
         Role::Partner => KeySpace::Partner(&principal.name),
         _ => KeySpace::Console,
     }
-}
-
-/// A key for the caller that links repeat requests without storing the number again: a hash
-/// of the phone's digits; empty when there is no usable number.
-fn caller_key(phone: &str) -> String {
-    let digits: String = phone.chars().filter(char::is_ascii_digit).collect();
-    if digits.len() < 5 {
-        return String::new();
-    }
-    let digest = Sha256::digest(format!("hotline-caller:{digits}").as_bytes());
-    hex::encode(&digest[..16])
 }
 
 /// SHA-256 of the canonical ticket: equal content, equal hash, whatever the JSON formatting or

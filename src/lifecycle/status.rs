@@ -68,6 +68,16 @@ impl Status {
         )
     }
 
+    /// The ticket's life here is over (closed, withdrawn, returned, moved away): it leaves
+    /// Redis for the case archive after `archive.after_seconds`. Only `reopen` brings a closed
+    /// one back.
+    pub fn is_ended(self) -> bool {
+        matches!(
+            self,
+            Status::Closed | Status::Returned | Status::Withdrawn | Status::Transferred
+        )
+    }
+
     /// Held by an agent who accepted it.
     pub fn is_worked(self) -> bool {
         matches!(self, Status::Accepted | Status::InProgress)

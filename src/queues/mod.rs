@@ -35,6 +35,7 @@ use crate::sla::clock::TimerPlan;
 use crate::ticket::Ticket;
 
 mod agents;
+mod archived;
 mod budget;
 mod live;
 mod outbox;
@@ -42,6 +43,7 @@ mod ratelimit;
 pub mod scripts;
 mod tickets;
 pub use agents::{ClaimMode, ClaimOutcome, OnlineAgent, RenewOutcome};
+pub use archived::{Leaving, Removed, record_of_case};
 pub use budget::within_budget;
 pub use live::LiveBegin;
 pub use outbox::{OutboxEntry, OutboxState};
@@ -294,6 +296,8 @@ pub enum IngestOutcome {
     Created(StoredTicket),
     /// The same (source, external_id) with the same content was seen before.
     Existing(StoredTicket),
+    /// As `Existing`, but the ticket has ended and left Redis for the case archive: its id.
+    Archived(String),
     /// The same (source, external_id) with different content, or for another county.
     Conflict {
         /// The id of the ticket registered first; `None` while its first attempt is still
@@ -445,6 +449,10 @@ pub struct Store {
     outbox: std::sync::Arc<Script>,
     rate_limit: std::sync::Arc<Script>,
     event_streams: std::sync::Arc<Script>,
+    archived: std::sync::Arc<Script>,
+    restore: std::sync::Arc<Script>,
+    archive_lease: std::sync::Arc<Script>,
+    index_tickets: std::sync::Arc<Script>,
     /// Redis clock minus this host's clock, ms; refreshed by every mover step.
     clock_offset_ms: std::sync::Arc<std::sync::atomic::AtomicI64>,
     stream_maxlen: u64,
@@ -508,6 +516,10 @@ impl Store {
             outbox: std::sync::Arc::new(Script::new(scripts::OUTBOX)),
             rate_limit: std::sync::Arc::new(Script::new(scripts::RATE_LIMIT)),
             event_streams: std::sync::Arc::new(Script::new(scripts::EVENT_STREAMS)),
+            archived: std::sync::Arc::new(Script::new(scripts::ARCHIVED)),
+            restore: std::sync::Arc::new(Script::new(scripts::RESTORE)),
+            archive_lease: std::sync::Arc::new(Script::new(scripts::ARCHIVE_LEASE)),
+            index_tickets: std::sync::Arc::new(Script::new(scripts::INDEX_TICKETS)),
             clock_offset_ms: Default::default(),
             stream_maxlen,
             idempotency_ttl_secs,
@@ -973,6 +985,9 @@ fn parse_ingest(reply: Vec<String>) -> Result<IngestOutcome, StoreError> {
             id: Some(id),
             county: None,
         });
+    }
+    if outcome == "archived" {
+        return Ok(IngestOutcome::Archived(id));
     }
     let mut next = || r.next().unwrap_or_default();
     let status = next();

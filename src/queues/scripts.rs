@@ -74,3 +74,23 @@ script!(
     EVENT_STREAMS,
     "lua/event_streams.lua"
 );
+script!(
+    /// Removes archived tickets from Redis (archiving's second step).
+    ARCHIVED,
+    "lua/archived.lua"
+);
+script!(
+    /// Brings an archived ticket back (before a reopen).
+    RESTORE,
+    "lua/restore.lua"
+);
+script!(
+    /// One archiving gateway per county at a time.
+    ARCHIVE_LEASE,
+    "lua/archive_lease.lua"
+);
+script!(
+    /// Lists tickets stored before the ticket index existed (an upgrade).
+    INDEX_TICKETS,
+    "lua/index_tickets.lua"
+);

@@ -66,6 +66,7 @@ struct Wire<'a> {
     set: BTreeMap<&'static str, String>,
     open: bool,
     moving: bool,
+    ended: bool,
     live: serde_json::Value,
     count_note: bool,
 }
@@ -157,6 +158,7 @@ fn wire(change: &Change, maxlen: u64, plan: Option<&MovePlan>) -> Result<String,
         set,
         open: change.reopen,
         moving: l.moving_to.is_some(),
+        ended: change.status.is_some_and(Status::is_ended),
         live: serde_json::Value::Object(live_json),
         count_note: change.counts_note,
     };
@@ -165,7 +167,7 @@ fn wire(change: &Change, maxlen: u64, plan: Option<&MovePlan>) -> Result<String,
 
 /// Builds the typed record from a ticket hash; a field that cannot be read is an error that
 /// names it, never a silent default.
-fn record(
+pub(super) fn record(
     id: &str,
     mut f: HashMap<String, String>,
     history: Vec<String>,

@@ -141,10 +141,18 @@ pub fn test_config(redis_url: &str, extra: &str) -> String {
 }
 
 /// As [`test_config`], with the body of the `[redis]` table given (for a local-Redis test).
+/// Unless `extra` has an `[archive]` table of its own, the gateway archives to a fresh database
+/// of the binary's shared PostgreSQL.
 pub fn test_config_with_redis(redis_table: &str, extra: &str) -> String {
     let digest = hotline_gateway::auth::digest_hex;
+    let archive = if extra.contains("[archive]") {
+        String::new()
+    } else {
+        format!("[archive]\nurl = \"{}\"\n", fresh_database())
+    };
     format!(
         r#"
+{archive}
 [http]
 listen = "127.0.0.1:0"
 body_limit_bytes = 65536

@@ -39,11 +39,16 @@
 --          is not this sender's: its id belongs to its own space)
 -- Returns  { outcome, id, status, queue, classification JSON, created_ms, clocks JSON,
 --            "1" if registered with a live request }
---          outcome is "created", "existing" or "conflict" (conflict carries only the id).
+--          outcome is "created", "existing" or "conflict" (conflict carries only the id), or
+--          "archived" with the id: the same ticket, no longer in Redis (read it from the archive).
 
 local FIELDS = {'status', 'queue', 'classification', 'created_ms', 'clocks', 'live_asked'}
 
 local function stored(outcome, id, prefix)
+  if redis.call('EXISTS', prefix .. 't:' .. id) == 0 then
+    -- Ended and moved to the case archive: the gateway reads it there.
+    return {'archived', id}
+  end
   local v = redis.call('HMGET', prefix .. 't:' .. id, unpack(FIELDS))
   return {outcome, id, v[1] or '', v[2] or '', v[3] or '{}', v[4] or '0', v[5] or '{}', v[6] or ''}
 end
@@ -99,6 +104,12 @@ if (ARGV[26] or '') == '1' then
 end
 if #members > 0 then
   redis.call('SADD', prefix .. 'open', id)
+end
+-- Every ticket in Redis, by registration time (search reads Redis' part from here).
+redis.call('ZADD', prefix .. 'tickets', now_ms, id)
+if ARGV[6] == 'returned' then
+  -- Its life here ends at once: listed for the case archive.
+  redis.call('ZADD', prefix .. 'ended', now_ms, id)
 end
 
 -- 重复诉求并单: the same caller about the same category within the window is linked both ways,

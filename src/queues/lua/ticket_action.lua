@@ -20,6 +20,7 @@
 --                  handle ms] or []), requeue ({queue, score, since} or {}), set ({field = value}),
 --                  open (bool: back among the tickets with running clocks),
 --                  moving (bool: closed here while a move to another county finishes),
+--                  ended (bool: its life here ended; listed in hl:{c}:ended for the archive),
 --                  count_note (bool: one more note on the ticket, field `notes`),
 --                  live ({} or { unwait = pool (the caller no longer waits in hl:{c}:live:<pool>),
 --                        busy = [agent id, until ms] (on a live call or in wrap-up),
@@ -161,6 +162,10 @@ if a.close then
 end
 if a.open then
   redis.call('SADD', prefix .. 'open', id)
+  redis.call('ZREM', prefix .. 'ended', id)
+end
+if a.ended then
+  redis.call('ZADD', prefix .. 'ended', now_ms, id)
 end
 if a.moving then
   redis.call('ZADD', prefix .. 'moving', now_ms, id)
