@@ -10,6 +10,7 @@
 //! Every call is bounded by `archive.statement_timeout_ms` on the client side too, so a
 //! stalled server cannot hold a request or a job.
 
+pub mod audit;
 pub mod settings;
 
 use std::time::Duration;
@@ -21,6 +22,7 @@ use tokio_postgres::NoTls;
 use tokio_postgres::types::ToSql;
 
 use crate::case::{CaseFile, CaseIndex};
+pub use audit::AuditEntry;
 pub use settings::{ArchiveSettings, DatabaseUrl};
 
 mod embedded {
