@@ -45,6 +45,7 @@ pub mod queues;
 pub mod reload;
 pub mod router;
 pub mod routing;
+pub mod search;
 pub mod secret;
 pub mod setting;
 pub mod sla;

@@ -36,6 +36,7 @@ use crate::state::AppState;
         crate::api::tickets::create_batch,
         crate::api::tickets::get_ticket,
         crate::api::tickets::get_history,
+        crate::api::search::search,
         crate::api::actions::act,
         crate::api::agents::put_agent,
         crate::api::agents::list_agents,
@@ -66,6 +67,7 @@ use crate::state::AppState;
     modifiers(&BearerAuth, &PartnerSignature, &CommonProblems, &PartnerCallbacks, &Links, &OptionalBodies),
     tags(
         (name = "intake", description = "Tickets in"),
+        (name = "search", description = "Finding open and archived tickets"),
         (name = "lifecycle", description = "Accept, contact, pause, resolve, follow up, transfer, escalate"),
         (name = "agents", description = "Lawyers, mediators and triage operators; claims and leases"),
         (name = "live", description = "Live transfer while the caller waits: reservations, estimates, presence"),
@@ -197,6 +199,7 @@ impl utoipa::Modify for PartnerSignature {
         );
         for (path, is_get) in [
             ("/v1/tickets", false),
+            ("/v1/tickets", true),
             ("/v1/tickets:batch", false),
             ("/v1/events", true),
         ] {
@@ -499,7 +502,10 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 pub fn app(state: Arc<AppState>) -> Router {
     let body_limit = state.settings.http.body_limit_bytes;
     Router::new()
-        .route("/v1/tickets", post(crate::api::tickets::create_ticket))
+        .route(
+            "/v1/tickets",
+            post(crate::api::tickets::create_ticket).get(crate::api::search::search),
+        )
         .route("/v1/tickets:batch", post(crate::api::tickets::create_batch))
         .route("/v1/tickets/{id}", get(crate::api::tickets::get_ticket))
         .route("/v1/tickets/{id}/live", get(crate::api::live::get_live))

@@ -20,6 +20,7 @@ pub mod json;
 pub mod live;
 pub mod ops;
 pub mod problem;
+pub mod search;
 pub mod supervision;
 pub mod tickets;
 pub mod wire;

@@ -137,6 +137,17 @@ pub enum ApiError {
         /// Seconds for `Retry-After`.
         retry_after: u64,
     },
+    /// 503 with `Retry-After`: a search needs the case archive and it did not answer (never a
+    /// partial list), or a search by phone could not be written to the audit log.
+    #[error("search unavailable: {detail}")]
+    SearchUnavailable {
+        /// What failed (logged; the answer says what it means for the caller).
+        detail: String,
+        /// Whether it was the audit log of a search by phone.
+        unaudited: bool,
+        /// Seconds for `Retry-After`.
+        retry_after: u64,
+    },
     /// 500: a bug or an unexpected Redis reply (logged, not returned).
     #[error("internal error: {0}")]
     Internal(String),
@@ -245,7 +256,8 @@ impl ApiError {
             ApiError::Conflict { .. } | ApiError::State(_) => StatusCode::CONFLICT,
             ApiError::Unavailable { .. }
             | ApiError::NotReady(_)
-            | ApiError::ArchiveUnavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            | ApiError::ArchiveUnavailable { .. }
+            | ApiError::SearchUnavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -404,6 +416,25 @@ impl ApiError {
                 vec![],
                 None,
             ),
+            ApiError::SearchUnavailable {
+                unaudited,
+                retry_after,
+                ..
+            } => (
+                "archive-unavailable",
+                "Case archive unavailable",
+                if *unaudited {
+                    format!(
+                        "a search by phone is a search of personal data and must be written to the audit log first, which the case archive did not accept; nothing was searched; try again in {retry_after} s"
+                    )
+                } else {
+                    format!(
+                        "the search needs the case archive, which keeps ended tickets, and it did not answer; no partial list is given; try again in {retry_after} s"
+                    )
+                },
+                vec![],
+                None,
+            ),
             ApiError::Internal(_) => (
                 "internal-error",
                 "Internal error",
@@ -427,7 +458,9 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         match &self {
             ApiError::Internal(_) => tracing::error!(error = %self, "request failed"),
-            ApiError::Unavailable { .. } | ApiError::ArchiveUnavailable { .. } => {
+            ApiError::Unavailable { .. }
+            | ApiError::ArchiveUnavailable { .. }
+            | ApiError::SearchUnavailable { .. } => {
                 tracing::warn!(error = %self, "request refused")
             }
             _ => tracing::debug!(error = %self, "request rejected"),
@@ -443,6 +476,7 @@ impl IntoResponse for ApiError {
         match &self {
             ApiError::Unavailable { retry_after, .. }
             | ApiError::ArchiveUnavailable { retry_after, .. }
+            | ApiError::SearchUnavailable { retry_after, .. }
             | ApiError::RateLimited { retry_after, .. }
             | ApiError::TooManyStreams { retry_after, .. } => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(*retry_after));

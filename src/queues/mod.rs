@@ -41,6 +41,7 @@ mod live;
 mod outbox;
 mod ratelimit;
 pub mod scripts;
+mod search;
 mod tickets;
 pub use agents::{ClaimMode, ClaimOutcome, OnlineAgent, RenewOutcome};
 pub use archived::{Leaving, Removed, record_of_case};
@@ -48,6 +49,7 @@ pub use budget::within_budget;
 pub use live::LiveBegin;
 pub use outbox::{OutboxEntry, OutboxState};
 pub use ratelimit::RateDecision;
+pub use search::OpenMatches;
 pub use tickets::{ActOutcome, HISTORY_PAGE, queue_score, split_score};
 
 const COUNTIES: &str = "hl:counties";

@@ -1,0 +1,262 @@
+//! Searching the tickets in Redis: each county's ticket index (`hl:{c}:tickets`, every ticket in
+//! Redis by creation time) read newest first from the cursor, a page of ids per round trip, the
+//! fields a search needs read in one pipelined round trip per page, and the filters applied in
+//! Rust by the pure [`CaseQuery::matches`].
+//!
+//! Cost: Redis has no secondary index but creation time, so in the worst case (filters that
+//! match few tickets) a search reads every ticket in Redis of the counties searched, at one
+//! round trip per [`SEARCH_PAGE`] ids plus one for their fields. It stops at `limit + 1` matches
+//! per county. Redis holds only open tickets and those ended within `archive.after_seconds`,
+//! so this stays bounded by the deployment's working set, not by the years in the archive.
+
+use std::collections::{HashMap, HashSet};
+
+use serde_json::Value;
+
+use crate::case::{CaseHit, CaseIndex, CaseQuery};
+use crate::lifecycle::TicketRecord;
+use crate::ticket::Ticket;
+
+use super::tickets::{HISTORY_PAGE, record};
+use super::{Store, StoreError, county_prefix};
+
+/// Ids read from a county's index per round trip.
+pub const SEARCH_PAGE: usize = 200;
+
+/// The hash fields a search reads: what [`record`] needs for status, labels, sender, holder
+/// and clocks (the resolution time), and the request.
+const FIELDS: [&str; 14] = [
+    "status",
+    "ver",
+    "created_ms",
+    "service",
+    "category",
+    "level",
+    "source",
+    "sender",
+    "ticket",
+    "clocks",
+    "lease_id",
+    "lease_agent",
+    "lease_expires_ms",
+    "assigned_agent",
+];
+
+/// What a search found among the tickets in Redis.
+#[derive(Debug, Default)]
+pub struct OpenMatches {
+    /// Matches, in [`CaseHit::order`], at most `limit + 1`.
+    pub hits: Vec<CaseHit>,
+    /// Every id Redis showed while looking, matching or not: for these Redis is the truth, and
+    /// an archived copy is not listed.
+    pub seen: HashSet<String>,
+    /// How many tickets were read (for the search's cost in logs and tests).
+    pub read: u64,
+}
+
+/// A ticket that passed every filter but the agent's.
+struct Candidate {
+    id: String,
+    record: TicketRecord,
+    ticket: Ticket,
+    index: CaseIndex,
+}
+
+impl Store {
+    /// The tickets in Redis of `counties` that `query` lists, newest first from its cursor, at
+    /// most `query.limit + 1`. The counties are searched concurrently over the multiplexed
+    /// connection.
+    pub async fn search_open(
+        &self,
+        counties: &[String],
+        query: &CaseQuery,
+    ) -> Result<OpenMatches, StoreError> {
+        let want = query.limit + 1;
+        let per_county = futures_util::future::try_join_all(
+            counties.iter().map(|c| self.search_county(c, query, want)),
+        )
+        .await?;
+        let mut out = OpenMatches::default();
+        for found in per_county {
+            out.hits.extend(found.hits);
+            out.seen.extend(found.seen);
+            out.read += found.read;
+        }
+        out.hits.sort_by(CaseHit::order);
+        out.hits.truncate(want);
+        Ok(out)
+    }
+
+    async fn search_county(
+        &self,
+        county: &str,
+        query: &CaseQuery,
+        want: usize,
+    ) -> Result<OpenMatches, StoreError> {
+        let prefix = county_prefix(county);
+        let index_key = format!("{prefix}tickets");
+        let mut out = OpenMatches::default();
+        // The newest score still to read (inclusive) and how many ids of exactly that score were
+        // already read: a page ends inside a run of equal scores as often as not.
+        let mut max_ms: Option<i64> = match (&query.after, query.created.to_ms) {
+            (Some(c), Some(to)) => Some(c.created_ms.min(to - 1)),
+            (Some(c), None) => Some(c.created_ms),
+            (None, Some(to)) => Some(to - 1),
+            (None, None) => None,
+        };
+        let min = query
+            .created
+            .from_ms
+            .map_or_else(|| "-inf".to_string(), |f| f.to_string());
+        let mut skip = 0usize;
+        let mut conn = self.conn.clone();
+        loop {
+            let page: Vec<(String, f64)> = redis::cmd("ZREVRANGEBYSCORE")
+                .arg(&index_key)
+                .arg(max_ms.map_or_else(|| "+inf".to_string(), |m| m.to_string()))
+                .arg(&min)
+                .arg("WITHSCORES")
+                .arg("LIMIT")
+                .arg(skip)
+                .arg(SEARCH_PAGE)
+                .query_async(&mut conn)
+                .await?;
+            let exhausted = page.len() < SEARCH_PAGE;
+            if let Some((_, last)) = page.last() {
+                let last = *last as i64;
+                if max_ms == Some(last) {
+                    skip += page.len();
+                } else {
+                    max_ms = Some(last);
+                    skip = page.iter().filter(|(_, s)| *s as i64 == last).count();
+                }
+            }
+            let ids: Vec<String> = page
+                .into_iter()
+                .filter(|(id, score)| {
+                    query
+                        .after
+                        .as_ref()
+                        .is_none_or(|c| c.is_before(*score as i64, id))
+                })
+                .map(|(id, _)| id)
+                .collect();
+            out.seen.extend(ids.iter().cloned());
+            out.read += ids.len() as u64;
+            let candidates = self.candidates(county, &ids, query).await?;
+            for c in self.with_agents(county, candidates, query, want - out.hits.len()).await? {
+                out.hits.push(CaseHit {
+                    id: c.id,
+                    county: county.to_string(),
+                    index: c.index,
+                    archived: false,
+                });
+                if out.hits.len() >= want {
+                    return Ok(out);
+                }
+            }
+            if exhausted {
+                return Ok(out);
+            }
+        }
+    }
+
+    /// The tickets among `ids` that pass every filter but the agent's, in the order given; one
+    /// pipelined round trip. A ticket gone meanwhile is skipped; one that cannot be read is
+    /// skipped and logged (by id), never failing the whole search.
+    async fn candidates(
+        &self,
+        county: &str,
+        ids: &[String],
+        query: &CaseQuery,
+    ) -> Result<Vec<Candidate>, StoreError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let prefix = county_prefix(county);
+        let mut pipe = redis::pipe();
+        for id in ids {
+            pipe.cmd("HMGET").arg(format!("{prefix}t:{id}")).arg(&FIELDS[..]);
+        }
+        let mut conn = self.conn.clone();
+        let replies: Vec<Vec<Option<String>>> = pipe.query_async(&mut conn).await?;
+        let mut out = Vec::new();
+        for (id, values) in ids.iter().zip(replies) {
+            let fields: HashMap<String, String> = FIELDS
+                .iter()
+                .zip(values)
+                .filter_map(|(k, v)| v.map(|v| ((*k).to_string(), v)))
+                .collect();
+            let read = record(id, fields, Vec::new(), 0).and_then(|r| {
+                let Some(r) = r else { return Ok(None) };
+                let t: Ticket = serde_json::from_str(&r.ticket_json)
+                    .map_err(|e| StoreError::Corrupt(format!("{id}: `ticket` {e}")))?;
+                Ok(Some((r, t)))
+            });
+            let (record, ticket) = match read {
+                Ok(Some(found)) => found,
+                Ok(None) => continue,
+                Err(e) => {
+                    tracing::warn!(ticket_id = %id, error = %e, "a ticket search could not read is skipped");
+                    continue;
+                }
+            };
+            let index = CaseIndex::of(&record, &ticket, &[]);
+            if query.matches_besides_agent(county, &index) {
+                out.push(Candidate {
+                    id: id.clone(),
+                    record,
+                    ticket,
+                    index,
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    /// The candidates that pass the agent filter too, at most `room` of them, each with its
+    /// agent: the one holding it, else the last one its history names (as the case archive
+    /// records it). Histories are read, in one pipelined round trip, only for candidates that
+    /// nobody holds and that could be listed.
+    async fn with_agents(
+        &self,
+        county: &str,
+        mut candidates: Vec<Candidate>,
+        query: &CaseQuery,
+        room: usize,
+    ) -> Result<Vec<Candidate>, StoreError> {
+        if query.agent.is_none() {
+            // Without an agent filter every candidate matches: only the first `room` are listed.
+            candidates.truncate(room);
+        }
+        let unheld: Vec<usize> = (0..candidates.len())
+            .filter(|&i| candidates[i].index.agent.is_none())
+            .collect();
+        if !unheld.is_empty() {
+            let prefix = county_prefix(county);
+            let mut pipe = redis::pipe();
+            for &i in &unheld {
+                pipe.lrange(
+                    format!("{prefix}h:{}", candidates[i].id),
+                    -HISTORY_PAGE as isize,
+                    -1,
+                );
+            }
+            let mut conn = self.conn.clone();
+            let histories: Vec<Vec<String>> = pipe.query_async(&mut conn).await?;
+            for (&i, history) in unheld.iter().zip(histories) {
+                let events: Vec<Value> = history
+                    .iter()
+                    .filter_map(|e| serde_json::from_str(e).ok())
+                    .collect();
+                let c = &mut candidates[i];
+                c.index.agent = CaseIndex::of(&c.record, &c.ticket, &events).agent;
+            }
+        }
+        Ok(candidates
+            .into_iter()
+            .filter(|c| query.agent_matches(c.index.agent.as_deref()))
+            .take(room)
+            .collect())
+    }
+}
