@@ -43,6 +43,7 @@ pub mod metrics;
 pub mod offers;
 pub mod queues;
 pub mod reload;
+pub mod retention;
 pub mod router;
 pub mod routing;
 pub mod secret;
