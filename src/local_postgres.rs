@@ -85,7 +85,10 @@ impl LocalPostgresSettings {
     /// Checks each key, naming it (`archive.local.<key>`).
     pub fn validate(&self) -> Result<(), ConfigError> {
         if self.port == 0 {
-            return Err(invalid("archive.local.port", "must be a port from 1 to 65535"));
+            return Err(invalid(
+                "archive.local.port",
+                "must be a port from 1 to 65535",
+            ));
         }
         if self.dir.as_os_str().is_empty() {
             return Err(invalid(
@@ -241,7 +244,10 @@ impl PgLaunch<'_> {
     /// The server, in the foreground; the caller chooses stdio (its log is stderr) and spawns it.
     pub fn postgres(&self) -> std::process::Command {
         let mut cmd = self.server_tool("postgres");
-        cmd.arg("-D").arg(self.data).arg("-p").arg(self.port.to_string());
+        cmd.arg("-D")
+            .arg(self.data)
+            .arg("-p")
+            .arg(self.port.to_string());
         let socket_dir = format!("unix_socket_directories=\"{}\"", self.data.display());
         for setting in [
             "listen_addresses=127.0.0.1",
@@ -289,6 +295,16 @@ impl PgLaunch<'_> {
         text.lines().next()?.trim().parse().ok()
     }
 
+    /// Whether the postmaster has written `ready` into `postmaster.pid`, as `pg_ctl` waits for:
+    /// polling the file, unlike polling with connections, fills no log with refusals while the
+    /// server starts or recovers.
+    pub fn reports_ready(&self) -> bool {
+        std::fs::read_to_string(self.data.join("postmaster.pid"))
+            .ok()
+            .and_then(|text| text.lines().nth(7).map(|l| l.trim() == "ready"))
+            .unwrap_or(false)
+    }
+
     /// What answers on the TCP port.
     pub async fn probe_tcp(&self, database: &str) -> Probe {
         let mut config = tokio_postgres::Config::new();
@@ -303,11 +319,13 @@ impl PgLaunch<'_> {
         probe(config, self.port, "postgres").await
     }
 
-    /// Waits until the server accepts connections on its TCP port, at most `limit`.
+    /// Waits until the server reports itself ready and accepts connections on its TCP port, at
+    /// most `limit`. (A `postmaster.pid` left by a killed server may still say `ready`; then the
+    /// connection is refused and the wait goes on.)
     pub async fn wait_ready(&self, limit: Duration) -> bool {
         let deadline = Instant::now() + limit;
         loop {
-            if self.probe_tcp("postgres").await == Probe::Ready {
+            if self.reports_ready() && self.probe_tcp("postgres").await == Probe::Ready {
                 return true;
             }
             if Instant::now() > deadline {
@@ -496,7 +514,9 @@ impl LocalPostgres {
 
     /// Starts (or adopts) the local server, making the cluster and the `hotline` database on
     /// the first start, and waits until it accepts connections.
-    pub async fn start(settings: &LocalPostgresSettings) -> Result<LocalPostgres, LocalPostgresError> {
+    pub async fn start(
+        settings: &LocalPostgresSettings,
+    ) -> Result<LocalPostgres, LocalPostgresError> {
         let bin_dir = find_bin_dir(&settings.bin_dir)?;
         let run_as = RunAs::when_root(&settings.run_as)?;
         let dir_error = |message: String| LocalPostgresError::Dir {
@@ -561,7 +581,7 @@ impl LocalPostgres {
                     log_tail(&log_path)
                 )));
             }
-            if launch.probe_tcp("postgres").await == Probe::Ready {
+            if launch.reports_ready() && launch.probe_tcp("postgres").await == Probe::Ready {
                 break;
             }
             if Instant::now() > deadline {
@@ -680,10 +700,7 @@ fn log_tail(path: &Path) -> String {
 /// others search it (o+x) or belong to that user (a root-only `/root/...` checkout does not).
 fn check_reachable(dir: &Path, user: &str) -> Result<(), LocalPostgresError> {
     use std::os::unix::fs::MetadataExt as _;
-    let uid = User::from_name(user)
-        .ok()
-        .flatten()
-        .map(|u| u.uid.as_raw());
+    let uid = User::from_name(user).ok().flatten().map(|u| u.uid.as_raw());
     for path in dir.ancestors() {
         let Ok(meta) = std::fs::metadata(path) else {
             continue;
@@ -698,10 +715,25 @@ fn check_reachable(dir: &Path, user: &str) -> Result<(), LocalPostgresError> {
     Ok(())
 }
 
+/// Whether process `pid` still runs: it exists and is not a zombie waiting for its parent (an
+/// adopted server's parent is init, which may reap it late).
+fn running(pid: i32) -> bool {
+    if kill(Pid::from_raw(pid), None).is_err() {
+        return false;
+    }
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        // `pid (comm) state ...`: the state follows the last `)`.
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .is_none_or(|(_, rest)| !rest.trim_start().starts_with('Z')),
+        Err(_) => !Path::new("/proc/self").exists(),
+    }
+}
+
 /// Waits until the process `pid` has gone, at most `limit`.
 async fn wait_gone(pid: i32, limit: Duration) -> bool {
     let deadline = Instant::now() + limit;
-    while kill(Pid::from_raw(pid), None).is_ok() {
+    while running(pid) {
         if Instant::now() > deadline {
             return false;
         }

@@ -706,13 +706,40 @@ fn sweep_stale_pg_dirs() {
         else {
             continue;
         };
-        if !Path::new(&format!("/proc/{pid}")).exists() {
-            let _ = std::fs::remove_dir_all(entry.path());
+        if Path::new(&format!("/proc/{pid}")).exists() {
+            continue;
         }
+        // Its servers died with it (SIGQUIT) or were left stopped by a pause; a SIGKILLed one
+        // leaves its (56-byte) System V shared memory segment behind: remove both.
+        for pid_file in [
+            entry.path().join("data/postmaster.pid"),
+            entry.path().join("postgres/data/postmaster.pid"),
+        ] {
+            let Ok(text) = std::fs::read_to_string(&pid_file) else {
+                continue;
+            };
+            let lines: Vec<&str> = text.lines().collect();
+            let data = pid_file.parent().map(Path::to_path_buf).unwrap_or_default();
+            if let Some(pid) = lines.first().and_then(|l| l.trim().parse::<u32>().ok()) {
+                let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+                let data_arg = data.as_os_str().as_encoded_bytes();
+                if cmdline.windows(data_arg.len()).any(|w| w == data_arg) {
+                    signal(pid, nix::sys::signal::Signal::SIGKILL);
+                }
+            }
+            if let Some(shmid) = lines.get(6).and_then(|l| l.split_whitespace().nth(1)) {
+                let _ = Command::new("ipcrm")
+                    .args(["-m", shmid])
+                    .stderr(Stdio::null())
+                    .status();
+            }
+        }
+        let _ = std::fs::remove_dir_all(entry.path());
     }
 }
 
-/// Spawns `cmd` so that it is SIGKILLed when this test binary exits, however it exits (even
+/// Spawns `cmd` so that it gets SIGQUIT (for a postmaster: immediate shutdown, which ends its
+/// children and frees its shared memory) when this test binary exits, however it exits (even
 /// when killed, or when the server is a never-dropped static): `PR_SET_PDEATHSIG`. The signal
 /// follows the *thread* that forked, so every server is forked by one thread that lives as long
 /// as the process, not by a test's thread (which ends with its test).
@@ -727,7 +754,7 @@ fn spawn_owned(mut cmd: Command) -> std::io::Result<Child> {
     // clear the setting.
     unsafe {
         cmd.pre_exec(|| {
-            nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL)
+            nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGQUIT)
                 .map_err(std::io::Error::from)
         });
     }
@@ -750,6 +777,18 @@ fn spawn_owned(mut cmd: Command) -> std::io::Result<Child> {
         .send((cmd, reply))
         .expect("spawner alive");
     answer.recv().expect("spawner answers")
+}
+
+/// Whether `pid` runs: it exists and is not a zombie (killed servers' children are reaped by
+/// init, which may be slow about it).
+fn running(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|stat| {
+            let state = stat.rsplit_once(')')?.1.trim_start().chars().next()?;
+            Some(state != 'Z')
+        })
+        .unwrap_or(false)
 }
 
 /// The pids of a postmaster's children (its backends and helper processes).
@@ -783,7 +822,8 @@ fn signal(pid: u32, sig: nix::sys::signal::Signal) {
 pub struct PgServer {
     child: Option<Child>,
     port: u16,
-    dir: tempfile::TempDir,
+    /// `None` only while dropping.
+    dir: Option<tempfile::TempDir>,
     data: PathBuf,
 }
 
@@ -803,7 +843,7 @@ impl PgServer {
         let mut server = PgServer {
             child: None,
             port: free_port(),
-            dir,
+            dir: Some(dir),
             data,
         };
         server.spawn();
@@ -831,7 +871,11 @@ impl PgServer {
     }
 
     fn spawn(&mut self) {
-        let log = self.dir.path().join("postgres.log");
+        let log = self
+            .data
+            .parent()
+            .expect("data is in the test's directory")
+            .join("postgres.log");
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             let out = std::fs::OpenOptions::new()
@@ -878,20 +922,21 @@ impl PgServer {
         self.child.as_ref().map(Child::id)
     }
 
-    /// SIGKILL to the postmaster: no shutdown checkpoint, so the next start recovers from the
-    /// WAL; returns once its children have gone too.
+    /// SIGKILL to the postmaster and all its processes at once (a crash: no shutdown
+    /// checkpoint, so the next start recovers from the WAL); returns once they have all gone.
     pub fn kill(&mut self) {
         if let Some(mut c) = self.child.take() {
+            // Stopped first, the postmaster forks no new backend while its children are listed.
+            signal(c.id(), nix::sys::signal::Signal::SIGSTOP);
             let children = children_of(c.id());
             let _ = c.kill();
+            for &p in &children {
+                signal(p, nix::sys::signal::Signal::SIGKILL);
+            }
             let _ = c.wait();
             let deadline = Instant::now() + Duration::from_secs(10);
-            while children
-                .iter()
-                .any(|p| Path::new(&format!("/proc/{p}")).exists())
-                && Instant::now() < deadline
-            {
-                std::thread::sleep(Duration::from_millis(10));
+            while children.iter().any(|&p| running(p)) && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(5));
             }
         }
     }
@@ -958,6 +1003,13 @@ impl Drop for PgServer {
                 }
                 std::thread::sleep(Duration::from_millis(5));
             }
+        }
+        // Removing a cluster whose files were synced can take seconds (ext4 with `discard`):
+        // done on a thread of its own; if the binary exits first, the next one sweeps it.
+        if let Some(dir) = self.dir.take() {
+            let _ = std::thread::Builder::new()
+                .name("pg-dir-removal".into())
+                .spawn(move || drop(dir));
         }
     }
 }
