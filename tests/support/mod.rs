@@ -709,8 +709,9 @@ fn sweep_stale_pg_dirs() {
         if Path::new(&format!("/proc/{pid}")).exists() {
             continue;
         }
-        // Its servers died with it (SIGQUIT) or were left stopped by a pause; a SIGKILLed one
-        // leaves its (56-byte) System V shared memory segment behind: remove both.
+        // Its servers died with it (SIGQUIT), except one it had paused (SIGSTOP), which the
+        // SIGQUIT cannot reach: killed here, with its stopped children, and its (56-byte)
+        // System V shared memory segment removed.
         for pid_file in [
             entry.path().join("data/postmaster.pid"),
             entry.path().join("postgres/data/postmaster.pid"),
@@ -724,6 +725,10 @@ fn sweep_stale_pg_dirs() {
                 let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
                 let data_arg = data.as_os_str().as_encoded_bytes();
                 if cmdline.windows(data_arg.len()).any(|w| w == data_arg) {
+                    signal(pid, nix::sys::signal::Signal::SIGSTOP);
+                    for child in children_of(pid) {
+                        signal(child, nix::sys::signal::Signal::SIGKILL);
+                    }
                     signal(pid, nix::sys::signal::Signal::SIGKILL);
                 }
             }
