@@ -796,6 +796,42 @@ mod tests {
         assert!(toml::from_str::<LocalPostgresSettings>("prot = 7000").is_err());
     }
 
+    #[test]
+    fn as_root_a_missing_run_as_user_and_an_unreachable_directory_are_explained() {
+        if !Uid::effective().is_root() {
+            // Not root: the server runs as us, whatever `run_as` says.
+            assert_eq!(
+                RunAs::when_root("no-such-user-for-hotline").ok(),
+                Some(None)
+            );
+            return;
+        }
+        let err = RunAs::when_root("no-such-user-for-hotline").expect_err("no such user");
+        let message = err.to_string();
+        assert!(message.contains("archive.local.run_as"), "{message}");
+        assert!(message.contains("scripts/ensure-postgres.sh"), "{message}");
+        assert!(matches!(
+            RunAs::when_root("root"),
+            Err(LocalPostgresError::NoUser(_))
+        ));
+
+        // A private directory: the server's user could not enter it.
+        let private = tempfile::tempdir().expect("tempdir");
+        std::fs::set_permissions(private.path(), std::fs::Permissions::from_mode(0o700))
+            .expect("chmod");
+        let inside = private.path().join("postgres");
+        std::fs::create_dir(&inside).expect("mkdir");
+        match check_reachable(&inside, "postgres") {
+            Err(LocalPostgresError::Unreachable { path, .. }) => {
+                assert_eq!(path, private.path())
+            }
+            other => panic!("expected Unreachable, got {other:?}"),
+        }
+        std::fs::set_permissions(private.path(), std::fs::Permissions::from_mode(0o755))
+            .expect("chmod");
+        assert!(check_reachable(&inside, "postgres").is_ok());
+    }
+
     #[tokio::test]
     async fn missing_binaries_are_reported_with_how_to_install_them() {
         let empty = tempfile::tempdir().expect("tempdir");

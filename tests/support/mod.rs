@@ -687,7 +687,8 @@ fn pg_base() -> &'static PgBase {
     })
 }
 
-/// A temporary directory the server's user can enter (tempfile makes them 0700).
+/// A temporary directory the server's user (`postgres` when we are root) can enter, whatever the
+/// umask.
 fn pg_tempdir() -> tempfile::TempDir {
     use std::os::unix::fs::PermissionsExt as _;
     let dir = tempfile::Builder::new()
