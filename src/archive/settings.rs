@@ -24,6 +24,9 @@ pub struct ArchiveSettings {
     /// (`["caller", "address"]` written `caller.address`).
     #[serde(default)]
     pub personal_fields: Vec<String>,
+    /// How often each gateway runs the retention job, seconds (gateways running it together
+    /// share the work).
+    pub retention_interval_seconds: u64,
     /// How many tickets one archiving step moves (one transaction, one Redis script).
     pub batch: usize,
     /// How often each gateway looks for tickets due for the archive, ms.
@@ -34,6 +37,9 @@ pub struct ArchiveSettings {
     pub connect_timeout_ms: u64,
     /// The longest one statement may run, ms (searches over years of cases included).
     pub statement_timeout_ms: u64,
+    /// The PostgreSQL the gateway starts for itself when `url` is unset.
+    #[serde(default)]
+    pub local: crate::local_postgres::LocalPostgresSettings,
 }
 
 /// A database URL that never shows its password: `Debug` prints the URL with the password
@@ -81,8 +87,14 @@ impl std::fmt::Debug for DatabaseUrl {
 }
 
 impl ArchiveSettings {
+    /// Whether the gateway starts its own PostgreSQL (no `url`).
+    pub fn wants_local(&self) -> bool {
+        self.url.as_ref().is_none_or(|u| u.expose().is_empty())
+    }
+
     /// Checks every key of `[archive]`.
     pub fn validate(&self) -> Result<(), ConfigError> {
+        self.local.validate()?;
         if let Some(url) = &self.url {
             let u = url.expose();
             if !u.is_empty() && u.parse::<tokio_postgres::Config>().is_err() {
@@ -113,7 +125,13 @@ impl ArchiveSettings {
                 ));
             }
         }
-        let ranges: [(&str, u64, u64, u64); 5] = [
+        let ranges: [(&str, u64, u64, u64); 6] = [
+            (
+                "archive.retention_interval_seconds",
+                self.retention_interval_seconds,
+                1,
+                86_400,
+            ),
             ("archive.batch", self.batch as u64, 1, 5_000),
             ("archive.interval_ms", self.interval_ms, 50, 3_600_000),
             ("archive.pool_size", self.pool_size as u64, 1, 256),
