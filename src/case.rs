@@ -178,7 +178,10 @@ impl std::fmt::Debug for SearchFilters {
             .field("q", &self.q)
             .field("source", &self.source)
             .field("external_id", &self.external_id)
-            .field("phone", &self.phone.as_deref().map(crate::ticket::mask_phone))
+            .field(
+                "phone",
+                &self.phone.as_deref().map(crate::ticket::mask_phone),
+            )
             .field("status", &self.status)
             .field("service", &self.service)
             .field("category", &self.category)
@@ -451,7 +454,11 @@ fn range(
 }
 
 /// A free-text filter: trimmed, 1 to 64 characters, no control characters.
-fn plain(errors: &mut Vec<(String, String)>, field: &str, value: Option<&String>) -> Option<String> {
+fn plain(
+    errors: &mut Vec<(String, String)>,
+    field: &str,
+    value: Option<&String>,
+) -> Option<String> {
     let v = value?.trim();
     if v.is_empty() || v.chars().count() > 64 || v.chars().any(char::is_control) {
         errors.push((
@@ -502,7 +509,10 @@ impl CaseQuery {
             }
             Some(q.to_string())
         });
-        let sources: Vec<&str> = crate::ticket::Source::ALL.iter().map(|s| s.as_str()).collect();
+        let sources: Vec<&str> = crate::ticket::Source::ALL
+            .iter()
+            .map(|s| s.as_str())
+            .collect();
         let statuses: Vec<&str> = crate::lifecycle::Status::ALL
             .iter()
             .map(|s| s.as_str())
@@ -674,5 +684,469 @@ impl CaseQuery {
         m.insert("limit".into(), serde_json::json!(self.limit));
         m.insert("page".into(), Value::Bool(self.after.is_some()));
         Value::Object(m)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashSet;
+
+    use super::*;
+    use crate::county::Counties;
+
+    struct Vocab {
+        categories: Vec<String>,
+        levels: Vec<String>,
+        counties: Counties,
+    }
+
+    fn vocab() -> Vocab {
+        Vocab {
+            categories: vec!["labour".into(), "neighbour".into(), "other".into()],
+            levels: vec!["red".into(), "yellow".into(), "none".into()],
+            counties: Counties::from_pairs([("320831", "金湖县"), ("440305", "南山区")]),
+        }
+    }
+
+    fn parse(f: &SearchFilters) -> Result<CaseQuery, Vec<(String, String)>> {
+        let v = vocab();
+        CaseQuery::parse(
+            f,
+            &SearchVocabulary {
+                categories: &v.categories,
+                levels: &v.levels,
+                counties: &v.counties,
+            },
+        )
+    }
+
+    fn s(v: &str) -> Option<String> {
+        Some(v.to_string())
+    }
+
+    fn index() -> CaseIndex {
+        CaseIndex {
+            status: "closed".into(),
+            source: "12345".into(),
+            external_id: "A-1".into(),
+            sender: Some("partner-12345".into()),
+            service: "mediation".into(),
+            category: "labour".into(),
+            level: "yellow".into(),
+            town: Some("城关镇".into()),
+            agent: Some("m-1".into()),
+            created_ms: 1_000,
+            resolved_ms: Some(5_000),
+            title: "工地拖欠工资".into(),
+            text: "老板拖欠工资三个月，双方多次协商未果".into(),
+            caller_key: crate::ticket::Caller {
+                name: String::new(),
+                phone: "13812348000".into(),
+            }
+            .key(),
+            ..CaseIndex::default()
+        }
+    }
+
+    #[test]
+    fn every_refused_filter_is_named_with_what_would_do() {
+        let f = SearchFilters {
+            q: s("工"),
+            source: s("999"),
+            phone: s("12-3"),
+            status: s("open"),
+            service: s("lawyer"),
+            category: s("wages"),
+            level: s("purple"),
+            county: s("999999"),
+            town: s(""),
+            created_from: s("yesterday"),
+            resolved_from: s("2026-02-01T00:00:00Z"),
+            resolved_to: s("2026-01-01T00:00:00Z"),
+            limit: s("101"),
+            cursor: s("not a cursor"),
+            ..SearchFilters::default()
+        };
+        let errors = parse(&f).expect_err("refused");
+        let fields: Vec<&str> = errors.iter().map(|(f, _)| f.as_str()).collect();
+        for field in [
+            "q",
+            "source",
+            "phone",
+            "status",
+            "service",
+            "category",
+            "level",
+            "county",
+            "town",
+            "created_from",
+            "resolved_to",
+            "limit",
+            "cursor",
+        ] {
+            assert!(fields.contains(&field), "{field} not named in {fields:?}");
+        }
+        assert_eq!(fields.len(), 13, "{errors:?}");
+        let message = |f: &str| &errors.iter().find(|(n, _)| n == f).expect(f).1;
+        assert!(
+            message("category").contains("labour"),
+            "the values are listed"
+        );
+        assert!(message("q").contains("2"), "{}", message("q"));
+        // The phone is never repeated back, nor are configured-value messages about it.
+        assert!(!errors.iter().any(|(_, m)| m.contains("12-3")));
+        for limit in ["0", "abc", "-1"] {
+            let f = SearchFilters {
+                limit: s(limit),
+                ..SearchFilters::default()
+            };
+            assert_eq!(parse(&f).expect_err(limit)[0].0, "limit");
+        }
+        // Two characters with a space between are no pair: the bigram index could not narrow it.
+        let f = SearchFilters {
+            q: s("工 资"),
+            ..SearchFilters::default()
+        };
+        assert_eq!(parse(&f).expect_err("no pair")[0].0, "q");
+    }
+
+    #[test]
+    fn a_valid_search_keeps_its_values_and_the_phone_only_as_its_hash() {
+        let f = SearchFilters {
+            q: s("  工资 "),
+            phone: s("138-1234-8000"),
+            status: s("closed"),
+            county: s("320831"),
+            created_from: s("2026-01-05T09:30:00+08:00"),
+            ..SearchFilters::default()
+        };
+        let q = parse(&f).expect("valid");
+        assert_eq!(q.text.as_deref(), Some("工资"));
+        assert_eq!(q.limit, DEFAULT_LIMIT);
+        assert_eq!(q.caller_key.as_deref(), Some(index().caller_key.as_str()));
+        assert_eq!(q.counties, Some(vec!["320831".to_string()]));
+        assert_eq!(q.created.from_ms, Some(1_767_576_600_000));
+        assert!(q.may_match_archived());
+        let debug = format!("{q:?} {f:?}");
+        assert!(!debug.contains("1234"), "{debug}");
+        let audit = q.audit_detail().to_string();
+        assert!(!audit.contains("1234") && !audit.contains(&index().caller_key));
+        assert!(audit.contains("\"by_phone\":true"), "{audit}");
+        let open = parse(&SearchFilters {
+            status: s("queued"),
+            ..SearchFilters::default()
+        })
+        .expect("valid");
+        assert!(
+            !open.may_match_archived(),
+            "the archive holds ended tickets only"
+        );
+    }
+
+    #[test]
+    fn a_cursor_goes_round_and_junk_is_no_cursor() {
+        let c = Cursor {
+            created_ms: 1_767_576_600_123,
+            id: "320831-00000042".into(),
+        };
+        let text = c.encode();
+        assert!(
+            text.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        );
+        assert_eq!(Cursor::decode(&text), Some(c.clone()));
+        for junk in ["", "!!", "MTIz", "YWJjOjMyMDgzMS0x"] {
+            assert_eq!(Cursor::decode(junk), None, "{junk}");
+        }
+        assert!(c.is_before(c.created_ms, "320831-00000041"));
+        assert!(!c.is_before(c.created_ms, "320831-00000042"));
+        assert!(c.is_before(c.created_ms - 1, "320831-99999999"));
+        assert!(!c.is_before(c.created_ms + 1, "000000-0"));
+    }
+
+    #[test]
+    fn each_filter_decides_alone_and_all_must_hold() {
+        let i = index();
+        let all = parse(&SearchFilters::default()).expect("valid");
+        assert!(all.matches("320831", &i));
+        let yes_no: Vec<(SearchFilters, SearchFilters)> = vec![
+            (
+                SearchFilters {
+                    q: s("拖欠工资"),
+                    ..Default::default()
+                },
+                SearchFilters {
+                    q: s("工资拖欠"),
+                    ..Default::default()
+                },
+            ),
+            (
+                SearchFilters {
+                    q: s("协商"),
+                    ..Default::default()
+                },
+                SearchFilters {
+                    q: s("调解"),
+                    ..Default::default()
+                },
+            ),
+            (
+                SearchFilters {
+                    source: s("12345"),
+                    ..Default::default()
+                },
+                SearchFilters {
+                    source: s("110"),
+                    ..Default::default()
+                },
+            ),
+            (
+                SearchFilters {
+                    external_id: s("A-1"),
+                    ..Default::default()
+                },
+                SearchFilters {
+                    external_id: s("A-2"),
+                    ..Default::default()
+                },
+            ),
+            (
+                SearchFilters {
+                    phone: s("138 1234 8000"),
+                    ..Default::default()
+                },
+                SearchFilters {
+                    phone: s("13812348001"),
+                    ..Default::default()
+                },
+            ),
+            (
+                SearchFilters {
+                    status: s("closed"),
+                    ..Default::default()
+                },
+                SearchFilters {
+                    status: s("queued"),
+                    ..Default::default()
+                },
+            ),
+            (
+                SearchFilters {
+                    service: s("mediation"),
+                    ..Default::default()
+                },
+                SearchFilters {
+                    service: s("legal_consultation"),
+                    ..Default::default()
+                },
+            ),
+            (
+                SearchFilters {
+                    category: s("labour"),
+                    ..Default::default()
+                },
+                SearchFilters {
+                    category: s("neighbour"),
+                    ..Default::default()
+                },
+            ),
+            (
+                SearchFilters {
+                    level: s("yellow"),
+                    ..Default::default()
+                },
+                SearchFilters {
+                    level: s("red"),
+                    ..Default::default()
+                },
+            ),
+            (
+                SearchFilters {
+                    county: s("320831"),
+                    ..Default::default()
+                },
+                SearchFilters {
+                    county: s("440305"),
+                    ..Default::default()
+                },
+            ),
+            (
+                SearchFilters {
+                    town: s("城关镇"),
+                    ..Default::default()
+                },
+                SearchFilters {
+                    town: s("城关"),
+                    ..Default::default()
+                },
+            ),
+            (
+                SearchFilters {
+                    agent: s("m-1"),
+                    ..Default::default()
+                },
+                SearchFilters {
+                    agent: s("m-2"),
+                    ..Default::default()
+                },
+            ),
+            (
+                SearchFilters {
+                    created_from: s("1970-01-01T00:00:01Z"),
+                    created_to: s("1970-01-01T00:00:01.001Z"),
+                    ..Default::default()
+                },
+                SearchFilters {
+                    created_to: s("1970-01-01T00:00:01Z"),
+                    ..Default::default()
+                },
+            ),
+            (
+                SearchFilters {
+                    resolved_from: s("1970-01-01T00:00:05Z"),
+                    ..Default::default()
+                },
+                SearchFilters {
+                    resolved_from: s("1970-01-01T00:00:05.001Z"),
+                    ..Default::default()
+                },
+            ),
+        ];
+        for (yes, no) in yes_no {
+            let (y, n) = (parse(&yes).expect("valid"), parse(&no).expect("valid"));
+            assert!(y.matches("320831", &i), "{yes:?} should match");
+            assert!(!n.matches("320831", &i), "{no:?} should not match");
+        }
+        // An unresolved ticket is in no resolution range; a partner's search lists its own.
+        let resolved = parse(&SearchFilters {
+            resolved_to: s("2030-01-01T00:00:00Z"),
+            ..Default::default()
+        })
+        .expect("valid");
+        let open = CaseIndex {
+            resolved_ms: None,
+            ..index()
+        };
+        assert!(!resolved.matches("320831", &open));
+        let mut mine = all.clone();
+        mine.sender = s("partner-12345");
+        assert!(mine.matches("320831", &i));
+        mine.sender = s("partner-110");
+        assert!(!mine.matches("320831", &i));
+        assert!(!mine.matches(
+            "320831",
+            &CaseIndex {
+                sender: None,
+                ..index()
+            }
+        ));
+    }
+
+    fn hit(created_ms: i64, id: &str, archived: bool) -> CaseHit {
+        CaseHit {
+            id: id.to_string(),
+            county: id[..6].to_string(),
+            index: CaseIndex {
+                created_ms,
+                status: if archived { "closed" } else { "queued" }.into(),
+                ..CaseIndex::default()
+            },
+            archived,
+        }
+    }
+
+    #[test]
+    fn merging_orders_both_sides_and_redis_speaks_for_what_it_holds() {
+        let open = vec![hit(30, "320831-3", false), hit(10, "320831-1", false)];
+        // 320831-1 is in Redis again (reopened) and its archived copy must not show; 320831-5 was
+        // seen in Redis and did not match there, so its archived copy (an older version) is
+        // dropped too.
+        let archived = vec![
+            hit(40, "440305-9", true),
+            hit(20, "320831-5", true),
+            hit(10, "320831-1", true),
+            hit(10, "320831-0", true),
+        ];
+        let seen: HashSet<String> = ["320831-3", "320831-1", "320831-5"]
+            .into_iter()
+            .map(String::from)
+            .collect();
+        let page = merge(open.clone(), &seen, archived.clone(), 10);
+        let ids: Vec<(&str, bool)> = page
+            .hits
+            .iter()
+            .map(|h| (h.id.as_str(), h.archived))
+            .collect();
+        assert_eq!(
+            ids,
+            vec![
+                ("440305-9", true),
+                ("320831-3", false),
+                ("320831-1", false),
+                ("320831-0", true)
+            ]
+        );
+        assert_eq!(page.next, None);
+        let page = merge(open, &seen, archived, 2);
+        assert_eq!(page.hits.len(), 2);
+        assert_eq!(
+            page.next,
+            Some(Cursor {
+                created_ms: 30,
+                id: "320831-3".into()
+            })
+        );
+    }
+
+    /// Paging through a set split between the two sides (with copies in both) gives every
+    /// ticket once, in order, whatever the page size.
+    #[test]
+    fn pages_of_a_merge_cover_everything_once() {
+        let mut all: Vec<CaseHit> = (0..53)
+            .map(|n| hit(1_000 + (n / 3), &format!("320831-{n:04}"), n % 2 == 0))
+            .collect();
+        all.sort_by(CaseHit::order);
+        for limit in [1, 2, 7, 20, 100] {
+            let mut after: Option<Cursor> = None;
+            let mut listed = Vec::new();
+            loop {
+                let keep = |h: &&CaseHit| {
+                    after
+                        .as_ref()
+                        .is_none_or(|c| c.is_before(h.index.created_ms, &h.id))
+                };
+                let open: Vec<CaseHit> = all
+                    .iter()
+                    .filter(|h| !h.archived)
+                    .filter(keep)
+                    .take(limit + 1)
+                    .cloned()
+                    .collect();
+                let seen: HashSet<String> = all
+                    .iter()
+                    .filter(|h| !h.archived)
+                    .map(|h| h.id.clone())
+                    .collect();
+                // The archive also holds a copy of every open ticket whose id ends in 1.
+                let archived: Vec<CaseHit> = all
+                    .iter()
+                    .filter(|h| h.archived || h.id.ends_with('1'))
+                    .filter(keep)
+                    .map(|h| CaseHit {
+                        archived: true,
+                        ..h.clone()
+                    })
+                    .take(limit + 1)
+                    .collect();
+                let page = merge(open, &seen, archived, limit);
+                assert!(page.hits.len() <= limit);
+                listed.extend(page.hits);
+                match page.next {
+                    Some(c) => after = Some(c),
+                    None => break,
+                }
+            }
+            assert_eq!(listed, all, "limit {limit}");
+        }
     }
 }

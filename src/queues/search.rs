@@ -144,7 +144,10 @@ impl Store {
             out.seen.extend(ids.iter().cloned());
             out.read += ids.len() as u64;
             let candidates = self.candidates(county, &ids, query).await?;
-            for c in self.with_agents(county, candidates, query, want - out.hits.len()).await? {
+            for c in self
+                .with_agents(county, candidates, query, want - out.hits.len())
+                .await?
+            {
                 out.hits.push(CaseHit {
                     id: c.id,
                     county: county.to_string(),
@@ -176,7 +179,9 @@ impl Store {
         let prefix = county_prefix(county);
         let mut pipe = redis::pipe();
         for id in ids {
-            pipe.cmd("HMGET").arg(format!("{prefix}t:{id}")).arg(&FIELDS[..]);
+            pipe.cmd("HMGET")
+                .arg(format!("{prefix}t:{id}"))
+                .arg(&FIELDS[..]);
         }
         let mut conn = self.conn.clone();
         let replies: Vec<Vec<Option<String>>> = pipe.query_async(&mut conn).await?;
