@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
-use crate::lifecycle::TicketRecord;
+use crate::lifecycle::{Status, TicketRecord};
 use crate::sla::policy::ClockName;
 use crate::ticket::Ticket;
 
@@ -92,12 +92,16 @@ impl CaseIndex {
                     .map(str::to_string)
             })
         });
+        // The resolve clock also stops when a ticket is withdrawn, sent back or moved; only a
+        // resolution (resolved, then closed by the follow-up) is one.
+        let resolved = matches!(record.status(), Status::Resolved | Status::Closed);
         let resolved_ms = record
             .stored
             .clocks
             .clocks
             .get(&ClockName::Resolve)
-            .and_then(|c| c.stopped_ms);
+            .and_then(|c| c.stopped_ms)
+            .filter(|_| resolved);
         CaseIndex {
             status: record.status().as_str().to_string(),
             source: ticket.source.as_str().to_string(),
@@ -513,7 +517,7 @@ impl CaseQuery {
             .iter()
             .map(|s| s.as_str())
             .collect();
-        let statuses: Vec<&str> = crate::lifecycle::Status::ALL
+        let statuses: Vec<&str> = Status::ALL
             .iter()
             .map(|s| s.as_str())
             .collect();
@@ -607,8 +611,8 @@ impl CaseQuery {
     pub fn may_match_archived(&self) -> bool {
         self.status
             .as_deref()
-            .and_then(crate::lifecycle::Status::parse)
-            .is_none_or(crate::lifecycle::Status::is_ended)
+            .and_then(Status::parse)
+            .is_none_or(Status::is_ended)
     }
 
     /// Whether the ticket of `county` with these facts matches every filter and the scope, the
