@@ -502,11 +502,12 @@ impl CaseQuery {
             let q = q.trim();
             // The archive finds text through pairs of characters (a bigram index); a query
             // without a pair would have to read every case.
-            if q.chars().count() > MAX_TEXT_QUERY || !has_pair(q) {
+            if q.chars().count() > MAX_TEXT_QUERY || !has_pair(q) || q.chars().any(char::is_control)
+            {
                 errors.push((
                     "q".to_string(),
                     format!(
-                        "must hold at least 2 adjacent characters (not spaces), at most {MAX_TEXT_QUERY} in all: text is found by pairs of characters"
+                        "must hold at least 2 adjacent characters (not spaces), at most {MAX_TEXT_QUERY} in all, no control characters: text is found by pairs of characters"
                     ),
                 ));
                 return None;
@@ -517,10 +518,7 @@ impl CaseQuery {
             .iter()
             .map(|s| s.as_str())
             .collect();
-        let statuses: Vec<&str> = Status::ALL
-            .iter()
-            .map(|s| s.as_str())
-            .collect();
+        let statuses: Vec<&str> = Status::ALL.iter().map(|s| s.as_str()).collect();
         let services: Vec<&str> = crate::classify::Service::ALL
             .iter()
             .map(|s| s.as_str())
@@ -807,11 +805,14 @@ mod tests {
             assert_eq!(parse(&f).expect_err(limit)[0].0, "limit");
         }
         // Two characters with a space between are no pair: the bigram index could not narrow it.
-        let f = SearchFilters {
-            q: s("工 资"),
-            ..SearchFilters::default()
-        };
-        assert_eq!(parse(&f).expect_err("no pair")[0].0, "q");
+        // A NUL would be refused by PostgreSQL as a 500: it is the caller's mistake, a 422.
+        for q in ["工 资", "工资\u{0}", "  "] {
+            let f = SearchFilters {
+                q: s(q),
+                ..SearchFilters::default()
+            };
+            assert_eq!(parse(&f).expect_err(q)[0].0, "q");
+        }
     }
 
     #[test]

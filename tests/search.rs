@@ -48,6 +48,9 @@ async fn ids(app: &TestApp, token: &str, pairs: &[(&str, &str)]) -> Vec<String> 
         .collect()
 }
 
+/// Query pairs of a search.
+type Filters<'a> = Vec<(&'a str, &'a str)>;
+
 fn in_redis(redis: &RedisServer, id: &str) -> bool {
     let county = &id[..6];
     redis
@@ -194,7 +197,7 @@ async fn each_filter_finds_open_and_archived_tickets_alike() {
             .collect()
     };
     let withdrawn_at = withdrawn["created_at"].as_str().expect("time").to_string();
-    let cases: Vec<(Vec<(&str, &str)>, BTreeSet<String>)> = vec![
+    let cases: Vec<(Filters, BTreeSet<String>)> = vec![
         (vec![("source", "12345")], set(&[&closed_id, &held_id])),
         (vec![("source", "110")], set(&[&withdrawn_id, &queued_id])),
         (vec![("external_id", "S-3")], set(&[&withdrawn_id])),
