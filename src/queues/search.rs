@@ -98,12 +98,15 @@ impl Store {
         let mut out = OpenMatches::default();
         // The newest score still to read (inclusive) and how many ids of exactly that score were
         // already read: a page ends inside a run of equal scores as often as not.
-        let mut max_ms: Option<i64> = match (&query.after, query.created.to_ms) {
-            (Some(c), Some(to)) => Some(c.created_ms.min(to - 1)),
-            (Some(c), None) => Some(c.created_ms),
-            (None, Some(to)) => Some(to - 1),
-            (None, None) => None,
-        };
+        // A ticket resolved before `resolved_to` was created before it too.
+        let mut max_ms: Option<i64> = [
+            query.after.as_ref().map(|c| c.created_ms),
+            query.created.to_ms.map(|t| t - 1),
+            query.resolved.to_ms.map(|t| t - 1),
+        ]
+        .into_iter()
+        .flatten()
+        .min();
         let min = query
             .created
             .from_ms
