@@ -532,3 +532,63 @@ async fn with_the_archive_down_a_search_is_refused_not_partial() {
     assert_eq!(v["type"], "/problems/archive-unavailable");
     assert!(v["detail"].as_str().unwrap_or("").contains("audit"), "{v}");
 }
+
+/// The cost of Redis' side (not a pass/fail timing: it prints what it measured). `N` copies of a
+/// ticket are written straight into county 320831's hash and index, then searches that stop
+/// early and one that matches nothing (and so reads every ticket in Redis of the county) are
+/// timed through the API. Run with `cargo test --test search -- --ignored --nocapture`.
+#[tokio::test]
+#[ignore = "a measurement; prints figures"]
+async fn measure_the_cost_of_searching_tickets_in_redis() {
+    const N: usize = 20_000;
+    let redis = RedisServer::start();
+    let app = TestApp::spawn_with(&redis, &archive_now(&fresh_database())).await;
+    let first = id_of(&create_ticket(&app, OPERATOR, &ticket("M-0")).await);
+    let mut conn = redis.conn();
+    let fields: Vec<(String, String)> = conn
+        .hgetall(format!("hl:{{320831}}:t:{first}"))
+        .expect("HGETALL");
+    let created: i64 = fields
+        .iter()
+        .find(|(k, _)| k == "created_ms")
+        .and_then(|(_, v)| v.parse().ok())
+        .expect("created_ms");
+    for chunk in (1..=N).collect::<Vec<_>>().chunks(1000) {
+        let mut pipe = redis::pipe();
+        for n in chunk {
+            let id = format!("320831-9{n:07}");
+            let mut copy = fields.clone();
+            for (k, v) in &mut copy {
+                if k == "created_ms" {
+                    *v = (created - *n as i64).to_string();
+                }
+            }
+            pipe.hset_multiple(format!("hl:{{320831}}:t:{id}"), &copy)
+                .ignore()
+                .zadd("hl:{320831}:tickets", &id, created - *n as i64)
+                .ignore();
+        }
+        let () = pipe.query(&mut conn).expect("seeded");
+    }
+    for (what, pairs) in [
+        ("first page, no filter", vec![("limit", "20")]),
+        (
+            "text, 100 per page",
+            vec![("q", "拖欠工资"), ("limit", "100")],
+        ),
+        (
+            "nothing matches (reads all)",
+            vec![("external_id", "none-such")],
+        ),
+        ("nothing matches, by phone", vec![("phone", "13000000000")]),
+    ] {
+        let mut times = Vec::new();
+        for _ in 0..3 {
+            let started = std::time::Instant::now();
+            let (status, v) = search(&app, SUPERVISOR, &pairs).await;
+            times.push(started.elapsed().as_millis());
+            assert_eq!(status, 200, "{what}: {v}");
+        }
+        println!("{N} tickets in Redis, {what}: {times:?} ms");
+    }
+}
