@@ -613,27 +613,38 @@ impl CaseQuery {
             .is_none_or(Status::is_ended)
     }
 
+    /// Whether the ticket's labels match: county, source, status, service, category, level,
+    /// sender and creation time, the facts the store keeps as plain fields. The store checks
+    /// these first and reads the rest (the request, the clocks) only for tickets that pass.
+    pub fn matches_labels(&self, county: &str, i: &CaseIndex) -> bool {
+        let eq = |want: &Option<String>, have: &str| want.as_deref().is_none_or(|w| w == have);
+        self.counties
+            .as_ref()
+            .is_none_or(|cs| cs.iter().any(|c| c == county))
+            && eq(&self.source, &i.source)
+            && eq(&self.status, &i.status)
+            && eq(&self.service, &i.service)
+            && eq(&self.category, &i.category)
+            && eq(&self.level, &i.level)
+            && self
+                .sender
+                .as_deref()
+                .is_none_or(|w| i.sender.as_deref() == Some(w))
+            && self.created.contains(Some(i.created_ms))
+    }
+
     /// Whether the ticket of `county` with these facts matches every filter and the scope, the
     /// agent aside ([`CaseQuery::agent_matches`]): the store reads an agent from the history
     /// only for tickets that pass the rest.
     pub fn matches_besides_agent(&self, county: &str, i: &CaseIndex) -> bool {
         let eq = |want: &Option<String>, have: &str| want.as_deref().is_none_or(|w| w == have);
-        let eq_opt = |want: &Option<String>, have: &Option<String>| {
-            want.as_deref().is_none_or(|w| have.as_deref() == Some(w))
-        };
-        self.counties
-            .as_ref()
-            .is_none_or(|cs| cs.iter().any(|c| c == county))
-            && eq(&self.source, &i.source)
+        self.matches_labels(county, i)
             && eq(&self.external_id, &i.external_id)
             && eq(&self.caller_key, &i.caller_key)
-            && eq(&self.status, &i.status)
-            && eq(&self.service, &i.service)
-            && eq(&self.category, &i.category)
-            && eq(&self.level, &i.level)
-            && eq_opt(&self.town, &i.town)
-            && eq_opt(&self.sender, &i.sender)
-            && self.created.contains(Some(i.created_ms))
+            && self
+                .town
+                .as_deref()
+                .is_none_or(|w| i.town.as_deref() == Some(w))
             && self.resolved.contains(i.resolved_ms)
             && self
                 .text

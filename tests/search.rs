@@ -581,6 +581,11 @@ async fn measure_the_cost_of_searching_tickets_in_redis() {
             vec![("external_id", "none-such")],
         ),
         ("nothing matches, by phone", vec![("phone", "13000000000")]),
+        ("nothing matches, by status", vec![("status", "accepted")]),
+        (
+            "nothing matches, by category",
+            vec![("category", "medical")],
+        ),
     ] {
         let mut times = Vec::new();
         for _ in 0..3 {
