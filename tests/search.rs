@@ -391,6 +391,69 @@ async fn open_and_archived_tickets_page_through_in_order_none_twice_none_missing
     assert_eq!(withdrawn, expected);
 }
 
+/// Tickets leaving Redis for the archive while someone pages through them: every complete pass
+/// lists each ticket once, wherever it was when its page was read. Redis is read before the
+/// archive and a ticket is archived before it leaves Redis, so none can fall between the two
+/// reads; one in both for a moment is listed once.
+#[tokio::test]
+async fn paging_while_tickets_move_to_the_archive_lists_each_once() {
+    let redis = RedisServer::start();
+    // One ticket per archiving step, so the move takes many steps and pages meet it midway.
+    let config = format!(
+        "[archive]\nurl = \"{}\"\nafter_seconds = 0\ninterval_ms = 50\nbatch = 1\n",
+        fresh_database()
+    );
+    let app = TestApp::spawn_with(&redis, &config).await;
+    let mut expected = BTreeSet::new();
+    for n in 0..40 {
+        let id = id_of(&create_ticket(&app, OPERATOR, &ticket(&format!("M-{n}"))).await);
+        expected.insert(id);
+    }
+    for id in &expected {
+        ok(&app, id, "withdraw", OPERATOR, json!({})).await;
+    }
+    let mut mixed = 0;
+    for pass in 0..200 {
+        let mut listed: Vec<(String, bool)> = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let mut pairs = vec![("limit", "3")];
+            if let Some(c) = &cursor {
+                pairs.push(("cursor", c.as_str()));
+            }
+            let (status, page) = search(&app, SUPERVISOR, &pairs).await;
+            assert_eq!(status, 200, "{page}");
+            for t in page["tickets"].as_array().expect("tickets") {
+                let id = t["id"].as_str().unwrap_or("").to_string();
+                listed.push((id, t["archived"].as_bool().unwrap_or(false)));
+            }
+            match page["next_cursor"].as_str() {
+                Some(c) => cursor = Some(c.to_string()),
+                None => break,
+            }
+        }
+        let ids: Vec<&String> = listed.iter().map(|(id, _)| id).collect();
+        let unique: BTreeSet<String> = ids.iter().map(|id| (*id).clone()).collect();
+        assert_eq!(
+            unique.len(),
+            ids.len(),
+            "pass {pass}: a ticket twice: {ids:?}"
+        );
+        assert_eq!(unique, expected, "pass {pass}: a ticket missing");
+        let archived = listed.iter().filter(|(_, a)| *a).count();
+        if archived == listed.len() {
+            break;
+        }
+        if archived > 0 {
+            mixed += 1;
+        }
+    }
+    assert!(
+        mixed > 0,
+        "no pass met the archiving midway: the test tested nothing"
+    );
+}
+
 /// Every page of a search, as the supervisor: the ids in order.
 async fn ids_all(app: &TestApp, pairs: &[(&str, &str)]) -> Vec<String> {
     let mut out = Vec::new();

@@ -58,8 +58,9 @@ const LABELS: [&str; 7] = [
 pub struct OpenMatches {
     /// Matches, in [`CaseHit::order`], at most `limit + 1`.
     pub hits: Vec<CaseHit>,
-    /// Every id Redis showed while looking, matching or not: for these Redis is the truth, and
-    /// an archived copy is not listed.
+    /// Every ticket Redis held when its fields were read, matching or not: for these Redis is
+    /// the truth, and an archived copy is not listed. An id the index named whose ticket was
+    /// gone by then (archived meanwhile) is not in it.
     pub seen: HashSet<String>,
     /// How many tickets were read (for the search's cost in logs and tests).
     pub read: u64,
@@ -155,10 +156,9 @@ impl Store {
                 })
                 .map(|(id, _)| id)
                 .collect();
-            out.seen.extend(ids.iter().cloned());
             out.read += ids.len() as u64;
-            let ids = self.labelled(county, ids, query).await?;
-            let candidates = self.candidates(county, &ids, query).await?;
+            let ids = self.labelled(county, ids, query, &mut out.seen).await?;
+            let candidates = self.candidates(county, &ids, query, &mut out.seen).await?;
             for c in self
                 .with_agents(county, candidates, query, want - out.hits.len())
                 .await?
@@ -182,12 +182,15 @@ impl Store {
     /// The tickets among `ids` whose labels match ([`CaseQuery::matches_labels`]), in the order
     /// given: a pipelined `HMGET` of a few short fields, so that a search by status, service,
     /// category, level, source or a partner's own reads and parses the request and clocks only
-    /// of tickets that may match. A search that filters no label skips this round trip.
+    /// of tickets that may match. A search that filters no label skips this round trip. Every
+    /// ticket found goes into `seen`; one no longer there (archived since the index was read)
+    /// does not, so that the archive, read later, lists it.
     async fn labelled(
         &self,
         county: &str,
         ids: Vec<String>,
         query: &CaseQuery,
+        seen: &mut HashSet<String>,
     ) -> Result<Vec<String>, StoreError> {
         let q = query;
         let filters_labels = q.source.is_some()
@@ -215,6 +218,7 @@ impl Store {
                 let mut v = v.into_iter();
                 let mut next = || v.next().flatten();
                 let status = next()?;
+                seen.insert(id.clone());
                 let labels = CaseIndex {
                     status,
                     created_ms: next().and_then(|c| c.parse().ok()).unwrap_or(0),
@@ -231,13 +235,15 @@ impl Store {
     }
 
     /// The tickets among `ids` that pass every filter but the agent's, in the order given; one
-    /// pipelined round trip. A ticket gone meanwhile is skipped; one that cannot be read is
-    /// skipped and logged (by id), never failing the whole search.
+    /// pipelined round trip. A ticket gone meanwhile (archived and removed) is skipped and taken
+    /// out of `seen`, so the archive speaks for it; one that cannot be read is skipped and logged
+    /// (by id), never failing the whole search.
     async fn candidates(
         &self,
         county: &str,
         ids: &[String],
         query: &CaseQuery,
+        seen: &mut HashSet<String>,
     ) -> Result<Vec<Candidate>, StoreError> {
         if ids.is_empty() {
             return Ok(Vec::new());
@@ -258,6 +264,11 @@ impl Store {
                 .zip(values)
                 .filter_map(|(k, v)| v.map(|v| ((*k).to_string(), v)))
                 .collect();
+            if fields.contains_key("status") {
+                seen.insert(id.clone());
+            } else {
+                seen.remove(id);
+            }
             let read = record(id, fields, Vec::new(), 0).and_then(|r| {
                 let Some(r) = r else { return Ok(None) };
                 let t: Ticket = serde_json::from_str(&r.ticket_json)
