@@ -21,6 +21,7 @@ sim_base="http://127.0.0.1:${sim_port}"
 export HOTLINE_DEMO_PARTNER_SECRET="${HOTLINE_DEMO_PARTNER_SECRET:-demo-12345-platform-public-secret-never-deploy}"
 
 scripts/ensure-redis.sh
+scripts/ensure-postgres.sh
 command -v curl >/dev/null 2>&1 || { echo "error: curl is needed for the demo traffic (apt-get install curl)" >&2; exit 1; }
 
 # The partner simulator is built with the gateway package selected too, as the crash fault test

@@ -6,6 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 scripts/ensure-redis.sh
+scripts/ensure-postgres.sh
 scripts/ensure-chromium.sh
 echo "== cargo fmt --check"
 cargo fmt --all -- --check

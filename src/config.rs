@@ -228,6 +228,15 @@ impl Settings {
         self.log.validate()?;
         self.counties.validate()?;
         self.validate_county_references()?;
+        if self.archive.personal_data_days < self.agents.reopen_days {
+            return Err(invalid(
+                "archive.personal_data_days",
+                format!(
+                    "must be at least agents.reopen_days ({}): a case that can still be reopened keeps its caller's details",
+                    self.agents.reopen_days
+                ),
+            ));
+        }
         Ok(sla)
     }
 

@@ -63,6 +63,10 @@ pub fn start(state: &Arc<AppState>, stop: &watch::Receiver<bool>) -> Jobs {
             tokio::spawn(archiving(Arc::clone(state), stop.clone())),
         ),
         (
+            "retention",
+            tokio::spawn(retention(Arc::clone(state), stop.clone())),
+        ),
+        (
             "reload on SIGHUP",
             tokio::spawn(reload_on_sighup(Arc::clone(state), stop.clone())),
         ),
@@ -439,6 +443,27 @@ async fn archiving(state: Arc<AppState>, mut stop: watch::Receiver<bool>) {
         crate::metrics::archive_up(true);
         if let Some(cause) = failing.take() {
             tracing::info!(cause, "archiving works again");
+        }
+    }
+}
+
+/// Erases personal data that has reached `archive.personal_data_days`, every
+/// `archive.retention_interval_seconds` (the first run soon after start-up).
+async fn retention(state: Arc<AppState>, mut stop: watch::Receiver<bool>) {
+    let settings = &state.settings.archive;
+    let every = Duration::from_secs(settings.retention_interval_seconds);
+    let mut wait = Duration::from_secs(5).min(every);
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = stop.changed() => {}
+        }
+        if *stop.borrow() {
+            break;
+        }
+        wait = every;
+        if let Err(e) = crate::retention::run(&state.archive, settings, chrono::Utc::now()).await {
+            tracing::warn!(error = %e, "retention job did not run; it tries again next time");
         }
     }
 }

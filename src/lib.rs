@@ -16,8 +16,8 @@
 //! - [`handling`], [`intake`], [`claiming`], [`reload`]: carrying out an action (read, decide,
 //!   write, retry), registering a ticket once, an agent's claim, reloading in place.
 //! - [`jobs`], [`api`]: the background jobs; the HTTP edge and its handlers.
-//! - [`router`], [`startup`], [`local_redis`]: every route, building and serving the app,
-//!   starting Redis when none is configured.
+//! - [`router`], [`startup`], [`local_redis`], [`local_postgres`]: every route, building and
+//!   serving the app, starting Redis and PostgreSQL when none is configured.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -38,11 +38,13 @@ pub mod intake;
 pub mod jobs;
 pub mod lifecycle;
 pub mod live;
+pub mod local_postgres;
 pub mod local_redis;
 pub mod metrics;
 pub mod offers;
 pub mod queues;
 pub mod reload;
+pub mod retention;
 pub mod router;
 pub mod routing;
 pub mod secret;

@@ -695,6 +695,8 @@ pub const ARCHIVE_UP: &str = "hotline_archive_up";
 pub const ARCHIVE_BACKLOG: &str = "hotline_archive_backlog";
 /// How long the oldest ticket due for the archive has been due, seconds (deployment-wide).
 pub const ARCHIVE_LAG: &str = "hotline_archive_lag_seconds";
+/// Archived cases whose personal data the retention job erased.
+pub const ARCHIVE_ERASED: &str = "hotline_archive_personal_erased_total";
 
 fn describe_archive() {
     metrics::describe_counter!(
@@ -702,6 +704,10 @@ fn describe_archive() {
         "Case files committed to the PostgreSQL archive"
     );
     metrics::describe_counter!(ARCHIVE_REMOVED, "Tickets removed from Redis once archived");
+    metrics::describe_counter!(
+        ARCHIVE_ERASED,
+        "Archived cases whose personal data the retention job erased"
+    );
     metrics::describe_counter!(
         ARCHIVE_FAILURES,
         "Archiving passes that stopped early, by cause (archive, store)"
@@ -740,4 +746,9 @@ pub fn archive_up(up: bool) {
 pub fn archive_backlog(due: u64, lag_seconds: f64) {
     metrics::gauge!(ARCHIVE_BACKLOG).set(due as f64);
     metrics::gauge!(ARCHIVE_LAG).set(lag_seconds.max(0.0));
+}
+
+/// Counts cases whose personal data the retention job erased.
+pub fn personal_data_erased(cases: u64) {
+    metrics::counter!(ARCHIVE_ERASED).increment(cases);
 }

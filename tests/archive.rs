@@ -441,3 +441,81 @@ async fn reopening_races_archiving_and_nothing_is_lost_or_doubled() {
     }
     eprintln!("the pass removed the closed ticket first in {archived_first} of 200 rounds");
 }
+
+#[tokio::test]
+async fn the_retention_job_erases_personal_data_of_old_cases_and_says_so() {
+    let redis = RedisServer::start();
+    let db = fresh_database();
+    let app = TestApp::spawn_with(
+        &redis,
+        &format!("{}retention_interval_seconds = 1\n", archive_now(&db)),
+    )
+    .await;
+    let mut ids = Vec::new();
+    for ext in ["E-old", "E-new"] {
+        let t = create_ticket(&app, OPERATOR, &ticket(ext)).await;
+        let id = t["id"].as_str().expect("id").to_string();
+        act(&app, &id, "withdraw", OPERATOR, json!({})).await;
+        wait_archived(&redis, &id).await;
+        ids.push(id);
+    }
+    let (old, new) = (&ids[0], &ids[1]);
+    let (client, conn) = tokio_postgres::connect(&db, tokio_postgres::NoTls)
+        .await
+        .expect("connect");
+    tokio::spawn(conn);
+    // The old case ended longer ago than `archive.personal_data_days` (1095 by default).
+    client
+        .execute(
+            "UPDATE cases SET ended_at = now() - interval '1100 days' WHERE id = $1",
+            &[old],
+        )
+        .await
+        .expect("backdated");
+    let erased = wait_for(Duration::from_secs(20), "the old case erased", || {
+        let app = &app;
+        async move {
+            let (_, v) = read_ticket(app, old, SUPERVISOR).await;
+            (v["ticket"]["caller"].get("phone").is_none()).then_some(v)
+        }
+    })
+    .await;
+    assert!(erased["ticket"]["caller"].get("name").is_none(), "{erased}");
+    // The rest of the case stays: text, status, history.
+    assert_eq!(erased["status"], "withdrawn");
+    assert_eq!(erased["ticket"]["text"], ticket("E-old")["text"]);
+    let (_, kept) = read_ticket(&app, new, SUPERVISOR).await;
+    assert_eq!(kept["ticket"]["caller"]["phone"], "13812348000");
+
+    let row = client
+        .query_one(
+            "SELECT caller_name, caller_phone, caller_key, personal_erased_at IS NOT NULL \
+             FROM cases WHERE id = $1",
+            &[old],
+        )
+        .await
+        .expect("row");
+    assert_eq!(row.get::<_, Option<String>>(0), None);
+    assert_eq!(row.get::<_, Option<String>>(1), None);
+    assert_eq!(row.get::<_, Option<String>>(2), None);
+    assert!(row.get::<_, bool>(3));
+    // The job said what it did: an audit entry (and a log line and a counter).
+    let audit = client
+        .query(
+            "SELECT detail FROM audit_log WHERE action = 'retention.erase'",
+            &[],
+        )
+        .await
+        .expect("audit");
+    assert_eq!(audit.len(), 1, "one run erased one case");
+    let detail: Value = audit[0].get(0);
+    assert_eq!(detail["cases"], 1);
+    assert!(metric(&app, "hotline_archive_personal_erased_total").await >= Some(1.0));
+    // Nothing to erase is not recorded again.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let again = client
+        .query("SELECT 1 FROM audit_log WHERE action = 'retention.erase'", &[])
+        .await
+        .expect("audit");
+    assert_eq!(again.len(), 1);
+}

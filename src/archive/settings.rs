@@ -24,6 +24,9 @@ pub struct ArchiveSettings {
     /// (`["caller", "address"]` written `caller.address`).
     #[serde(default)]
     pub personal_fields: Vec<String>,
+    /// How often each gateway runs the retention job, seconds (gateways running it together
+    /// share the work).
+    pub retention_interval_seconds: u64,
     /// How many tickets one archiving step moves (one transaction, one Redis script).
     pub batch: usize,
     /// How often each gateway looks for tickets due for the archive, ms.
@@ -113,7 +116,13 @@ impl ArchiveSettings {
                 ));
             }
         }
-        let ranges: [(&str, u64, u64, u64); 5] = [
+        let ranges: [(&str, u64, u64, u64); 6] = [
+            (
+                "archive.retention_interval_seconds",
+                self.retention_interval_seconds,
+                1,
+                86_400,
+            ),
             ("archive.batch", self.batch as u64, 1, 5_000),
             ("archive.interval_ms", self.interval_ms, 50, 3_600_000),
             ("archive.pool_size", self.pool_size as u64, 1, 256),
