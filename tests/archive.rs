@@ -514,7 +514,10 @@ async fn the_retention_job_erases_personal_data_of_old_cases_and_says_so() {
     // Nothing to erase is not recorded again.
     tokio::time::sleep(Duration::from_millis(2500)).await;
     let again = client
-        .query("SELECT 1 FROM audit_log WHERE action = 'retention.erase'", &[])
+        .query(
+            "SELECT 1 FROM audit_log WHERE action = 'retention.erase'",
+            &[],
+        )
         .await
         .expect("audit");
     assert_eq!(again.len(), 1);

@@ -29,8 +29,7 @@ impl Archive {
                  UPDATE cases SET caller_name = NULL, caller_phone = NULL, caller_key = NULL, \
                  personal_erased_at = now(), request = {erase} FROM due WHERE cases.id = due.id"
             );
-            let mut params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> =
-                vec![&before, &limit];
+            let mut params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = vec![&before, &limit];
             for p in paths {
                 params.push(p);
             }
