@@ -44,7 +44,7 @@ pub struct LeaseView {
         (status = 404, description = "No such ticket or action", body = crate::api::problem::Problem, content_type = "application/problem+json"),
         (status = 409, description = "Not allowed in the ticket's state", body = crate::api::problem::Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid values (a transfer's `region_code` must be one of the deployment's `[counties]`)", body = crate::api::problem::Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Redis unreachable", body = crate::api::problem::Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Redis unreachable; or, for a raise or a supervisor's transfer, the case archive could not take the audit entry (`/problems/archive-unavailable`): nothing was done", body = crate::api::problem::Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]

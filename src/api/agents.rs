@@ -70,6 +70,7 @@ fn in_regions(principal: &Principal, agent: &Agent) -> bool {
         (status = 403, description = "Not an admin of that region", body = crate::api::problem::Problem, content_type = "application/problem+json"),
         (status = 409, description = "The agent lives in another county", body = crate::api::problem::Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid values (`regions[i]` of a county that is not one of the deployment's `[counties]` too)", body = crate::api::problem::Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Redis unreachable, or the case archive could not take the audit entry (`/problems/archive-unavailable`): the action was not carried out", body = crate::api::problem::Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]
@@ -173,6 +174,7 @@ pub async fn list_agents(
         (status = 403, description = "Not an admin of that region", body = crate::api::problem::Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such agent", body = crate::api::problem::Problem, content_type = "application/problem+json"),
         (status = 409, description = "The agent still holds tickets", body = crate::api::problem::Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Redis unreachable, or the case archive could not take the audit entry (`/problems/archive-unavailable`): the action was not carried out", body = crate::api::problem::Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]

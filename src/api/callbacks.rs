@@ -170,6 +170,7 @@ pub async fn list(
         (status = 400, description = "Malformed body", body = crate::api::problem::Problem, content_type = "application/problem+json"),
         (status = 403, description = "Not an admin of that county", body = crate::api::problem::Problem, content_type = "application/problem+json"),
         (status = 422, description = "Unknown partner", body = crate::api::problem::Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Redis unreachable, or the case archive could not take the audit entry (`/problems/archive-unavailable`): the action was not carried out", body = crate::api::problem::Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]

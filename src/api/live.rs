@@ -443,6 +443,7 @@ pub struct HeartbeatView {
         (status = 400, description = "Malformed body", body = crate::api::problem::Problem, content_type = "application/problem+json"),
         (status = 403, description = "Another agent's heartbeat", body = crate::api::problem::Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such agent", body = crate::api::problem::Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Redis unreachable; or, for an admin's heartbeat, the case archive could not take the audit entry (`/problems/archive-unavailable`): nothing was done", body = crate::api::problem::Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]

@@ -191,6 +191,7 @@ pub async fn metrics(State(state): State<Arc<AppState>>) -> Response {
         (status = 403, description = "Not an admin, or an admin limited to some regions", body = crate::api::problem::Problem, content_type = "application/problem+json"),
         (status = 409, description = "A reload (or its recomputation) is already running on this gateway", body = crate::api::problem::Problem, content_type = "application/problem+json"),
         (status = 422, description = "The new configuration is invalid; the old one stays", body = crate::api::problem::Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Redis unreachable, or the case archive could not take the audit entry (`/problems/archive-unavailable`): the action was not carried out", body = crate::api::problem::Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]
