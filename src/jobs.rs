@@ -487,7 +487,7 @@ fn report_failure(failing: &mut Option<&'static str>, cause: &'static str, error
 async fn signal_audit(state: &AppState, detail: serde_json::Value) {
     let entry = crate::archive::AuditEntry {
         actor: "SIGHUP".into(),
-        role: "signal".into(),
+        role: "system".into(),
         action: crate::archive::audit::ADMIN_RELOAD.into(),
         request_id: None,
         target: None,

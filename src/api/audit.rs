@@ -130,7 +130,8 @@ pub struct AuditParams {
     /// Only this actor (token name).
     pub actor: Option<String>,
     /// Only this action (`agent.define`, `agent.delete`, `agent.presence`, `admin.reload`,
-    /// `callbacks.replay`, `ticket.raise`, `ticket.reassign`, `tickets.search`).
+    /// `callbacks.replay`, `ticket.raise`, `ticket.reassign`, `tickets.search`,
+    /// `retention.erase`).
     pub action: Option<String>,
     /// Only this target (an agent id, a ticket id, a partner).
     pub target: Option<String>,
@@ -152,7 +153,8 @@ pub struct AuditView {
     pub seq: i64,
     /// When it was written.
     pub at: DateTime<Utc>,
-    /// Who: the caller's token name (`SIGHUP` for a reload by signal).
+    /// Who: the caller's token name (`SIGHUP` for a reload by signal, `gateway` for the
+    /// retention job).
     pub actor: String,
     /// The caller's role.
     pub role: String,

@@ -5,6 +5,7 @@
 //! recorded twice: its intent, written before it is carried out (the action is refused when
 //! that cannot be written), and its outcome, appended afterwards with the same name and
 //! `detail.outcome` (`done`, `refused` or `failed`) and `detail.intent` (the intent's `seq`).
+//! What no request asked for (a reload by SIGHUP, a retention run) is one entry, after the fact.
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
@@ -21,7 +22,7 @@ pub const AGENT_DELETE: &str = "agent.delete";
 /// or off for live callers without being that agent (`detail.online`).
 pub const AGENT_PRESENCE: &str = "agent.presence";
 /// `POST /v1/admin/reload` (actor: the admin's token), or SIGHUP (actor `SIGHUP`, role
-/// `signal`): configuration, holiday data, lexicon and model re-read; the outcome names the
+/// `system`): configuration, holiday data, lexicon and model re-read; the outcome names the
 /// classifier now in force.
 pub const ADMIN_RELOAD: &str = "admin.reload";
 /// `POST /v1/admin/callbacks/replay`: a partner's dead letters put back for delivery (target:
@@ -36,10 +37,13 @@ pub const TICKET_RAISE: &str = "ticket.raise";
 pub const TICKET_REASSIGN: &str = "ticket.reassign";
 /// A search of tickets by personal data (the caller's phone or name), with what was asked.
 pub const TICKETS_SEARCH: &str = "tickets.search";
+/// The retention job erased personal data from archived cases (actor `gateway`, role
+/// `system`): how many cases, ended before when, which fields.
+pub const RETENTION_ERASE: &str = "retention.erase";
 
 /// Every action the audit log records: a closed set, so a reader can filter by name and a
 /// misspelt name is refused rather than written.
-pub const ACTIONS: [&str; 8] = [
+pub const ACTIONS: [&str; 9] = [
     AGENT_DEFINE,
     AGENT_DELETE,
     AGENT_PRESENCE,
@@ -48,6 +52,7 @@ pub const ACTIONS: [&str; 8] = [
     TICKET_RAISE,
     TICKET_REASSIGN,
     TICKETS_SEARCH,
+    RETENTION_ERASE,
 ];
 
 /// One privileged action: who did what to what, in which request.
