@@ -82,7 +82,7 @@ run=$(date +%s)
 field() { grep -o "\"$1\":\"[^\"]*\"" | head -1 | cut -d'"' -f4; }
 
 echo
-echo "hotline-gateway is running at $base (Redis data in var/redis, log in $log)"
+echo "hotline-gateway is running at $base (Redis data in var/redis, its case archive's PostgreSQL in var/postgres, log in $log)"
 echo
 printf '%-8s %-18s %-20s %-15s %-8s %s\n' source ticket service category level queue
 n=0
@@ -164,6 +164,23 @@ echo "  callbacks the partner received (signatures verified; a failed one is ret
 printf '    %-18s %-16s %-8s %-10s %s\n' event ticket attempt signature answered
 grep -- "ticket_id=$sid " "$sim_log" | sed 's/[a-z_]*=//g' |
   awk '{printf "    %-18s %-16s %-8s %-10s %s\n", $3, $2, $5, $6, $7}'
+echo
+echo "Case archive (一案一卷): the follow-up call closes the loop; config/demo.toml archives ended"
+echo "tickets 5 s after they end (a day by default), into the gateway's own PostgreSQL."
+curl -fsS -o /dev/null -X POST "$base/v1/tickets/$sid/follow_up" -H 'authorization: Bearer demo-supervisor' \
+  -H 'content-type: application/json' --data-binary '{"satisfaction":5,"note":"回访：当事人满意"}'
+pg_port="${HOTLINE__ARCHIVE__LOCAL__PORT:-6391}"
+archived=""
+for _ in $(seq 1 300); do
+  archived=$(psql -qtA -h 127.0.0.1 -p "$pg_port" -U hotline hotline \
+    -c "SELECT id || '  ' || status || '  ' || category || '  ' || jsonb_array_length(history) || ' events' FROM cases WHERE id = '$sid'" 2>/dev/null || true)
+  [ -n "$archived" ] && break
+  sleep 0.1
+done
+[ -n "$archived" ] || { echo "error: $sid did not reach the case archive within 30 s; see $log" >&2; exit 1; }
+echo "  in PostgreSQL:   $archived"
+read_back=$(curl -fsS "$base/v1/tickets/$sid" -H 'authorization: Bearer demo-supervisor')
+echo "  read by the API: $sid $(printf '%s' "$read_back" | field status) (no longer in Redis; read from the archive, same body)"
 echo
 echo "Where to look (demo tokens are public; see config/demo.toml):"
 echo "  queues:    curl -s $base/v1/queues -H 'authorization: Bearer demo-supervisor'"

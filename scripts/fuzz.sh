@@ -15,6 +15,7 @@ SCHEMATHESIS_VERSION=4.32.5
 OPENAPI_SPEC_VALIDATOR_VERSION=0.9.0
 PORT="${FUZZ_PORT:-18180}"
 REDIS_PORT="${FUZZ_REDIS_PORT:-16490}"
+PG_PORT="${FUZZ_PG_PORT:-16491}"
 venv=var/fuzz-venv
 installed() { "$venv/bin/pip" show "$1" 2>/dev/null | grep -qx "Version: $2"; }
 if ! installed schemathesis "$SCHEMATHESIS_VERSION" \
@@ -25,12 +26,13 @@ if ! installed schemathesis "$SCHEMATHESIS_VERSION" \
 fi
 
 cargo build --quiet -p hotline-gateway
-rm -rf var/fuzz-redis
+rm -rf var/fuzz-redis var/fuzz-postgres
 log=var/fuzz-gateway.log
 # config/demo.toml's signed partner reads its (public demo) secret from this variable.
 HOTLINE_DEMO_PARTNER_SECRET="${HOTLINE_DEMO_PARTNER_SECRET:-demo-12345-platform-public-secret-never-deploy}" \
 HOTLINE__HTTP__LISTEN="127.0.0.1:$PORT" HOTLINE__REDIS__LOCAL__PORT="$REDIS_PORT" \
   HOTLINE__REDIS__LOCAL__DIR=var/fuzz-redis HOTLINE__LOG__LEVEL=warn \
+  HOTLINE__ARCHIVE__LOCAL__PORT="$PG_PORT" HOTLINE__ARCHIVE__LOCAL__DIR=var/fuzz-postgres \
   target/debug/hotline-gateway serve --config config/demo.toml >"$log" 2>&1 &
 gw=$!
 trap 'kill "$gw" 2>/dev/null || true; wait "$gw" 2>/dev/null || true' EXIT

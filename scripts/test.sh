@@ -15,9 +15,10 @@ cargo clippy --workspace --all-targets -- -D warnings
 echo "== cargo test"
 cargo test --workspace
 echo "== the README's run command, once (debug build, its own ports and data)"
-rm -rf var/smoke-redis
+rm -rf var/smoke-redis var/smoke-postgres
 PROFILE=debug PORT="${SMOKE_PORT:-18080}" \
   HOTLINE__REDIS__LOCAL__PORT="${SMOKE_REDIS_PORT:-16390}" HOTLINE__REDIS__LOCAL__DIR=var/smoke-redis \
+  HOTLINE__ARCHIVE__LOCAL__PORT="${SMOKE_PG_PORT:-16391}" HOTLINE__ARCHIVE__LOCAL__DIR=var/smoke-postgres \
   scripts/demo.sh --once
 echo "== load-test smoke run: a few seconds; fails on any lost or duplicated ticket, asserts no speed"
 cargo build --quiet -p hotline-gateway

@@ -192,9 +192,9 @@ pub async fn act(
                     }
                     ActOutcome::Stale => continue,
                     ActOutcome::StaleLease => return Err(stale_lease(id, request)),
-                    // Archived again between the restore and the write: read it again.
-                    ActOutcome::Missing if case.is_some() => continue,
-                    ActOutcome::Missing => return Err(not_found(id)),
+                    // Archived between the read and the write (or again after a restore):
+                    // read it again, from wherever it is now; gone from both is a 404 there.
+                    ActOutcome::Missing => continue,
                 }
             }
             Decision::Move(m) => match state.store.act(id, &m.close, Some(&m.plan)).await? {
@@ -216,7 +216,7 @@ pub async fn act(
                 }
                 ActOutcome::Stale => continue,
                 ActOutcome::StaleLease => return Err(stale_lease(id, request)),
-                ActOutcome::Missing => return Err(not_found(id)),
+                ActOutcome::Missing => continue,
             },
             Decision::FinishMove => {
                 if let Some(plan) = state.store.move_plan(id).await? {
@@ -245,8 +245,9 @@ fn stale_lease(id: &str, request: &ActionRequest) -> HandlingError {
     .into()
 }
 
+/// The ticket as the action left it; an ended ticket may already be in the archive.
 async fn reread(state: &AppState, id: &str) -> Result<Done, HandlingError> {
-    let record = state.store.ticket(id).await?.ok_or_else(|| not_found(id))?;
+    let (record, _) = read_any(state, id).await?.ok_or_else(|| not_found(id))?;
     Ok(Done::Ticket(Box::new(record)))
 }
 

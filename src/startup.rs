@@ -27,6 +27,7 @@ pub struct Application {
     listener: TcpListener,
     state: Arc<AppState>,
     local_redis: Option<LocalRedis>,
+    local_postgres: Option<crate::local_postgres::LocalPostgres>,
 }
 
 impl Application {
@@ -73,7 +74,12 @@ impl Application {
         )
         .context("redis.url")?;
         check_server(&store).await;
-        let archive = Arc::new(connect_archive(&settings).await?);
+        let local_postgres = if settings.archive.wants_local() {
+            Some(crate::local_postgres::LocalPostgres::start(&settings.archive.local).await?)
+        } else {
+            None
+        };
+        let archive = Arc::new(connect_archive(&settings, local_postgres.as_ref()).await?);
 
         let listener = TcpListener::bind(&settings.http.listen)
             .await
@@ -114,6 +120,7 @@ impl Application {
             listener,
             state,
             local_redis,
+            local_postgres,
         })
     }
 
@@ -166,6 +173,10 @@ impl Application {
             }
             local.wait_stopped().await;
         }
+        if let Some(local) = self.local_postgres {
+            local.stop();
+            local.wait_stopped().await;
+        }
         tracing::info!("stopped");
         Ok(())
     }
@@ -174,15 +185,18 @@ impl Application {
 /// The case archive: the configured PostgreSQL, its schema brought up to date. A PostgreSQL
 /// that does not answer at start-up is not fatal: tickets wait in Redis and the archive is
 /// migrated and used once it answers (`hotline_archive_up` says so meanwhile).
-async fn connect_archive(settings: &Settings) -> anyhow::Result<crate::archive::Archive> {
-    let Some(url) = settings
-        .archive
-        .url
-        .as_ref()
-        .filter(|u| !u.expose().is_empty())
-    else {
-        anyhow::bail!("archive.url is not set");
+async fn connect_archive(
+    settings: &Settings,
+    local: Option<&crate::local_postgres::LocalPostgres>,
+) -> anyhow::Result<crate::archive::Archive> {
+    let url = match (local, &settings.archive.url) {
+        (Some(local), _) => crate::archive::DatabaseUrl::new(local.url()),
+        (None, Some(url)) => url.clone(),
+        (None, None) => {
+            anyhow::bail!("archive.url is not set and no local PostgreSQL was started")
+        }
     };
+    let url = &url;
     let archive = crate::archive::Archive::new(url, &settings.archive).context("archive.url")?;
     match archive.migrate().await {
         Ok(()) => {

@@ -397,15 +397,30 @@ async fn reopening_races_archiving_and_nothing_is_lost_or_doubled() {
     let mut archived_first = 0;
     for round in 0..200 {
         let id = closed_ticket(&app, &format!("X-{round}")).await;
-        let pass = hotline_gateway::archiving::archive_county(
-            &store,
-            &archive,
-            &s,
-            "320831",
-            "racer",
-            store.now_ms() + 5,
-        );
-        let reopen = act(&app, &id, "reopen", SUPERVISOR, json!({"reason": "复议"}));
+        // Either may start first, by up to a few milliseconds, so both orders and the
+        // overlaps in between are run.
+        let lag = Duration::from_micros((round as u64 % 10) * 700);
+        let (pass_lag, reopen_lag) = if round % 2 == 0 {
+            (lag, Duration::ZERO)
+        } else {
+            (Duration::ZERO, lag)
+        };
+        let pass = async {
+            tokio::time::sleep(pass_lag).await;
+            hotline_gateway::archiving::archive_county(
+                &store,
+                &archive,
+                &s,
+                "320831",
+                "racer",
+                store.now_ms() + 5,
+            )
+            .await
+        };
+        let reopen = async {
+            tokio::time::sleep(reopen_lag).await;
+            act(&app, &id, "reopen", SUPERVISOR, json!({"reason": "复议"})).await
+        };
         let (pass, (status, v)) = tokio::join!(pass, reopen);
         let pass = pass.expect("pass");
         assert_eq!(status, 200, "round {round}: {v}");
@@ -440,6 +455,10 @@ async fn reopening_races_archiving_and_nothing_is_lost_or_doubled() {
         );
     }
     eprintln!("the pass removed the closed ticket first in {archived_first} of 200 rounds");
+    assert!(
+        archived_first > 0 && archived_first < 200,
+        "both orders must have been run: the pass came first in {archived_first} of 200 rounds"
+    );
 }
 
 #[tokio::test]

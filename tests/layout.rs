@@ -1,6 +1,7 @@
 //! ARCHITECTURE.md's invariants about the code itself, checked on the source so that a change
 //! that breaks one fails the test command:
 //! - only the store (`src/queues/`) knows Redis key names;
+//! - only the archive (`src/archive/`) knows SQL and the PostgreSQL client;
 //! - `classify` and `routing` use neither Redis nor the network;
 //! - the ticket's life (`src/lifecycle/`) knows no HTTP, no Redis and no async runtime;
 //! - no function of the domain is longer than 80 lines.
@@ -66,6 +67,38 @@ fn only_the_store_knows_redis_key_names() {
         "Redis key names outside src/queues:\n{}",
         found.join("\n")
     );
+}
+
+#[test]
+fn only_the_archive_knows_sql() {
+    let outside: Vec<PathBuf> = src("")
+        .into_iter()
+        .filter(|p| !p.components().any(|c| c.as_os_str() == "archive"))
+        .collect();
+    // `local_postgres` starts a server (initdb, postgres, createdb) and probes it; it sends no
+    // SQL and is allowed the client only to see whether the server answers.
+    let (probe, rest): (Vec<PathBuf>, Vec<PathBuf>) = outside
+        .into_iter()
+        .partition(|p| p.ends_with("local_postgres.rs"));
+    let found = offences(
+        &rest,
+        &[
+            "SELECT ",
+            "INSERT INTO",
+            "UPDATE cases",
+            "DELETE FROM",
+            "CREATE TABLE",
+            "tokio_postgres",
+            "deadpool_postgres",
+        ],
+    );
+    assert!(
+        found.is_empty(),
+        "SQL or the PostgreSQL client outside src/archive:\n{}",
+        found.join("\n")
+    );
+    let found = offences(&probe, &["SELECT ", "INSERT INTO", "UPDATE ", "DELETE FROM", "CREATE "]);
+    assert!(found.is_empty(), "SQL in local_postgres.rs:\n{}", found.join("\n"));
 }
 
 #[test]

@@ -156,7 +156,12 @@ pub struct GatewayTuning {
 
 /// The TOML the gateway runs with: the shape of `tests/support/mod.rs` `test_config`, plus any
 /// [`GatewayTuning`] (the gateway merges it over its compiled-in defaults key by key).
-fn config_toml(redis_url: &str, port: u16, tuning: &GatewayTuning) -> String {
+fn config_toml(
+    redis_url: &str,
+    port: u16,
+    archive: &OwnArchive,
+    tuning: &GatewayTuning,
+) -> String {
     let digest = hex::encode(Sha256::digest(PARTNER_TOKEN.as_bytes()));
     let stream_maxlen = tuning
         .stream_maxlen
@@ -184,6 +189,7 @@ connect_timeout_ms = 1000
 response_timeout_ms = 2000
 retry_after_seconds = 3
 {stream_maxlen}
+{archive}
 [log]
 format = "json"
 level = "warn"
@@ -205,8 +211,28 @@ sha256 = "{digest}"
 # so what is measured is the gateway, not its throttle (the limiter's script still runs).
 rate_per_second = 0
 {sla}{extra}"#,
-        extra = tuning.extra_toml
+        extra = tuning.extra_toml,
+        archive = archive.toml(),
     )
+}
+
+/// The gateway's case archive: its own PostgreSQL, which it starts and stops itself (as on a
+/// fresh machine), in the run's directory on a free port.
+pub struct OwnArchive {
+    /// Data directory (enterable by the `postgres` user when the gateway runs as root).
+    pub dir: PathBuf,
+    /// Loopback port.
+    pub port: u16,
+}
+
+impl OwnArchive {
+    fn toml(&self) -> String {
+        format!(
+            "[archive.local]\ndir = \"{}\"\nport = {}\n",
+            self.dir.display(),
+            self.port
+        )
+    }
 }
 
 impl Gateway {
@@ -229,8 +255,16 @@ impl Gateway {
             .tempdir()
             .context("create a temp dir for the gateway")?;
         let port = free_port()?;
+        // The gateway's own PostgreSQL lives in the run's directory; PostgreSQL refuses to run
+        // as root, so when the gateway is root it runs it as `postgres`, who must enter here.
+        std::fs::set_permissions(dir.path(), std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .context("open the run's directory to the postgres user")?;
+        let archive = OwnArchive {
+            dir: dir.path().join("postgres"),
+            port: free_port()?,
+        };
         let config = dir.path().join("gateway.toml");
-        std::fs::write(&config, config_toml(redis_url, port, &tuning))
+        std::fs::write(&config, config_toml(redis_url, port, &archive, &tuning))
             .context("write gateway config")?;
         let log = File::create(dir.path().join("gateway.log")).context("create gateway log")?;
         let child = Command::new(bin)
@@ -240,6 +274,7 @@ impl Gateway {
             .env_remove("RUST_LOG")
             .env_remove("HOTLINE__HTTP__LISTEN")
             .env_remove("HOTLINE__REDIS__URL")
+            .env_remove("HOTLINE__ARCHIVE__URL")
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()

@@ -37,6 +37,9 @@ pub struct ArchiveSettings {
     pub connect_timeout_ms: u64,
     /// The longest one statement may run, ms (searches over years of cases included).
     pub statement_timeout_ms: u64,
+    /// The PostgreSQL the gateway starts for itself when `url` is unset.
+    #[serde(default)]
+    pub local: crate::local_postgres::LocalPostgresSettings,
 }
 
 /// A database URL that never shows its password: `Debug` prints the URL with the password
@@ -84,8 +87,14 @@ impl std::fmt::Debug for DatabaseUrl {
 }
 
 impl ArchiveSettings {
+    /// Whether the gateway starts its own PostgreSQL (no `url`).
+    pub fn wants_local(&self) -> bool {
+        self.url.as_ref().is_none_or(|u| u.expose().is_empty())
+    }
+
     /// Checks every key of `[archive]`.
     pub fn validate(&self) -> Result<(), ConfigError> {
+        self.local.validate()?;
         if let Some(url) = &self.url {
             let u = url.expose();
             if !u.is_empty() && u.parse::<tokio_postgres::Config>().is_err() {
