@@ -17,9 +17,10 @@ use support::{
 
 const SECOND_ADMIN: &str = "t-admin-b";
 const REGIONAL_ADMIN: &str = "t-admin-3208";
+const FAR_SUPERVISOR: &str = "t-supervisor-1101";
 
-/// The archive at `db`, a partner with a callback URL (for replays), a second admin and an
-/// admin limited to region 3208.
+/// The archive at `db`, a partner with a callback URL (for replays), a second admin, an admin
+/// limited to region 3208 and a supervisor limited to 1101.
 fn config(db: &str, secret_file: &std::path::Path) -> String {
     format!(
         r#"
@@ -32,7 +33,7 @@ key_id = "k-12345"
 secret_file = "{secret}"
 callback_url = "http://127.0.0.1:9/callback"
 callback_events = ["ticket.accepted"]
-{b}{r}"#,
+{b}{r}{f}"#,
         secret = secret_file.display(),
         b = token_entry("admin-b", "admin", SECOND_ADMIN, ""),
         r = token_entry(
@@ -40,6 +41,12 @@ callback_events = ["ticket.accepted"]
             "admin",
             REGIONAL_ADMIN,
             "regions = [\"3208\"]"
+        ),
+        f = token_entry(
+            "supervisor-1101",
+            "supervisor",
+            FAR_SUPERVISOR,
+            "regions = [\"1101\"]"
         ),
     )
 }
@@ -270,6 +277,30 @@ async fn every_privileged_action_leaves_who_which_request_what_and_what_changed(
     .await;
     assert_eq!(status, 200);
     assert!(entries_of(app, "rq-note").await.is_empty());
+
+    // Requests refused on their face exercise no privilege and leave nothing: a raise
+    // without a reason, a transfer outside the supervisor's regions.
+    for (token, action, body, status) in [
+        (SUPERVISOR, "raise", json!({}), 422),
+        (
+            FAR_SUPERVISOR,
+            "transfer",
+            json!({"category": "labour", "reason": "改派"}),
+            403,
+        ),
+    ] {
+        let (got, v) = send(
+            app,
+            Method::POST,
+            &format!("/v1/tickets/{id}/{action}"),
+            token,
+            "rq-on-its-face",
+            Some(body),
+        )
+        .await;
+        assert_eq!(got, status, "{action}: {v}");
+    }
+    assert!(entries_of(app, "rq-on-its-face").await.is_empty());
 
     // A raise refused after its intent was written: the outcome says so.
     let other = id_of(&create_ticket(app, OPERATOR, &ticket("AUD-2")).await);

@@ -97,8 +97,21 @@ fn only_the_archive_knows_sql() {
         "SQL or the PostgreSQL client outside src/archive:\n{}",
         found.join("\n")
     );
-    let found = offences(&probe, &["SELECT ", "INSERT INTO", "UPDATE ", "DELETE FROM", "CREATE "]);
-    assert!(found.is_empty(), "SQL in local_postgres.rs:\n{}", found.join("\n"));
+    let found = offences(
+        &probe,
+        &[
+            "SELECT ",
+            "INSERT INTO",
+            "UPDATE ",
+            "DELETE FROM",
+            "CREATE ",
+        ],
+    );
+    assert!(
+        found.is_empty(),
+        "SQL in local_postgres.rs:\n{}",
+        found.join("\n")
+    );
 }
 
 #[test]

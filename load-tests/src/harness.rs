@@ -156,12 +156,7 @@ pub struct GatewayTuning {
 
 /// The TOML the gateway runs with: the shape of `tests/support/mod.rs` `test_config`, plus any
 /// [`GatewayTuning`] (the gateway merges it over its compiled-in defaults key by key).
-fn config_toml(
-    redis_url: &str,
-    port: u16,
-    archive: &OwnArchive,
-    tuning: &GatewayTuning,
-) -> String {
+fn config_toml(redis_url: &str, port: u16, archive: &OwnArchive, tuning: &GatewayTuning) -> String {
     let digest = hex::encode(Sha256::digest(PARTNER_TOKEN.as_bytes()));
     let stream_maxlen = tuning
         .stream_maxlen
@@ -257,8 +252,11 @@ impl Gateway {
         let port = free_port()?;
         // The gateway's own PostgreSQL lives in the run's directory; PostgreSQL refuses to run
         // as root, so when the gateway is root it runs it as `postgres`, who must enter here.
-        std::fs::set_permissions(dir.path(), std::os::unix::fs::PermissionsExt::from_mode(0o755))
-            .context("open the run's directory to the postgres user")?;
+        std::fs::set_permissions(
+            dir.path(),
+            std::os::unix::fs::PermissionsExt::from_mode(0o755),
+        )
+        .context("open the run's directory to the postgres user")?;
         let archive = OwnArchive {
             dir: dir.path().join("postgres"),
             port: free_port()?,

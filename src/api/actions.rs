@@ -73,11 +73,13 @@ pub async fn act(
         crate::api::json::parse::<ActionRequest>(&body)?
     };
     let audit = match audited(action, &principal) {
-        // A request refused on its face is no privileged action: checked before the intent.
+        // A request refused on its face (invalid, or outside the caller's regions) is no
+        // privileged action: checked before the intent; handling refuses it again.
         Some(_)
             if request
                 .validate(action, &state.settings.classify.categories)
-                .is_err() =>
+                .is_err()
+                || !crate::queues::county_of(&id).is_some_and(|c| principal.covers(c)) =>
         {
             None
         }

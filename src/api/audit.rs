@@ -89,15 +89,31 @@ impl<'a> Audit<'a> {
     /// action has happened (or not) whatever the log says now, so a failure is logged, not
     /// answered.
     pub async fn finish<T>(self, result: &Result<T, ApiError>, done: impl FnOnce(&T) -> Value) {
-        let mut detail = match result {
+        let detail = match result {
             Ok(v) => done(v),
+            Err(_) => json!({}),
+        };
+        self.finish_with(result, detail).await;
+    }
+
+    /// As [`Audit::finish`], with `detail` added to the outcome whether the action succeeded
+    /// or not (what a partly done action did).
+    pub async fn finish_with<T>(self, result: &Result<T, ApiError>, detail: Value) {
+        let mut detail = match result {
+            Ok(_) => detail,
             Err(e) => {
                 let status = e.status();
-                json!({
+                let mut failure = json!({
                     "outcome": if status.is_server_error() { "failed" } else { "refused" },
                     "status": status.as_u16(),
                     "problem": e.problem().kind,
-                })
+                });
+                if let (Value::Object(more), Some(map)) = (detail, failure.as_object_mut()) {
+                    for (k, v) in more {
+                        map.entry(k).or_insert(v);
+                    }
+                }
+                failure
             }
         };
         if !detail.is_object() {

@@ -228,7 +228,7 @@ pub async fn replay(
     }
     // Counties replayed before a failure stay replayed: the outcome says how many letters.
     audit
-        .finish(&result, |_| serde_json::json!({"replayed": replayed}))
+        .finish_with(&result, serde_json::json!({"replayed": replayed}))
         .await;
     result?;
     tracing::info!(partner = %request.partner, replayed, "dead letters replayed");
