@@ -357,6 +357,7 @@ pub async fn finish_move(
         callback: plan.callback.as_deref().unwrap_or(""),
         sender: plan.sender.as_deref().unwrap_or(""),
         live_asked: false,
+        linked_archived: &[],
     };
     let new_id = match state.store.ingest(&new).await? {
         IngestOutcome::Created(s) | IngestOutcome::Existing(s) => s.id,

@@ -541,3 +541,72 @@ async fn the_retention_job_erases_personal_data_of_old_cases_and_says_so() {
         .expect("audit");
     assert_eq!(again.len(), 1);
 }
+
+/// A repeat request of a caller whose earlier ticket has already left Redis is still linked to
+/// it, both ways (重复诉求并单 beyond what Redis holds).
+#[tokio::test]
+async fn a_repeat_request_is_linked_to_the_callers_archived_ticket_both_ways() {
+    let redis = RedisServer::start();
+    let app = TestApp::spawn_with(&redis, &archive_now(&fresh_database())).await;
+    let first = create_ticket(&app, OPERATOR, &ticket("L-1")).await;
+    let first = first["id"].as_str().expect("id").to_string();
+    act(&app, &first, "withdraw", OPERATOR, json!({})).await;
+    wait_archived(&redis, &first).await;
+
+    // The same caller, the same matter, a week's window: linked to the archived ticket.
+    let again = create_ticket(&app, OPERATOR, &ticket("L-2")).await;
+    let again = again["id"].as_str().expect("id").to_string();
+    let (_, v) = read_ticket(&app, &again, SUPERVISOR).await;
+    assert_eq!(v["linked"], json!([first]), "{v}");
+    let back = wait_for(Duration::from_secs(10), "the archived side linked", || {
+        let app = &app;
+        let first = &first;
+        async move {
+            let (_, v) = read_ticket(app, first, SUPERVISOR).await;
+            (v["linked"] != json!([])).then_some(v)
+        }
+    })
+    .await;
+    assert_eq!(back["linked"], json!([again]), "{back}");
+    // Another caller is not linked.
+    let mut stranger = ticket("L-3");
+    stranger["caller"]["phone"] = json!("13900001111");
+    let s = create_ticket(&app, OPERATOR, &stranger).await;
+    let (_, v) = read_ticket(&app, s["id"].as_str().expect("id"), SUPERVISOR).await;
+    assert_eq!(v["linked"], json!([]), "{v}");
+}
+
+/// Tickets stored by a version without the archive have no listing: a gateway of this version
+/// lists them once (a SCAN of the county) and archives the ended ones like the rest.
+#[tokio::test]
+async fn tickets_stored_before_the_archive_existed_are_listed_and_archived() {
+    let redis = RedisServer::start();
+    let db = fresh_database();
+    let old = TestApp::spawn_with(
+        &redis,
+        &format!("[archive]\nurl = \"{db}\"\nafter_seconds = 86400\n"),
+    )
+    .await;
+    let ended = create_ticket(&old, OPERATOR, &ticket("U-1")).await;
+    let ended = ended["id"].as_str().expect("id").to_string();
+    act(&old, &ended, "withdraw", OPERATOR, json!({})).await;
+    let open = create_ticket(&old, OPERATOR, &ticket("U-2")).await;
+    let open = open["id"].as_str().expect("id").to_string();
+    old.stop().await;
+    // What the previous version left: the tickets, without the listings.
+    let mut conn = redis.conn();
+    let _: () = conn
+        .del(&[
+            "hl:{320831}:tickets",
+            "hl:{320831}:ended",
+            "hl:{320831}:indexed",
+        ])
+        .expect("DEL");
+
+    let app = TestApp::spawn_with(&redis, &archive_now(&db)).await;
+    wait_archived(&redis, &ended).await;
+    assert_eq!(read_ticket(&app, &ended, SUPERVISOR).await.0, 200);
+    assert!(in_redis(&redis, &open), "an open ticket stays");
+    let listed: Vec<String> = conn.zrange("hl:{320831}:tickets", 0, -1).expect("ZRANGE");
+    assert_eq!(listed, vec![open.clone()]);
+}

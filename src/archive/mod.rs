@@ -11,6 +11,7 @@
 //! stalled server cannot hold a request or a job.
 
 pub mod audit;
+pub mod callers;
 pub mod retention;
 pub mod settings;
 

@@ -92,9 +92,21 @@ pub async fn receive(
     } else {
         0
     };
+    // The caller's earlier tickets that have already left Redis for the case archive are
+    // looked up only for a caller who did call within the window.
+    let archived_calls = if prior_calls > 0 {
+        archived_calls(state, &ticket.region.code, &caller_key, window).await
+    } else {
+        Vec::new()
+    };
     let mut text = ticket.text_view();
     text.prior_calls = prior_calls;
     let decision = state.classifier().classify(&text);
+    let linked_archived: Vec<String> = archived_calls
+        .into_iter()
+        .filter(|(_, category)| *category == decision.category)
+        .map(|(id, _)| id)
+        .collect();
     let route = state.router.route(&decision, ticket.source, &ticket.region);
     let classification_json =
         serde_json::to_string(&decision).map_err(|e| IntakeError::Internal(e.to_string()))?;
@@ -149,6 +161,7 @@ pub async fn receive(
         transferred_from: None,
         sender: &principal.name,
         live_asked: live,
+        linked_archived: &linked_archived,
         callback: if state.callbacks.target(&principal.name).is_some() {
             &principal.name
         } else {
@@ -200,6 +213,9 @@ pub async fn receive(
                 "ticket registered"
             );
             state.mover.wake(&ticket.region.code);
+            if !linked_archived.is_empty() {
+                link_archived(state, linked_archived, stored.id.clone());
+            }
             Ok(Received { new: true, stored })
         }
         IngestOutcome::Existing(stored) => {
@@ -237,6 +253,53 @@ pub async fn receive(
             Err(IntakeError::Conflict { id, county })
         }
     }
+}
+
+/// How long intake waits for the case archive when it looks up a repeat caller's archived
+/// tickets: intake must not wait on PostgreSQL, so a slow or absent archive only costs the
+/// link to tickets already archived.
+const ARCHIVE_LOOKUP: Duration = Duration::from_millis(300);
+
+/// The caller's archived tickets in the county within the linking window, with their categories;
+/// empty (and logged) when the archive does not answer in time.
+async fn archived_calls(
+    state: &AppState,
+    county: &str,
+    caller_key: &str,
+    window_secs: u64,
+) -> Vec<(String, String)> {
+    let since = Utc::now()
+        - chrono::Duration::seconds(i64::try_from(window_secs).unwrap_or(i64::MAX / 1000));
+    match tokio::time::timeout(
+        ARCHIVE_LOOKUP,
+        state.archive.caller_cases(county, caller_key, since),
+    )
+    .await
+    {
+        Ok(Ok(found)) => found,
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "archived tickets of a repeat caller not looked up");
+            Vec::new()
+        }
+        Err(_) => {
+            tracing::warn!(
+                limit_ms = ARCHIVE_LOOKUP.as_millis() as u64,
+                "archived tickets of a repeat caller not looked up in time"
+            );
+            Vec::new()
+        }
+    }
+}
+
+/// Links the archived tickets to the new one on their side, in the background (best effort:
+/// the new ticket already names them).
+fn link_archived(state: &AppState, ids: Vec<String>, new_id: String) {
+    let archive = std::sync::Arc::clone(&state.archive);
+    tokio::spawn(async move {
+        if let Err(e) = archive.add_link(&ids, &new_id).await {
+            tracing::warn!(ticket_id = %new_id, error = %e, "archived tickets not linked back");
+        }
+    });
 }
 
 /// Whose `external_id`s the sender's are (README "Idempotency"): a partner's are its own, by

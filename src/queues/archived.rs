@@ -202,6 +202,7 @@ impl Store {
         let prefix = county_prefix(&case.county);
         let mut fields = case.fields.clone();
         fields.insert("ticket".into(), case.request.to_string());
+        with_archived_links(&mut fields, case);
         let events: Vec<String> = case.history.iter().map(Value::to_string).collect();
         let fields =
             serde_json::to_string(&fields).map_err(|e| StoreError::Reply(e.to_string()))?;
@@ -316,6 +317,7 @@ pub fn record_of_case(case: &CaseFile) -> Result<TicketRecord, StoreError> {
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
     fields.insert("ticket".into(), case.request.to_string());
+    with_archived_links(&mut fields, case);
     let total = case.history.len();
     let page = usize::try_from(HISTORY_PAGE).unwrap_or(100);
     let history = case.history[total.saturating_sub(page)..]
@@ -324,6 +326,15 @@ pub fn record_of_case(case: &CaseFile) -> Result<TicketRecord, StoreError> {
         .collect();
     record(&case.id, fields, history, total as u64)?
         .ok_or_else(|| StoreError::Corrupt(format!("{}: archived without a status", case.id)))
+}
+
+/// The archive's links are the case's (a repeat request registered after it was archived is
+/// linked there, not in the fields it was archived with).
+fn with_archived_links<M: Extend<(String, String)>>(fields: &mut M, case: &CaseFile) {
+    if !case.index.linked.is_empty() {
+        let linked = serde_json::to_string(&case.index.linked).unwrap_or_else(|_| "[]".into());
+        fields.extend([("linked".to_string(), linked)]);
+    }
 }
 
 /// One ticket's case file; `None` when it is not ended (reopened since it was listed).

@@ -287,6 +287,9 @@ pub struct NewTicket<'a> {
     pub sender: &'a str,
     /// The sender asked for a live transfer (the caller is on the line).
     pub live_asked: bool,
+    /// The caller's earlier requests about the same matter that have already left Redis for the
+    /// case archive (the script can only see those still here): linked like the others.
+    pub linked_archived: &'a [String],
 }
 
 /// The result of an ingest: new, a faithful retry, or a conflicting one.
@@ -636,6 +639,7 @@ impl Store {
             .arg(t.sender)
             .arg(if t.live_asked { "1" } else { "" })
             .arg(t.space.legacy_owner())
+            .arg(serde_json::to_string(t.linked_archived).unwrap_or_else(|_| "[]".into()))
             .invoke_async(&mut conn)
             .await?;
         crate::metrics::redis_latency("ingest", started.elapsed());

@@ -37,6 +37,8 @@
 -- ARGV[27] who may use the old key KEYS[5]: "*" (the consoles' and the gateway's own spaces), or
 --          the partner's name, which must be the old ticket's sender (another partner's old key
 --          is not this sender's: its id belongs to its own space)
+-- ARGV[28] JSON list of the caller's earlier tickets about the same category that are in the
+--          case archive (no longer here): linked too, one way (their side is the archive's)
 -- Returns  { outcome, id, status, queue, classification JSON, created_ms, clocks JSON,
 --            "1" if registered with a live request }
 --          outcome is "created", "existing" or "conflict" (conflict carries only the id), or
@@ -127,6 +129,17 @@ if ARGV[20] ~= '' then
       theirs[#theirs + 1] = id
       redis.call('HSET', rkey, 'linked', cjson.encode(theirs))
       redis.call('RPUSH', prefix .. 'h:' .. rid, cjson.encode({type = 'ticket.linked', at_ms = now_ms, with = id}))
+    end
+  end
+  for _, rid in ipairs(cjson.decode(ARGV[28] or '[]')) do
+    local seen_here = false
+    for _, l in ipairs(linked) do
+      if l == rid then
+        seen_here = true
+      end
+    end
+    if not seen_here then
+      linked[#linked + 1] = rid
     end
   end
   redis.call('ZADD', ck, now_ms, id)
