@@ -35,7 +35,8 @@ pub const TICKET_RAISE: &str = "ticket.raise";
 /// working the ticket: a reassignment (改派), with what was asked and the ticket's queue and
 /// labels before and after.
 pub const TICKET_REASSIGN: &str = "ticket.reassign";
-/// A search of tickets by personal data (the caller's phone or name), with what was asked.
+/// A search of tickets by the caller's phone (personal data), recorded before it runs: the
+/// filters asked, the number itself left out (`by_phone`).
 pub const TICKETS_SEARCH: &str = "tickets.search";
 /// The retention job erased personal data from archived cases (actor `gateway`, role
 /// `system`): how many cases, ended before when, which fields.
