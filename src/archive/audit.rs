@@ -69,8 +69,8 @@ pub struct AuditEntry {
     pub request_id: Option<String>,
     /// What it was done to (an agent id, a ticket id), when there is one.
     pub target: Option<String>,
-    /// What changed, or what was asked (never a secret; personal data only where the action is
-    /// about it, such as the phone number a search asked for).
+    /// What changed, or what was asked (never a secret, nor a caller's name or phone: a search
+    /// by phone records that it was one, not the number).
     pub detail: Value,
 }
 
