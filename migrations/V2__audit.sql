@@ -13,9 +13,12 @@ CREATE TABLE audit_log (
     target      text,                     -- what it was done to (agent id, ticket id, ...)
     detail      jsonb NOT NULL DEFAULT '{}'::jsonb
 );
+-- Pages are read newest first by `seq` (the keyset cursor), optionally by actor, action or
+-- target; a time range narrows by `at`.
 CREATE INDEX audit_log_at ON audit_log (at DESC);
-CREATE INDEX audit_log_actor ON audit_log (actor, at DESC);
-CREATE INDEX audit_log_action ON audit_log (action, at DESC);
+CREATE INDEX audit_log_actor ON audit_log (actor, seq DESC);
+CREATE INDEX audit_log_action ON audit_log (action, seq DESC);
+CREATE INDEX audit_log_target ON audit_log (target, seq DESC) WHERE target IS NOT NULL;
 
 CREATE FUNCTION audit_log_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN

@@ -481,6 +481,23 @@ fn report_failure(failing: &mut Option<&'static str>, cause: &'static str, error
     }
 }
 
+/// Records a reload by signal in the audit log, after the fact and best effort: whoever can
+/// signal the process can also restart it with any configuration, so refusing the reload while
+/// the archive is down would protect nothing (ARCHITECTURE.md, Decisions).
+async fn signal_audit(state: &AppState, detail: serde_json::Value) {
+    let entry = crate::archive::AuditEntry {
+        actor: "SIGHUP".into(),
+        role: "system".into(),
+        action: crate::archive::audit::ADMIN_RELOAD.into(),
+        request_id: None,
+        target: None,
+        detail,
+    };
+    if let Err(e) = state.archive.audit(&entry).await {
+        tracing::warn!(error = %e, "a reload by SIGHUP was not recorded in the audit log");
+    }
+}
+
 /// Reloads the configuration, holiday files, lexicon and model on SIGHUP.
 async fn reload_on_sighup(state: Arc<AppState>, mut stop: watch::Receiver<bool>) {
     #[cfg(unix)]
@@ -491,13 +508,28 @@ async fn reload_on_sighup(state: Arc<AppState>, mut stop: watch::Receiver<bool>)
         };
         loop {
             tokio::select! {
-                _ = hup.recv() => match crate::reload::reload(&state).await {
-                    Ok(_) => tracing::info!("reloaded on SIGHUP; recomputing open tickets in the background"),
-                    Err(crate::reload::ReloadError::Running) => {
-                        tracing::warn!("SIGHUP ignored: a reload is already running")
-                    }
-                    Err(e) => tracing::error!(error = %e, "reload on SIGHUP failed; the old configuration stays"),
-                },
+                _ = hup.recv() => {
+                    let outcome = match crate::reload::reload(&state).await {
+                        Ok(report) => {
+                            tracing::info!("reloaded on SIGHUP; recomputing open tickets in the background");
+                            serde_json::json!({"outcome": "done", "classifier_model": report.classifier_model})
+                        }
+                        Err(crate::reload::ReloadError::Running) => {
+                            tracing::warn!("SIGHUP ignored: a reload is already running");
+                            serde_json::json!({"outcome": "refused", "why": "a reload is already running"})
+                        }
+                        Err(e) => {
+                            tracing::error!(error = %e, "reload on SIGHUP failed; the old configuration stays");
+                            // The key only: a configuration error may quote what the file says.
+                            let why = match e {
+                                crate::reload::ReloadError::Invalid(key, _) => format!("invalid {key}"),
+                                _ => "Redis unavailable".to_string(),
+                            };
+                            serde_json::json!({"outcome": "failed", "why": why})
+                        }
+                    };
+                    signal_audit(&state, outcome).await;
+                }
                 _ = stop.changed() => return,
             }
         }

@@ -43,7 +43,7 @@ pub async fn run(
         let entry = AuditEntry {
             actor: "gateway".into(),
             role: "system".into(),
-            action: "retention.erase".into(),
+            action: crate::archive::audit::RETENTION_ERASE.into(),
             request_id: None,
             target: None,
             detail: json!({

@@ -11,10 +11,12 @@ use axum::response::{IntoResponse, Response};
 use utoipa::ToSchema;
 
 use crate::api::Authenticated;
+use crate::api::audit::{Audit, RequestId};
 use crate::api::problem::ApiError;
 use crate::api::wire::TicketView;
+use crate::auth::{Principal, Role};
 use crate::handling::{self, Done};
-use crate::lifecycle::{Action, ActionRequest};
+use crate::lifecycle::{Action, ActionRequest, TicketRecord};
 use crate::state::AppState;
 
 /// The answer to a renewal or a decline.
@@ -42,13 +44,14 @@ pub struct LeaseView {
         (status = 404, description = "No such ticket or action", body = crate::api::problem::Problem, content_type = "application/problem+json"),
         (status = 409, description = "Not allowed in the ticket's state", body = crate::api::problem::Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid values (a transfer's `region_code` must be one of the deployment's `[counties]`)", body = crate::api::problem::Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Redis unreachable", body = crate::api::problem::Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Redis unreachable; or, for a raise or a supervisor's transfer, the case archive could not take the audit entry (`/problems/archive-unavailable`): nothing was done", body = crate::api::problem::Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]
 pub async fn act(
     State(state): State<Arc<AppState>>,
     Authenticated(principal): Authenticated,
+    request_id: RequestId,
     Path((id, action)): Path<(String, String)>,
     headers: HeaderMap,
     body: Bytes,
@@ -69,10 +72,34 @@ pub async fn act(
         }
         crate::api::json::parse::<ActionRequest>(&body)?
     };
-    let done = handling::act(&state, &principal, &id, action, &request)
+    let audit = match audited(action, &principal) {
+        // A request refused on its face (invalid, or outside the caller's regions) is no
+        // privileged action: checked before the intent; handling refuses it again.
+        Some(_)
+            if request
+                .validate(action, &state.settings.classify.categories)
+                .is_err()
+                || !crate::queues::county_of(&id).is_some_and(|c| principal.covers(c)) =>
+        {
+            None
+        }
+        Some(name) => {
+            Some(begin_audit(&state, &principal, &request_id, name, &id, &request).await?)
+        }
+        None => None,
+    };
+    let result = handling::act(&state, &principal, &id, action, &request)
         .await
-        .map_err(|e| ApiError::from_handling(&state, e))?;
-    Ok(match done {
+        .map_err(|e| ApiError::from_handling(&state, e));
+    if let Some(audit) = audit {
+        audit
+            .finish(&result, |done| match done {
+                Done::Ticket(after) => serde_json::json!({"after": snapshot(after)}),
+                Done::Lease { .. } => serde_json::json!({}),
+            })
+            .await;
+    }
+    Ok(match result? {
         Done::Lease {
             lease_id,
             expires_ms,
@@ -88,5 +115,66 @@ pub async fn act(
         Done::Ticket(record) => {
             axum::Json(crate::api::tickets::view(&state, &record)).into_response()
         }
+    })
+}
+
+/// The audit action `action` is when `principal` takes it: every raise, and a transfer by a
+/// supervisor or an admin (a reassignment rather than an agent passing its own work on).
+fn audited(action: Action, principal: &Principal) -> Option<&'static str> {
+    match action {
+        Action::Raise => Some(crate::archive::audit::TICKET_RAISE),
+        Action::Transfer if matches!(principal.role, Role::Supervisor | Role::Admin) => {
+            Some(crate::archive::audit::TICKET_REASSIGN)
+        }
+        _ => None,
+    }
+}
+
+/// Records the intent of a raise or reassignment: what was asked (the reason and, for a
+/// transfer, where to; never the note, which may quote the caller) and the ticket as it stands.
+async fn begin_audit<'a>(
+    state: &'a AppState,
+    principal: &Principal,
+    request_id: &RequestId,
+    name: &str,
+    id: &str,
+    request: &ActionRequest,
+) -> Result<Audit<'a>, ApiError> {
+    let before = state
+        .store
+        .ticket(id)
+        .await
+        .map_err(|e| ApiError::from_store(e, state.settings.redis.retry_after_seconds))?;
+    let mut asked = serde_json::json!({
+        "reason": request.reason,
+        "service": request.service,
+        "category": request.category,
+        "town": request.town,
+        "village": request.village,
+        "grid": request.grid,
+        "region_code": request.region_code,
+    });
+    if let Some(fields) = asked.as_object_mut() {
+        fields.retain(|_, v| !v.is_null());
+    }
+    let detail = serde_json::json!({
+        "asked": asked,
+        "before": before.as_ref().map(snapshot),
+    });
+    Audit::begin(state, principal, request_id, name, Some(id), detail).await
+}
+
+/// What a raise or reassignment changes of a ticket: status, place, labels, band, holder (no
+/// personal data).
+fn snapshot(record: &TicketRecord) -> serde_json::Value {
+    serde_json::json!({
+        "status": record.stored.status.as_str(),
+        "queue": record.stored.queue,
+        "service": record.service,
+        "category": record.category,
+        "level": record.level,
+        "band": record.band,
+        "region": record.region_path,
+        "agent": record.assigned_agent,
     })
 }

@@ -15,10 +15,12 @@ use utoipa::ToSchema;
 
 use crate::agents::{Agent, AgentSpec, AgentStatus, valid_id};
 
+use crate::api::audit::{Audit, RequestId};
 use crate::api::json::JsonBody;
 use crate::api::problem::{ApiError, FieldError};
 use crate::api::wire::TicketView;
 use crate::api::{Authenticated, StoreErrors};
+use crate::archive::audit;
 use crate::auth::{Principal, Role};
 use crate::queues::StoreError;
 use crate::state::AppState;
@@ -68,12 +70,14 @@ fn in_regions(principal: &Principal, agent: &Agent) -> bool {
         (status = 403, description = "Not an admin of that region", body = crate::api::problem::Problem, content_type = "application/problem+json"),
         (status = 409, description = "The agent lives in another county", body = crate::api::problem::Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid values (`regions[i]` of a county that is not one of the deployment's `[counties]` too)", body = crate::api::problem::Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Redis unreachable, or the case archive could not take the audit entry (`/problems/archive-unavailable`): the action was not carried out", body = crate::api::problem::Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]
 pub async fn put_agent(
     State(state): State<Arc<AppState>>,
     Authenticated(principal): Authenticated,
+    request_id: RequestId,
     Path(id): Path<String>,
     JsonBody(spec): JsonBody<AgentSpec>,
 ) -> Result<axum::Json<Agent>, ApiError> {
@@ -110,12 +114,29 @@ pub async fn put_agent(
             "agent `{id}` works in county {home}; delete it there first"
         )));
     }
-    let agent = state
+    let before = state
+        .store
+        .agent(&id)
+        .await
+        .map_err(|e| state.store_error(e))?
+        .map(|a| a.spec);
+    let detail = serde_json::json!({"before": before, "after": spec});
+    let audit = Audit::begin(
+        &state,
+        &principal,
+        &request_id,
+        audit::AGENT_DEFINE,
+        Some(&id),
+        detail,
+    )
+    .await?;
+    let result = state
         .store
         .put_agent(&id, &spec)
         .await
-        .map_err(|e| state.store_error(e))?;
-    Ok(axum::Json(agent))
+        .map_err(|e| state.store_error(e));
+    audit.finish(&result, |_| serde_json::json!({})).await;
+    Ok(axum::Json(result?))
 }
 
 /// List agents with their live figures (current load, handled, missed leases).
@@ -153,12 +174,14 @@ pub async fn list_agents(
         (status = 403, description = "Not an admin of that region", body = crate::api::problem::Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such agent", body = crate::api::problem::Problem, content_type = "application/problem+json"),
         (status = 409, description = "The agent still holds tickets", body = crate::api::problem::Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Redis unreachable, or the case archive could not take the audit entry (`/problems/archive-unavailable`): the action was not carried out", body = crate::api::problem::Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]
 pub async fn delete_agent(
     State(state): State<Arc<AppState>>,
     Authenticated(principal): Authenticated,
+    request_id: RequestId,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     principal.require(&[Role::Admin])?;
@@ -168,18 +191,31 @@ pub async fn delete_agent(
             "agent `{id}` is outside your regions"
         )));
     }
-    match state
+    let detail = serde_json::json!({"deleted": agent.spec});
+    let audit = Audit::begin(
+        &state,
+        &principal,
+        &request_id,
+        audit::AGENT_DELETE,
+        Some(&id),
+        detail,
+    )
+    .await?;
+    let result = match state
         .store
         .delete_agent(&id)
         .await
-        .map_err(|e| state.store_error(e))?
+        .map_err(|e| state.store_error(e))
     {
-        Some(true) => Ok(StatusCode::NO_CONTENT),
-        Some(false) => Err(ApiError::State(format!(
+        Ok(Some(true)) => Ok(StatusCode::NO_CONTENT),
+        Ok(Some(false)) => Err(ApiError::State(format!(
             "agent `{id}` still holds tickets; transfer or resolve them first"
         ))),
-        None => Err(ApiError::NotFound(format!("no agent `{id}`"))),
-    }
+        Ok(None) => Err(ApiError::NotFound(format!("no agent `{id}`"))),
+        Err(e) => Err(e),
+    };
+    audit.finish(&result, |_| serde_json::json!({})).await;
+    result
 }
 
 /// Claim the most urgent, oldest eligible ticket, under a lease; 204 when there is none.

@@ -170,12 +170,14 @@ pub async fn list(
         (status = 400, description = "Malformed body", body = crate::api::problem::Problem, content_type = "application/problem+json"),
         (status = 403, description = "Not an admin of that county", body = crate::api::problem::Problem, content_type = "application/problem+json"),
         (status = 422, description = "Unknown partner", body = crate::api::problem::Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Redis unreachable, or the case archive could not take the audit entry (`/problems/archive-unavailable`): the action was not carried out", body = crate::api::problem::Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]
 pub async fn replay(
     axum::extract::State(state): axum::extract::State<Arc<crate::state::AppState>>,
     crate::api::Authenticated(principal): crate::api::Authenticated,
+    request_id: crate::api::audit::RequestId,
     crate::api::json::JsonBody(request): crate::api::json::JsonBody<ReplayRequest>,
 ) -> Result<axum::Json<ReplayView>, crate::api::problem::ApiError> {
     use crate::api::problem::{ApiError, FieldError};
@@ -203,15 +205,32 @@ pub async fn replay(
             .filter(|c| principal.covers(c))
             .collect(),
     };
+    let audit = crate::api::audit::Audit::begin(
+        &state,
+        &principal,
+        &request_id,
+        crate::archive::audit::CALLBACKS_REPLAY,
+        Some(&request.partner),
+        serde_json::json!({"counties": counties}),
+    )
+    .await?;
     let mut replayed = 0;
+    let mut result = Ok(());
     for county in counties {
-        replayed += state
-            .store
-            .outbox_replay(&county, &request.partner)
-            .await
-            .map_err(|e| state.store_error(e))?;
+        match state.store.outbox_replay(&county, &request.partner).await {
+            Ok(n) => replayed += n,
+            Err(e) => {
+                result = Err(state.store_error(e));
+                break;
+            }
+        }
         state.mover.wake_outboxes(&county);
     }
+    // Counties replayed before a failure stay replayed: the outcome says how many letters.
+    audit
+        .finish_with(&result, serde_json::json!({"replayed": replayed}))
+        .await;
+    result?;
     tracing::info!(partner = %request.partner, replayed, "dead letters replayed");
     Ok(axum::Json(ReplayView { replayed }))
 }

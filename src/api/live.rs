@@ -443,12 +443,14 @@ pub struct HeartbeatView {
         (status = 400, description = "Malformed body", body = crate::api::problem::Problem, content_type = "application/problem+json"),
         (status = 403, description = "Another agent's heartbeat", body = crate::api::problem::Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such agent", body = crate::api::problem::Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Redis unreachable; or, for an admin's heartbeat, the case archive could not take the audit entry (`/problems/archive-unavailable`): nothing was done", body = crate::api::problem::Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]
 pub async fn heartbeat(
     State(state): State<Arc<AppState>>,
     Authenticated(principal): Authenticated,
+    request_id: crate::api::audit::RequestId,
     Path(id): Path<String>,
     body: axum::body::Bytes,
 ) -> Result<axum::Json<HeartbeatView>, ApiError> {
@@ -482,27 +484,56 @@ pub async fn heartbeat(
             principal.name
         )));
     }
-    let until = if online {
-        let until = state.store.now_ms() + state.live.heartbeat_timeout_ms;
-        state
-            .store
-            .set_online(&county, &id, until)
-            .await
-            .map_err(|e| state.store_error(e))?;
-        // A free agent may be what a waiting caller needs.
-        state.mover.wake(&county);
-        Some(until)
-    } else {
-        state
-            .store
-            .set_offline(&county, &id)
-            .await
-            .map_err(|e| state.store_error(e))?;
-        None
+    // An admin signing an agent on or off is not the agent at its console: recorded.
+    let audit = match principal.role {
+        Role::Admin => Some(
+            crate::api::audit::Audit::begin(
+                &state,
+                &principal,
+                &request_id,
+                crate::archive::audit::AGENT_PRESENCE,
+                Some(&id),
+                serde_json::json!({"online": online}),
+            )
+            .await?,
+        ),
+        _ => None,
     };
+    let result = presence(&state, &county, &id, online).await;
+    if let Some(audit) = audit {
+        audit.finish(&result, |_| serde_json::json!({})).await;
+    }
+    let until = result?;
     Ok(axum::Json(HeartbeatView {
         agent_id: id,
         online,
         online_until: until.and_then(DateTime::from_timestamp_millis),
     }))
+}
+
+/// Signs the agent on until the presence timeout (returning when it lapses), or off (`None`).
+async fn presence(
+    state: &AppState,
+    county: &str,
+    id: &str,
+    online: bool,
+) -> Result<Option<i64>, ApiError> {
+    if online {
+        let until = state.store.now_ms() + state.live.heartbeat_timeout_ms;
+        state
+            .store
+            .set_online(county, id, until)
+            .await
+            .map_err(|e| state.store_error(e))?;
+        // A free agent may be what a waiting caller needs.
+        state.mover.wake(county);
+        Ok(Some(until))
+    } else {
+        state
+            .store
+            .set_offline(county, id)
+            .await
+            .map_err(|e| state.store_error(e))?;
+        Ok(None)
+    }
 }

@@ -12,6 +12,7 @@
 
 pub mod actions;
 pub mod agents;
+pub mod audit;
 pub mod body;
 pub mod callbacks;
 pub mod dashboard;

@@ -191,12 +191,14 @@ pub async fn metrics(State(state): State<Arc<AppState>>) -> Response {
         (status = 403, description = "Not an admin, or an admin limited to some regions", body = crate::api::problem::Problem, content_type = "application/problem+json"),
         (status = 409, description = "A reload (or its recomputation) is already running on this gateway", body = crate::api::problem::Problem, content_type = "application/problem+json"),
         (status = 422, description = "The new configuration is invalid; the old one stays", body = crate::api::problem::Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Redis unreachable, or the case archive could not take the audit entry (`/problems/archive-unavailable`): the action was not carried out", body = crate::api::problem::Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]
 pub async fn reload(
     State(state): State<Arc<AppState>>,
     Authenticated(principal): Authenticated,
+    request_id: super::audit::RequestId,
 ) -> Result<Response, ApiError> {
     principal.require(&[Role::Admin])?;
     if !principal.regions.is_empty() {
@@ -206,13 +208,45 @@ pub async fn reload(
             principal.regions.join(", ")
         )));
     }
-    match crate::reload::reload(&state).await {
-        Ok(report) => Ok((
+    let audit = super::audit::Audit::begin(
+        &state,
+        &principal,
+        &request_id,
+        crate::archive::audit::ADMIN_RELOAD,
+        None,
+        serde_json::json!({"classifier_model": state.classifier().model()}),
+    )
+    .await?;
+    let result = reloaded(&state, crate::reload::reload(&state).await);
+    audit
+        .finish(&result, |r| {
+            serde_json::json!({
+                "classifier_model": r.classifier_model,
+                "calendars": r.calendars,
+                "missing_years": r.missing_years,
+            })
+        })
+        .await;
+    result.map(|report| {
+        (
             axum::http::StatusCode::ACCEPTED,
-            [(header::LOCATION, HeaderValue::from_static("/v1/admin/reload"))],
+            [(
+                header::LOCATION,
+                HeaderValue::from_static("/v1/admin/reload"),
+            )],
             axum::Json(report),
         )
-            .into_response()),
+            .into_response()
+    })
+}
+
+/// A reload's result as the API answers it.
+fn reloaded(
+    state: &AppState,
+    result: Result<crate::reload::ReloadReport, crate::reload::ReloadError>,
+) -> Result<crate::reload::ReloadReport, ApiError> {
+    match result {
+        Ok(report) => Ok(report),
         Err(crate::reload::ReloadError::Running) => Err(ApiError::State(
             "a reload is already running on this gateway (or still recomputing open tickets: see GET /v1/admin/reload); try again when it has finished".into(),
         )),

@@ -128,8 +128,9 @@ pub enum ApiError {
     /// 503: a dependency other than Redis is not usable (a calendar without this year's data).
     #[error("not ready: {0}")]
     NotReady(String),
-    /// 503 with `Retry-After`: the ticket is not in Redis and the case archive, where it would
-    /// be, does not answer; nothing was written.
+    /// 503 with `Retry-After`: the case archive does not answer, and it was needed: the ticket
+    /// is not in Redis (so it would be there), or a privileged action's audit entry could not
+    /// be written (so the action was not carried out); nothing was written.
     #[error("archive unavailable: {detail}")]
     ArchiveUnavailable {
         /// What failed (logged; the answer says what it means for the caller).
@@ -411,7 +412,7 @@ impl ApiError {
                 "archive-unavailable",
                 "Case archive unavailable",
                 format!(
-                    "the ticket is not among the open tickets and the case archive, which keeps ended tickets, did not answer; nothing was written; try again in {retry_after} s"
+                    "the case archive, which keeps ended tickets and the audit log of privileged actions, did not answer: a ticket no longer among the open ones cannot be reached, and no privileged action is carried out unrecorded; nothing was written; try again in {retry_after} s"
                 ),
                 vec![],
                 None,
