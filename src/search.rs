@@ -72,7 +72,7 @@ pub async fn search(
         let entry = AuditEntry {
             actor: actor.name.clone(),
             role: actor.role.as_str().to_string(),
-            action: "tickets.search".to_string(),
+            action: crate::archive::audit::TICKETS_SEARCH.to_string(),
             request_id,
             target: None,
             detail: query.audit_detail(),

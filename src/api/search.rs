@@ -6,7 +6,6 @@
 use std::sync::Arc;
 
 use axum::extract::State;
-use axum::http::HeaderMap;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -170,16 +169,12 @@ pub struct SearchResponse {
 pub async fn search(
     State(state): State<Arc<AppState>>,
     Authenticated(principal): Authenticated,
-    headers: HeaderMap,
+    request_id: crate::api::audit::RequestId,
     QueryParams(query): QueryParams<SearchQuery>,
 ) -> Result<axum::Json<SearchResponse>, ApiError> {
     principal.require(SEARCHERS)?;
-    let request_id = headers
-        .get("x-request-id")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string);
     let filters = SearchFilters::from(query);
-    let found = crate::search::search(&state, &principal, &filters, request_id)
+    let found = crate::search::search(&state, &principal, &filters, request_id.0)
         .await
         .map_err(|e| error(&state, e))?;
     Ok(axum::Json(SearchResponse {
