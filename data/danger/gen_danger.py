@@ -154,6 +154,160 @@ ROWS = [
     ("harmless", "none", "健身教练让我往死里练，练伤了腰，健身房该不该负责"),
 ]
 
+
+# --- Second round (issue 17, next round): written by hand for this project on 2026-12-07, before
+# the warning rules were changed for them, by an engineer who wrote them as operators type a
+# caller's words, not from the lexicon. `held2` rows: only aggregate figures are ever read;
+# `tune2` rows: the rules may be improved by reading their results one by one.
+HELD2 = [
+    # threats
+    ("threat", "red", "前夫发短信说让我小心点，走夜路的时候别让他碰上"),
+    ("threat", "red", "讨债的人说知道我女儿在哪上幼儿园，让我自己掂量着办"),
+    ("threat", "red", "邻居拎着一把菜刀站在我家门口骂，说今天非要我好看"),
+    ("threat", "red", "他说要是再去他单位闹，就让我横着出去"),
+    ("threat", "red", "对方在电话里说，钱不还，你这双手就别想要了"),
+    ("threat", "red", "老公说我敢回娘家，就打断我的腿"),
+    ("threat", "red", "包工头拍着桌子说，谁再提工钱的事就找人修理谁"),
+    ("threat", "red", "那个男的一直跟踪我，还说我不跟他好，他就跟我一起死"),
+    ("threat", "red", "来电人称丈夫把家里的刀藏在枕头底下，说哪天不高兴了就动手"),
+    ("threat", "red", "他喝多了说要去把村主任家给烧了"),
+    ("threat", "red", "表哥为了拆迁款的事，说要开车去撞他舅舅"),
+    ("threat", "red", "对方说出了这个门就找人砍我"),
+    ("threat", "red", "前男友在楼下等了一晚上，说见到我就要给我点颜色看看"),
+    ("threat", "red", "债主带人堵着我，说三天内还不上钱就把我卖了"),
+    ("threat", "red", "他说他坐过牢，不怕再进去一次，让我小心家里人"),
+    ("threat", "red", "同事跟我吵完，说下班在停车场等着我，要我好看"),
+    ("threat", "red", "邻居往我家门上泼了红油漆，写着再不搬走就见血"),
+    ("threat", "red", "婆家的人说我要是敢把孩子带走，就让我走不出这个村"),
+    # self-harm
+    ("self_harm", "red", "她说实在撑不下去了，把孩子托付给我就挂了电话"),
+    ("self_harm", "red", "来电人说已经在河边坐了两个小时，不知道还有没有必要回家"),
+    ("self_harm", "red", "他说公司不给补偿，他就从公司楼上跳下来给大家看"),
+    ("self_harm", "red", "老人说自己拖累儿女，药已经攒了一瓶了"),
+    ("self_harm", "red", "我儿子把自己关在房间里不吃不喝，说活着没意思"),
+    ("self_harm", "red", "她老公说要是她敢走，他就当着孩子的面喝农药"),
+    ("self_harm", "red", "来电人哭着说被骗了八万块，没脸见人了，想去死"),
+    ("self_harm", "red", "小伙子坐在楼顶天台边上，说老板不给钱他就不下来了"),
+    ("self_harm", "red", "妻子最近总说想睡过去就不要醒了，还在网上查安眠药"),
+    ("self_harm", "red", "他在朋友圈发了告别的话，电话也不接了"),
+    ("self_harm", "red", "来电人称女儿手臂上有很多刀痕，说心里难受就划自己"),
+    ("self_harm", "red", "欠了一屁股债，他说这条命也不要了，就当还债了"),
+    ("self_harm", "red", "农民工说拿不到工钱没脸回家过年，准备从脚手架上跳下去"),
+    ("self_harm", "red", "她说遗嘱已经写好了，存款都留给孩子，以后就不麻烦大家了"),
+    ("self_harm", "red", "母亲说父亲要是再打她，她就去跳井"),
+    ("self_harm", "red", "学生说被老师当众羞辱，不想活了，已经走到江边了"),
+    # group action
+    ("group_action", "red", "一大群工人堵在公司门口，说今天见不到老板就不走"),
+    ("group_action", "orange", "村里的人全都去了镇上，说要拦书记的车"),
+    ("group_action", "red", "家属们来了好多人，在殡仪馆门口不让火化，要医院给个说法"),
+    ("group_action", "red", "小区业主约好了周末一起去售楼处拉横幅"),
+    ("group_action", "orange", "整条街的商户都关了门，聚在市场管理处门口"),
+    ("group_action", "orange", "二三十个外地工人在工地上打起来了"),
+    ("group_action", "red", "一屋子老乡把包工头围在屋里不让走，要他结账"),
+    ("group_action", "red", "一帮年轻人拿着棒球棍在烧烤摊闹事"),
+    ("group_action", "red", "对方家里来了一大家子人，把我们家门口堵得严严实实"),
+    ("group_action", "orange", "五十多个学员在培训机构门口要退费，把马路都堵了"),
+    ("group_action", "orange", "两个村的人为了争水源在河边对上了，双方都有上百人"),
+    ("group_action", "red", "车间里的工人全都停了手上的活，说不涨工资就不开工"),
+    ("group_action", "red", "十来个骑手把站长围在办公室里要说法"),
+    ("group_action", "red", "物业停了水，楼里的住户都下来了，围着物业经理吵"),
+    ("group_action", "orange", "几十辆出租车停在市政府门口不走，司机都在车外站着"),
+    ("group_action", "red", "我们整个单元的人打算明天一起去住建局门口坐着"),
+    ("group_action", "red", "老家的族人召集了一批人，说要去邻村把那块坟地抢回来"),
+    ("group_action", "red", "拆迁户们连着三天在工地门口拦施工车辆，人越来越多"),
+    ("group_action", "red", "七个工友说明天一早去老板家楼下等他"),
+    # vulnerable people
+    ("vulnerable", "yellow", "楼下那家的小孩三四岁，经常一个人被关在阳台上哭到半夜"),
+    ("vulnerable", "yellow", "我爸八十多了，我哥把他的存折拿走，饭也不好好给他做"),
+    ("vulnerable", "yellow", "隔壁老太太一个人住，儿子来了就骂她，还抢她的低保钱"),
+    ("vulnerable", "yellow", "托儿所的阿姨嫌孩子哭，用胶带把孩子的嘴封上"),
+    ("vulnerable", "yellow", "弟弟是聋哑人，在厂里干了一年，老板一直不给工资还打他"),
+    ("vulnerable", "yellow", "我姥爷被舅舅赶出家门，现在住在村口的棚子里"),
+    ("vulnerable", "yellow", "七岁的侄子被他爸用皮带抽，背上全是印子"),
+    ("vulnerable", "yellow", "保姆趁家里没人，对我瘫在床上的母亲又掐又骂"),
+    ("vulnerable", "yellow", "怀孕五个月了，老公还动手打我"),
+    ("vulnerable", "yellow", "班上有几个孩子天天欺负我儿子，把他的头按在厕所里"),
+    ("vulnerable", "yellow", "一个老大爷被人骗着签了卖房合同，现在无家可归"),
+    ("vulnerable", "yellow", "外甥女才十四岁，被人叫去KTV陪酒"),
+    ("vulnerable", "yellow", "儿子儿媳把我锁在屋里，不让我出门，也不让我见别人"),
+    ("vulnerable", "yellow", "精神不太正常的邻居大姐被她家里人用铁链拴在院子里"),
+    ("vulnerable", "yellow", "养老院的老人身上有淤青，护工说是自己摔的"),
+    ("vulnerable", "yellow", "继母不让孩子上学，天天让他在家干活，只给吃剩饭"),
+    ("vulnerable", "yellow", "残疾的大伯的低保被村干部扣下了，说是替他保管"),
+    # repeated quarrels
+    ("repeated_quarrel", "yellow", "楼上装修的事，我们上去说了不知道多少次，每次都是吵着回来"),
+    ("repeated_quarrel", "yellow", "我和前妻为了孩子见面的事，一打电话就吵，今年已经第七八回了"),
+    ("repeated_quarrel", "yellow", "对门的车天天停在我家门口，为这事我们吵了一个多月了"),
+    ("repeated_quarrel", "yellow", "两家为了地边那棵树，从去年吵到今年"),
+    ("repeated_quarrel", "yellow", "老公每次喝了酒回来都要跟我大吵一架"),
+    ("repeated_quarrel", "yellow", "和合租的室友因为卫生问题，隔几天就要闹一次"),
+    ("repeated_quarrel", "yellow", "物业和业主为了停车的事天天在门口吵"),
+    ("repeated_quarrel", "yellow", "父子俩为了房子的事已经翻过好几次脸了"),
+    ("repeated_quarrel", "yellow", "姑嫂之间一直不和，这个月又在家里吵翻了"),
+    ("repeated_quarrel", "yellow", "跟楼下的狗主人说过不下二十次了，每回都是对骂"),
+    ("repeated_quarrel", "yellow", "店铺隔壁的老板老往我门口倒水，吵了又吵也没用"),
+    ("repeated_quarrel", "yellow", "老两口为了给不给儿子买房，整天吵个不停"),
+    ("repeated_quarrel", "yellow", "来电人称和前夫因为抚养费反反复复地吵，已经报过两次警"),
+    ("repeated_quarrel", "yellow", "菜地的边界问题，两家人每年春天都要吵上一回"),
+    # harmless everyday senses
+    ("harmless", "none", "我在刀具店买了一套厨房刀，用了一周就生锈了，能退吗"),
+    ("harmless", "none", "看了一部讲杀手的电影，影院空调坏了，能要求退票吗"),
+    ("harmless", "none", "菜市场的鱼贩帮我杀鱼，多收了我十块钱处理费"),
+    ("harmless", "none", "二手车商杀价太狠，说好的价格临交车又压了五千"),
+    ("harmless", "none", "昨晚篮球赛我们把对方打爆了，可是球馆不给退押金"),
+    ("harmless", "none", "我们家兄弟五个，想问父母的房子怎么分"),
+    ("harmless", "none", "超市说跳楼价清仓，结果买到的牛奶都快过期了"),
+    ("harmless", "none", "厨师培训班说包教会做红烧肉，结果三个月啥也没学会，学费能退吗"),
+    ("harmless", "none", "这家店的衣服贵得要死，买回来还起球，商家不给退换"),
+    ("harmless", "none", "游戏里被人砍了几十刀，账号装备也被盗了，平台不管"),
+    ("harmless", "none", "屠宰场每天早上五点就开始杀猪，附近居民能投诉噪音吗"),
+    ("harmless", "none", "搏击课教练说要把我们往死里练，结果课才上了两节健身房就倒闭了"),
+    ("harmless", "none", "兄弟几个合伙买了一辆货车，现在想散伙，车怎么分"),
+    ("harmless", "none", "我儿子在学校足球比赛中被对方踢伤了脚踝，谁负责"),
+    ("harmless", "none", "饭店的水煮鱼辣死人了，我们要求退菜老板不肯"),
+    ("harmless", "none", "在网上买的水果刀寄来就是坏的，客服一直不回复"),
+    ("harmless", "none", "村里办丧事放鞭炮放到半夜，吵得人睡不着"),
+    ("harmless", "none", "朋友开了一家武术馆，教孩子耍刀耍棍，想问办证要什么手续"),
+    ("harmless", "none", "公司砍了我们的年终奖，说是今年效益不好"),
+    ("harmless", "none", "我们五个同学一起报名驾校，驾校收了钱一直不安排考试"),
+]
+
+TUNE2 = [
+    ("threat", "red", "他说要是我报警，就让我全家都不得安生"),
+    ("threat", "red", "债主在我家门口放话，说下次来就不是说说而已了"),
+    ("threat", "red", "前夫提着一把斧子在我单位楼下转"),
+    ("threat", "red", "对方说要把我儿子从学校接走，让我再也见不到"),
+    ("threat", "red", "他说再敢跟别的男人说话就划花我的脸"),
+    ("threat", "red", "有人打电话说知道我住哪，让我晚上睡觉小心点"),
+    ("self_harm", "red", "她说真的累了，想去一个没人认识的地方永远睡下去"),
+    ("self_harm", "red", "来电人称已经在出租屋里准备好了绳子"),
+    ("self_harm", "red", "他说钱也没了家也没了，不想再拖累别人了"),
+    ("self_harm", "red", "老父亲说再逼他搬走，他就死在老房子里"),
+    ("self_harm", "red", "女孩说被网上的人骗了，站在窗台上给我们打电话"),
+    ("group_action", "red", "一帮工友今天在项目部门口等着，说老板不露面就不走"),
+    ("group_action", "red", "村民们都围在施工现场，不让挖掘机进地"),
+    ("group_action", "red", "好几个车间的人一起罢工了"),
+    ("group_action", "orange", "半个村子的人都跑到镇政府去了"),
+    ("group_action", "red", "业主们约好明天穿统一的衣服去售楼处"),
+    ("group_action", "orange", "四五十个家长在教育局门口等说法"),
+    ("vulnerable", "yellow", "邻居家男的经常打他那个八岁的儿子，孩子晚上哭得整栋楼都听得到"),
+    ("vulnerable", "yellow", "我妈七十多了，被我弟赶出家门，在亲戚家借住"),
+    ("vulnerable", "yellow", "孙子把奶奶的养老钱全拿去打游戏了，奶奶现在连饭都吃不上"),
+    ("vulnerable", "yellow", "聋哑人被骗到砖厂干活，不给钱还不让走"),
+    ("vulnerable", "yellow", "孕妇在医院排队的时候被人推倒了"),
+    ("repeated_quarrel", "yellow", "跟楼下为了漏水的事吵了不下五回了"),
+    ("repeated_quarrel", "yellow", "夫妻俩天天为了孩子的教育吵架"),
+    ("repeated_quarrel", "yellow", "我跟邻居为了车位的事又吵起来了，这都第四次了"),
+    ("repeated_quarrel", "yellow", "两兄弟为了老宅的事，每年过年都要吵"),
+    ("harmless", "none", "我们饭店杀鸡杀鱼的下水被环卫拉走了，还要另外收费吗"),
+    ("harmless", "none", "他在学校运动会上拼了命跑，拿了第一，学校的奖金一直没发"),
+    ("harmless", "none", "二手房砍价砍了十万，中介费怎么算"),
+    ("harmless", "none", "这部电视剧打打杀杀的太多，小孩看了害怕，能投诉吗"),
+    ("harmless", "none", "刀削面馆的老板多收了我们的钱"),
+    ("harmless", "none", "兄弟三个一起出钱给父母盖了房，现在房产证写谁的名字"),
+]
+
+
 def back_table():
     back = {}
     with open(os.path.join(HERE, "..", "opencc", "TSCharacters.txt"), encoding="utf-8") as f:
@@ -185,6 +339,22 @@ def main():
             "script": script,
             "written_by": "hotline-gateway engineers",
         })
+    for split, rows in (("held2", HELD2), ("tune2", TUNE2)):
+        for i, (kind, level, text) in enumerate(rows):
+            script = "simplified"
+            if i % 10 == 4:
+                text = "".join(back.get(c, c) for c in text)
+                script = "traditional"
+            out.append({
+                "id": f"danger2-{split[0]}{i:03d}",
+                "text": text,
+                "kind": kind,
+                "level": level,
+                "source": sources[i % 3],
+                "split": split,
+                "script": script,
+                "written_by": "hotline-gateway engineers",
+            })
     with open(os.path.join(HERE, "danger.jsonl"), "w", encoding="utf-8") as f:
         for r in out:
             f.write(json.dumps(r, ensure_ascii=False) + "\n")
