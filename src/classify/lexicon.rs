@@ -74,6 +74,7 @@
 //! dispute = ["双方", "拖欠"]          # a dispute between parties
 //! rights = ["谁负责", "是否合法"]     # a question about rights and duties
 //! except = ["义务教育"]               # phrases inside which those words do not count
+//! desk_above = 0.7                    # in-scope confidence for a desk; below it, triage
 //! ```
 //!
 //! Weights are per term rather than per tier so that a later, trained model can write the same
@@ -124,6 +125,12 @@ pub(super) struct SafetySection {
     /// Phrases inside which a `dispute` or `rights` word does not count.
     #[serde(default)]
     pub(super) except: Vec<String>,
+    /// How sure the in-scope evidence alone must be for a ticket these rules kept from a return
+    /// to go straight to a lawyer or mediator; below it, or when the department words weigh as
+    /// much as the in-scope words, a person decides (triage). Doubt goes to triage, not to a
+    /// desk. Absent: `classify.triage_below`.
+    #[serde(default)]
+    pub(super) desk_above: Option<f64>,
 }
 
 /// `[model]`: the trained model beside the lexicon, and how much it counts.
@@ -551,6 +558,11 @@ impl Lexicon {
         safety.dispute = plain_terms(&safety.dispute, "safety.dispute")?;
         safety.rights = plain_terms(&safety.rights, "safety.rights")?;
         safety.except = plain_terms(&safety.except, "safety.except")?;
+        if let Some(v) = safety.desk_above
+            && !(0.0..=1.0).contains(&v)
+        {
+            return Err(invalid("safety.desk_above", "must be between 0 and 1"));
+        }
         for (level, min) in &self.warning.repeat.levels {
             if *min == 0 {
                 return Err(invalid(
