@@ -87,7 +87,7 @@ enum Command {
         /// JSON Lines whose every row is an out-of-scope department matter.
         #[arg(long)]
         out_of_scope: Vec<PathBuf>,
-        /// The model file to write, e.g. models/ngram-lr-2026.12-1.hlm.
+        /// The model file to write, e.g. models/ngram-lr-2026.12-2.hlm.
         #[arg(long)]
         out: PathBuf,
         /// Version recorded in every decision; defaults to the file name without extension.

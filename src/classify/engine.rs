@@ -1407,7 +1407,7 @@ pub(crate) mod tests {
     }
 
     fn lexicon_only() -> Classifier {
-        let s = SHIPPED.replace("path = \"models/ngram-lr-2026.12-1.hlm\"", "path = \"\"");
+        let s = SHIPPED.replace("path = \"models/ngram-lr-2026.12-2.hlm\"", "path = \"\"");
         Classifier::from_lexicon(Lexicon::from_toml_str(&s).unwrap(), &settings()).unwrap()
     }
 
@@ -1445,7 +1445,7 @@ pub(crate) mod tests {
     #[test]
     fn the_decision_records_the_lexicon_version() {
         let c = classifier();
-        assert_eq!(c.model(), "lexicon-2026.12-3+ngram-lr-2026.12-1");
+        assert_eq!(c.model(), "lexicon-2026.12-3+ngram-lr-2026.12-2");
         assert_eq!(classify("欠薪").model, c.model());
     }
 
@@ -1645,7 +1645,7 @@ pub(crate) mod tests {
     #[test]
     fn a_missing_model_file_is_an_error_naming_the_key() {
         let s = SHIPPED.replace(
-            "path = \"models/ngram-lr-2026.12-1.hlm\"",
+            "path = \"models/ngram-lr-2026.12-2.hlm\"",
             "path = \"models/nope.hlm\"",
         );
         let err = Classifier::from_lexicon(Lexicon::from_toml_str(&s).unwrap(), &settings());

@@ -60,7 +60,7 @@
 //! crowds = { "一群人" = 5, "全村" = 20 }
 //!
 //! [model]                             # optional: the trained model and how much it counts
-//! path = "models/ngram-lr-2026.12-1.hlm"   # relative to the working directory; "" = none
+//! path = "models/ngram-lr-2026.12-2.hlm"   # relative to the working directory; "" = none
 //! service_weight = 1.0                # × the model's service log-probabilities
 //! category_weight = 2.0               # × the model's category log-probabilities
 //! evidence_weight = 1.0               # evidence per unit of the model's log-odds margin
