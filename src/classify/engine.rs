@@ -81,6 +81,10 @@ struct PatternRule {
     /// Tables of its `first` and `then` words.
     first: usize,
     then: usize,
+    /// `then_after` / `then_before` / `gap`: what must be right next to a `then` word.
+    then_after: Vec<String>,
+    then_before: Vec<String>,
+    gap: usize,
 }
 
 /// The kinds of `[safety]` evidence, in the order the rules are checked.
@@ -358,6 +362,9 @@ impl Classifier {
                 window: p.window,
                 first,
                 then: first + 1,
+                then_after: p.then_after.clone(),
+                then_before: p.then_before.clone(),
+                gap: p.gap,
             });
         }
         if !lexicon.warning.head_counts.crowds.is_empty() {
@@ -1059,7 +1066,7 @@ impl Classifier {
     ) -> Option<(&'a str, &'a str)> {
         for &(ta, a0, a1) in spans.iter().filter(|s| s.0 == p.first) {
             for &(_, b0, b1) in spans.iter().filter(|s| s.0 == p.then) {
-                if (a0, a1) == (b0, b1) {
+                if (a0, a1) == (b0, b1) || !Self::then_is_aimed(text, p, b0, b1) {
                     continue;
                 }
                 let (lo_end, hi_start) = if a0 <= b0 { (a1, b0) } else { (b1, a0) };
@@ -1077,6 +1084,53 @@ impl Classifier {
             }
         }
         None
+    }
+
+    /// Whether the `then` word at `text[b0..b1]` has what pattern `p` requires next to it: a
+    /// `then_after` word starting within `gap` characters after it, and a `then_before` word
+    /// ending within `gap` characters before it (each only when listed), with no sentence or
+    /// clause mark in between.
+    fn then_is_aimed(text: &str, p: &PatternRule, b0: usize, b1: usize) -> bool {
+        let is_stop = |c: char| {
+            matches!(
+                c,
+                '。' | '!' | '?' | ';' | '\n' | ',' | '，' | '、' | '：' | ':'
+            )
+        };
+        let after_ok = p.then_after.is_empty() || {
+            let rest = text.get(b1..).unwrap_or("");
+            let mut pos = 0;
+            let mut found = false;
+            for _ in 0..=p.gap {
+                let tail = rest.get(pos..).unwrap_or("");
+                if p.then_after.iter().any(|w| tail.starts_with(w.as_str())) {
+                    found = true;
+                    break;
+                }
+                match tail.chars().next() {
+                    Some(c) if !is_stop(c) => pos += c.len_utf8(),
+                    _ => break,
+                }
+            }
+            found
+        };
+        let before_ok = p.then_before.is_empty() || {
+            let mut end = b0.min(text.len());
+            let mut found = false;
+            for _ in 0..=p.gap {
+                let head = text.get(..end).unwrap_or("");
+                if p.then_before.iter().any(|w| head.ends_with(w.as_str())) {
+                    found = true;
+                    break;
+                }
+                match head.chars().next_back() {
+                    Some(c) if !is_stop(c) => end -= c.len_utf8(),
+                    _ => break,
+                }
+            }
+            found
+        };
+        after_ok && before_ok
     }
 
     /// The largest crowd named without a number (一群人, 全村) acting together, as a head count.

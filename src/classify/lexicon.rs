@@ -52,6 +52,9 @@
 //! then = ["废了", "弄死"]             # … next to a harm
 //! window = 14                         # characters allowed between them
 //! except = ["收拾东西"]
+//! then_after = ["我", "他"]           # optional: … done to someone right after it (打我, 打了他)
+//! then_before = ["被"]                # optional: … or a passive mark right before it (被他打)
+//! gap = 2                             # characters allowed between those and the `then` word
 //!
 //! [warning]
 //! negations = ["没有", "并没有"]      # a rule's or pattern's word right after one does not count
@@ -293,10 +296,25 @@ pub(super) struct WarningPattern {
     /// Phrases inside which a word of either list does not count (跳楼价).
     #[serde(default)]
     pub(super) except: Vec<String>,
+    /// Optional: a `then` word counts only when one of these follows it within `gap`
+    /// characters: whom the harm is done to (打 counts in 打我, 打了他, not in 打电话).
+    #[serde(default)]
+    pub(super) then_after: Vec<String>,
+    /// Optional: a `then` word counts only when one of these comes before it within `gap`
+    /// characters: a passive mark (被他爸打, 被工头骗), so that the harm is done to someone.
+    #[serde(default)]
+    pub(super) then_before: Vec<String>,
+    /// Characters allowed between a `then` word and its `then_after` / `then_before` word.
+    #[serde(default = "default_pattern_gap")]
+    pub(super) gap: usize,
 }
 
 fn default_pattern_window() -> usize {
     12
+}
+
+fn default_pattern_gap() -> usize {
+    1
 }
 
 /// `[warning.vulnerable]`: words for parties who cannot easily protect themselves (老人, 孕妇,
@@ -539,6 +557,8 @@ impl Lexicon {
             p.first = plain_terms(&p.first, &format!("{key}.first"))?;
             p.then = plain_terms(&p.then, &format!("{key}.then"))?;
             p.except = plain_terms(&p.except, &format!("{key}.except"))?;
+            p.then_after = plain_terms(&p.then_after, &format!("{key}.then_after"))?;
+            p.then_before = plain_terms(&p.then_before, &format!("{key}.then_before"))?;
         }
         self.warning.negations = plain_terms(&self.warning.negations, "warning.negations")?;
         let mut crowds = BTreeMap::new();

@@ -549,3 +549,34 @@ fn danger_said_in_ordinary_words_is_raised() {
         );
     }
 }
+
+#[test]
+fn a_harm_counts_when_it_is_done_to_someone() {
+    // A verb of harm right before whom it is done to, with an intent nearby (then_after).
+    assert_eq!(level("他说下次见到就揍你"), "red");
+    assert_eq!(level("对方扬言要打断他"), "red");
+    // The same verbs on things, or as parts of everyday words, are no threat.
+    for text in [
+        "他说要打电话给物业",
+        "他说要收拾他的东西搬走",
+        "对方说要打官司",
+        "老板说要打听一下政策",
+    ] {
+        assert_eq!(
+            level(text),
+            "none",
+            "{text}: {:?}",
+            decide(Source::Police110, text)
+        );
+    }
+}
+
+#[test]
+fn a_vulnerable_person_harmed_in_the_passive_is_yellow() {
+    // then_before: the passive mark before the harm (被他爸打, 被工头骗).
+    assert_eq!(level("隔壁的小孩经常被他爸打"), "yellow");
+    assert_eq!(level("残疾人被工头骗去干活"), "yellow");
+    // Without the passive mark the bare verb says nothing of harm (小孩打疫苗).
+    assert_eq!(level("小孩打疫苗需要预约吗"), "none");
+    assert_eq!(level("孩子被要求打疫苗"), "none");
+}
