@@ -33,8 +33,7 @@ use super::lexicon::Lexicon;
 use super::matcher::PhraseSet;
 use super::model::{LinearModel, MODEL_SERVICES};
 use super::normalize::{
-    HeadCount, NUMERALS_LISTED, PeopleWords, acting_together, max_head_count_at, near_any,
-    normalize_into,
+    HeadCount, NUMERALS_LISTED, PeopleWords, acting_together, max_head_count_at, normalize_into,
 };
 use super::{ClassifyError, ClassifySettings, Decision, Service};
 use crate::ticket::{Source, TicketText};
@@ -70,6 +69,10 @@ enum Role {
     Pattern,
     /// `[warning.head_counts] crowds`: each term's weight is the head count it stands for.
     Crowd,
+    /// `[warning.vulnerable] context`: a harm one of the vulnerable terms needs nearby. In the
+    /// phrase matcher like every other word, so that the check reads recorded occurrences
+    /// instead of searching the text around each vulnerable term again.
+    VulnerableContext,
 }
 
 /// A `[[warning.patterns]]` entry, compiled.
@@ -334,6 +337,13 @@ impl Classifier {
                 },
                 terms: v.terms.iter().map(|t| (t.clone(), 1.0)).collect(),
             });
+            if !v.context.is_empty() {
+                excepts.push((tables.len(), Vec::new()));
+                tables.push(Table {
+                    role: Role::VulnerableContext,
+                    terms: v.context.iter().map(|t| (t.clone(), 1.0)).collect(),
+                });
+            }
         }
         for (guard, terms) in [
             (Guard::Dispute, &lexicon.safety.dispute),
@@ -711,15 +721,7 @@ impl Classifier {
                     // With context words, the first term that has one nearby.
                     let found = self.terms_of(i, &matched).find(|term| {
                         self.vulnerable_context.is_empty()
-                            || text.match_indices(term).any(|(at, t)| {
-                                near_any(
-                                    &text,
-                                    at,
-                                    at + t.len(),
-                                    &self.vulnerable_context,
-                                    self.vulnerable_window,
-                                )
-                            })
+                            || self.has_context_nearby(&text, i, term, &spans)
                     });
                     if let Some(first) = found {
                         level = level.min(*rule_level);
@@ -733,7 +735,8 @@ impl Classifier {
                 | Role::Service(_)
                 | Role::Safety(_)
                 | Role::Pattern
-                | Role::Crowd => {}
+                | Role::Crowd
+                | Role::VulnerableContext => {}
             }
         }
         for p in &self.patterns {
@@ -994,7 +997,7 @@ impl Classifier {
         for h in hits.iter().filter(|h| !covered(h) && !negated(h)) {
             if matches!(
                 self.tables.get(h.table).map(|t| &t.role),
-                Some(Role::Pattern)
+                Some(Role::Pattern | Role::Vulnerable { .. } | Role::VulnerableContext)
             ) {
                 spans.push((h.table, h.start, h.end));
             }
@@ -1066,17 +1069,20 @@ impl Classifier {
     ) -> Option<(&'a str, &'a str)> {
         for &(ta, a0, a1) in spans.iter().filter(|s| s.0 == p.first) {
             for &(_, b0, b1) in spans.iter().filter(|s| s.0 == p.then) {
-                if (a0, a1) == (b0, b1) || !Self::then_is_aimed(text, p, b0, b1) {
+                if (a0, a1) == (b0, b1) {
                     continue;
                 }
                 let (lo_end, hi_start) = if a0 <= b0 { (a1, b0) } else { (b1, a0) };
                 let between = text.get(lo_end.min(hi_start)..hi_start).unwrap_or("");
                 // Bytes bound characters from above: most pairs are decided without counting.
-                let near = between.len() <= p.window || between.chars().count() <= p.window;
+                // A character is at most 4 bytes: past that, no counting either.
+                let near = between.len() <= p.window
+                    || (between.len() <= 4 * p.window && between.chars().count() <= p.window);
                 if near
                     && !between
                         .chars()
                         .any(|c| matches!(c, '。' | '!' | '?' | ';' | '\n'))
+                    && Self::then_is_aimed(text, p, b0, b1)
                 {
                     debug_assert_eq!(ta, p.first);
                     return Some((text.get(a0..a1)?, text.get(b0..b1)?));
@@ -1084,6 +1090,33 @@ impl Classifier {
             }
         }
         None
+    }
+
+    /// Whether an occurrence of the vulnerable `term` (of table `table`) has a
+    /// `[warning.vulnerable] context` word within `vulnerable_window` characters on either side
+    /// (overlapping it counts too), from the occurrences the phrase matcher recorded.
+    fn has_context_nearby(
+        &self,
+        text: &str,
+        table: usize,
+        term: &str,
+        spans: &[(usize, usize, usize)],
+    ) -> bool {
+        let window = self.vulnerable_window;
+        // Bytes bound characters from above: most distances are decided without counting.
+        let within = |from: usize, to: usize| {
+            let gap = text.get(from..to).unwrap_or("");
+            gap.len() <= window || (gap.len() <= 4 * window && gap.chars().count() <= window)
+        };
+        spans
+            .iter()
+            .filter(|&&(t, a, b)| t == table && text.get(a..b) == Some(term))
+            .any(|&(_, a, b)| {
+                spans
+                    .iter()
+                    .filter(|s| matches!(self.tables[s.0].role, Role::VulnerableContext))
+                    .any(|&(_, c0, c1)| (c0 >= a || within(c0, a)) && (c1 <= b || within(b, c1)))
+            })
     }
 
     /// Whether the `then` word at `text[b0..b1]` has what pattern `p` requires next to it: a
