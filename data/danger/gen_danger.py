@@ -308,6 +308,61 @@ TUNE2 = [
 ]
 
 
+# A third round (`tune3`), written while the rules were being changed, to find where they fail
+# to generalise; their results were read one by one, so they are tuning rows, not held rows.
+TUNE3 = [
+    ("group_action", "red", "工地上的人都不干活了，围着包工头要钱"),
+    ("group_action", "red", "那家人喊来一帮亲戚，把我们店门口堵上了"),
+    ("group_action", "orange", "几十号村民扛着锄头去了邻村"),
+    ("group_action", "red", "业主们把售楼处的玻璃门砸了"),
+    ("group_action", "orange", "厂里几百个工人今天都没上班，在门口坐着"),
+    ("group_action", "red", "对方来了一车人，手里都拿着家伙"),
+    ("group_action", "red", "七八个家属抬着花圈堵在医院大门口"),
+    ("group_action", "orange", "整个村的人都出来拦挖掘机了"),
+    ("group_action", "red", "一伙外地人在村口跟我们的人推来推去"),
+    ("group_action", "red", "十多个租户晚上一起去找房东要押金"),
+    ("threat", "red", "他说要让我在这个城市待不下去，还要找人打我"),
+    ("threat", "red", "对方扬言再看到我就弄我"),
+    ("threat", "red", "他拿着一根铁棍在楼下喊我的名字"),
+    ("threat", "red", "前夫发微信说，不复婚就让我们母子俩都别想活"),
+    ("threat", "red", "讨债的说再不还钱就去我孩子学校找他"),
+    ("self_harm", "red", "他说这次真的不想活下去了，药都准备好了"),
+    ("self_harm", "red", "来电人说要从单位楼顶跳下去，让老板看看"),
+    ("self_harm", "red", "她在电话里一直哭，说死了就解脱了"),
+    ("self_harm", "red", "老人说儿子不管他，他就绝食"),
+    ("vulnerable", "yellow", "隔壁的小孩经常被他爸打，哭得很惨"),
+    ("vulnerable", "yellow", "我奶奶八十多岁了，被叔叔关在小屋里不给出来"),
+    ("vulnerable", "yellow", "残疾人被工头骗去干活，工资一分没拿到"),
+    ("vulnerable", "yellow", "老人的房子被女儿骗去过户了，现在没地方住"),
+    ("repeated_quarrel", "yellow", "我们跟隔壁为了排水沟的事吵了好多年"),
+    ("repeated_quarrel", "yellow", "夫妻两个三天两头打架，孩子吓得不敢回家"),
+    ("repeated_quarrel", "yellow", "房东和租客为了水电费隔三岔五吵一次"),
+    ("harmless", "none", "健身房的拳击课教练说今天要把我们练趴下，结果他自己没来"),
+    ("harmless", "none", "菜刀用了一个月就卷刃了，能找商家换吗"),
+    ("harmless", "none", "看球赛的时候球迷们都在喊杀，邻居说太吵了"),
+    ("harmless", "none", "我们兄弟几个一起给老爸过八十大寿，饭店多收了钱"),
+    ("harmless", "none", "这部电视剧里有人跳楼的情节，孩子看了害怕"),
+    ("harmless", "none", "超市杀鱼的师傅把鱼弄错了，少了两斤"),
+    ("harmless", "none", "孩子打游戏充了五千块钱，能退吗"),
+    ("harmless", "none", "老师说要教训一下不写作业的学生，家长们都同意了"),
+    ("harmless", "none", "他说要收拾他的东西搬走，押金不退"),
+    ("harmless", "none", "老板说要整他一下，扣了他半个月绩效，合法吗"),
+    ("harmless", "none", "过年的时候家里的人都回来了，房子住不下，想问宅基地能不能再批"),
+    ("harmless", "none", "工人拿着工具在楼下修水管，声音很大"),
+    ("harmless", "none", "我爸说要教训我弟弟，不让他出去玩"),
+    ("harmless", "none", "小区的人都拿着快递在门口排队"),
+    ("harmless", "none", "我们几个朋友一起去吃饭，被饭店宰了一刀，一顿饭两千块"),
+    ("harmless", "none", "小孩被狗吓到了，狗主人说没咬到不用管"),
+    ("harmless", "none", "他说公司不行了，想解脱出来自己干"),
+    ("harmless", "none", "小孩被蚊子咬得全是包，小区绿化带没人打药"),
+    ("harmless", "none", "老人被电动车刮倒了，对方赔了钱，还能再要吗"),
+    ("harmless", "none", "孩子被学校要求买校服，贵得离谱"),
+    ("harmless", "none", "他说如果再不发工资，就去劳动局告老板"),
+    ("harmless", "none", "二十多个家长拿着孩子的作业去学校问老师"),
+    ("harmless", "none", "楼上的人都在跳绳，吵得睡不着"),
+]
+
+
 def back_table():
     back = {}
     with open(os.path.join(HERE, "..", "opencc", "TSCharacters.txt"), encoding="utf-8") as f:
@@ -339,7 +394,7 @@ def main():
             "script": script,
             "written_by": "hotline-gateway engineers",
         })
-    for split, rows in (("held2", HELD2), ("tune2", TUNE2)):
+    for split, rows in (("held2", HELD2), ("tune2", TUNE2), ("tune3", TUNE3)):
         for i, (kind, level, text) in enumerate(rows):
             script = "simplified"
             if i % 10 == 4:

@@ -482,8 +482,8 @@ fn people_suffix(after: &str, words: PeopleWords<'_>) -> Option<usize> {
 const MAX_MODIFIER_CHARS: usize = 2;
 
 /// Characters that, right after a count, say it counts something other than people present:
-/// time, money, things, floors, ages.
-const NOT_PEOPLE_AFTER_COUNT: &str = "月年天时星周日次回元块钱万岁层楼号件辆台套户间家栋";
+/// time, money, things, floors, ages, places and units (八点, 三县, 五组, 百姓).
+const NOT_PEOPLE_AFTER_COUNT: &str = "月年天时星周日次回元块钱万岁层楼号件辆台套户间家栋点分秒县市区镇乡村省厂米亩斤里公平项所校班级组队批条张姓车";
 
 /// Byte length of the longest people noun at the start of `s`. `人民` (人民医院), `人次` (visits,
 /// 接待游客30万人次) and `人口` (population figures) are not people present.
@@ -569,6 +569,8 @@ mod tests {
         assert_eq!(acting("十几个很年轻工人堵门", 1), None);
         assert_eq!(acting("五个月工人讨薪", 1), None);
         assert_eq!(acting("十几块钱工人讨薪", 1), None);
+        assert_eq!(acting("老百姓村民堵门", 1), None);
+        assert_eq!(acting("晚上八点工人吵", 1), None);
     }
 
     #[test]
