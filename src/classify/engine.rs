@@ -97,6 +97,9 @@ enum Guard {
     Dispute,
     /// A question about rights and duties (`safety.rights`).
     Rights,
+    /// A frightening word the warning rules could not read as danger (`safety.doubt`): it
+    /// raises no level, but a person sees the ticket before it is sent anywhere else.
+    Doubt,
 }
 
 /// One table of the lexicon, flattened: its terms with weights, and its role.
@@ -348,6 +351,7 @@ impl Classifier {
         for (guard, terms) in [
             (Guard::Dispute, &lexicon.safety.dispute),
             (Guard::Rights, &lexicon.safety.rights),
+            (Guard::Doubt, &lexicon.safety.doubt),
         ] {
             excepts.push((tables.len(), lexicon.safety.except.clone()));
             tables.push(Table {
@@ -1044,6 +1048,7 @@ impl Classifier {
         for (kind, what) in [
             (Guard::Dispute, "有当事人纠纷的证据"),
             (Guard::Rights, "有权利义务问题的证据"),
+            (Guard::Doubt, "有可能危险的词"),
         ] {
             let table = self
                 .tables

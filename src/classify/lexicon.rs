@@ -76,6 +76,7 @@
 //! [safety]                            # optional: evidence that forbids sending a ticket back
 //! dispute = ["双方", "拖欠"]          # a dispute between parties
 //! rights = ["谁负责", "是否合法"]     # a question about rights and duties
+//! doubt = ["刀", "汽油"]              # frightening words that are no warning alone
 //! except = ["义务教育"]               # phrases inside which those words do not count
 //! desk_above = 0.7                    # in-scope confidence for a desk; below it, triage
 //! ```
@@ -125,7 +126,11 @@ pub(super) struct SafetySection {
     /// Words that show a question about rights, liabilities, procedures or penalties (谁负责 …).
     #[serde(default)]
     pub(super) rights: Vec<String>,
-    /// Phrases inside which a `dispute` or `rights` word does not count.
+    /// Frightening words the warning rules do not read as danger on their own (刀, 汽油, 扬言 …:
+    /// a knife shop is no threat), which still keep a ticket from being sent back unseen.
+    #[serde(default)]
+    pub(super) doubt: Vec<String>,
+    /// Phrases inside which a `dispute`, `rights` or `doubt` word does not count.
     #[serde(default)]
     pub(super) except: Vec<String>,
     /// How sure the in-scope evidence alone must be for a ticket these rules kept from a return
@@ -577,6 +582,7 @@ impl Lexicon {
         let safety = &mut self.safety;
         safety.dispute = plain_terms(&safety.dispute, "safety.dispute")?;
         safety.rights = plain_terms(&safety.rights, "safety.rights")?;
+        safety.doubt = plain_terms(&safety.doubt, "safety.doubt")?;
         safety.except = plain_terms(&safety.except, "safety.except")?;
         if let Some(v) = safety.desk_above
             && !(0.0..=1.0).contains(&v)

@@ -580,3 +580,21 @@ fn a_vulnerable_person_harmed_in_the_passive_is_yellow() {
     assert_eq!(level("小孩打疫苗需要预约吗"), "none");
     assert_eq!(level("孩子被要求打疫苗"), "none");
 }
+
+#[test]
+fn a_frightening_word_that_is_no_warning_still_forbids_a_return() {
+    // 扬言 without a harm is no threat (no level), but a person sees the ticket.
+    let d = decide(
+        Source::Citizen12345,
+        "开发商扬言要停水停电，希望有关部门尽快处理。",
+    );
+    assert_eq!(d.warning_level, "none", "{d:?}");
+    assert_ne!(d.service, Service::OutOfScope, "{d:?}");
+    assert!(rule_of(&d).contains("有可能危险的词\"扬言\""), "{d:?}");
+    // Inside an everyday word it is not one (刀 in 刀削面).
+    let d = decide(
+        Source::Citizen12345,
+        "刀削面馆门口的路灯坏了，希望有关部门尽快修理。",
+    );
+    assert_eq!(d.service, Service::OutOfScope, "{d:?}");
+}
