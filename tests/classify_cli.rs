@@ -192,7 +192,7 @@ fn eval_reports_the_danger_set_per_kind_and_split_and_cross_validates() {
     assert!(out.status.success(), "{out:?}");
     let text = String::from_utf8(out.stdout).unwrap();
     for needle in [
-        "danger set: 300 rows",
+        "danger set: 340 rows",
         "[held] threat",
         "[held2] group_action",
         "[tune2] vulnerable",

@@ -363,6 +363,53 @@ TUNE3 = [
 ]
 
 
+# A fourth round (`held3`), written by hand at the end, after the rules were final and before
+# they were run on these rows, in operators' words (报警人称, 来电人反映, 民警到场后). Only
+# aggregate figures are read: an estimate of how the final rules do on words they were not fit to.
+HELD3 = [
+    ("threat", "red", "报警人称前男友多次到其单位纠缠，今天在门口说再不见他就让她好看"),
+    ("threat", "red", "来电人反映，邻居因为宅基地的事拿着镰刀在她家门口转了一上午，嘴里骂骂咧咧"),
+    ("threat", "red", "民警到场后了解到，双方因车位发生争执，男方称要回家拿刀过来"),
+    ("threat", "red", "他老公喝了酒就说要掐死她，孩子都吓哭了"),
+    ("threat", "red", "讨要工钱时包工头说再来闹就叫人把他腿打折"),
+    ("threat", "red", "对方在电话里说知道我每天几点下班，让我走路注意点"),
+    ("threat", "red", "房东带了几个人来，说今天不搬就把东西连人一起扔出去"),
+    ("threat", "red", "来电人称前妻的哥哥放出话来，见他一次打他一次"),
+    ("self_harm", "red", "来电人称自己得了重病又没钱治，已经写好了信，准备今晚走"),
+    ("self_harm", "red", "她说丈夫天天打她，她实在受不了，想从阳台跳下去一了百了"),
+    ("self_harm", "red", "小伙子在电话里说公司欠薪三个月，自己已经站在江边了"),
+    ("self_harm", "red", "老人说儿女不孝顺，活着也是受罪，不如喝药死了"),
+    ("self_harm", "red", "学生家长反映孩子在日记里写不想再活下去"),
+    ("self_harm", "red", "来电人反复说自己是个废人，对不起所有人，已经买了一瓶敌敌畏"),
+    ("group_action", "red", "报警人称小区门口聚着一大帮人，拉着横幅要开发商退钱"),
+    ("group_action", "orange", "来电人反映，村里几十户人家的人都堵在高速路口，要求补偿"),
+    ("group_action", "red", "一伙人开着几辆面包车来到工地，下车就动手砸东西"),
+    ("group_action", "red", "十几个工友把项目经理的车围住了，不给钱不让走"),
+    ("group_action", "orange", "上百名业主聚集在区政府门口，要求解决延期交房"),
+    ("group_action", "red", "对方村里来了好些人，扛着铁锹要把路挖断"),
+    ("vulnerable", "yellow", "来电人称邻居家的老太太经常被儿媳妇骂，饭也不给吃饱"),
+    ("vulnerable", "yellow", "有个智力有问题的小伙子在砖厂干了两年，一分钱没拿到，还经常挨打"),
+    ("vulnerable", "yellow", "奶奶说孙子把她的低保卡拿走了，她现在连药都买不了"),
+    ("vulnerable", "yellow", "孕妇在排队时跟人起了争执，被推了一把摔在地上"),
+    ("vulnerable", "yellow", "小学生放学路上经常被几个初中生拦住要钱"),
+    ("vulnerable", "yellow", "瘫痪在床的老人，子女都在外地，没人照顾，身上都长褥疮了"),
+    ("repeated_quarrel", "yellow", "楼上楼下为了漏水的事已经吵了大半年，这周又吵起来了"),
+    ("repeated_quarrel", "yellow", "两口子三天两头吵架，邻居说隔着墙都能听见摔东西"),
+    ("repeated_quarrel", "yellow", "两家为了宅基地边界的事，每次见面都要吵一架"),
+    ("repeated_quarrel", "yellow", "跟合伙人因为分账的事吵了好几次了，昨天差点动手"),
+    ("harmless", "none", "在网上买了一把折叠刀，寄来的是坏的，卖家不给退"),
+    ("harmless", "none", "小区里的人都说新来的保安很负责，就是物业费又涨了"),
+    ("harmless", "none", "孩子在学校运动会上跑步摔了一跤，学校的保险能报吗"),
+    ("harmless", "none", "单位组织打羽毛球比赛，我把腰扭了，算不算工伤"),
+    ("harmless", "none", "菜市场的肉摊老板剁肉的时候少称了二两"),
+    ("harmless", "none", "我们五个人一起去饭店吃饭，服务员把菜上错了还不承认"),
+    ("harmless", "none", "那个主播在直播里说要把价格打下来，结果买到的是假货"),
+    ("harmless", "none", "邻居家的狗天天晚上叫，吵得我们睡不着，说了也没用"),
+    ("harmless", "none", "老公说这个月要拼命加班还房贷，我想问公积金能不能提出来"),
+    ("harmless", "none", "电影院放恐怖片的时候有人在里面抽烟，工作人员不管"),
+]
+
+
 def back_table():
     back = {}
     with open(os.path.join(HERE, "..", "opencc", "TSCharacters.txt"), encoding="utf-8") as f:
@@ -394,7 +441,7 @@ def main():
             "script": script,
             "written_by": "hotline-gateway engineers",
         })
-    for split, rows in (("held2", HELD2), ("tune2", TUNE2), ("tune3", TUNE3)):
+    for split, rows in (("held2", HELD2), ("tune2", TUNE2), ("tune3", TUNE3), ("held3", HELD3)):
         for i, (kind, level, text) in enumerate(rows):
             script = "simplified"
             if i % 10 == 4:
