@@ -445,9 +445,106 @@ SHORT_QUESTIONS = [
 
 SHORT_FRAMES = ["{s}？", "请问{s}？", "{s}"]
 
+# A second round of short legal questions (issue 17, next round), written for this project on
+# 2026-12-07 the way callers say them in one breath (咋办, 能告吗, 有没有责任, 找谁), without a
+# question word at times; about liability, compensation, dismissal, debts and demolition first,
+# then the other categories. Used as they are and with the same two short frames.
+SHORT_QUESTIONS_2 = [
+    # liability and compensation for injuries
+    ("injury", "小区里的树枝掉下来砸到我的车了，找谁赔"),
+    ("injury", "孩子在游乐场玩滑梯摔骨折了，游乐场有没有责任"),
+    ("injury", "装修工人在我家干活从梯子上摔下来，我要赔钱吗"),
+    ("injury", "在健身房被器械砸伤了，健身房应该赔多少"),
+    ("injury", "被人打了一巴掌，耳朵听不见了，能要求赔偿吗"),
+    ("injury", "网上有人造谣说我坏话，我能告他吗"),
+    ("injury", "邻居家的猫把我孩子抓伤了，打疫苗的钱谁出"),
+    ("injury", "在人行道上被共享单车撞倒了，骑车的人要负全责吗"),
+    ("injury", "去朋友家做客被他家的狗咬了，医药费能让他出吗"),
+    ("injury", "公司团建爬山摔伤了，公司要不要负责"),
+    ("injury", "路上井盖没盖好我掉进去受伤了，该找谁赔偿"),
+    ("injury", "孩子在幼儿园被老师推倒磕破了头，幼儿园怎么赔"),
+    # traffic
+    ("traffic", "停在路边的车被人刮了，对方跑了咋办"),
+    ("traffic", "坐网约车出了车祸受伤，平台要赔吗"),
+    ("traffic", "电动车和行人撞了，各负一半责任合理吗"),
+    ("traffic", "交警认定我次责，对方的医药费我要出多少"),
+    ("traffic", "无证驾驶撞了人，保险公司还赔不赔"),
+    ("traffic", "车借给别人开被拍了违章，扣分算谁的"),
+    # labour: dismissal, wages, injuries at work
+    ("labour", "怀孕了公司让我主动辞职，这样合法吗"),
+    ("labour", "干了三年被公司裁掉，补偿金怎么算"),
+    ("labour", "老板说我不适合岗位直接让我走人，我能要赔偿吗"),
+    ("labour", "工地老板欠了我半年工钱，去哪里告他"),
+    ("labour", "在工地上干活手指被机器压断了，老板只给两千块，够吗"),
+    ("labour", "公司不给交社保，我辞职能要补偿吗"),
+    ("labour", "被公司调到外地上班我不同意，公司说算我旷工，合法吗"),
+    ("labour", "离职的时候公司扣着押金不退，怎么要回来"),
+    ("labour", "劳务派遣工受了工伤，该找派遣公司还是用工单位"),
+    ("labour", "国家法定节假日加班，工资应该怎么算"),
+    ("labour", "公司把我辞退了还不给开离职证明，咋办"),
+    ("labour", "竞业协议签了没给补偿，还有效吗"),
+    # debts and contracts
+    ("contract_debt", "借给亲戚十万块，他现在不承认了，咋办"),
+    ("contract_debt", "欠条被我弄丢了，钱还能要回来吗"),
+    ("contract_debt", "对方借钱的时候说好了利息三分，合法吗"),
+    ("contract_debt", "老公背着我在外面借了钱，我要还吗"),
+    ("contract_debt", "法院判了对方还钱，他一直拖着不还，能申请强制执行吗"),
+    ("contract_debt", "网贷逾期了，催收天天打电话给我家人，合法吗"),
+    ("contract_debt", "装修公司收了钱一直不开工，能要求退钱吗"),
+    ("contract_debt", "合同上盖的是假章，合同还有效吗"),
+    ("contract_debt", "朋友拿我的身份证贷了款，我要替他还吗"),
+    ("contract_debt", "卖给别人的货对方一直不付货款，超过三年还能起诉吗"),
+    ("contract_debt", "担保人在借款人跑了以后要承担多少"),
+    # demolition and land
+    ("demolition", "拆迁的时候房子是爷爷的名字，孙子能分到补偿吗"),
+    ("demolition", "村里征地不公示补偿标准，我们能怎么办"),
+    ("demolition", "签了拆迁协议，安置房一直不交付，能要违约金吗"),
+    ("demolition", "违建被拆了有没有补偿"),
+    ("demolition", "老宅拆迁款兄弟几个怎么分才合法"),
+    ("demolition", "过渡费停发了，拆迁办说没钱了，能告他们吗"),
+    ("demolition", "征收决定出来以后多久可以申请行政复议"),
+    ("housing_land", "宅基地被邻居多占了半米，能要回来吗"),
+    ("housing_land", "买的二手房过户后发现是凶宅，能退吗"),
+    ("housing_land", "租房合同没到期，房东要卖房让我搬走，能赔我吗"),
+    ("housing_land", "承包的地被村里收回去了，没给钱，合法吗"),
+    ("housing_land", "父母名下的房子只写了我哥的名字，我有份吗"),
+    # family
+    ("marriage_family", "离婚后孩子跟我，对方不给抚养费咋办"),
+    ("marriage_family", "结婚前男方买的房子，婚后一起还贷，离婚怎么分"),
+    ("marriage_family", "彩礼给了二十万，没领证就分手了，能要回来吗"),
+    ("marriage_family", "老人再婚，子女能不能反对"),
+    ("marriage_family", "父亲去世了没留遗嘱，后妈能分多少遗产"),
+    ("marriage_family", "儿子不赡养老人，老人能起诉他吗"),
+    ("marriage_family", "离婚的时候对方藏了财产，发现以后还能再分吗"),
+    ("marriage_family", "前夫不让我看孩子，我该怎么办"),
+    # consumer, medical, property, business, criminal, administrative
+    ("consumer", "健身房倒闭了，办的年卡找谁退"),
+    ("consumer", "网上买的手机是翻新机，商家不认账，咋办"),
+    ("consumer", "在餐馆吃出了虫子，可以要求赔偿多少"),
+    ("consumer", "报的旅游团被强制购物，能投诉退钱吗"),
+    ("medical", "在小诊所打针后腿瘸了，诊所要负什么责任"),
+    ("medical", "医院把病历弄丢了，我能告医院吗"),
+    ("medical", "整容失败了，医院只愿意退一半钱，合理吗"),
+    ("property_mgmt", "物业没看好小区，电动车被偷了，物业要赔吗"),
+    ("property_mgmt", "没交物业费，物业就给我家停水，合法吗"),
+    ("property_mgmt", "电梯坏了把人关在里面受了惊吓，物业有没有责任"),
+    ("neighbour", "楼上漏水把我家天花板泡坏了，楼上不肯赔，能起诉吗"),
+    ("neighbour", "邻居在公共楼道装了摄像头对着我家门，违法吗"),
+    ("environment", "工厂排的废水把我家鱼塘的鱼都毒死了，能要多少赔偿"),
+    ("business", "公司注销了，欠我的货款还能找股东要吗"),
+    ("business", "和朋友合伙开店，他偷偷把店转让了，我能告他吗"),
+    ("criminal", "家里人被拘留了，多久能见到律师"),
+    ("criminal", "喝酒开车被抓，会不会留案底"),
+    ("criminal", "被人骗了五万块，报警了一直没结果，还能怎么办"),
+    ("criminal", "未成年人打伤了人，家长要承担什么责任"),
+    ("administrative", "开车被扣了驾照，我觉得处罚不对，能告交警队吗"),
+    ("administrative", "城管把我的三轮车没收了，能要回来吗"),
+    ("administrative", "申请信息公开，政府一直不答复，怎么办"),
+]
+
 
 def short_rows():
-    for category, s in SHORT_QUESTIONS:
+    for category, s in SHORT_QUESTIONS + SHORT_QUESTIONS_2:
         for frame in SHORT_FRAMES:
             yield {
                 "text": frame.format(s=s),

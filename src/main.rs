@@ -44,8 +44,9 @@ enum Command {
     },
     /// Measure the classifier: on labelled JSON Lines (accuracy, macro-F1, per-class precision
     /// and recall, confusion matrices, balanced service accuracy over all files), on the danger
-    /// set (recall and false alarms per kind), and by k-fold cross-validation of the model on
-    /// its training files. How each figure is obtained: BENCHMARKS.md.
+    /// set (recall and false alarms per kind), by k-fold cross-validation of the model on its
+    /// training files, and on a corrections export (the share still to be corrected). How each
+    /// figure is obtained: BENCHMARKS.md.
     Eval {
         /// Labelled JSON Lines (`text`, `service`/`label_service`, `category`/`label_category`);
         /// `FILE@110` classifies the file's rows as coming from that hotline.
@@ -70,6 +71,10 @@ enum Command {
         /// Out-of-scope training files for cross-validation, as `train --out-of-scope`.
         #[arg(long)]
         cv_out_of_scope: Vec<PathBuf>,
+        /// A corrections export (`corrections export`): the share of those tickets the
+        /// classifier would still get corrected, by category and kind of correction.
+        #[arg(long)]
+        corrections: Vec<PathBuf>,
         /// A TOML file layered over config/default.toml.
         #[arg(long, short)]
         config: Option<PathBuf>,
@@ -82,7 +87,7 @@ enum Command {
         /// JSON Lines whose every row is an out-of-scope department matter.
         #[arg(long)]
         out_of_scope: Vec<PathBuf>,
-        /// The model file to write, e.g. models/ngram-lr-2026.12-1.hlm.
+        /// The model file to write, e.g. models/ngram-lr-2026.12-2.hlm.
         #[arg(long)]
         out: PathBuf,
         /// Version recorded in every decision; defaults to the file name without extension.
@@ -206,6 +211,7 @@ fn main() -> ExitCode {
             cv_folds,
             cv_data,
             cv_out_of_scope,
+            corrections,
             config,
         } => eval(
             config,
@@ -217,6 +223,7 @@ fn main() -> ExitCode {
                 cv_folds,
                 cv_data,
                 cv_out_of_scope,
+                corrections,
             },
         ),
         Command::Train {
@@ -403,6 +410,7 @@ struct EvalRequest {
     cv_folds: usize,
     cv_data: Vec<PathBuf>,
     cv_out_of_scope: Vec<PathBuf>,
+    corrections: Vec<PathBuf>,
 }
 
 /// `FILE@SOURCE` → the file and its hotline (`default` without a suffix).
@@ -430,8 +438,9 @@ fn eval(config: Option<PathBuf>, req: EvalRequest) -> ExitCode {
         && req.out_of_scope.is_empty()
         && req.danger.is_empty()
         && req.cv_folds == 0
+        && req.corrections.is_empty()
     {
-        return fail("give --data, --out-of-scope, --danger or --cv-folds");
+        return fail("give --data, --out-of-scope, --danger, --cv-folds or --corrections");
     }
     let (settings, c) = match load_classifier(config.as_deref()) {
         Ok(x) => x,
@@ -475,6 +484,19 @@ fn eval(config: Option<PathBuf>, req: EvalRequest) -> ExitCode {
                 print!(
                     "{}",
                     measure::danger_report(&c, &rows, &settings.classify.warning_levels)
+                );
+            }
+            Err(e) => return fail(e),
+        }
+    }
+    for path in &req.corrections {
+        match tools::read_rows(path) {
+            Ok(rows) => {
+                println!("== {} (corrections export)", path.display());
+                println!("model {}", c.model());
+                print!(
+                    "{}",
+                    measure::corrections_report(&c, &rows, source, taxonomy)
                 );
             }
             Err(e) => return fail(e),

@@ -192,8 +192,10 @@ fn eval_reports_the_danger_set_per_kind_and_split_and_cross_validates() {
     assert!(out.status.success(), "{out:?}");
     let text = String::from_utf8(out.stdout).unwrap();
     for needle in [
-        "danger set: 115 rows",
+        "danger set: 340 rows",
         "[held] threat",
+        "[held2] group_action",
+        "[tune2] vulnerable",
         "[tune] self_harm",
         "[all] harmless",
         "(traditional)",
@@ -242,6 +244,54 @@ fn eval_reports_the_danger_set_per_kind_and_split_and_cross_validates() {
     ] {
         assert!(text.contains(needle), "{needle} missing in\n{text}");
     }
+    // A corrections export: what the classifier would still get corrected, by category and
+    // kind. The first row's label agrees with the classifier, the second is moved to a mediator
+    // and re-categorised, the third is an unusable label.
+    let corrections = dir.path().join("corrections.jsonl");
+    std::fs::write(
+        &corrections,
+        concat!(
+            "{\"id\":\"correction:1\",\"text\":\"请问离婚后孩子的抚养权怎么判？\",\"source\":\"12348\",\"service\":\"legal_consultation\",\"category\":\"marriage_family\"}\n",
+            "{\"id\":\"correction:2\",\"text\":\"请问离婚后孩子的抚养权怎么判？\",\"source\":\"12348\",\"service\":\"mediation\",\"category\":\"neighbour\"}\n",
+            "{\"id\":\"correction:3\",\"text\":\"不知道\",\"service\":\"triage\"}\n",
+        ),
+    )
+    .unwrap();
+    let out = gateway()
+        .args(["eval", "--corrections"])
+        .arg(&corrections)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.contains("corrections: 2 rows (1 without a usable service skipped)"),
+        "{text}"
+    );
+    assert!(text.contains("1/2 (50.0 %)"), "{text}");
+    let line = text
+        .lines()
+        .find(|l| l.trim_start().starts_with("marriage_family"))
+        .unwrap_or_default();
+    let numbers: Vec<&str> = line.split_whitespace().collect();
+    // category, rows, corrected, (share), recategorised, lawyer→mediator, mediator→lawyer, other
+    assert_eq!(
+        numbers,
+        [
+            "marriage_family",
+            "2",
+            "1",
+            "(",
+            "50.0",
+            "%)",
+            "1",
+            "1",
+            "0",
+            "0"
+        ],
+        "{text}"
+    );
+
     // Nothing to measure is a mistake, said so.
     let out = gateway().args(["eval"]).output().unwrap();
     assert!(!out.status.success());

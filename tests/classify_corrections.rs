@@ -107,7 +107,7 @@ fn corrections_are_exported_and_a_model_trained_on_them_follows_them() {
     // Ship: point the lexicon at the new model and rebuild the classifier (what a reload does).
     let shipped = std::fs::read_to_string(&settings.lexicon).unwrap();
     let lexicon = shipped.replace(
-        "path = \"models/ngram-lr-2026.12-1.hlm\"",
+        "path = \"models/ngram-lr-2026.12-2.hlm\"",
         &format!("path = \"{}\"", model_path.display()),
     );
     let c = Classifier::from_lexicon(Lexicon::from_toml_str(&lexicon).unwrap(), &settings).unwrap();

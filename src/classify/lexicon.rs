@@ -52,6 +52,9 @@
 //! then = ["废了", "弄死"]             # … next to a harm
 //! window = 14                         # characters allowed between them
 //! except = ["收拾东西"]
+//! then_after = ["我", "他"]           # optional: … done to someone right after it (打我, 打了他)
+//! then_before = ["被"]                # optional: … or a passive mark right before it (被他打)
+//! gap = 2                             # characters allowed between those and the `then` word
 //!
 //! [warning]
 //! negations = ["没有", "并没有"]      # a rule's or pattern's word right after one does not count
@@ -60,7 +63,7 @@
 //! crowds = { "一群人" = 5, "全村" = 20 }
 //!
 //! [model]                             # optional: the trained model and how much it counts
-//! path = "models/ngram-lr-2026.12-1.hlm"   # relative to the working directory; "" = none
+//! path = "models/ngram-lr-2026.12-2.hlm"   # relative to the working directory; "" = none
 //! service_weight = 1.0                # × the model's service log-probabilities
 //! category_weight = 2.0               # × the model's category log-probabilities
 //! evidence_weight = 1.0               # evidence per unit of the model's log-odds margin
@@ -73,7 +76,9 @@
 //! [safety]                            # optional: evidence that forbids sending a ticket back
 //! dispute = ["双方", "拖欠"]          # a dispute between parties
 //! rights = ["谁负责", "是否合法"]     # a question about rights and duties
+//! doubt = ["刀", "汽油"]              # frightening words that are no warning alone
 //! except = ["义务教育"]               # phrases inside which those words do not count
+//! desk_above = 0.7                    # in-scope confidence for a desk; below it, triage
 //! ```
 //!
 //! Weights are per term rather than per tier so that a later, trained model can write the same
@@ -121,9 +126,19 @@ pub(super) struct SafetySection {
     /// Words that show a question about rights, liabilities, procedures or penalties (谁负责 …).
     #[serde(default)]
     pub(super) rights: Vec<String>,
-    /// Phrases inside which a `dispute` or `rights` word does not count.
+    /// Frightening words the warning rules do not read as danger on their own (刀, 汽油, 扬言 …:
+    /// a knife shop is no threat), which still keep a ticket from being sent back unseen.
+    #[serde(default)]
+    pub(super) doubt: Vec<String>,
+    /// Phrases inside which a `dispute`, `rights` or `doubt` word does not count.
     #[serde(default)]
     pub(super) except: Vec<String>,
+    /// How sure the in-scope evidence alone must be for a ticket these rules kept from a return
+    /// to go straight to a lawyer or mediator; below it, or when the department words weigh as
+    /// much as the in-scope words, a person decides (triage). Doubt goes to triage, not to a
+    /// desk. Absent: `classify.triage_below`.
+    #[serde(default)]
+    pub(super) desk_above: Option<f64>,
 }
 
 /// `[model]`: the trained model beside the lexicon, and how much it counts.
@@ -286,10 +301,25 @@ pub(super) struct WarningPattern {
     /// Phrases inside which a word of either list does not count (跳楼价).
     #[serde(default)]
     pub(super) except: Vec<String>,
+    /// Optional: a `then` word counts only when one of these follows it within `gap`
+    /// characters: whom the harm is done to (打 counts in 打我, 打了他, not in 打电话).
+    #[serde(default)]
+    pub(super) then_after: Vec<String>,
+    /// Optional: a `then` word counts only when one of these comes before it within `gap`
+    /// characters: a passive mark (被他爸打, 被工头骗), so that the harm is done to someone.
+    #[serde(default)]
+    pub(super) then_before: Vec<String>,
+    /// Characters allowed between a `then` word and its `then_after` / `then_before` word.
+    #[serde(default = "default_pattern_gap")]
+    pub(super) gap: usize,
 }
 
 fn default_pattern_window() -> usize {
     12
+}
+
+fn default_pattern_gap() -> usize {
+    1
 }
 
 /// `[warning.vulnerable]`: words for parties who cannot easily protect themselves (老人, 孕妇,
@@ -532,6 +562,8 @@ impl Lexicon {
             p.first = plain_terms(&p.first, &format!("{key}.first"))?;
             p.then = plain_terms(&p.then, &format!("{key}.then"))?;
             p.except = plain_terms(&p.except, &format!("{key}.except"))?;
+            p.then_after = plain_terms(&p.then_after, &format!("{key}.then_after"))?;
+            p.then_before = plain_terms(&p.then_before, &format!("{key}.then_before"))?;
         }
         self.warning.negations = plain_terms(&self.warning.negations, "warning.negations")?;
         let mut crowds = BTreeMap::new();
@@ -550,7 +582,13 @@ impl Lexicon {
         let safety = &mut self.safety;
         safety.dispute = plain_terms(&safety.dispute, "safety.dispute")?;
         safety.rights = plain_terms(&safety.rights, "safety.rights")?;
+        safety.doubt = plain_terms(&safety.doubt, "safety.doubt")?;
         safety.except = plain_terms(&safety.except, "safety.except")?;
+        if let Some(v) = safety.desk_above
+            && !(0.0..=1.0).contains(&v)
+        {
+            return Err(invalid("safety.desk_above", "must be between 0 and 1"));
+        }
         for (level, min) in &self.warning.repeat.levels {
             if *min == 0 {
                 return Err(invalid(

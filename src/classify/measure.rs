@@ -249,6 +249,138 @@ pub fn cross_validate(cv: &CrossValidation, settings: &ClassifySettings) -> Resu
     Ok(out)
 }
 
+/// The kinds of correction an agent makes when a ticket labelled (`from_service`,
+/// `from_category`) is given (`to_service`, `to_category`): the same kinds, by the same rule, as
+/// the gateway's `hotline_classifier_corrections_total` metric (`crate::metrics`), so that the
+/// figure `eval` reports offline and the one the dashboard watches live can be compared.
+pub fn correction_kinds(
+    from_service: &str,
+    from_category: &str,
+    to_service: &str,
+    to_category: &str,
+) -> Vec<&'static str> {
+    let mut kinds = Vec::with_capacity(2);
+    if from_category != to_category {
+        kinds.push("recategorised");
+    }
+    match (from_service, to_service) {
+        (a, b) if a == b => {}
+        ("legal_consultation", "mediation") => kinds.push("lawyer_to_mediator"),
+        ("mediation", "legal_consultation") => kinds.push("mediator_to_lawyer"),
+        _ => kinds.push("other_service"),
+    }
+    kinds
+}
+
+/// The correction kinds counted by [`corrections_report`], in the order it prints them.
+const CORRECTION_KINDS: [&str; 4] = [
+    "recategorised",
+    "lawyer_to_mediator",
+    "mediator_to_lawyer",
+    "other_service",
+];
+
+/// What agents would still have to correct if the classifier decided the tickets of a
+/// corrections export (`hotline-gateway corrections export`) again: each row's labels are the
+/// ones an agent gave; the row counts as corrected, by kind (see [`correction_kinds`]) and by
+/// the category the classifier gives, when the classifier's labels differ. Run before and after
+/// retraining on the corrections, it shows the retrained model's effect (on rows it was trained
+/// on when the export is in its training data: say so when reporting). A corrected `triage`
+/// decision counts as `other_service`, as in the metric.
+pub fn corrections_report(
+    c: &Classifier,
+    rows: &[super::tools::LabelledRow],
+    default_source: Source,
+    taxonomy: &[String],
+) -> String {
+    // category → (rows, corrected, per kind)
+    let mut by_category: std::collections::BTreeMap<String, (usize, usize, [usize; 4])> =
+        Default::default();
+    let mut skipped = 0usize;
+    for r in rows {
+        // Triage is not a label an agent gives (the export leaves it out too).
+        let Some(service) = r
+            .service
+            .as_deref()
+            .and_then(Service::parse)
+            .filter(|s| *s != Service::Triage)
+        else {
+            skipped += 1;
+            continue;
+        };
+        let source = r
+            .source
+            .as_deref()
+            .and_then(Source::parse)
+            .unwrap_or(default_source);
+        let d = c.classify(&TicketText {
+            source,
+            title: r.title.as_deref().unwrap_or(""),
+            text: &r.text,
+            people_involved: None,
+            prior_calls: 0,
+        });
+        // An out-of-scope row has no category of its own: only its service is compared.
+        let to_category = match r.category.as_deref() {
+            Some(g) => map_category(g, taxonomy).unwrap_or_else(|| g.to_owned()),
+            None => d.category.clone(),
+        };
+        let kinds = correction_kinds(
+            d.service.as_str(),
+            &d.category,
+            service.as_str(),
+            &to_category,
+        );
+        let entry = by_category.entry(d.category.clone()).or_default();
+        entry.0 += 1;
+        entry.1 += usize::from(!kinds.is_empty());
+        for k in kinds {
+            if let Some(i) = CORRECTION_KINDS.iter().position(|x| *x == k) {
+                entry.2[i] += 1;
+            }
+        }
+    }
+    let mut out = String::new();
+    let total: (usize, usize) = by_category
+        .values()
+        .fold((0, 0), |(a, b), (n, k, _)| (a + n, b + k));
+    let _ = writeln!(
+        out,
+        "corrections: {} rows ({} without a usable service skipped); share the classifier would still get corrected: {}/{} ({:.1} %)",
+        total.0,
+        skipped,
+        total.1,
+        total.0,
+        100.0 * ratio(total.1, total.0)
+    );
+    let _ = writeln!(
+        out,
+        "  {:<18} {:>5} {:>16} {:>13} {:>18} {:>18} {:>13}",
+        "category (ours)",
+        "rows",
+        "corrected",
+        "recategorised",
+        "lawyer_to_mediator",
+        "mediator_to_lawyer",
+        "other_service"
+    );
+    for (category, (n, k, kinds)) in &by_category {
+        let _ = writeln!(
+            out,
+            "  {:<18} {:>5} {:>7} ({:>5.1} %) {:>13} {:>18} {:>18} {:>13}",
+            category,
+            n,
+            k,
+            100.0 * ratio(*k, *n),
+            kinds[0],
+            kinds[1],
+            kinds[2],
+            kinds[3]
+        );
+    }
+    out
+}
+
 /// Mean over the gold classes of the share predicted as that class.
 pub fn balanced_accuracy(pairs: &[(String, String)]) -> f64 {
     let mut golds: Vec<&str> = pairs.iter().map(|(g, _)| g.as_str()).collect();
@@ -271,6 +403,23 @@ pub fn balanced_accuracy(pairs: &[(String, String)]) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn correction_kinds_follow_the_metric() {
+        assert_eq!(
+            correction_kinds("legal_consultation", "labour", "mediation", "labour"),
+            vec!["lawyer_to_mediator"]
+        );
+        assert_eq!(
+            correction_kinds("mediation", "labour", "legal_consultation", "neighbour"),
+            vec!["recategorised", "mediator_to_lawyer"]
+        );
+        assert_eq!(
+            correction_kinds("triage", "other", "mediation", "other"),
+            vec!["other_service"]
+        );
+        assert!(correction_kinds("mediation", "labour", "mediation", "labour").is_empty());
+    }
 
     #[test]
     fn balanced_accuracy_is_the_mean_recall() {

@@ -28,7 +28,7 @@ const MAGIC: &str = "HLMODEL1";
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct Header {
-    /// Recorded in every decision (`model`), e.g. `ngram-lr-2026.12-1`.
+    /// Recorded in every decision (`model`), e.g. `ngram-lr-2026.12-2`.
     pub version: String,
     /// Hash buckets: n-grams are hashed modulo this.
     pub buckets: u32,
@@ -1029,7 +1029,7 @@ mod tests {
     #[test]
     fn the_fixed_size_scan_finds_what_the_index_finds() {
         let model =
-            LinearModel::load(std::path::Path::new("models/ngram-lr-2026.12-1.hlm")).unwrap();
+            LinearModel::load(std::path::Path::new("models/ngram-lr-2026.12-2.hlm")).unwrap();
         assert_eq!(model.header.buckets, 1 << 16);
         let raw = std::fs::read_to_string("data/written/tickets.jsonl").unwrap();
         let texts: Vec<String> = raw

@@ -459,8 +459,31 @@ fn people_suffix(after: &str, words: PeopleWords<'_>) -> Option<usize> {
     if after[pos..].starts_with('个') {
         pos += '个'.len_utf8();
     }
-    noun_len(&after[pos..], words).map(|n| pos + n)
+    if let Some(n) = noun_len(&after[pos..], words) {
+        return Some(pos + n);
+    }
+    // A word or two describing the people may come first (二三十个外地工人, 十来个年轻人), but
+    // not a unit of time, money or things (五个月工资, 十几块钱): those count no people.
+    let mut skipped = pos;
+    for c in after[pos..].chars().take(MAX_MODIFIER_CHARS) {
+        if !super::features::is_han(c) || is_numeral(c) || NOT_PEOPLE_AFTER_COUNT.contains(c) {
+            return None;
+        }
+        skipped += c.len_utf8();
+        if let Some(n) = noun_len(&after[skipped..], words) {
+            return Some(skipped + n);
+        }
+    }
+    None
 }
+
+/// Characters a description of people may have between a count and its noun (外地 in
+/// 二三十个外地工人).
+const MAX_MODIFIER_CHARS: usize = 2;
+
+/// Characters that, right after a count, say it counts something other than people present:
+/// time, money, things, floors, ages, places and units (八点, 三县, 五组, 百姓).
+const NOT_PEOPLE_AFTER_COUNT: &str = "月年天时星周日次回元块钱万岁层楼号件辆台套户间家栋点分秒县市区镇乡村省厂米亩斤里公平项所校班级组队批条张姓车";
 
 /// Byte length of the longest people noun at the start of `s`. `人民` (人民医院), `人次` (visits,
 /// 接待游客30万人次) and `人口` (population figures) are not people present.
@@ -536,6 +559,18 @@ mod tests {
         listed.sort_unstable();
         let all: Vec<char> = ('\0'..=char::MAX).filter(|c| is_numeral(*c)).collect();
         assert_eq!(listed, all);
+    }
+
+    #[test]
+    fn a_word_or_two_may_describe_the_people_but_not_a_time_or_money() {
+        assert_eq!(acting("二三十个外地工人堵门", 1).map(|h| h.count), Some(20));
+        assert_eq!(acting("十来个本地工人在讨薪", 1).map(|h| h.count), Some(10));
+        // Three describing characters are too many; time, money and things count no people.
+        assert_eq!(acting("十几个很年轻工人堵门", 1), None);
+        assert_eq!(acting("五个月工人讨薪", 1), None);
+        assert_eq!(acting("十几块钱工人讨薪", 1), None);
+        assert_eq!(acting("老百姓村民堵门", 1), None);
+        assert_eq!(acting("晚上八点工人吵", 1), None);
     }
 
     #[test]

@@ -68,9 +68,9 @@ fn wage_arrears_with_a_crowd_is_never_sent_back_from_12345_or_110() {
 
 #[test]
 fn a_warning_level_forbids_a_return_and_the_reason_says_so() {
-    // The scores alone send this back (a broken street light; before issue 17 it went back,
-    // yellow); the vulnerable party makes it yellow, and a yellow ticket is not sent back.
-    let text = "小区门口的路灯坏了一个多月，老人晚上出门很危险，希望有关部门尽快修理。";
+    // The scores alone send this back (a broken street light); the old person hurt makes it
+    // yellow, and a yellow ticket is not sent back.
+    let text = "小区门口的路灯坏了一个多月，上周一位老人晚上出门摔伤了，希望有关部门尽快修理。";
     let d = decide(Source::Citizen12345, text);
     assert_eq!(d.warning_level, "yellow", "{d:?}");
     assert_ne!(d.service, Service::OutOfScope, "{d:?}");
@@ -349,7 +349,7 @@ fn threats_said_in_other_words_are_red() {
     assert!(
         d.reasons
             .iter()
-            .any(|r| r.contains("…\"废了\"→red(暴力威胁)")),
+            .any(|r| r.contains("…\"废了我\"→red(暴力威胁)")),
         "{d:?}"
     );
 }
@@ -434,4 +434,167 @@ fn a_clear_question_about_rights_goes_to_a_lawyer_not_to_triage() {
     // Without a subject it is still a human's call.
     let d = decide(Source::Citizen12345, "这个谁负责？");
     assert_eq!(d.service, Service::Triage, "{d:?}");
+}
+
+/// The shipped lexicon with another `[safety] desk_above`.
+fn with_desk_above(v: f64) -> Classifier {
+    let s = SHIPPED.replace("desk_above = 0.7", &format!("desk_above = {v}"));
+    assert_ne!(s, SHIPPED);
+    Classifier::from_lexicon(Lexicon::from_toml_str(&s).unwrap(), &settings()).unwrap()
+}
+
+#[test]
+fn a_kept_ticket_goes_to_a_desk_only_on_strong_in_scope_evidence() {
+    let run = |c: &Classifier, text: &str| {
+        c.classify(&TicketText {
+            source: Source::Citizen12345,
+            title: "",
+            text,
+            people_involved: None,
+            prior_calls: 0,
+        })
+    };
+    // A department matter with a live quarrel between the parties: the scores would send it
+    // back, the dispute keeps it, and the in-scope evidence (a quarrel, property management) is
+    // strong: a mediator.
+    let strong = "小区门口的路灯坏了，物业和业主双方吵起来了，希望有关部门尽快修理。";
+    let d = decide(Source::Citizen12345, strong);
+    assert_eq!(d.service, Service::Mediation, "{d:?}");
+    assert!(rule_of(&d).contains("不得退回部门→调解"), "{d:?}");
+    // The same ticket when no in-scope evidence is strong enough: a person decides.
+    let d = run(&with_desk_above(1.0), strong);
+    assert_eq!(d.service, Service::Triage, "{d:?}");
+    assert!(rule_of(&d).contains("案内证据不够强"), "{d:?}");
+    assert_eq!(d.warning_level, "none", "{d:?}");
+    // A board message whose only in-scope word is a dispute word: doubt, so triage, not a
+    // lawyer.
+    let weak = "路灯坏了三个月，施工方拖欠维修款，希望有关部门尽快修理路灯。";
+    let d = decide(Source::Citizen12345, weak);
+    assert_eq!(d.service, Service::Triage, "{d:?}");
+    assert!(
+        rule_of(&d).contains("有当事人纠纷的证据\"拖欠\"，不得退回部门，案内证据不够强"),
+        "{d:?}"
+    );
+    // Whatever the desk, a warning stays and is never sent back.
+    let d = run(
+        &with_desk_above(1.0),
+        "小区门口的路灯坏了，邻居说要拿刀砍死物业经理。",
+    );
+    assert_eq!(d.warning_level, "red", "{d:?}");
+    assert_ne!(d.service, Service::OutOfScope, "{d:?}");
+}
+
+#[test]
+fn a_desk_threshold_outside_zero_to_one_is_refused_naming_the_key() {
+    let s = SHIPPED.replace("desk_above = 0.7", "desk_above = 1.5");
+    let err = Lexicon::from_toml_str(&s).unwrap_err().to_string();
+    assert!(err.contains("safety.desk_above"), "{err}");
+}
+
+#[test]
+fn department_matters_in_everyday_words_raise_no_warning() {
+    // Words that fired on government-board messages before lexicon 2026.12-3: noise, danger
+    // on the road, a ban on gatherings, groups of people, petrol prices, chemicals, illness,
+    // accounts, knives on sale. None names an intent, a harm to someone, or a crowd acting.
+    for text in [
+        "工地施工噪音扰民，晚上无法入睡，希望有关部门处理",
+        "小区门口没有红绿灯，老人小孩过马路很危险，希望安装",
+        "防疫期间禁止人员聚集，请问广场舞还能跳吗",
+        "老年群体的养老金什么时候上调",
+        "加油站的汽油价格太高，请物价部门管一管",
+        "化工厂的硫酸罐一直在漏，河水都变色了",
+        "我爸突发疾病送医，医保报销怎么办理",
+        "老板说月底再算账，工资还没发",
+        "刀具店卖的菜刀生锈了，商家不给换",
+        "那部电影里杀人的镜头太多，能退票吗",
+        "我们家兄弟五个，想问老宅怎么分",
+        "楼上每天晚上都很吵，影响休息",
+        "小孩打疫苗需要带什么材料",
+    ] {
+        assert_eq!(
+            level(text),
+            "none",
+            "{text}: {:?}",
+            decide(Source::Citizen12345, text)
+        );
+    }
+}
+
+#[test]
+fn danger_said_in_ordinary_words_is_raised() {
+    for (text, want) in [
+        // An intent and a harm against someone, said in other words than the lexicon's.
+        ("他说出了这个门就让我横着出去", "red"),
+        ("对方说今晚找人收拾我", "red"),
+        ("前夫说要给我点颜色看看", "red"),
+        ("他警告我说让我走夜路小心点", "red"),
+        // Self-harm said indirectly.
+        ("她说没脸见人了，想去死", "red"),
+        ("老人说不想拖累儿女了", "red"),
+        ("工人坐在塔吊上不下来", "red"),
+        // Crowds named without a number, or with a word between the number and the people.
+        ("工人们围在项目部不让老板走", "red"),
+        ("十几个外地民工堵在工地门口讨薪", "red"),
+        ("半个村子的人都跑到镇上去了，要拦书记的车", "orange"),
+        // A vulnerable person harmed or neglected.
+        ("八十多岁的老母亲被儿子赶出家门", "yellow"),
+        ("孩子被继母用皮带抽", "yellow"),
+        // A quarrel that keeps coming back.
+        ("为了车位，两家一见面就吵", "yellow"),
+    ] {
+        let d = decide(Source::Citizen12345, text);
+        assert!(
+            rank(&d.warning_level) <= rank(want),
+            "{text}: want {want}, got {d:?}"
+        );
+    }
+}
+
+#[test]
+fn a_harm_counts_when_it_is_done_to_someone() {
+    // A verb of harm right before whom it is done to, with an intent nearby (then_after).
+    assert_eq!(level("他说下次见到就揍你"), "red");
+    assert_eq!(level("对方扬言要打断他"), "red");
+    // The same verbs on things, or as parts of everyday words, are no threat.
+    for text in [
+        "他说要打电话给物业",
+        "他说要收拾他的东西搬走",
+        "对方说要打官司",
+        "老板说要打听一下政策",
+    ] {
+        assert_eq!(
+            level(text),
+            "none",
+            "{text}: {:?}",
+            decide(Source::Police110, text)
+        );
+    }
+}
+
+#[test]
+fn a_vulnerable_person_harmed_in_the_passive_is_yellow() {
+    // then_before: the passive mark before the harm (被他爸打, 被工头骗).
+    assert_eq!(level("隔壁的小孩经常被他爸打"), "yellow");
+    assert_eq!(level("残疾人被工头骗去干活"), "yellow");
+    // Without the passive mark the bare verb says nothing of harm (小孩打疫苗).
+    assert_eq!(level("小孩打疫苗需要预约吗"), "none");
+    assert_eq!(level("孩子被要求打疫苗"), "none");
+}
+
+#[test]
+fn a_frightening_word_that_is_no_warning_still_forbids_a_return() {
+    // 扬言 without a harm is no threat (no level), but a person sees the ticket.
+    let d = decide(
+        Source::Citizen12345,
+        "开发商扬言要停水停电，希望有关部门尽快处理。",
+    );
+    assert_eq!(d.warning_level, "none", "{d:?}");
+    assert_ne!(d.service, Service::OutOfScope, "{d:?}");
+    assert!(rule_of(&d).contains("有可能危险的词\"扬言\""), "{d:?}");
+    // Inside an everyday word it is not one (刀 in 刀削面).
+    let d = decide(
+        Source::Citizen12345,
+        "刀削面馆门口的路灯坏了，希望有关部门尽快修理。",
+    );
+    assert_eq!(d.service, Service::OutOfScope, "{d:?}");
 }
