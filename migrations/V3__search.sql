@@ -19,3 +19,8 @@ CREATE INDEX cases_service_created ON cases (service, created_at DESC, id DESC);
 CREATE INDEX cases_category_created ON cases (category, created_at DESC, id DESC);
 CREATE INDEX cases_level_created ON cases (level, created_at DESC, id DESC);
 CREATE INDEX cases_town_created ON cases (town, created_at DESC, id DESC) WHERE town IS NOT NULL;
+-- A region-limited caller's search is one branch per county (`county = $c AND ...`); with a
+-- category, a county whose cases of that category are few or none made its branch read the
+-- whole county: the 6-county "category = labour" search took 0.72-1.18 s on the 1,000,000
+-- generated cases, 0.4-4.7 ms with this index (load-tests/search-bench).
+CREATE INDEX cases_county_category_created ON cases (county, category, created_at DESC, id DESC);
