@@ -24,6 +24,9 @@ const HI: u32 = 0x9FFF;
 fn main() {
     println!("cargo:rerun-if-changed={SOURCE}");
     println!("cargo:rerun-if-changed=build.rs");
+    // The archive's migrations are embedded by `refinery::embed_migrations!`, which does not
+    // tell cargo about the files it reads: a new or edited migration must rebuild the crate.
+    println!("cargo:rerun-if-changed=migrations");
     let text = std::fs::read_to_string(SOURCE)
         .unwrap_or_else(|e| panic!("{SOURCE}: {e} (the OpenCC table ships with the source)"));
     let mut pairs: Vec<(char, char)> = Vec::new();
