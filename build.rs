@@ -1,4 +1,5 @@
-//! Generates the classifier's traditional → simplified character table from OpenCC's
+//! Tells cargo to rebuild when the archive's migrations change (they are embedded in the
+//! binary), and generates the classifier's traditional → simplified character table from OpenCC's
 //! `TSCharacters.txt` (shipped in `data/opencc/`, Apache-2.0, origin in `data/README.md`).
 //!
 //! Why at build time: the table has about 4,100 characters, and the classifier tests one bit per
