@@ -28,10 +28,10 @@
 
 use std::sync::Arc;
 
-use super::features::is_han;
 use super::lexicon::Lexicon;
 use super::matcher::PhraseSet;
 use super::model::{LinearModel, MODEL_SERVICES};
+use super::normalize::is_han;
 use super::normalize::{
     HeadCount, NUMERALS_LISTED, PeopleWords, acting_together, max_head_count_at, normalize_into,
 };

@@ -19,7 +19,7 @@
 //! `1/sqrt(number of n-grams, repeats included)` (at training and at run time alike), so a long narrative is not more certain than a short
 //! question merely for being long.
 
-use super::normalize::{char_at, utf8_width};
+use super::normalize::{char_at, is_han, utf8_width};
 
 /// Particles dropped from the feature stream (see the module documentation); the run-time test
 /// is [`is_dropped`], checked against this list.
@@ -119,11 +119,6 @@ fn class_of(c: char) -> Class {
     } else {
         Class::Break
     }
-}
-
-/// CJK unified ideographs (the basic block and extension A): the characters tickets are written in.
-pub(crate) fn is_han(c: char) -> bool {
-    matches!(c, '\u{4E00}'..='\u{9FFF}' | '\u{3400}'..='\u{4DBF}')
 }
 
 /// One n-gram of a ticket: its hash bucket and where it is in the text (for reasons).

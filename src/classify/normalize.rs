@@ -16,6 +16,11 @@ use unicode_normalization::UnicodeNormalization;
 
 use super::t2s::{is_traditional, simplify};
 
+/// CJK unified ideographs (the basic block and extension A): the characters tickets are written in.
+pub(crate) fn is_han(c: char) -> bool {
+    matches!(c, '\u{4E00}'..='\u{9FFF}' | '\u{3400}'..='\u{4DBF}')
+}
+
 /// NFKC (full-width letters, digits and punctuation become half-width), ASCII lower-case, and
 /// traditional characters to simplified ([`super::t2s`]).
 ///
@@ -466,7 +471,7 @@ fn people_suffix(after: &str, words: PeopleWords<'_>) -> Option<usize> {
     // not a unit of time, money or things (五个月工资, 十几块钱): those count no people.
     let mut skipped = pos;
     for c in after[pos..].chars().take(MAX_MODIFIER_CHARS) {
-        if !super::features::is_han(c) || is_numeral(c) || NOT_PEOPLE_AFTER_COUNT.contains(c) {
+        if !is_han(c) || is_numeral(c) || NOT_PEOPLE_AFTER_COUNT.contains(c) {
             return None;
         }
         skipped += c.len_utf8();
