@@ -418,17 +418,38 @@ pub async fn close_as_supervisor(
 }
 
 /// Redis `INFO memory` figures, bytes.
-pub async fn used_memory(conn: &mut MultiplexedConnection) -> Result<(u64, u64)> {
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct Memory {
+    /// `used_memory`: everything Redis allocated.
+    pub used: u64,
+    /// `used_memory_peak` since Redis started.
+    pub peak: u64,
+    /// `used_memory_dataset`: the keys and values.
+    pub dataset: u64,
+    /// `used_memory_overhead`: Redis's own structures (clients, buffers, dictionaries).
+    pub overhead: u64,
+}
+
+/// `INFO memory`.
+pub async fn memory(conn: &mut MultiplexedConnection) -> Result<Memory> {
     let info: String = redis::cmd("INFO").arg("memory").query_async(conn).await?;
     let field = |name: &str| {
         info.lines()
             .find_map(|l| l.strip_prefix(name))
             .and_then(|v| v.trim().parse::<u64>().ok())
     };
-    Ok((
-        field("used_memory:").context("INFO memory has no used_memory")?,
-        field("used_memory_peak:").unwrap_or(0),
-    ))
+    Ok(Memory {
+        used: field("used_memory:").context("INFO memory has no used_memory")?,
+        peak: field("used_memory_peak:").unwrap_or(0),
+        dataset: field("used_memory_dataset:").unwrap_or(0),
+        overhead: field("used_memory_overhead:").unwrap_or(0),
+    })
+}
+
+/// `used_memory` and `used_memory_peak`.
+pub async fn used_memory(conn: &mut MultiplexedConnection) -> Result<(u64, u64)> {
+    let m = memory(conn).await?;
+    Ok((m.used, m.peak))
 }
 
 /// Samples `used_memory` every `every` until `stop`; the highest sample.
@@ -696,11 +717,40 @@ pub const RETAINED_BY_DESIGN: [&str; 5] = [
     "day_counts",
 ];
 
-/// Every key of the Redis, by class: keys and bytes (`MEMORY USAGE`, all samples).
-pub async fn breakdown(
-    conn: &mut MultiplexedConnection,
-) -> Result<BTreeMap<&'static str, (u64, u64)>> {
+/// A key's name with its ids taken out (`hl:{320831}:agent:load-…` → `hl:{c}:agent:*`), to
+/// say what the unclassed keys are.
+fn pattern_of(key: &str) -> String {
+    let key = match key.strip_prefix("hl:{") {
+        Some(rest) => match rest.split_once('}') {
+            Some((_, tail)) => format!("hl:{{c}}{tail}"),
+            None => key.to_string(),
+        },
+        None => key.to_string(),
+    };
+    let mut parts: Vec<&str> = key.split(':').collect();
+    if parts.len() > 3 {
+        parts.truncate(3);
+        parts.push("*");
+    } else if parts.len() > 2
+        && let Some(last) = parts.last_mut()
+        && last.chars().any(|c| c.is_ascii_digit())
+    {
+        *last = "*";
+    }
+    parts.join(":")
+}
+
+/// Keys and bytes by class, and the unclassed keys by pattern.
+pub type Breakdown = (
+    BTreeMap<&'static str, (u64, u64)>,
+    BTreeMap<String, (u64, u64)>,
+);
+
+/// Every key of the Redis, by class: keys and bytes (`MEMORY USAGE`, all samples); the keys of
+/// class `other` also by pattern.
+pub async fn breakdown(conn: &mut MultiplexedConnection) -> Result<Breakdown> {
     let mut out: BTreeMap<&'static str, (u64, u64)> = BTreeMap::new();
+    let mut other: BTreeMap<String, (u64, u64)> = BTreeMap::new();
     let mut cursor = 0u64;
     loop {
         let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
@@ -716,20 +766,26 @@ pub async fn breakdown(
             }
             let sizes: Vec<Option<u64>> = pipe.query_async(conn).await?;
             for (k, size) in keys.iter().zip(sizes) {
-                let e = out.entry(class_of(k)).or_default();
+                let class = class_of(k);
+                let e = out.entry(class).or_default();
                 e.0 += 1;
                 e.1 += size.unwrap_or(0);
+                if class == "other" {
+                    let e = other.entry(pattern_of(k)).or_default();
+                    e.0 += 1;
+                    e.1 += size.unwrap_or(0);
+                }
             }
         }
         if next == 0 {
-            return Ok(out);
+            return Ok((out, other));
         }
         cursor = next;
     }
 }
 
 /// The breakdown as JSON, with bytes per ticket for `tickets`.
-pub fn breakdown_json(b: &BTreeMap<&'static str, (u64, u64)>, tickets: u64) -> Value {
+pub fn breakdown_json((b, other): &Breakdown, tickets: u64) -> Value {
     let mut m = serde_json::Map::new();
     for (class, (keys, bytes)) in b {
         m.insert(
@@ -742,11 +798,16 @@ pub fn breakdown_json(b: &BTreeMap<&'static str, (u64, u64)>, tickets: u64) -> V
             }),
         );
     }
+    let other: serde_json::Map<String, Value> = other
+        .iter()
+        .map(|(p, (keys, bytes))| (p.clone(), json!({"keys": keys, "bytes": bytes})))
+        .collect();
+    m.insert("other_by_pattern".into(), Value::Object(other));
     Value::Object(m)
 }
 
 /// Bytes of the classes kept by design.
-pub fn retained_bytes(b: &BTreeMap<&'static str, (u64, u64)>) -> u64 {
+pub fn retained_bytes((b, _): &Breakdown) -> u64 {
     b.iter()
         .filter(|(c, _)| RETAINED_BY_DESIGN.contains(c))
         .map(|(_, (_, bytes))| *bytes)
@@ -755,7 +816,7 @@ pub fn retained_bytes(b: &BTreeMap<&'static str, (u64, u64)>) -> u64 {
 
 #[cfg(test)]
 mod tests {
-    use super::{class_of, in_order};
+    use super::{class_of, in_order, pattern_of};
 
     #[test]
     fn a_life_is_found_in_order_with_other_events_between() {
@@ -789,5 +850,14 @@ mod tests {
         assert_eq!(class_of("hl:{320831}:events"), "event_streams");
         assert_eq!(class_of("hl:{320831}:t:320831-00000001"), "ticket_hashes");
         assert_eq!(class_of("hl:{320831}:seq"), "other");
+        assert_eq!(
+            pattern_of("hl:{320831}:agent:load-lawyer-320831-0"),
+            "hl:{c}:agent:*"
+        );
+        assert_eq!(
+            pattern_of("hl:{320831}:sla5:legal.320831:9"),
+            "hl:{c}:sla5:*"
+        );
+        assert_eq!(pattern_of("hl:{320831}:seq"), "hl:{c}:seq");
     }
 }

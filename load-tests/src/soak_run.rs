@@ -89,7 +89,8 @@ pub async fn run_soak(args: &Args, run: &str) -> Result<(Value, bool)> {
     let load_at_start = load_average();
     let started_at = chrono::Utc::now();
     let mut conn = connect(&redis.url()).await?;
-    let (before, _) = soak::used_memory(&mut conn).await?;
+    let before_info = soak::memory(&mut conn).await?;
+    let before = before_info.used;
     let stop_sampling = Arc::new(AtomicBool::new(false));
     let sampler = soak::sample_peak(
         conn.clone(),
@@ -149,7 +150,8 @@ pub async fn run_soak(args: &Args, run: &str) -> Result<(Value, bool)> {
     .await?;
     stop_sampling.store(true, Ordering::Relaxed);
     let sampled_peak = sampler.await.unwrap_or(0);
-    let (after, redis_peak) = soak::used_memory(&mut conn).await?;
+    let after_info = soak::memory(&mut conn).await?;
+    let (after, redis_peak) = (after_info.used, after_info.peak);
     let classes = soak::breakdown(&mut conn).await?;
     let expected = expectations(&intake.acks, &life.closed, &soak::LIFE);
     let check = soak::check_archive(&gateway.archive_url, &mut conn, &expected).await?;
@@ -220,6 +222,8 @@ pub async fn run_soak(args: &Args, run: &str) -> Result<(Value, bool)> {
             "retained_by_design_bytes_per_ticket": round(retained as f64 / n.max(1) as f64, 1),
             "after_minus_retained_by_design": after.saturating_sub(retained),
             "within_10_percent_without_retained_by_design": within_without_retained,
+            "info_before": before_info,
+            "info_after": after_info,
             "by_class": soak::breakdown_json(&classes, n),
         },
         "failed_because": failed,
@@ -283,7 +287,8 @@ pub async fn run_archive(args: &Args, run: &str) -> Result<(Value, bool)> {
     )
     .await?;
     let mut conn = connect(&redis.url()).await?;
-    let (before, _) = soak::used_memory(&mut conn).await?;
+    let before_info = soak::memory(&mut conn).await?;
+    let before = before_info.used;
     let timeout = Duration::from_millis(args.timeout_ms);
     eprintln!(
         "archive: filling {tickets} tickets (archiving held off), gateway {} ...",
@@ -334,7 +339,8 @@ pub async fn run_archive(args: &Args, run: &str) -> Result<(Value, bool)> {
     .await?;
     let from_spawn = spawned.elapsed().as_secs_f64();
     let load_after_archiving = load_average();
-    let (after_archive, _) = soak::used_memory(&mut conn).await?;
+    let after_archive_info = soak::memory(&mut conn).await?;
+    let after_archive = after_archive_info.used;
     let classes = soak::breakdown(&mut conn).await?;
     let expected = expectations(&intake.acks, &fill.closed, &soak::CLOSED_BY_SUPERVISOR);
     let check = soak::check_archive(&archiver.archive_url, &mut conn, &expected).await?;
@@ -384,6 +390,8 @@ pub async fn run_archive(args: &Args, run: &str) -> Result<(Value, bool)> {
             "bytes_per_ticket_after_intake": per(after_intake.saturating_sub(before)),
             "bytes_per_ended_ticket_before_archiving": per(after_closed.saturating_sub(before)),
             "bytes_per_ticket_left_after_archiving": per(after_archive.saturating_sub(before)),
+            "info_before": before_info,
+            "info_after_archiving": after_archive_info,
             "by_class_after_archiving": soak::breakdown_json(&classes, n),
         },
         "machine": machine_facts,
