@@ -43,7 +43,14 @@ pub struct PassReport {
 /// The batches one pass may take before it lets other counties have a turn.
 const MAX_BATCHES: usize = 50;
 
-/// How long a county's archiving lease lasts; renewed every batch.
+/// Batches archived at once within a county, each on its own connection and transaction: while
+/// one waits for PostgreSQL (the inserts and their index updates are most of the time), the
+/// next one's tickets are read from Redis and turned into rows, and PostgreSQL can use more
+/// than one core. Each batch is archived and removed on its own, as before, so a failure or a
+/// kill between the steps leaves at worst tickets in both stores, which the next pass settles.
+const IN_FLIGHT: usize = 2;
+
+/// How long a county's archiving lease lasts; renewed every round of batches.
 fn lease_ms(settings: &ArchiveSettings) -> u64 {
     (settings.statement_timeout_ms * 3).max(30_000)
 }
@@ -69,6 +76,39 @@ pub async fn archive_county(
     result.map(|()| report)
 }
 
+/// One batch: read the tickets whole, commit their case files, then remove them from Redis.
+/// Returns what it did and how many of its tickets stay listed (to be skipped by position).
+async fn batch(
+    store: &Store,
+    archive: &Archive,
+    county: &str,
+    due: &[(String, i64)],
+) -> Result<(PassReport, usize), ArchivingError> {
+    let leaving = store.case_files(county, due).await?;
+    for (id, why) in &leaving.damaged {
+        tracing::error!(ticket_id = %id, error = %why, "ticket cannot be archived: left in Redis");
+    }
+    archive.put(&leaving.cases).await?;
+    let archived: Vec<(String, u64)> = leaving
+        .cases
+        .iter()
+        .map(|c| (c.id.clone(), c.ver))
+        .collect();
+    let removed = store
+        .remove_archived(county, &archived, &leaving.gone)
+        .await?;
+    crate::metrics::archived(archived.len() as u64, removed.removed);
+    let report = PassReport {
+        archived: archived.len() as u64,
+        removed: removed.removed,
+        waiting: leaving.waiting.len() as u64 + removed.kept,
+        damaged: leaving.damaged.len() as u64,
+        busy: false,
+    };
+    let stays = leaving.waiting.len() + leaving.damaged.len() + removed.kept as usize;
+    Ok((report, stays))
+}
+
 async fn batches(
     store: &Store,
     archive: &Archive,
@@ -83,33 +123,36 @@ async fn batches(
     // Tickets that stay (moving, damaged) are skipped by position, so they never block the
     // ones behind them.
     let mut skip = 0usize;
-    for _ in 0..MAX_BATCHES {
-        let due = store
-            .ended_due(county, before, skip, settings.batch)
-            .await?;
+    let round = settings.batch * IN_FLIGHT;
+    for _ in 0..MAX_BATCHES.div_ceil(IN_FLIGHT) {
+        let due = store.ended_due(county, before, skip, round).await?;
         if due.is_empty() {
             break;
         }
-        let leaving = store.case_files(county, &due).await?;
-        for (id, why) in &leaving.damaged {
-            tracing::error!(ticket_id = %id, error = %why, "ticket cannot be archived: left in Redis");
+        // Every batch runs to its end (none is cancelled half-way because another failed);
+        // then the first error, if any, stops the pass.
+        let results = futures_util::future::join_all(
+            due.chunks(settings.batch)
+                .map(|chunk| batch(store, archive, county, chunk)),
+        )
+        .await;
+        let mut failed = None;
+        for result in results {
+            match result {
+                Ok((done, stays)) => {
+                    report.archived += done.archived;
+                    report.removed += done.removed;
+                    report.waiting += done.waiting;
+                    report.damaged += done.damaged;
+                    skip += stays;
+                }
+                Err(e) => failed = failed.or(Some(e)),
+            }
         }
-        archive.put(&leaving.cases).await?;
-        report.archived += leaving.cases.len() as u64;
-        let archived: Vec<(String, u64)> = leaving
-            .cases
-            .iter()
-            .map(|c| (c.id.clone(), c.ver))
-            .collect();
-        let removed = store
-            .remove_archived(county, &archived, &leaving.gone)
-            .await?;
-        report.removed += removed.removed;
-        report.waiting += (leaving.waiting.len() as u64) + removed.kept;
-        report.damaged += leaving.damaged.len() as u64;
-        skip += leaving.waiting.len() + leaving.damaged.len() + removed.kept as usize;
-        crate::metrics::archived(archived.len() as u64, removed.removed);
-        if due.len() < settings.batch {
+        if let Some(e) = failed {
+            return Err(e);
+        }
+        if due.len() < round {
             break;
         }
         if !store

@@ -137,6 +137,8 @@ pub struct Gateway {
     pub base: String,
     /// Holds the config file and the log; removed on drop.
     dir: tempfile::TempDir,
+    /// The database of the gateway's own PostgreSQL (up while the gateway runs).
+    pub archive_url: String,
 }
 
 /// Settings a scenario changes from the gateway's defaults; `None` keeps the default.
@@ -152,6 +154,13 @@ pub struct GatewayTuning {
     /// More TOML appended as is: the `work` scenario's agent tokens and `[[agents.bootstrap]]`
     /// entries.
     pub extra_toml: String,
+    /// Keys of the `[archive]` table (`after_seconds = 0`, `interval_ms = 200`): the `soak` and
+    /// `archive` scenarios archive at once, or hold archiving off.
+    pub archive_toml: String,
+    /// The directory and port of the gateway's own PostgreSQL when it must outlive this gateway
+    /// (the `archive` scenario fills Redis with one gateway and archives with the next, into the
+    /// same database); `None`: in the gateway's own temp directory, on a free port.
+    pub archive_at: Option<(PathBuf, u16)>,
 }
 
 /// The TOML the gateway runs with: the shape of `tests/support/mod.rs` `test_config`, plus any
@@ -207,7 +216,7 @@ sha256 = "{digest}"
 rate_per_second = 0
 {sla}{extra}"#,
         extra = tuning.extra_toml,
-        archive = archive.toml(),
+        archive = archive.toml(&tuning.archive_toml),
     )
 }
 
@@ -221,11 +230,21 @@ pub struct OwnArchive {
 }
 
 impl OwnArchive {
-    fn toml(&self) -> String {
+    fn toml(&self, keys: &str) -> String {
         format!(
-            "[archive.local]\ndir = \"{}\"\nport = {}\n",
+            "[archive]\n{keys}\n[archive.local]\ndir = \"{}\"\nport = {}\n",
             self.dir.display(),
             self.port
+        )
+    }
+
+    /// The URL of its database (`trust` authentication on loopback, as the gateway sets it up).
+    pub fn url(&self) -> String {
+        format!(
+            "postgres://{}@{LOOPBACK}:{}/{}",
+            hotline_gateway::local_postgres::ROLE,
+            self.port,
+            hotline_gateway::local_postgres::DATABASE
         )
     }
 }
@@ -257,9 +276,15 @@ impl Gateway {
             std::os::unix::fs::PermissionsExt::from_mode(0o755),
         )
         .context("open the run's directory to the postgres user")?;
-        let archive = OwnArchive {
-            dir: dir.path().join("postgres"),
-            port: free_port()?,
+        let archive = match &tuning.archive_at {
+            Some((dir, port)) => OwnArchive {
+                dir: dir.clone(),
+                port: *port,
+            },
+            None => OwnArchive {
+                dir: dir.path().join("postgres"),
+                port: free_port()?,
+            },
         };
         let config = dir.path().join("gateway.toml");
         std::fs::write(&config, config_toml(redis_url, port, &archive, &tuning))
@@ -281,6 +306,7 @@ impl Gateway {
             child: Some(child),
             base: format!("http://{LOOPBACK}:{port}"),
             dir,
+            archive_url: archive.url(),
         };
         if let Err(e) = gateway.wait_ready().await {
             let log = gateway.log_tail();

@@ -20,6 +20,8 @@ mod peer;
 // Shared with the `partner-sim` binary, which uses the parts this one does not.
 #[allow(dead_code)]
 mod signing;
+mod soak;
+mod soak_run;
 mod stats;
 mod steady;
 mod texts;
@@ -70,6 +72,15 @@ enum Scenario {
     /// with lawyers signed in; the decision latency (reservation or position and estimate).
     /// Not part of `all`.
     Live,
+    /// The case archive's soak (issue 18): `--tickets` [default 200,000] through intake, claim,
+    /// accept, resolve and follow-up while the gateway archives them as they end
+    /// (`after_seconds = 0`); Redis memory before, at the peak and after convergence; every
+    /// ticket in PostgreSQL once with its history, none left in Redis. Not part of `all`.
+    Soak,
+    /// Archive throughput (issue 18): `--tickets` [default 50,000] ended tickets filled with
+    /// archiving held off (Redis bytes per open and per ended ticket), then one gateway archives
+    /// them: tickets/s until the backlog is 0. Not part of `all`.
+    Archive,
 }
 
 /// Bounded, loopback-only load generator for hotline-gateway.
@@ -121,9 +132,20 @@ struct Args {
     /// Hard cap on requests (or script calls) per phase, whatever the duration.
     #[arg(long, default_value_t = 20_000_000)]
     max_requests: u64,
-    /// `memory`: queued tickets to write before measuring.
-    #[arg(long, default_value_t = 1_000_000, value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
-    tickets: u64,
+    /// Tickets: `memory` queued tickets written before measuring [default 1,000,000]; `soak`
+    /// tickets through their whole life [200,000]; `archive` ended tickets archived [50,000].
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
+    tickets: Option<u64>,
+    /// `soak`, `archive`: the gateway's `archive.interval_ms` (how often it looks for tickets
+    /// due).
+    #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u64).range(50..=60_000))]
+    archive_interval_ms: u64,
+    /// `soak`, `archive`: the gateway's `archive.batch` [default: the gateway's, 500].
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=5_000))]
+    archive_batch: Option<u64>,
+    /// `soak`, `archive`: most seconds to wait for the archive to converge once the load ends.
+    #[arg(long, default_value_t = 600, value_parser = clap::value_parser!(u64).range(1..=36_000))]
+    converge_timeout: u64,
     /// `timers`: pending timers preloaded into the county's ZSET, due next year.
     #[arg(long, default_value_t = 1_000_000, value_parser = clap::value_parser!(u64).range(0..=50_000_000))]
     pending: u64,
@@ -1045,6 +1067,8 @@ async fn run(args: Args) -> Result<bool> {
         Scenario::Work => Ok(run_work(&args, &run).await?.1),
         Scenario::Live => Ok(run_live(&args, &run).await?.1),
         Scenario::Memory => Ok(run_memory(&args, &run).await?.1),
+        Scenario::Soak => Ok(soak_run::run_soak(&args, &run).await?.1),
+        Scenario::Archive => Ok(soak_run::run_archive(&args, &run).await?.1),
         Scenario::Peer => {
             let out = run_peer(&args).await?;
             if out["available"] == json!(false) {
@@ -1085,7 +1109,8 @@ async fn run_memory(args: &Args, run: &str) -> Result<(Value, bool)> {
     let before = used_memory(&mut conn).await?;
     eprintln!(
         "memory: writing {} tickets with ingest.lua (pipelined) into redis on port {} ...",
-        args.tickets, redis.port
+        args.tickets.unwrap_or(1_000_000),
+        redis.port
     );
     let written = ceiling::pipelined(
         conn.clone(),
@@ -1094,7 +1119,7 @@ async fn run_memory(args: &Args, run: &str) -> Result<(Value, bool)> {
         32,
         ceiling::Limits {
             duration: Duration::from_secs(3600),
-            max_calls: args.tickets,
+            max_calls: args.tickets.unwrap_or(1_000_000),
         },
     )
     .await?;

@@ -87,6 +87,7 @@ pub struct Archive {
     timeout: Duration,
     config: tokio_postgres::Config,
     migrated: tokio::sync::OnceCell<()>,
+    lz4: tokio::sync::OnceCell<bool>,
 }
 
 impl std::fmt::Debug for Archive {
@@ -163,6 +164,7 @@ impl Archive {
             timeout,
             config,
             migrated: tokio::sync::OnceCell::new(),
+            lz4: tokio::sync::OnceCell::new(),
         })
     }
 
@@ -230,7 +232,21 @@ impl Archive {
         }
         self.bounded("archiving", async {
             let mut client = self.client().await?;
+            let lz4 = *self
+                .lz4
+                .get_or_try_init(|| async {
+                    let row = client.query_opt(LZ4_AVAILABLE, &[]).await?;
+                    Ok::<_, ArchiveError>(row.is_some())
+                })
+                .await?;
             let tx = client.transaction().await?;
+            if lz4 {
+                // A case is about 8 KB (text, request, fields, history), so PostgreSQL
+                // compresses it as it stores it; its default, pglz, took a fifth of the
+                // server's time when archiving, lz4 a fraction of that. Reads decompress either.
+                tx.batch_execute("SET LOCAL default_toast_compression = lz4")
+                    .await?;
+            }
             let stmt = tx.prepare_cached(UPSERT).await?;
             let rows: Vec<Row> = cases.iter().map(Row::of).collect::<Result<_, _>>()?;
             let writes = rows.iter().map(|r| {
@@ -317,6 +333,10 @@ const UPSERT: &str = "INSERT INTO cases (id, county, ver, status, source, extern
     history = EXCLUDED.history, \
     request = CASE WHEN cases.personal_erased_at IS NULL THEN EXCLUDED.request ELSE cases.request END \
     WHERE cases.ver < EXCLUDED.ver";
+
+/// Whether the server can compress with lz4 (PostgreSQL 14 and later, built with it).
+const LZ4_AVAILABLE: &str = "SELECT 1 FROM pg_settings \
+    WHERE name = 'default_toast_compression' AND 'lz4' = ANY(enumvals)";
 
 const SELECT_CASE: &str = "SELECT id, county, ver, ended_at, fields, request, history, status, \
     source, external_id, sender, service, category, level, town, village, grid, agent, \
