@@ -674,10 +674,15 @@ impl Store {
         let prefix = county_prefix(county);
         let mut conn = self.conn.clone();
         let mut out = (Vec::new(), Vec::new());
-        for (set, slot) in [("risk", 0), ("late", 1)] {
-            let members: Vec<(String, f64)> = conn
-                .zrange_withscores(format!("{prefix}{set}"), 0, 499)
-                .await?;
+        // Both lists in one MULTI: a breach firing between two reads would move a clock from
+        // the first list to the second and show it in both.
+        let (risk, late): (Vec<(String, f64)>, Vec<(String, f64)>) = redis::pipe()
+            .atomic()
+            .zrange_withscores(format!("{prefix}risk"), 0, 499)
+            .zrange_withscores(format!("{prefix}late"), 0, 499)
+            .query_async(&mut conn)
+            .await?;
+        for (members, slot) in [(risk, 0), (late, 1)] {
             let mut pipe = redis::pipe();
             for (m, _) in &members {
                 let id = m.split('|').next().unwrap_or_default();
