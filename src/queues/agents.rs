@@ -668,6 +668,9 @@ pub struct RiskRow {
     pub clocks: String,
 }
 
+/// Members of a sorted set with their scores.
+type Scored = Vec<(String, f64)>;
+
 impl Store {
     /// Warned and breached clocks of a county (`hl:{c}:risk`, `hl:{c}:late`).
     pub async fn risk(&self, county: &str) -> Result<(Vec<RiskRow>, Vec<RiskRow>), StoreError> {
@@ -676,7 +679,7 @@ impl Store {
         let mut out = (Vec::new(), Vec::new());
         // Both lists in one MULTI: a breach firing between two reads would move a clock from
         // the first list to the second and show it in both.
-        let (risk, late): (Vec<(String, f64)>, Vec<(String, f64)>) = redis::pipe()
+        let (risk, late): (Scored, Scored) = redis::pipe()
             .atomic()
             .zrange_withscores(format!("{prefix}risk"), 0, 499)
             .zrange_withscores(format!("{prefix}late"), 0, 499)
