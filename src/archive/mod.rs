@@ -249,15 +249,10 @@ impl Archive {
             }
             let stmt = tx.prepare_cached(UPSERT).await?;
             let rows: Vec<Row> = cases.iter().map(Row::of).collect::<Result<_, _>>()?;
-            let writes = rows.iter().map(|r| {
-                let params = r.params();
-                let tx = &tx;
-                let stmt = &stmt;
-                async move { tx.execute(stmt, &params).await }
-            });
-            // All at once on one connection: tokio-postgres pipelines them, so a batch costs
-            // about one round trip, not one per case.
-            futures_util::future::try_join_all(writes).await?;
+            // One statement for the whole batch (a column per parameter, `UNNEST`ed into
+            // rows): PostgreSQL plans and runs it once instead of once per case.
+            let cols = Columns::of(&rows);
+            tx.execute(&stmt, &cols.params()).await?;
             tx.commit().await?;
             Ok(())
         })
@@ -321,11 +316,25 @@ impl Archive {
     }
 }
 
+/// The batch's upsert: one row per element of the arrays; `grams` and `linked` come joined by
+/// spaces (neither a bigram nor an id holds one) and are split here, since `UNNEST` cannot take
+/// arrays of arrays of different lengths. Ids within a batch are distinct (a county's ended
+/// list), as `ON CONFLICT` requires.
 const UPSERT: &str = "INSERT INTO cases (id, county, ver, status, source, external_id, sender, \
     service, category, level, town, village, grid, agent, created_at, resolved_at, ended_at, \
     title, body, grams, caller_name, caller_phone, caller_key, linked, request, fields, history) \
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, \
-    $20, $21, $22, $23, $24, $25, $26, $27) \
+    SELECT id, county, ver, status, source, external_id, sender, service, category, level, \
+    town, village, grid, agent, created_at, resolved_at, ended_at, title, body, \
+    string_to_array(grams, ' '), caller_name, caller_phone, caller_key, \
+    string_to_array(linked, ' '), request, fields, history \
+    FROM UNNEST($1::text[], $2::text[], $3::int8[], $4::text[], $5::text[], $6::text[], \
+    $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], \
+    $14::text[], $15::timestamptz[], $16::timestamptz[], $17::timestamptz[], $18::text[], \
+    $19::text[], $20::text[], $21::text[], $22::text[], $23::text[], $24::text[], \
+    $25::jsonb[], $26::jsonb[], $27::jsonb[]) \
+    AS r(id, county, ver, status, source, external_id, sender, service, category, level, town, \
+    village, grid, agent, created_at, resolved_at, ended_at, title, body, grams, caller_name, \
+    caller_phone, caller_key, linked, request, fields, history) \
     ON CONFLICT (id) DO UPDATE SET ver = EXCLUDED.ver, status = EXCLUDED.status, \
     service = EXCLUDED.service, category = EXCLUDED.category, level = EXCLUDED.level, \
     agent = EXCLUDED.agent, resolved_at = EXCLUDED.resolved_at, ended_at = EXCLUDED.ended_at, \
@@ -383,37 +392,116 @@ impl Row {
             index: i.clone(),
         })
     }
+}
 
+/// A batch of rows as one array per column, the parameters of [`UPSERT`].
+struct Columns<'a> {
+    text: [Vec<&'a str>; 10],
+    optional: [Vec<Option<&'a str>>; 8],
+    ver: Vec<i64>,
+    created: Vec<DateTime<Utc>>,
+    resolved: Vec<Option<DateTime<Utc>>>,
+    ended: Vec<DateTime<Utc>>,
+    grams: Vec<String>,
+    linked: Vec<String>,
+    json: [Vec<&'a Value>; 3],
+}
+
+impl<'a> Columns<'a> {
+    fn of(rows: &'a [Row]) -> Columns<'a> {
+        let text = |f: fn(&'a Row) -> &'a str| rows.iter().map(f).collect::<Vec<_>>();
+        let optional = |f: fn(&'a Row) -> Option<&'a str>| rows.iter().map(f).collect::<Vec<_>>();
+        let json = |f: fn(&'a Row) -> &'a Value| rows.iter().map(f).collect::<Vec<_>>();
+        Columns {
+            text: [
+                text(|r| &r.id),
+                text(|r| &r.county),
+                text(|r| &r.index.status),
+                text(|r| &r.index.source),
+                text(|r| &r.index.external_id),
+                text(|r| &r.index.service),
+                text(|r| &r.index.category),
+                text(|r| &r.index.level),
+                text(|r| &r.index.title),
+                text(|r| &r.index.text),
+            ],
+            optional: [
+                optional(|r| r.index.sender.as_deref()),
+                optional(|r| r.index.town.as_deref()),
+                optional(|r| r.index.village.as_deref()),
+                optional(|r| r.index.grid.as_deref()),
+                optional(|r| r.index.agent.as_deref()),
+                optional(|r| r.caller_name.as_deref()),
+                optional(|r| r.caller_phone.as_deref()),
+                optional(|r| r.caller_key.as_deref()),
+            ],
+            ver: rows.iter().map(|r| r.ver).collect(),
+            created: rows.iter().map(|r| r.created).collect(),
+            resolved: rows.iter().map(|r| r.resolved).collect(),
+            ended: rows.iter().map(|r| r.ended).collect(),
+            grams: rows.iter().map(|r| r.grams.join(" ")).collect(),
+            linked: rows.iter().map(|r| r.index.linked.join(" ")).collect(),
+            json: [
+                json(|r| &r.request),
+                json(|r| &r.fields),
+                json(|r| &r.history),
+            ],
+        }
+    }
+
+    /// In [`UPSERT`]'s order.
     fn params(&self) -> Vec<&(dyn ToSql + Sync)> {
-        let i = &self.index;
+        let [
+            id,
+            county,
+            status,
+            source,
+            external_id,
+            service,
+            category,
+            level,
+            title,
+            body,
+        ] = &self.text;
+        let [
+            sender,
+            town,
+            village,
+            grid,
+            agent,
+            caller_name,
+            caller_phone,
+            caller_key,
+        ] = &self.optional;
+        let [request, fields, history] = &self.json;
         vec![
-            &self.id,
-            &self.county,
+            id,
+            county,
             &self.ver,
-            &i.status,
-            &i.source,
-            &i.external_id,
-            &i.sender,
-            &i.service,
-            &i.category,
-            &i.level,
-            &i.town,
-            &i.village,
-            &i.grid,
-            &i.agent,
+            status,
+            source,
+            external_id,
+            sender,
+            service,
+            category,
+            level,
+            town,
+            village,
+            grid,
+            agent,
             &self.created,
             &self.resolved,
             &self.ended,
-            &i.title,
-            &i.text,
+            title,
+            body,
             &self.grams,
-            &self.caller_name,
-            &self.caller_phone,
-            &self.caller_key,
-            &i.linked,
-            &self.request,
-            &self.fields,
-            &self.history,
+            caller_name,
+            caller_phone,
+            caller_key,
+            &self.linked,
+            request,
+            fields,
+            history,
         ]
     }
 }
