@@ -49,7 +49,7 @@ use crate::state::AppState;
         crate::api::ops::reload_progress,
         crate::api::callbacks::list,
         crate::api::callbacks::replay,
-        crate::api::audit::list,
+        crate::api::audit::list_audit,
         crate::api::ops::queues,
         crate::api::events::events,
         crate::api::supervision::risk,
@@ -536,7 +536,7 @@ pub fn app(state: Arc<AppState>) -> Router {
             "/v1/admin/callbacks/replay",
             post(crate::api::callbacks::replay),
         )
-        .route("/v1/admin/audit", get(crate::api::audit::list))
+        .route("/v1/admin/audit", get(crate::api::audit::list_audit))
         .route("/v1/queues", get(crate::api::ops::queues))
         .route("/v1/events", get(crate::api::events::events))
         .route("/v1/dashboard/risk", get(crate::api::supervision::risk))

@@ -276,7 +276,7 @@ fn query_of(params: AuditParams) -> Result<AuditQuery, ApiError> {
     ),
     security(("bearer" = []))
 )]
-pub async fn list(
+pub async fn list_audit(
     State(state): State<Arc<AppState>>,
     Authenticated(principal): Authenticated,
     crate::api::json::QueryParams(params): crate::api::json::QueryParams<AuditParams>,
